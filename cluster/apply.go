@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Apply commits cmd through the leader and returns the leader's typed
+// result. On a follower the encoded command is forwarded to the leader.
+// Commands are idempotent by construction (IDs chosen before the log), so
+// a retry after a lost leader cannot apply a different outcome.
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	return n.ApplyEncoded(ctx, data)
+}
+
+// ApplyEncoded is Apply for an already encoded command (what the internal
+// forwarding endpoint receives).
+func (n *Node) ApplyEncoded(ctx context.Context, data []byte) (fsm.Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	for {
+		if n.closing.Load() {
+			return fsm.Result{}, ErrShutdown
+		}
+		var res fsm.Result
+		var err error
+		if n.raft.State() == raft.Leader {
+			res, err = n.applyLocal(ctx, data)
+		} else {
+			res, err = n.forwardApply(ctx, data)
+		}
+		if err == nil {
+			return res, nil
+		}
+		if !retryable(err) || !n.pause(ctx) {
+			if retryable(err) {
+				return res, n.deadlineError(err)
+			}
+			return res, err
+		}
+	}
+}
+
+// deadlineError turns the last retryable error into what the client sees
+// when time runs out: no leader, or a plain timeout.
+func (n *Node) deadlineError(last error) error {
+	if errors.Is(last, ErrShutdown) {
+		return last
+	}
+	if _, id := n.raft.LeaderWithID(); id == "" {
+		return fmt.Errorf("%w: %v", ErrNoLeader, last)
+	}
+	return fmt.Errorf("%w: %v", ErrTimeout, last)
+}
+
+// retryable reports whether trying again (perhaps on another leader) may
+// succeed. Every write is idempotent, so a retry after an unknown outcome is
+// safe.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
+		errors.Is(err, ErrForward) || errors.Is(err, ErrNotCaughtUp)
+}
+
+func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) {
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return fsm.Result{}, ErrTimeout
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
+			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return fsm.Result{}, ErrShutdown
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return fsm.Result{}, ErrTimeout
+		}
+		return fsm.Result{}, err
+	}
+	res, ok := f.Response().(fsm.Result)
+	if !ok {
+		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+	}
+	return res, nil
+}
+
+func (n *Node) forwardApply(ctx context.Context, data []byte) (fsm.Result, error) {
+	var out struct {
+		Result fsm.Result `json:"result"`
+	}
+	if err := n.callLeader(ctx, "/internal/v1/apply", data, &out); err != nil {
+		return fsm.Result{}, err
+	}
+	// The write is committed; make it visible here before answering, so a
+	// client reading its own write from this node sees it.
+	if err := n.WaitApplied(ctx, out.Result.Index); err != nil {
+		return out.Result, nil
+	}
+	return out.Result, nil
+}
+
+// Barrier waits until every entry committed so far is applied locally; the
+// leader uses it once per term before it serves read indexes.
+func (n *Node) barrier(timeout time.Duration) error {
+	return n.raft.Barrier(timeout).Error()
+}

@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Level is a read consistency level.
+type Level int
+
+// Consistency levels, see the package doc.
+const (
+	Default Level = iota
+	Consistent
+	Stale
+)
+
+// String names the level as flags and query parameters spell it.
+func (l Level) String() string {
+	switch l {
+	case Consistent:
+		return "consistent"
+	case Stale:
+		return "stale"
+	}
+	return "default"
+}
+
+// ParseLevel parses "default", "consistent" or "stale".
+func ParseLevel(s string) (Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "default", "":
+		return Default, nil
+	case "consistent", "linearizable":
+		return Consistent, nil
+	case "stale":
+		return Stale, nil
+	}
+	return Default, fmt.Errorf("%w: %q", ErrBadLevel, s)
+}
+
+// Config is everything a node needs. Only cmd/sessiond maps flags and
+// environment variables onto it.
+type Config struct {
+	NodeID   string // unique, stable across restarts
+	DataDir  string // raft.db and snapshots/ live here (0700)
+	RaftBind string // host:port to listen on for Raft; port 0 picks one
+	// RaftAdvertise is the address peers dial; defaults to the bound one.
+	RaftAdvertise string
+	// APIURL is this node's advertised API base URL (http://host:port),
+	// used by followers to forward writes here when this node leads.
+	APIURL string
+	// Bootstrap makes a node with no existing state form a one-node
+	// cluster. A node with state never re-bootstraps.
+	Bootstrap bool
+	// ClusterKey authenticates internal endpoints (forwarding, read-index,
+	// join). Empty disables them: a single node needs none.
+	ClusterKey string
+
+	DefaultLevel Level
+	MaxStale     time.Duration // read lease length for the Default level
+	ApplyTimeout time.Duration // deadline for a write when the caller has none
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+	SnapshotRetain     int
+
+	PurgeInterval   time.Duration // leader's expired-session sweep
+	PurgeBatch      int
+	RefreshInterval time.Duration // batching window for idle refreshes
+
+	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
+	LogOutput  io.Writer    // Raft library logs; nil = stderr
+	Now        func() time.Time
+	FSM        *fsm.FSM // nil = a new empty one
+}
+
+// DefaultConfig returns production defaults for a single node on loopback.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:             "node1",
+		DataDir:            "data",
+		RaftBind:           "127.0.0.1:8300",
+		APIURL:             "http://127.0.0.1:8080",
+		Bootstrap:          true,
+		DefaultLevel:       Default,
+		MaxStale:           time.Second,
+		ApplyTimeout:       5 * time.Second,
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   120 * time.Second,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		PurgeInterval:      30 * time.Second,
+		PurgeBatch:         1000,
+		RefreshInterval:    time.Second,
+	}
+}
+
+// Validate checks the configuration for values that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return fmt.Errorf("%w: node id is empty", ErrConfig)
+	case c.DataDir == "":
+		return fmt.Errorf("%w: data dir is empty", ErrConfig)
+	case c.RaftBind == "":
+		return fmt.Errorf("%w: raft address is empty", ErrConfig)
+	case c.MaxStale <= 0:
+		return fmt.Errorf("%w: max-stale must be positive", ErrConfig)
+	case c.ApplyTimeout <= 0:
+		return fmt.Errorf("%w: apply timeout must be positive", ErrConfig)
+	case c.ClusterKey != "" && len(c.ClusterKey) < 16:
+		return fmt.Errorf("%w: cluster key must be at least 16 characters", ErrConfig)
+	}
+	return nil
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) logOutput() io.Writer {
+	if c.LogOutput != nil {
+		return c.LogOutput
+	}
+	return os.Stderr
+}
+
+// Errors the node returns; api maps them to status codes in one place.
+var (
+	ErrConfig       = errors.New("cluster: invalid configuration")
+	ErrBadLevel     = errors.New("cluster: unknown consistency level")
+	ErrNoLeader     = errors.New("cluster: no leader")
+	ErrNotLeader    = errors.New("cluster: not the leader")
+	ErrTimeout      = errors.New("cluster: timed out")
+	ErrShutdown     = errors.New("cluster: node is shutting down")
+	ErrUnauthorized = errors.New("cluster: bad cluster key")
+	ErrForward      = errors.New("cluster: forwarding to the leader failed")
+	ErrNotCaughtUp  = errors.New("cluster: node has not caught up")
+	ErrUnknownNode  = errors.New("cluster: unknown node")
+)
+
+// errorCodes gives each error a stable code so that it survives the
+// forwarding hop; codeError reverses it.
+var errorCodes = map[error]string{
+	ErrNoLeader:     "no_leader",
+	ErrNotLeader:    "not_leader",
+	ErrTimeout:      "timeout",
+	ErrShutdown:     "shutdown",
+	ErrUnauthorized: "unauthorized",
+	ErrNotCaughtUp:  "not_caught_up",
+	ErrUnknownNode:  "unknown_node",
+	ErrConfig:       "bad_request",
+}
+
+func codeOf(err error) string {
+	for e, c := range errorCodes {
+		if errors.Is(err, e) {
+			return c
+		}
+	}
+	return "internal"
+}
+
+func codeError(code, msg string) error {
+	for e, c := range errorCodes {
+		if c == code {
+			return fmt.Errorf("%w: %s", e, msg)
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrForward, msg)
+}

@@ -1,0 +1,26 @@
+// Package cluster runs sessiond's Raft node: hashicorp/raft with its log and
+// stable store in raft-boltdb/v2 (fsync on), file snapshots and a TCP
+// transport.
+//
+// It owns bootstrap (only when no state exists), joining and removing
+// members, forwarding writes from followers to the leader over an internal
+// HTTP endpoint authenticated by the cluster key, read barriers for the three
+// consistency levels, and the leader-only loops (expiry purge, batched idle
+// refreshes).
+//
+// Consistency levels (DESIGN.md rule 4):
+//   - Consistent: a read-index from the leader (the leader has committed an
+//     entry in its term, confirms it is still leader with a quorum round and
+//     reports its commit index); the node waits until it has applied that
+//     index. Concurrent readers share one round trip.
+//   - Default: a local hit is answered while the node holds a read lease (a
+//     read-index obtained within MaxStale and applied); a miss is confirmed
+//     with a fresh read-index before it is refused.
+//   - Stale: local memory only.
+//
+// A node that just started or lost its leader holds no lease, so it serves
+// no Default or Consistent read until it has caught up with a leader.
+//
+// cluster must not know HTTP routes of the public API, dialects or
+// passwords: it moves encoded fsm commands and indexes.
+package cluster

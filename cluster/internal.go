@@ -1,0 +1,216 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// KeyHeader carries the cluster key on internal calls.
+const KeyHeader = "X-Sessiond-Cluster-Key"
+
+const maxInternalBody = 1 << 20
+
+// CheckKey compares a presented cluster key with ours in constant time. An
+// empty configured key refuses everything.
+func (n *Node) CheckKey(presented string) bool {
+	if n.cfg.ClusterKey == "" || presented == "" {
+		return false
+	}
+	a := sha256.Sum256([]byte(presented))
+	b := sha256.Sum256([]byte(n.cfg.ClusterKey))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// InternalHandler serves /internal/v1/*: the leader's side of forwarded
+// writes, read indexes and membership changes. Every call needs the
+// cluster key.
+func (n *Node) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /internal/v1/apply", n.handleApply)
+	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
+	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
+	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.CheckKey(r.Header.Get(KeyHeader)) {
+			writeInternalError(w, ErrUnauthorized)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxInternalBody)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
+		return
+	}
+	// Refuse what Apply could not decode: a bad entry in the log would stop
+	// every replica.
+	if _, err := fsm.Decode(data); err != nil {
+		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
+		return
+	}
+	if n.raft.State() != raft.Leader {
+		writeInternalError(w, ErrNotLeader)
+		return
+	}
+	res, err := n.applyLocal(r.Context(), data)
+	if err != nil {
+		writeInternalError(w, err)
+		return
+	}
+	writeInternalJSON(w, map[string]any{"result": res})
+}
+
+func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	if n.raft.State() != raft.Leader {
+		writeInternalError(w, ErrNotLeader)
+		return
+	}
+	idx, err := n.leaderRI.get(r.Context())
+	if err != nil {
+		writeInternalError(w, err)
+		return
+	}
+	writeInternalJSON(w, map[string]uint64{"index": idx})
+}
+
+// JoinRequest asks the cluster to add a member.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIURL   string `json:"api_url"`
+	NonVoter bool   `json:"non_voter,omitempty"`
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
+		return
+	}
+	if err := n.Join(r.Context(), req); err != nil {
+		writeInternalError(w, err)
+		return
+	}
+	writeInternalJSON(w, map[string]bool{"ok": true})
+}
+
+func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
+		return
+	}
+	if err := n.Remove(r.Context(), req.ID); err != nil {
+		writeInternalError(w, err)
+		return
+	}
+	writeInternalJSON(w, map[string]bool{"ok": true})
+}
+
+type internalError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeInternalError(w http.ResponseWriter, err error) {
+	var body internalError
+	body.Error.Code, body.Error.Message = codeOf(err), err.Error()
+	status := http.StatusServiceUnavailable
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		status = http.StatusForbidden
+	case errors.Is(err, ErrConfig):
+		status = http.StatusBadRequest
+	case errors.Is(err, ErrNotLeader):
+		status = http.StatusMisdirectedRequest
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+func writeInternalJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// LeaderURL returns the API URL of the current leader, or "" when there is
+// no leader or it has not published its address yet.
+func (n *Node) LeaderURL() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	if string(id) == n.cfg.NodeID {
+		return n.cfg.APIURL
+	}
+	meta, ok := n.fsm.State().Node(string(id))
+	if !ok {
+		return ""
+	}
+	return meta.APIAddr
+}
+
+// callLeader POSTs body to path on the leader and decodes the answer into
+// out, or returns the leader's error with its code preserved.
+func (n *Node) callLeader(ctx context.Context, path string, body []byte, out any) error {
+	url := n.LeaderURL()
+	if url == "" {
+		return ErrNoLeader
+	}
+	return n.call(ctx, url, path, body, out)
+}
+
+func (n *Node) call(ctx context.Context, base, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrForward, err)
+	}
+	req.Header.Set(KeyHeader, n.cfg.ClusterKey)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", ErrTimeout, err)
+		}
+		return fmt.Errorf("%w: %v", ErrForward, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrForward, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e internalError
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return fmt.Errorf("%w: status %d", ErrForward, resp.StatusCode)
+		}
+		return codeError(e.Error.Code, e.Error.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%w: %v", ErrForward, err)
+	}
+	return nil
+}

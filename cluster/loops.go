@@ -1,0 +1,143 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// watchLeadership reacts to gaining leadership: it waits until an entry of
+// the new term is applied (the read-index precondition), publishes this
+// node's addresses if they changed, and runs the OnLeader hook.
+func (n *Node) watchLeadership(ch <-chan bool) {
+	for {
+		select {
+		case <-n.stop:
+			return
+		case isLeader := <-ch:
+			if isLeader {
+				go n.becomeLeader()
+			}
+		}
+	}
+}
+
+func (n *Node) becomeLeader() {
+	for n.raft.State() == raft.Leader && !n.closing.Load() {
+		term := n.raft.CurrentTerm()
+		if err := n.barrier(n.cfg.ApplyTimeout); err != nil {
+			continue
+		}
+		if n.raft.CurrentTerm() != term || n.raft.State() != raft.Leader {
+			return
+		}
+		n.readyTerm.Store(term)
+		break
+	}
+	if n.raft.State() != raft.Leader {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	defer cancel()
+	self := fsm.Node{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIURL}
+	if meta, ok := n.fsm.State().Node(self.ID); !ok || meta != self {
+		n.Apply(ctx, &fsm.PutNode{Node: self})
+	}
+	if fn := n.onLeader.Load(); fn != nil {
+		(*fn)(ctx)
+	}
+}
+
+// leaderLoop purges expired sessions while this node leads. Expiry is
+// decided by the leader's clock once, in the command; followers only apply.
+func (n *Node) leaderLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			if n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() {
+				n.PurgeOnce(context.Background())
+			}
+		}
+	}
+}
+
+// PurgeOnce proposes one batch of expired sessions for deletion and
+// returns how many were deleted.
+func (n *Node) PurgeOnce(ctx context.Context) (int, error) {
+	now := n.cfg.now().UnixNano()
+	ds := n.fsm.State().ExpiredSessions(now, n.cfg.PurgeBatch)
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	res, err := n.Apply(ctx, &fsm.PurgeExpired{Now: now, Digests: ds})
+	return res.Count, err
+}
+
+// refresher batches idle-expiry refreshes: a session in use is refreshed
+// at most once per interval, in one command for all sessions touched.
+type refresher struct {
+	n       *Node
+	mu      sync.Mutex
+	pending map[fsm.Digest]int64
+}
+
+const maxPendingRefreshes = 50000
+
+func newRefresher(n *Node) *refresher {
+	r := &refresher{n: n, pending: make(map[fsm.Digest]int64)}
+	n.wg.Add(1)
+	go r.loop()
+	return r
+}
+
+// Touch records that the session with digest d was used at. It never
+// blocks on the network; if too many refreshes are pending the oldest
+// interval's use is dropped, which only makes idle expiry earlier.
+func (n *Node) Touch(d fsm.Digest, at time.Time) {
+	r := n.refresher
+	r.mu.Lock()
+	if len(r.pending) < maxPendingRefreshes {
+		r.pending[d] = at.UnixNano()
+	}
+	r.mu.Unlock()
+}
+
+func (r *refresher) loop() {
+	defer r.n.wg.Done()
+	t := time.NewTicker(r.n.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.n.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.ApplyTimeout)
+			r.flush(ctx)
+			cancel()
+		}
+	}
+}
+
+func (r *refresher) flush(ctx context.Context) {
+	r.mu.Lock()
+	if len(r.pending) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	cmd := &fsm.RefreshSessions{Refreshes: make([]fsm.Refresh, 0, len(r.pending))}
+	for d, at := range r.pending {
+		cmd.Refreshes = append(cmd.Refreshes, fsm.Refresh{Digest: d, At: at})
+	}
+	r.pending = make(map[fsm.Digest]int64)
+	r.mu.Unlock()
+	r.n.Apply(ctx, cmd)
+}

@@ -1,0 +1,216 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Join adds a member (a voter unless req.NonVoter) and records its API
+// address. Any node accepts it and forwards to the leader. Joining again
+// with the same ID and address succeeds without a change.
+func (n *Node) Join(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" || req.APIURL == "" {
+		return fmt.Errorf("%w: join needs id, raft_addr and api_url", ErrConfig)
+	}
+	if n.raft.State() != raft.Leader {
+		body, _ := json.Marshal(req)
+		return n.retryLeader(ctx, func(ctx context.Context) error {
+			if n.raft.State() == raft.Leader {
+				return n.joinLocal(ctx, req)
+			}
+			return n.callLeader(ctx, "/internal/v1/join", body, nil)
+		})
+	}
+	return n.joinLocal(ctx, req)
+}
+
+func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	present := false
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == req.ID && string(s.Address) == req.RaftAddr {
+			present = s.Suffrage == raft.Voter || req.NonVoter
+		}
+	}
+	if !present {
+		var f raft.IndexFuture
+		if req.NonVoter {
+			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
+		} else {
+			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
+		}
+		if err := f.Error(); err != nil {
+			return fmt.Errorf("%w: add server: %v", ErrNotLeader, err)
+		}
+	}
+	if meta, ok := n.fsm.State().Node(req.ID); ok && meta.APIAddr == req.APIURL && meta.RaftAddr == req.RaftAddr {
+		return nil
+	}
+	_, err := n.Apply(ctx, &fsm.PutNode{Node: fsm.Node{ID: req.ID, RaftAddr: req.RaftAddr, APIAddr: req.APIURL}})
+	return err
+}
+
+// Remove takes a member out of the cluster (for example a dead node) and
+// forgets its addresses. Removing an unknown ID is an error.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: remove needs an id", ErrConfig)
+	}
+	body, _ := json.Marshal(map[string]string{"id": id})
+	return n.retryLeader(ctx, func(ctx context.Context) error {
+		if n.raft.State() != raft.Leader {
+			return n.callLeader(ctx, "/internal/v1/remove", body, nil)
+		}
+		cf := n.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		found := false
+		for _, s := range cf.Configuration().Servers {
+			found = found || string(s.ID) == id
+		}
+		if !found {
+			if _, ok := n.fsm.State().Node(id); !ok {
+				return fmt.Errorf("%w: %s", ErrUnknownNode, id)
+			}
+		} else if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+			return fmt.Errorf("%w: remove server: %v", ErrNotLeader, err)
+		}
+		_, err := n.Apply(ctx, &fsm.RemoveNode{ID: id})
+		return err
+	})
+}
+
+// retryLeader runs fn until it succeeds, fails for good, or ctx ends.
+func (n *Node) retryLeader(ctx context.Context, fn func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	for {
+		err := fn(ctx)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if !n.pause(ctx) {
+			return n.deadlineError(err)
+		}
+	}
+}
+
+// JoinVia asks the node at baseURL (any member) to add this node. It is
+// what `sessiond --join` does at start-up, retried until ctx ends.
+func (n *Node) JoinVia(ctx context.Context, baseURL string, nonVoter bool) error {
+	body, _ := json.Marshal(JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIURL: n.cfg.APIURL, NonVoter: nonVoter})
+	for {
+		err := n.call(ctx, baseURL, "/internal/v1/join", body, nil)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) && !isTimeout(err) {
+			return err
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("cluster: join via %s: %w", baseURL, err)
+		case <-t.C:
+		}
+	}
+}
+
+func isTimeout(err error) bool { return err != nil && codeOf(err) == "timeout" }
+
+// Member is one server of the Raft configuration with its published
+// addresses.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIURL   string `json:"api_url,omitempty"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status is what `sessiond status` and GET /v1/cluster show.
+type Status struct {
+	NodeID       string   `json:"node_id"`
+	State        string   `json:"state"`
+	Leader       string   `json:"leader"`
+	LeaderURL    string   `json:"leader_url,omitempty"`
+	Term         uint64   `json:"term"`
+	CommitIndex  uint64   `json:"commit_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+	LastIndex    uint64   `json:"last_index"`
+	LastContact  string   `json:"last_contact,omitempty"`
+	LeaseValid   bool     `json:"lease_valid"`
+	Ready        bool     `json:"ready"`
+	Users        int      `json:"users"`
+	Sessions     int      `json:"sessions"`
+	StateHash    string   `json:"state_hash,omitempty"`
+	Members      []Member `json:"members"`
+}
+
+// Status reports this node's view of the cluster. withHash adds the state
+// hash (costly on large states: it serialises everything).
+func (n *Node) Status(withHash bool) Status {
+	_, leaderID := n.raft.LeaderWithID()
+	st := Status{
+		NodeID: n.cfg.NodeID, State: n.raft.State().String(), Leader: string(leaderID),
+		LeaderURL: n.LeaderURL(), Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(),
+		AppliedIndex: n.fsm.AppliedIndex(), LastIndex: n.raft.LastIndex(),
+		LeaseValid: n.LeaseValid(), Ready: n.Ready(),
+	}
+	st.Users, st.Sessions = n.fsm.State().Counts()
+	if lc := n.raft.LastContact(); !lc.IsZero() {
+		st.LastContact = lc.UTC().Format(time.RFC3339Nano)
+	}
+	if withHash {
+		st.StateHash, st.AppliedIndex = n.fsm.StateHash()
+	}
+	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
+		for _, s := range cf.Configuration().Servers {
+			m := Member{ID: string(s.ID), RaftAddr: string(s.Address), Suffrage: s.Suffrage.String(), Leader: s.ID == leaderID}
+			if meta, ok := n.fsm.State().Node(string(s.ID)); ok {
+				m.APIURL = meta.APIAddr
+			}
+			st.Members = append(st.Members, m)
+		}
+	}
+	return st
+}
+
+// Ready reports whether a load balancer should send this node traffic: it
+// knows a leader, holds a fresh read lease (so it has caught up) and is not
+// shutting down.
+func (n *Node) Ready() bool {
+	if n.closing.Load() {
+		return false
+	}
+	_, id := n.raft.LeaderWithID()
+	return id != "" && n.LeaseValid()
+}
+
+// WaitReady blocks until Ready or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for !n.Ready() {
+		n.refreshLease(ctx)
+		if n.Ready() {
+			return nil
+		}
+		if !n.pause(ctx) {
+			return fmt.Errorf("%w: not ready", ErrTimeout)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Node is one member of a sessiond cluster. All methods are safe for
+// concurrent use.
+type Node struct {
+	cfg       Config
+	raft      *raft.Raft
+	fsm       *fsm.FSM
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	client    *http.Client
+
+	applied   *appliedWaiter
+	leaderRI  *batcher // read-index rounds served as leader
+	forwardRI *batcher // read-index requests forwarded to the leader
+	refresher *refresher
+
+	// readyTerm is the term in which this node, as leader, has seen an
+	// entry of its own term applied; read-indexes are only served then.
+	readyTerm atomic.Uint64
+	// lease: the applied read-index and the time its round started.
+	leaseIndex atomic.Uint64
+	leaseAt    atomic.Int64
+
+	notify   chan bool
+	closing  atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	shutOnce sync.Once
+	shutErr  error
+
+	onLeader atomic.Pointer[func(context.Context)]
+}
+
+// Open starts a node: it opens (or creates) the data dir, starts Raft,
+// bootstraps when asked and no state exists, and starts the background
+// loops. It does not wait for a leader.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, fsm: cfg.FSM, stop: make(chan struct{}), notify: make(chan bool, 8)}
+	if n.fsm == nil {
+		n.fsm = fsm.New()
+	}
+	n.client = cfg.HTTPClient
+	if n.client == nil {
+		n.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+		}}
+	}
+	n.applied = newAppliedWaiter()
+	n.leaderRI = newBatcher(n.leaderReadIndexRound)
+	n.forwardRI = newBatcher(n.forwardReadIndexRound)
+	if err := n.startRaft(); err != nil {
+		return nil, err
+	}
+	n.refresher = newRefresher(n)
+	n.wg.Add(2)
+	go n.leaderLoop()
+	go n.leaseLoop()
+	return n, nil
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.NodeID)
+	c.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	c.ElectionTimeout = n.cfg.ElectionTimeout
+	c.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	c.SnapshotThreshold = n.cfg.SnapshotThreshold
+	c.SnapshotInterval = n.cfg.SnapshotInterval
+	c.TrailingLogs = n.cfg.TrailingLogs
+	c.NotifyCh = n.notify
+	c.Logger = hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.Warn, Output: n.cfg.logOutput(),
+	})
+	return c
+}
+
+func (n *Node) startRaft() error {
+	rc := n.raftConfig()
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(n.cfg.DataDir, "raft.db"),
+		// NoSync stays false: an acknowledged write must survive power loss.
+		NoSync: false,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft.db: %w", err)
+	}
+	os.Chmod(filepath.Join(n.cfg.DataDir, "raft.db"), 0o600)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotRetain, rc.Logger)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	var adv net.Addr
+	if n.cfg.RaftAdvertise != "" {
+		if adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise); err != nil {
+			store.Close()
+			return fmt.Errorf("cluster: advertise address: %w", err)
+		}
+	}
+	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftBind, adv, 3, 10*time.Second, rc.Logger)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("cluster: raft transport: %w", err)
+	}
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return fmt.Errorf("cluster: inspect state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, &notifyingFSM{n.fsm, n.applied}, store, store, snaps, trans)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft, n.store, n.transport = r, store, trans
+	n.applied.set(n.fsm.AppliedIndex())
+	if !existing && n.cfg.Bootstrap {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),
+		}}})
+		if err := f.Error(); err != nil && err != raft.ErrCantBootstrap {
+			n.Shutdown(context.Background())
+			return fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	go n.watchLeadership(n.notify)
+	return nil
+}
+
+// notifyingFSM wakes readers waiting for an index after each apply.
+type notifyingFSM struct {
+	*fsm.FSM
+	w *appliedWaiter
+}
+
+func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
+	res := f.FSM.Apply(l)
+	f.w.set(l.Index)
+	return res
+}
+
+func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
+	err := f.FSM.Restore(rc)
+	f.w.set(f.FSM.AppliedIndex())
+	return err
+}
+
+// FSM returns the node's state machine; reads use FSM().State().
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// ID is this node's ID.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr is the address peers reach this node's Raft transport on.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// Config returns the configuration the node runs with.
+func (n *Node) Config() Config { return n.cfg }
+
+// Raft exposes the underlying Raft instance for status and tests.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// IsLeader reports whether this node currently leads.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// SetOnLeader registers fn to run (in its own goroutine) each time this node
+// becomes leader and has committed an entry of its term — the place for
+// one-time seeding such as the first admin user.
+func (n *Node) SetOnLeader(fn func(context.Context)) { n.onLeader.Store(&fn) }
+
+// Shutdown stops the node cleanly: it stops accepting work, hands
+// leadership to another voter if it leads, stops the loops and closes Raft
+// and its stores. Calling it again returns the first result.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutOnce.Do(func() {
+		if n.refresher != nil {
+			n.refresher.flush(ctx)
+		}
+		n.closing.Store(true)
+		close(n.stop)
+		if n.raft != nil && n.raft.State() == raft.Leader && n.hasOtherVoters() {
+			n.raft.LeadershipTransfer().Error()
+		}
+		n.wg.Wait()
+		if n.raft != nil {
+			n.shutErr = n.raft.Shutdown().Error()
+		}
+		if n.transport != nil {
+			n.transport.Close()
+		}
+		if n.store != nil {
+			if err := n.store.Close(); err != nil && n.shutErr == nil {
+				n.shutErr = err
+			}
+		}
+		n.applied.close()
+	})
+	return n.shutErr
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
+}

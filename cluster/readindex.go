@@ -1,0 +1,302 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// appliedWaiter lets readers wait until the FSM has applied an index. The
+// apply path takes the lock only when somebody is waiting.
+type appliedWaiter struct {
+	index   atomic.Uint64
+	waiting atomic.Int32
+	mu      sync.Mutex
+	waiters map[chan struct{}]uint64
+	closed  bool
+}
+
+func newAppliedWaiter() *appliedWaiter {
+	return &appliedWaiter{waiters: make(map[chan struct{}]uint64)}
+}
+
+func (w *appliedWaiter) set(idx uint64) {
+	for {
+		cur := w.index.Load()
+		if idx <= cur || w.index.CompareAndSwap(cur, idx) {
+			break
+		}
+	}
+	if w.waiting.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	cur := w.index.Load()
+	for ch, want := range w.waiters {
+		if want <= cur {
+			close(ch)
+			delete(w.waiters, ch)
+			w.waiting.Add(-1)
+		}
+	}
+	w.mu.Unlock()
+}
+
+func (w *appliedWaiter) close() {
+	w.mu.Lock()
+	w.closed = true
+	for ch := range w.waiters {
+		close(ch)
+		delete(w.waiters, ch)
+	}
+	w.waiting.Store(0)
+	w.mu.Unlock()
+}
+
+// wait blocks until idx is applied, ctx ends, or the node shuts down.
+func (w *appliedWaiter) wait(ctx context.Context, idx uint64) error {
+	if w.index.Load() >= idx {
+		return nil
+	}
+	ch := make(chan struct{})
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrShutdown
+	}
+	w.waiters[ch] = idx
+	w.waiting.Add(1)
+	w.mu.Unlock()
+	if w.index.Load() >= idx { // applied between the check and the register
+		w.set(w.index.Load())
+	}
+	select {
+	case <-ch:
+		if w.index.Load() < idx {
+			return ErrShutdown
+		}
+		return nil
+	case <-ctx.Done():
+		w.mu.Lock()
+		if _, ok := w.waiters[ch]; ok {
+			delete(w.waiters, ch)
+			w.waiting.Add(-1)
+		}
+		w.mu.Unlock()
+		return fmt.Errorf("%w: waiting for index %d", ErrNotCaughtUp, idx)
+	}
+}
+
+// batcher shares one read-index round among every caller that arrives
+// while the previous round is in flight: under load the cost of a
+// linearizable read is one quorum round per batch, not per request.
+type batcher struct {
+	round func(ctx context.Context) (uint64, error)
+
+	mu      sync.Mutex
+	running bool
+	pending []chan riResult
+
+	// Rounds and Batched count rounds run and callers served, for metrics.
+	Rounds  atomic.Uint64
+	Batched atomic.Uint64
+}
+
+type riResult struct {
+	index uint64
+	err   error
+}
+
+func newBatcher(round func(context.Context) (uint64, error)) *batcher {
+	return &batcher{round: round}
+}
+
+// get joins the next round and returns its index.
+func (b *batcher) get(ctx context.Context) (uint64, error) {
+	ch := make(chan riResult, 1)
+	b.mu.Lock()
+	b.pending = append(b.pending, ch)
+	if !b.running {
+		b.running = true
+		go b.loop()
+	}
+	b.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: read index", ErrTimeout)
+	}
+}
+
+// loop runs rounds while callers keep arriving. A caller that joins during
+// a round waits for the next one: the round must start after the caller's
+// request to be linearizable.
+func (b *batcher) loop() {
+	for {
+		b.mu.Lock()
+		batch := b.pending
+		b.pending = nil
+		if len(batch) == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		idx, err := b.round(ctx)
+		cancel()
+		b.Rounds.Add(1)
+		b.Batched.Add(uint64(len(batch)))
+		for _, ch := range batch {
+			ch <- riResult{idx, err}
+		}
+	}
+}
+
+// leaderReadIndexRound is one read-index round on the leader: note the
+// commit index, then confirm leadership with a quorum (VerifyLeader) in the
+// same term in which this leader has already committed an entry.
+func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() != term {
+		return 0, fmt.Errorf("%w: leader has not committed in its term yet", ErrNotLeader)
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, ErrNotLeader
+	}
+	return idx, nil
+}
+
+// forwardReadIndexRound asks the leader for a read index over the internal
+// endpoint.
+func (n *Node) forwardReadIndexRound(ctx context.Context) (uint64, error) {
+	var out struct {
+		Index uint64 `json:"index"`
+	}
+	err := n.callLeader(ctx, "/internal/v1/readindex", nil, &out)
+	return out.Index, err
+}
+
+// ReadIndex returns an index such that every write acknowledged before the
+// call is at or below it. It retries across leader changes until ctx ends.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	for {
+		if n.closing.Load() {
+			return 0, ErrShutdown
+		}
+		var idx uint64
+		var err error
+		if n.raft.State() == raft.Leader {
+			idx, err = n.leaderRI.get(ctx)
+		} else {
+			idx, err = n.forwardRI.get(ctx)
+		}
+		if err == nil {
+			return idx, nil
+		}
+		if !retryable(err) || !n.pause(ctx) {
+			return 0, err
+		}
+	}
+}
+
+// pause waits a little before a retry; it reports false when ctx or the
+// node is done.
+func (n *Node) pause(ctx context.Context) bool {
+	t := time.NewTimer(20 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-n.stop:
+		return false
+	}
+}
+
+// WaitApplied blocks until the local FSM has applied idx.
+func (n *Node) WaitApplied(ctx context.Context, idx uint64) error {
+	return n.applied.wait(ctx, idx)
+}
+
+// refreshLease obtains a read index, waits until it is applied, and then
+// records the lease from the time the round was asked for.
+func (n *Node) refreshLease(ctx context.Context) error {
+	start := n.cfg.now()
+	idx, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if err := n.WaitApplied(ctx, idx); err != nil {
+		return err
+	}
+	for {
+		cur := n.leaseAt.Load()
+		if start.UnixNano() <= cur || n.leaseAt.CompareAndSwap(cur, start.UnixNano()) {
+			break
+		}
+	}
+	if idx > n.leaseIndex.Load() {
+		n.leaseIndex.Store(idx)
+	}
+	return nil
+}
+
+// LeaseValid reports whether the node holds a read lease: a read index
+// obtained less than MaxStale ago and applied.
+func (n *Node) LeaseValid() bool {
+	at := n.leaseAt.Load()
+	return at != 0 && n.cfg.now().UnixNano()-at < int64(n.cfg.MaxStale)
+}
+
+// ReadBarrier makes the local state fit to answer a read at level. For
+// Default, hit says whether the local lookup found the token: a hit under a
+// valid lease needs nothing, a miss (or no lease) needs a fresh read index.
+// After it returns nil, the caller looks up again.
+func (n *Node) ReadBarrier(ctx context.Context, level Level, hit bool) error {
+	switch level {
+	case Stale:
+		return nil
+	case Default:
+		if hit && n.LeaseValid() {
+			return nil
+		}
+		return n.refreshLease(ctx)
+	}
+	idx, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.WaitApplied(ctx, idx)
+}
+
+// leaseLoop keeps the read lease fresh in the background so that hits at
+// the Default level do not wait for a round trip.
+func (n *Node) leaseLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.MaxStale / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.MaxStale)
+			n.refreshLease(ctx)
+			cancel()
+		}
+	}
+}

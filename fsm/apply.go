@@ -1,0 +1,256 @@
+package fsm
+
+// apply changes the state by one command. It holds s.mu for writing (and a
+// shard lock per session touched) for the duration of one command only.
+func (s *State) apply(c Command) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c := c.(type) {
+	case *CreateUser:
+		return s.createUser(c)
+	case *UpdateUser:
+		return s.updateUser(c)
+	case *DeleteUser:
+		u, ok := s.users[c.UserID]
+		if !ok {
+			return fail(ErrUserNotFound)
+		}
+		n := s.dropUserSessions(u.ID, "")
+		delete(s.users, u.ID)
+		delete(s.byLogin, loginKey(u.DB, u.Login))
+		return Result{UserID: u.ID, Count: n}
+	case *CreateSession:
+		return s.createSession(c)
+	case *RevokeSession:
+		return s.revokeSession(c)
+	case *RevokeUserSessions:
+		if _, ok := s.users[c.UserID]; !ok {
+			return fail(ErrUserNotFound)
+		}
+		return Result{UserID: c.UserID, Count: s.dropUserSessions(c.UserID, c.KeepID)}
+	case *PurgeExpired:
+		n := 0
+		for _, d := range c.Digests {
+			if sess, ok := s.shard(d).m[d]; ok && sess.Expired(c.Now) {
+				s.dropSession(sess)
+				n++
+			}
+		}
+		return Result{Count: n}
+	case *RefreshSessions:
+		n := 0
+		for _, r := range c.Refreshes {
+			sess, ok := s.shard(r.Digest).m[r.Digest]
+			if !ok || r.At <= sess.LastRefresh || sess.Expired(r.At) {
+				continue
+			}
+			cp := *sess
+			cp.LastRefresh = r.At
+			s.putSession(&cp)
+			n++
+		}
+		return Result{Count: n}
+	case *LoginFailed:
+		return s.loginFailed(c)
+	case *ResetFailures:
+		u, ok := s.users[c.UserID]
+		if !ok {
+			return fail(ErrUserNotFound)
+		}
+		cp := *u
+		cp.FailedLogins, cp.LastFailure, cp.LockedUntil = 0, 0, 0
+		s.users[u.ID] = &cp
+		return Result{UserID: u.ID}
+	case *SetSettings:
+		s.settings = c.Settings
+		return Result{}
+	case *PutNode:
+		if c.Node.ID == "" {
+			return fail(ErrBadCommand)
+		}
+		s.nodes[c.Node.ID] = c.Node
+		return Result{}
+	case *RemoveNode:
+		delete(s.nodes, c.ID)
+		return Result{}
+	case *PutKey:
+		if c.Key.Kid == "" {
+			return fail(ErrBadCommand)
+		}
+		if old, ok := s.keys[c.Key.Kid]; ok && string(old.Secret) != string(c.Key.Secret) {
+			return fail(ErrKeyExists)
+		}
+		s.keys[c.Key.Kid] = c.Key
+		if c.Activate {
+			s.settings.JWTActiveKid = c.Key.Kid
+		}
+		return Result{}
+	case *RetireKey:
+		k, ok := s.keys[c.Kid]
+		if !ok {
+			return fail(ErrKeyNotFound)
+		}
+		if k.Retired == 0 {
+			k.Retired = c.At
+			s.keys[c.Kid] = k
+		}
+		if s.settings.JWTActiveKid == c.Kid {
+			s.settings.JWTActiveKid = ""
+		}
+		return Result{}
+	case *CreateDB:
+		if c.Name == "" {
+			return fail(ErrBadCommand)
+		}
+		s.dbs[c.Name] = struct{}{}
+		return Result{}
+	}
+	return fail(ErrBadCommand)
+}
+
+func (s *State) createUser(c *CreateUser) Result {
+	if c.DB == "" || c.Login == "" || c.PasswordHash == "" {
+		return fail(ErrBadCommand)
+	}
+	if id, ok := s.byLogin[loginKey(c.DB, c.Login)]; ok {
+		if u := s.users[id]; c.Nonce != "" && u.Nonce == c.Nonce {
+			return Result{UserID: id} // a retry of the create that made it
+		}
+		return fail(ErrUserExists)
+	}
+	id := s.nextUser
+	s.nextUser++
+	u := &User{
+		ID: id, DB: c.DB, Login: c.Login, Email: c.Email, Name: c.Name,
+		CompanyID: c.CompanyID, CompanyName: c.CompanyName,
+		PasswordHash: c.PasswordHash, Admin: c.Admin,
+		Created: c.Now, PasswordChanged: c.Now, Version: 1, Nonce: c.Nonce,
+	}
+	s.users[id] = u
+	s.byLogin[loginKey(c.DB, c.Login)] = id
+	s.dbs[c.DB] = struct{}{}
+	return Result{UserID: id}
+}
+
+func (s *State) updateUser(c *UpdateUser) Result {
+	u, ok := s.users[c.UserID]
+	if !ok {
+		return fail(ErrUserNotFound)
+	}
+	cp := *u
+	endSessions := false
+	if c.Name != nil {
+		cp.Name = *c.Name
+	}
+	if c.Email != nil {
+		cp.Email = *c.Email
+	}
+	if c.Admin != nil {
+		cp.Admin = *c.Admin
+	}
+	if c.PasswordHash != nil {
+		if *c.PasswordHash == "" {
+			return fail(ErrBadCommand)
+		}
+		cp.PasswordHash = *c.PasswordHash
+		cp.PasswordChanged = c.Now
+		cp.Version++
+		endSessions = true
+	}
+	if c.Disabled != nil {
+		cp.Disabled = *c.Disabled
+		endSessions = endSessions || cp.Disabled
+	}
+	s.users[u.ID] = &cp
+	n := 0
+	if endSessions {
+		n = s.dropUserSessions(u.ID, "")
+	}
+	return Result{UserID: u.ID, Count: n}
+}
+
+func (s *State) createSession(c *CreateSession) Result {
+	in := c.Session
+	if in.ID == "" || in.UserID == 0 {
+		return fail(ErrBadCommand)
+	}
+	if old, ok := s.shard(in.Digest).m[in.Digest]; ok {
+		if old.ID == in.ID {
+			return Result{UserID: old.UserID, SessionID: old.ID} // retried
+		}
+		return fail(ErrSessionConflict)
+	}
+	u, ok := s.users[in.UserID]
+	switch {
+	case !ok:
+		return fail(ErrUserNotFound)
+	case u.Disabled:
+		return fail(ErrUserDisabled)
+	case c.UserVersion != 0 && c.UserVersion != u.Version:
+		return fail(ErrStaleUser)
+	}
+	if lim := s.settings.TokenLimitPerUser; lim > 0 && len(s.byUser[u.ID]) >= lim {
+		return fail(ErrSessionLimit)
+	}
+	sess := in
+	if sess.LastRefresh == 0 {
+		sess.LastRefresh = sess.Created
+	}
+	sess.DB = u.DB
+	s.putSession(&sess)
+	return Result{UserID: u.ID, SessionID: sess.ID}
+}
+
+func (s *State) revokeSession(c *RevokeSession) Result {
+	var sess *Session
+	if c.Digest != nil {
+		sess = s.shard(*c.Digest).m[*c.Digest]
+	} else if c.ID != "" {
+		for _, list := range s.candidates(c.UserID) {
+			for _, x := range list {
+				if x.ID == c.ID {
+					sess = x
+				}
+			}
+		}
+	} else {
+		return fail(ErrBadCommand)
+	}
+	if sess == nil || (c.UserID != 0 && sess.UserID != c.UserID) {
+		return Result{Count: 0}
+	}
+	s.dropSession(sess)
+	return Result{UserID: sess.UserID, SessionID: sess.ID, Count: 1}
+}
+
+// candidates returns the per-user session lists to search: one user's, or
+// every user's when uid is 0 (an admin revoking by ID).
+func (s *State) candidates(uid uint64) [][]*Session {
+	if uid != 0 {
+		return [][]*Session{s.byUser[uid]}
+	}
+	out := make([][]*Session, 0, len(s.byUser))
+	for _, l := range s.byUser {
+		out = append(out, l)
+	}
+	return out
+}
+
+func (s *State) loginFailed(c *LoginFailed) Result {
+	u, ok := s.users[c.UserID]
+	if !ok {
+		return fail(ErrUserNotFound)
+	}
+	cp := *u
+	if c.Window > 0 && cp.LastFailure != 0 && c.At-cp.LastFailure > c.Window {
+		cp.FailedLogins = 0
+	}
+	cp.FailedLogins++
+	cp.LastFailure = c.At
+	if c.Threshold > 0 && int(cp.FailedLogins) >= c.Threshold {
+		cp.LockedUntil = c.At + c.LockFor
+		cp.FailedLogins = 0
+	}
+	s.users[u.ID] = &cp
+	return Result{UserID: u.ID, Count: int(cp.FailedLogins)}
+}

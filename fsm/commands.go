@@ -1,0 +1,289 @@
+package fsm
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// CmdType is the first byte of every log entry. Numbers are explicit and
+// append-only: never renumber or reuse one, since old logs hold them.
+type CmdType uint8
+
+// IgnorableFlag marks a type that a binary which does not know it may skip
+// (for example a hint or a metric), instead of stopping to avoid divergence.
+const IgnorableFlag CmdType = 0x80
+
+// Command types.
+const (
+	TypeCreateUser         CmdType = 1
+	TypeUpdateUser         CmdType = 2
+	TypeDeleteUser         CmdType = 3
+	TypeCreateSession      CmdType = 4
+	TypeRevokeSession      CmdType = 5
+	TypeRevokeUserSessions CmdType = 6
+	TypePurgeExpired       CmdType = 7
+	TypeRefreshSessions    CmdType = 8
+	TypeLoginFailed        CmdType = 9
+	TypeResetFailures      CmdType = 10
+	TypeSetSettings        CmdType = 11
+	TypePutNode            CmdType = 12
+	TypeRemoveNode         CmdType = 13
+	TypePutKey             CmdType = 14
+	TypeRetireKey          CmdType = 15
+	TypeCreateDB           CmdType = 16
+)
+
+// Command is one change to the state. Payloads are JSON so that fields can
+// be added without a format break (additive fields only; never change the
+// meaning of an existing one).
+type Command interface{ Type() CmdType }
+
+// CreateUser adds an account. Nonce is the request's ID chosen before the
+// log: a retry with the same nonce returns the existing user instead of
+// failing, so a timed-out create cannot be applied twice with two outcomes.
+type CreateUser struct {
+	Nonce        string `json:"nonce"`
+	DB           string `json:"db"`
+	Login        string `json:"login"`
+	Email        string `json:"email,omitempty"`
+	Name         string `json:"name,omitempty"`
+	CompanyID    uint64 `json:"company_id,omitempty"`
+	CompanyName  string `json:"company_name,omitempty"`
+	PasswordHash string `json:"password_hash"`
+	Admin        bool   `json:"admin,omitempty"`
+	Now          int64  `json:"now"`
+}
+
+// UpdateUser changes the fields that are set. A new password hash bumps the
+// user's version; a password change or disabling ends every session of the
+// user at this index.
+type UpdateUser struct {
+	UserID       uint64  `json:"user_id"`
+	Name         *string `json:"name,omitempty"`
+	Email        *string `json:"email,omitempty"`
+	PasswordHash *string `json:"password_hash,omitempty"`
+	Admin        *bool   `json:"admin,omitempty"`
+	Disabled     *bool   `json:"disabled,omitempty"`
+	Now          int64   `json:"now"`
+}
+
+// DeleteUser removes an account and all its sessions.
+type DeleteUser struct {
+	UserID uint64 `json:"user_id"`
+}
+
+// CreateSession stores a login. UserVersion is the user's version when the
+// password was verified: if the password changed in between, the login is
+// refused with ErrStaleUser rather than outliving the change.
+type CreateSession struct {
+	Session     Session `json:"session"`
+	UserVersion uint64  `json:"user_version"`
+}
+
+// RevokeSession ends one session, found by digest or else by ID. A non-zero
+// UserID restricts it to that user's sessions (a user deleting their own).
+// Revoking a session that is already gone succeeds with Count 0.
+type RevokeSession struct {
+	Digest *Digest `json:"digest,omitempty"`
+	ID     string  `json:"id,omitempty"`
+	UserID uint64  `json:"user_id,omitempty"`
+}
+
+// RevokeUserSessions ends every session of a user (logoutall), except KeepID.
+type RevokeUserSessions struct {
+	UserID uint64 `json:"user_id"`
+	KeepID string `json:"keep_id,omitempty"`
+}
+
+// PurgeExpired deletes the listed sessions that are expired at Now. The
+// leader picks the list; Apply re-checks each against Now so a refresh that
+// raced the purge is never lost.
+type PurgeExpired struct {
+	Now     int64    `json:"now"`
+	Digests []Digest `json:"digests"`
+}
+
+// Refresh moves one session's idle deadline.
+type Refresh struct {
+	Digest Digest `json:"digest"`
+	At     int64  `json:"at"`
+}
+
+// RefreshSessions batches idle-expiry refreshes so that use never costs one
+// write per request.
+type RefreshSessions struct {
+	Refreshes []Refresh `json:"refreshes"`
+}
+
+// LoginFailed records a failed password check; at Threshold failures within
+// Window the account is locked until At+LockFor. The lock is replicated so a
+// client cannot dodge it by switching nodes.
+type LoginFailed struct {
+	UserID    uint64 `json:"user_id"`
+	At        int64  `json:"at"`
+	Threshold int    `json:"threshold"`
+	LockFor   int64  `json:"lock_for"`
+	Window    int64  `json:"window"`
+}
+
+// ResetFailures clears the failure count and any lock (successful login or
+// an admin unlock).
+type ResetFailures struct {
+	UserID uint64 `json:"user_id"`
+}
+
+// SetSettings replaces the cluster settings.
+type SetSettings struct {
+	Settings Settings `json:"settings"`
+}
+
+// PutNode records (or updates) a member's addresses.
+type PutNode struct {
+	Node Node `json:"node"`
+}
+
+// RemoveNode forgets a member's addresses.
+type RemoveNode struct {
+	ID string `json:"id"`
+}
+
+// PutKey adds a JWT signing key; Activate makes it the signing key.
+type PutKey struct {
+	Key      SigningKey `json:"key"`
+	Activate bool       `json:"activate,omitempty"`
+}
+
+// RetireKey stops a key from signing; it still verifies until its tokens
+// expire.
+type RetireKey struct {
+	Kid string `json:"kid"`
+	At  int64  `json:"at"`
+}
+
+// CreateDB declares a database (tenant). Creating an existing one succeeds.
+type CreateDB struct {
+	Name string `json:"name"`
+}
+
+// Type implementations.
+func (CreateUser) Type() CmdType         { return TypeCreateUser }
+func (UpdateUser) Type() CmdType         { return TypeUpdateUser }
+func (DeleteUser) Type() CmdType         { return TypeDeleteUser }
+func (CreateSession) Type() CmdType      { return TypeCreateSession }
+func (RevokeSession) Type() CmdType      { return TypeRevokeSession }
+func (RevokeUserSessions) Type() CmdType { return TypeRevokeUserSessions }
+func (PurgeExpired) Type() CmdType       { return TypePurgeExpired }
+func (RefreshSessions) Type() CmdType    { return TypeRefreshSessions }
+func (LoginFailed) Type() CmdType        { return TypeLoginFailed }
+func (ResetFailures) Type() CmdType      { return TypeResetFailures }
+func (SetSettings) Type() CmdType        { return TypeSetSettings }
+func (PutNode) Type() CmdType            { return TypePutNode }
+func (RemoveNode) Type() CmdType         { return TypeRemoveNode }
+func (PutKey) Type() CmdType             { return TypePutKey }
+func (RetireKey) Type() CmdType          { return TypeRetireKey }
+func (CreateDB) Type() CmdType           { return TypeCreateDB }
+
+// newCommand returns a zero command of type t, or nil when t is unknown.
+func newCommand(t CmdType) Command {
+	switch t {
+	case TypeCreateUser:
+		return &CreateUser{}
+	case TypeUpdateUser:
+		return &UpdateUser{}
+	case TypeDeleteUser:
+		return &DeleteUser{}
+	case TypeCreateSession:
+		return &CreateSession{}
+	case TypeRevokeSession:
+		return &RevokeSession{}
+	case TypeRevokeUserSessions:
+		return &RevokeUserSessions{}
+	case TypePurgeExpired:
+		return &PurgeExpired{}
+	case TypeRefreshSessions:
+		return &RefreshSessions{}
+	case TypeLoginFailed:
+		return &LoginFailed{}
+	case TypeResetFailures:
+		return &ResetFailures{}
+	case TypeSetSettings:
+		return &SetSettings{}
+	case TypePutNode:
+		return &PutNode{}
+	case TypeRemoveNode:
+		return &RemoveNode{}
+	case TypePutKey:
+		return &PutKey{}
+	case TypeRetireKey:
+		return &RetireKey{}
+	case TypeCreateDB:
+		return &CreateDB{}
+	}
+	return nil
+}
+
+// Decoding errors.
+var (
+	ErrEmptyEntry  = errors.New("fsm: empty log entry")
+	ErrUnknownType = errors.New("fsm: unknown command type")
+	ErrBadPayload  = errors.New("fsm: undecodable payload")
+)
+
+// Encode renders a command as a log entry: [type byte][JSON payload].
+func Encode(c Command) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: encode %T: %w", c, err)
+	}
+	out := make([]byte, 0, len(b)+1)
+	out = append(out, byte(c.Type()))
+	return append(out, b...), nil
+}
+
+// MustEncode is Encode for commands built from trusted values, where a
+// failure is a programming error.
+func MustEncode(c Command) []byte {
+	b, err := Encode(c)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Decode parses a log entry. An unknown type with IgnorableFlag set returns
+// (nil, nil): the caller skips it. Any other failure is an error.
+func Decode(entry []byte) (Command, error) {
+	if len(entry) == 0 {
+		return nil, ErrEmptyEntry
+	}
+	t := CmdType(entry[0])
+	c := newCommand(t)
+	if c == nil {
+		if t&IgnorableFlag != 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w %d", ErrUnknownType, t)
+	}
+	if err := json.Unmarshal(entry[1:], c); err != nil {
+		return nil, fmt.Errorf("%w (type %d): %v", ErrBadPayload, t, err)
+	}
+	return c, nil
+}
+
+// MarshalText renders a digest as hex, for JSON payloads.
+func (d Digest) MarshalText() ([]byte, error) {
+	out := make([]byte, hex.EncodedLen(len(d)))
+	hex.Encode(out, d[:])
+	return out, nil
+}
+
+// UnmarshalText parses a hex digest.
+func (d *Digest) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != len(d) {
+		return fmt.Errorf("fsm: digest must be %d hex characters", 2*len(d))
+	}
+	_, err := hex.Decode(d[:], b)
+	return err
+}

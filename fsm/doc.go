@@ -1,0 +1,22 @@
+// Package fsm is sessiond's replicated state machine: users, dbs, sessions,
+// settings, JWT signing keys and node metadata, changed only by log entries.
+//
+// It owns the command types and their encoding, Apply, Snapshot/Restore and
+// the read-only queries that token validation uses. It must stay
+// deterministic: Apply never reads the clock, randomness or the network and
+// never hashes a password. Every value that could differ between nodes (IDs,
+// timestamps, digests) is chosen by the node that received the request and
+// carried inside the command, so every replica that applies the same log
+// reaches byte-identical state.
+//
+// A log entry is one type byte followed by its payload. Type numbers are
+// explicit and append-only; a type with the IgnorableFlag bit set may be
+// skipped by an older binary that does not know it, any other unknown type
+// panics with the log index because continuing would silently diverge.
+//
+// Reads never wait behind a snapshot and only wait behind Apply for the few
+// microseconds one command holds a shard lock: sessions live in sharded maps
+// of immutable values, so a reader copies a pointer and leaves.
+//
+// fsm imports nothing else of this repository.
+package fsm

@@ -1,0 +1,72 @@
+package fsm
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM implements raft.FSM over a State. Apply and Restore are called by the
+// Raft library from one goroutine; reads go through State() from any
+// goroutine at any time.
+type FSM struct {
+	state   atomic.Pointer[State]
+	applied atomic.Uint64
+
+	// OnApply, when set before the FSM is used, observes each command's
+	// apply latency (for metrics). It must be fast and must not block.
+	OnApply func(t CmdType, d time.Duration)
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM with empty state and default settings.
+func New() *FSM {
+	f := &FSM{}
+	f.state.Store(newState())
+	return f
+}
+
+// State returns the current state. After a Restore the pointer changes, so
+// callers fetch it per request rather than caching it.
+func (f *FSM) State() *State { return f.state.Load() }
+
+// AppliedIndex is the index of the last log entry applied (or of the last
+// restored snapshot).
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Apply applies one committed log entry. Undecodable entries panic with the
+// index: skipping one would make this replica diverge silently.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	if l.Type != raft.LogCommand {
+		f.applied.Store(l.Index)
+		return nil
+	}
+	res := f.ApplyEntry(l.Index, l.Data)
+	f.applied.Store(l.Index)
+	return res
+}
+
+// ApplyEntry applies an encoded command at index without Raft, for tests
+// and tools. It panics on an undecodable entry, as Apply does.
+func (f *FSM) ApplyEntry(index uint64, entry []byte) Result {
+	cmd, err := Decode(entry)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: log entry %d: %v", index, err))
+	}
+	if cmd == nil { // unknown but ignorable
+		return Result{Index: index}
+	}
+	var start time.Time
+	if f.OnApply != nil {
+		start = time.Now()
+	}
+	res := f.State().apply(cmd)
+	if f.OnApply != nil {
+		f.OnApply(cmd.Type(), time.Since(start))
+	}
+	res.Index = index
+	return res
+}

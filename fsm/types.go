@@ -1,0 +1,191 @@
+package fsm
+
+import "errors"
+
+// Digest is the SHA-256 digest of a token. Only digests are stored: the
+// token itself never enters the log, a snapshot or memory at rest.
+type Digest [32]byte
+
+// Kind says which dialect minted a session. The numbers are stored in the
+// log and in snapshots, so they are explicit and never reused.
+type Kind uint8
+
+// Session kinds.
+const (
+	KindNative Kind = 1 // /v1 bearer token
+	KindOdoo   Kind = 2 // Odoo session id (40 hex)
+	KindJWT    Kind = 3 // Odoo RESTful JWT; the digest is of the jti
+	KindKnox   Kind = 4 // knox-style token
+)
+
+// String names the kind for listings and metrics labels.
+func (k Kind) String() string {
+	switch k {
+	case KindNative:
+		return "native"
+	case KindOdoo:
+		return "odoo"
+	case KindJWT:
+		return "jwt"
+	case KindKnox:
+		return "knox"
+	}
+	return "unknown"
+}
+
+// User is one account. Values reachable from State are immutable: Apply
+// replaces the pointer rather than editing in place, so readers need no lock
+// once they hold it. All times are Unix nanoseconds stamped before the log.
+type User struct {
+	ID              uint64 `json:"id"`
+	DB              string `json:"db"`
+	Login           string `json:"login"` // case-folded by the caller
+	Email           string `json:"email,omitempty"`
+	Name            string `json:"name,omitempty"`
+	CompanyID       uint64 `json:"company_id,omitempty"`
+	CompanyName     string `json:"company_name,omitempty"`
+	PasswordHash    string `json:"password_hash"` // PHC string, never a password
+	Admin           bool   `json:"admin,omitempty"`
+	Disabled        bool   `json:"disabled,omitempty"`
+	Created         int64  `json:"created"`
+	PasswordChanged int64  `json:"password_changed"`
+	Version         uint64 `json:"version"` // bumped on password change
+	FailedLogins    uint32 `json:"failed_logins,omitempty"`
+	LastFailure     int64  `json:"last_failure,omitempty"`
+	LockedUntil     int64  `json:"locked_until,omitempty"`
+	Nonce           string `json:"nonce,omitempty"` // the create request's ID, for idempotent retries
+}
+
+// Session is one live login. Immutable once stored, like User.
+type Session struct {
+	ID          string `json:"id"`     // public identifier, safe to list and log
+	Digest      Digest `json:"digest"` // SHA-256 of the secret token (of the jti for JWTs)
+	Kind        Kind   `json:"kind"`
+	UserID      uint64 `json:"user_id"`
+	DB          string `json:"db"`
+	Created     int64  `json:"created"`
+	ExpiresAt   int64  `json:"expires_at,omitempty"`   // 0 = never (knox "expiry": null)
+	IdleTimeout int64  `json:"idle_timeout,omitempty"` // nanoseconds; 0 = no idle expiry
+	LastRefresh int64  `json:"last_refresh,omitempty"`
+	Name        string `json:"name,omitempty"` // device or client name given at login
+	UserAgent   string `json:"user_agent,omitempty"`
+	ClientAddr  string `json:"client_addr,omitempty"`
+}
+
+// Expired reports whether the session is over at now (Unix nanoseconds),
+// by its absolute or its idle lifetime. Callers pass their own clock: the
+// FSM never reads one.
+func (s *Session) Expired(now int64) bool {
+	if s.ExpiresAt != 0 && now >= s.ExpiresAt {
+		return true
+	}
+	return s.IdleTimeout != 0 && now >= s.LastRefresh+s.IdleTimeout
+}
+
+// Node is the metadata a member publishes so that followers can forward
+// writes to the leader's API address.
+type Node struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// SigningKey is one JWT key of the replicated keyring. Secret holds the HMAC
+// key or the DER private key: signing keys are replicated on purpose so that
+// every node can sign and verify; they are not passwords nor tokens.
+type SigningKey struct {
+	Kid     string `json:"kid"`
+	Alg     string `json:"alg"`
+	Secret  []byte `json:"secret"`
+	Public  []byte `json:"public,omitempty"`
+	Created int64  `json:"created"`
+	Retired int64  `json:"retired,omitempty"`
+}
+
+// Settings are the cluster-wide tunables changed through the admin API.
+// Durations are nanoseconds so the struct stays plain data.
+type Settings struct {
+	SignupEnabled     bool   `json:"signup_enabled"`
+	TokenLimitPerUser int    `json:"token_limit_per_user"` // 0 = unlimited
+	LockoutThreshold  int    `json:"lockout_threshold"`
+	LockoutDuration   int64  `json:"lockout_duration"`
+	OdooTTL           int64  `json:"odoo_ttl"`
+	OdooIdle          int64  `json:"odoo_idle"`
+	JWTTTL            int64  `json:"jwt_ttl"`
+	KnoxTTL           int64  `json:"knox_ttl"` // 0 = no expiry, as knox's default
+	NativeTTL         int64  `json:"native_ttl"`
+	NativeIdle        int64  `json:"native_idle"`
+	JWTActiveKid      string `json:"jwt_active_kid,omitempty"`
+}
+
+const day = int64(24 * 3600 * 1e9)
+
+// DefaultSettings are the values a new cluster starts with.
+func DefaultSettings() Settings {
+	return Settings{
+		SignupEnabled:     false,
+		TokenLimitPerUser: 0,
+		LockoutThreshold:  5,
+		LockoutDuration:   15 * 60 * 1e9,
+		OdooTTL:           90 * day,
+		OdooIdle:          7 * day,
+		JWTTTL:            30 * day,
+		KnoxTTL:           0,
+		NativeTTL:         30 * day,
+		NativeIdle:        0,
+	}
+}
+
+// Business failures of Apply. They are results, not panics: the command was
+// applied (as a no-op) on every node alike. Each has a stable code so that it
+// survives the forwarding hop from the leader to the follower that asked.
+var (
+	ErrUserExists      = errors.New("fsm: user already exists")
+	ErrUserNotFound    = errors.New("fsm: user not found")
+	ErrUserDisabled    = errors.New("fsm: user disabled")
+	ErrSessionNotFound = errors.New("fsm: session not found")
+	ErrSessionConflict = errors.New("fsm: session id conflict")
+	ErrSessionLimit    = errors.New("fsm: session limit reached")
+	ErrStaleUser       = errors.New("fsm: user changed since the request was checked")
+	ErrKeyNotFound     = errors.New("fsm: key not found")
+	ErrKeyExists       = errors.New("fsm: key already exists")
+	ErrBadCommand      = errors.New("fsm: invalid command")
+)
+
+var errCodes = map[error]string{
+	ErrUserExists:      "user_exists",
+	ErrUserNotFound:    "user_not_found",
+	ErrUserDisabled:    "user_disabled",
+	ErrSessionNotFound: "session_not_found",
+	ErrSessionConflict: "session_conflict",
+	ErrSessionLimit:    "session_limit",
+	ErrStaleUser:       "stale_user",
+	ErrKeyNotFound:     "key_not_found",
+	ErrKeyExists:       "key_exists",
+	ErrBadCommand:      "bad_command",
+}
+
+// Result is what Apply returns for every command. It is plain data so that a
+// leader can send it back to the follower that forwarded the command.
+type Result struct {
+	Code      string `json:"code,omitempty"` // "" = success
+	UserID    uint64 `json:"user_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	Count     int    `json:"count,omitempty"`
+	Index     uint64 `json:"index,omitempty"` // the log index it was applied at
+}
+
+// Err turns the result's code back into the package's sentinel error.
+func (r Result) Err() error {
+	if r.Code == "" {
+		return nil
+	}
+	for err, c := range errCodes {
+		if c == r.Code {
+			return err
+		}
+	}
+	return errors.New("fsm: " + r.Code)
+}
+
+func fail(err error) Result { return Result{Code: errCodes[err]} }
