@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // appliedWaiter lets readers wait until the FSM has applied an index. The
@@ -159,8 +161,14 @@ func (b *batcher) loop() {
 }
 
 // leaderReadIndexRound is one read-index round on the leader: note the
-// commit index, then confirm leadership with a quorum (VerifyLeader) in the
-// same term in which this leader has already committed an entry.
+// index, then confirm leadership with a quorum (VerifyLeader) in the same
+// term in which this leader has already committed and applied an entry.
+//
+// The index is the leader's FSM-applied index, not Raft's commit index:
+// the commit index may point at a no-op or configuration entry that no FSM
+// ever sees, so a follower waiting for it would wait forever. It is enough:
+// the term barrier applied every entry committed before this term, and every
+// write acknowledged since was applied here before its acknowledgement.
 func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
@@ -169,7 +177,7 @@ func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.readyTerm.Load() != term {
 		return 0, fmt.Errorf("%w: leader has not committed in its term yet", ErrNotLeader)
 	}
-	idx := n.raft.CommitIndex()
+	idx := n.fsm.AppliedIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
@@ -299,4 +307,19 @@ func (n *Node) leaseLoop() {
 			cancel()
 		}
 	}
+}
+
+// LookupSession finds the session with digest d at the given consistency
+// level. It returns nil when no such session exists in state that is fresh
+// enough for the level; expiry is the caller's decision (its clock).
+func (n *Node) LookupSession(ctx context.Context, level Level, d fsm.Digest) (*fsm.Session, error) {
+	sess, hit := n.fsm.State().Session(d)
+	if level == Stale || (level == Default && hit && n.LeaseValid()) {
+		return sess, nil
+	}
+	if err := n.ReadBarrier(ctx, level, hit); err != nil {
+		return nil, err
+	}
+	sess, _ = n.fsm.State().Session(d)
+	return sess, nil
 }
