@@ -1,0 +1,42 @@
+package auth
+
+import "errors"
+
+// Sentinel errors of this package. Callers compare with errors.Is and map
+// them to status codes in one place (package api); the messages are never
+// shown with a secret attached.
+var (
+	// ErrBadHash means a stored password hash could not be parsed, uses an
+	// unknown scheme, or carries parameters outside the safe bounds.
+	ErrBadHash = errors.New("auth: malformed or unsupported password hash")
+	// ErrBadHashParams means HashParams are out of bounds for hashing.
+	ErrBadHashParams = errors.New("auth: invalid hash parameters")
+	// ErrPasswordTooShort means a password has fewer runes than the policy minimum.
+	ErrPasswordTooShort = errors.New("auth: password too short")
+	// ErrPasswordTooLong means a password has more bytes than the policy maximum.
+	ErrPasswordTooLong = errors.New("auth: password too long")
+	// ErrPasswordInvalid means a password is not valid UTF-8 or contains NUL.
+	ErrPasswordInvalid = errors.New("auth: password contains invalid characters")
+	// ErrPoolSaturated means the hashing pool had no free worker and either
+	// no free waiting slot or no worker freed up within MaxWait.
+	ErrPoolSaturated = errors.New("auth: hashing pool saturated")
+	// ErrBadConfig means a Config/Policy failed Validate.
+	ErrBadConfig = errors.New("auth: invalid configuration")
+	// ErrWeakKey means JWT key material is shorter than 256 bits (HMAC) or
+	// 2048 bits (RSA).
+	ErrWeakKey = errors.New("auth: key too weak")
+	// ErrBadKey means JWT key material is malformed or does not match its
+	// algorithm.
+	ErrBadKey = errors.New("auth: malformed signing key")
+	// ErrUnsupportedAlg means a JWT algorithm other than HS256, HS384,
+	// HS512, EdDSA or RS256 was asked for.
+	ErrUnsupportedAlg = errors.New("auth: unsupported jwt algorithm")
+	// ErrBadClaims means claims handed to SignJWT are incomplete
+	// (no exp, no jti, exp not after iat).
+	ErrBadClaims = errors.New("auth: invalid jwt claims")
+	// ErrUnknownKey means a JWT names a kid the keyring does not hold (or
+	// names none). Errors carrying it also wrap ErrInvalidJWT.
+	ErrUnknownKey = errors.New("auth: unknown jwt key id")
+	// ErrInvalidJWT is wrapped by every JWT verification failure.
+	ErrInvalidJWT = errors.New("auth: invalid jwt")
+)

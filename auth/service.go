@@ -1,0 +1,362 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Login-flow errors. ErrLocked and ErrThrottled values carry a retry-after
+// (see RetryError).
+var (
+	ErrBadCredentials = errors.New("auth: bad credentials")
+	ErrLocked         = errors.New("auth: account locked")
+	ErrThrottled      = errors.New("auth: too many attempts")
+	ErrUnknownDB      = errors.New("auth: unknown database")
+	ErrDBRequired     = errors.New("auth: database must be given")
+)
+
+// RetryError is a refusal that tells the client when to try again.
+type RetryError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryAfter is the wait in whole seconds, at least 1.
+func (e *RetryError) RetryAfter() int {
+	s := int((e.After + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// Applier commits a command through the cluster (the cluster.Node).
+type Applier interface {
+	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
+}
+
+// StateReader gives the current replicated state.
+type StateReader interface {
+	State() *fsm.State
+}
+
+// ServiceConfig tunes the login flow.
+type ServiceConfig struct {
+	Hash      HashParams
+	Policy    PasswordPolicy
+	Pool      PoolConfig
+	Limiter   AddrLimiterConfig
+	DefaultDB string // used when a login names no db and several exist
+	Now       func() time.Time
+}
+
+// DefaultServiceConfig returns production parameters.
+func DefaultServiceConfig() ServiceConfig {
+	return ServiceConfig{
+		Hash: DefaultHashParams(), Policy: DefaultPasswordPolicy(),
+		Pool: DefaultPoolConfig(), Limiter: DefaultAddrLimiterConfig(),
+	}
+}
+
+// Validate checks every part.
+func (c ServiceConfig) Validate() error {
+	if err := c.Hash.Validate(); err != nil {
+		return err
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	if err := c.Pool.Validate(); err != nil {
+		return err
+	}
+	return c.Limiter.Validate()
+}
+
+// Service runs logins and account changes: it checks throttles and locks
+// before any hashing, verifies passwords on the bounded pool, mints tokens
+// and digests, and proposes commands that hold only digests, hashes and
+// timestamps chosen here — never a password or a token.
+type Service struct {
+	cfg     ServiceConfig
+	pool    *Pool
+	limiter *AddrLimiter
+	apply   Applier
+	state   StateReader
+}
+
+// NewService builds the login flow over a cluster node.
+func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), apply: apply, state: state}, nil
+}
+
+// Pool exposes the hashing pool for metrics.
+func (s *Service) Pool() *Pool { return s.pool }
+
+// Limiter exposes the address limiter for metrics.
+func (s *Service) Limiter() *AddrLimiter { return s.limiter }
+
+// Policy is the password policy in force.
+func (s *Service) Policy() PasswordPolicy { return s.cfg.Policy }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// ResolveDB picks the database for a request: the one named (which must
+// exist), else DefaultDB, else the only one.
+func (s *Service) ResolveDB(db string) (string, error) {
+	st := s.state.State()
+	if db != "" {
+		if !st.HasDB(db) {
+			return "", ErrUnknownDB
+		}
+		return db, nil
+	}
+	if s.cfg.DefaultDB != "" && st.HasDB(s.cfg.DefaultDB) {
+		return s.cfg.DefaultDB, nil
+	}
+	if dbs := st.DBs(); len(dbs) == 1 {
+		return dbs[0], nil
+	}
+	if s.cfg.DefaultDB != "" {
+		return "", ErrUnknownDB
+	}
+	return "", ErrDBRequired
+}
+
+// Credentials is what a login presents.
+type Credentials struct {
+	DB         string
+	Login      string
+	Password   string
+	ClientAddr string
+}
+
+// Authenticate checks credentials and returns the user. Unknown users cost
+// the same hashing as wrong passwords; failures are recorded against the
+// address and (replicated) the account.
+func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, error) {
+	now := s.cfg.Now()
+	if ok, wait := s.limiter.Allow(c.ClientAddr, now); !ok {
+		return nil, &RetryError{Err: ErrThrottled, After: wait}
+	}
+	login, err := NormalizeLogin(c.Login)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Password) > s.cfg.Policy.MaxLen {
+		return nil, ErrPasswordTooLong
+	}
+	db, err := s.ResolveDB(c.DB)
+	if err != nil {
+		return nil, err
+	}
+	st := s.state.State()
+	u, found := st.UserByLogin(db, login)
+	if found {
+		if lock := u.LockedUntil; lock > now.UnixNano() {
+			return nil, &RetryError{Err: ErrLocked, After: time.Duration(lock - now.UnixNano())}
+		}
+	}
+	var ok bool
+	err = s.pool.Do(ctx, func() {
+		if !found {
+			DummyVerify(c.Password, s.cfg.Hash)
+			return
+		}
+		ok, _, err = VerifyPassword(u.PasswordHash, c.Password)
+	})
+	if err != nil && !errors.Is(err, ErrBadHash) {
+		return nil, err
+	}
+	if !found || !ok || u.Disabled {
+		s.limiter.Fail(c.ClientAddr, now)
+		if found && !ok {
+			s.recordFailure(ctx, u, now)
+		}
+		return nil, ErrBadCredentials
+	}
+	if u.FailedLogins > 0 || u.LockedUntil != 0 {
+		s.apply.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
+	}
+	return u, nil
+}
+
+func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time) {
+	set := s.state.State().Settings()
+	s.apply.Apply(ctx, &fsm.LoginFailed{
+		UserID: u.ID, At: now.UnixNano(), Threshold: set.LockoutThreshold,
+		LockFor: set.LockoutDuration, Window: set.LockoutDuration,
+	})
+}
+
+// SessionOptions describe the session a login creates.
+type SessionOptions struct {
+	Kind       fsm.Kind
+	TTL        time.Duration // 0 = from settings for the kind
+	NoExpiry   bool          // knox without a TTL: "expiry": null
+	Name       string
+	UserAgent  string
+	ClientAddr string
+}
+
+// Issued is a created session and the secret the client gets. For JWT
+// sessions Token is the jti; the caller signs the JWT around it.
+type Issued struct {
+	Token   string
+	Session fsm.Session
+}
+
+// ttlFor picks the lifetimes of a kind from the replicated settings.
+func ttlFor(set fsm.Settings, k fsm.Kind) (ttl, idle int64) {
+	switch k {
+	case fsm.KindOdoo:
+		return set.OdooTTL, set.OdooIdle
+	case fsm.KindJWT:
+		return set.JWTTTL, 0
+	case fsm.KindKnox:
+		return set.KnoxTTL, 0
+	}
+	return set.NativeTTL, set.NativeIdle
+}
+
+// CreateSession mints a token for u and commits its digest. The session is
+// refused if the user's password changed since it was verified.
+func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptions) (Issued, error) {
+	var tok string
+	var err error
+	switch o.Kind {
+	case fsm.KindOdoo:
+		tok, err = NewSID()
+	case fsm.KindJWT:
+		tok, err = NewID()
+	default:
+		tok, err = NewToken()
+	}
+	if err != nil {
+		return Issued{}, err
+	}
+	id := tok
+	if o.Kind != fsm.KindJWT {
+		if id, err = NewID(); err != nil {
+			return Issued{}, err
+		}
+	}
+	now := s.cfg.Now().UnixNano()
+	ttl, idle := ttlFor(s.state.State().Settings(), o.Kind)
+	if o.TTL > 0 {
+		ttl = int64(o.TTL)
+	}
+	sess := fsm.Session{
+		ID: id, Digest: fsm.Digest(DigestToken(tok)), Kind: o.Kind, UserID: u.ID, DB: u.DB,
+		Created: now, LastRefresh: now, IdleTimeout: idle,
+		Name: o.Name, UserAgent: clip(o.UserAgent, 256), ClientAddr: o.ClientAddr,
+	}
+	if ttl > 0 && !o.NoExpiry {
+		sess.ExpiresAt = now + ttl
+	}
+	res, err := s.apply.Apply(ctx, &fsm.CreateSession{Session: sess, UserVersion: u.Version})
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := res.Err(); err != nil {
+		return Issued{}, err
+	}
+	return Issued{Token: tok, Session: sess}, nil
+}
+
+// Login is Authenticate followed by CreateSession.
+func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (Issued, *fsm.User, error) {
+	u, err := s.Authenticate(ctx, c)
+	if err != nil {
+		return Issued{}, nil, err
+	}
+	o.ClientAddr = c.ClientAddr
+	iss, err := s.CreateSession(ctx, u, o)
+	return iss, u, err
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// NewUser is an account to create.
+type NewUser struct {
+	DB, Login, Password, Email, Name string
+	CompanyID                        uint64
+	CompanyName                      string
+	Admin                            bool
+	PasswordHash                     string // an imported hash (bcrypt or argon2id) instead of Password
+}
+
+// CreateUser validates, hashes on the pool and commits a new account. The
+// nonce makes a retried request idempotent.
+func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
+	login, err := NormalizeLogin(nu.Login)
+	if err != nil {
+		return 0, err
+	}
+	if nu.DB == "" {
+		if nu.DB, err = s.ResolveDB(""); err != nil {
+			return 0, err
+		}
+	}
+	hash := nu.PasswordHash
+	if hash != "" {
+		if _, _, err := VerifyPassword(hash, ""); errors.Is(err, ErrBadHash) {
+			return 0, fmt.Errorf("%w: imported password hash", ErrBadHash)
+		}
+	} else {
+		if err := s.cfg.Policy.Check(nu.Password); err != nil {
+			return 0, err
+		}
+		if hash, err = s.pool.Hash(ctx, nu.Password, s.cfg.Hash); err != nil {
+			return 0, err
+		}
+	}
+	nonce, err := NewID()
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.apply.Apply(ctx, &fsm.CreateUser{
+		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
+		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
+		Admin: nu.Admin, Now: s.cfg.Now().UnixNano(),
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.UserID, res.Err()
+}
+
+// SetPassword hashes and commits a new password; every session of the user
+// ends at the same index.
+func (s *Service) SetPassword(ctx context.Context, uid uint64, password string) error {
+	if err := s.cfg.Policy.Check(password); err != nil {
+		return err
+	}
+	hash, err := s.pool.Hash(ctx, password, s.cfg.Hash)
+	if err != nil {
+		return err
+	}
+	res, err := s.apply.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
+	if err != nil {
+		return err
+	}
+	return res.Err()
+}

@@ -1,0 +1,186 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAddrLimiter_AllowFail(t *testing.T) {
+	l := NewAddrLimiter(AddrLimiterConfig{Rate: 1, Burst: 3, MaxEntries: 10})
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	type step struct {
+		fail      bool // Fail instead of Allow
+		at        time.Duration
+		wantOK    bool
+		wantRetry time.Duration
+	}
+	steps := []step{
+		{at: 0, wantOK: true},
+		{fail: true, at: 0},
+		{fail: true, at: 0},
+		{at: 0, wantOK: true}, // 1 token left
+		{fail: true, at: 0},
+		{at: 0, wantOK: false, wantRetry: time.Second},
+		{at: 250 * time.Millisecond, wantOK: false, wantRetry: 750 * time.Millisecond},
+		{at: time.Second, wantOK: true},
+		{fail: true, at: time.Second},
+		{at: time.Second, wantOK: false, wantRetry: time.Second},
+		{fail: true, at: time.Second}, // floor at zero
+		{at: 1500 * time.Millisecond, wantOK: false, wantRetry: 500 * time.Millisecond},
+	}
+	for i, s := range steps {
+		if s.fail {
+			l.Fail("10.0.0.1", at(s.at))
+			continue
+		}
+		ok, retry := l.Allow("10.0.0.1", at(s.at))
+		if ok != s.wantOK || retry != s.wantRetry {
+			t.Fatalf("step %d at %v: Allow = %v, %v; want %v, %v", i, s.at, ok, retry, s.wantOK, s.wantRetry)
+		}
+	}
+	if ok, _ := l.Allow("10.0.0.2", at(0)); !ok {
+		t.Fatal("another address was limited")
+	}
+	// Fully refilled: allowed and forgotten.
+	if ok, _ := l.Allow("10.0.0.1", at(time.Hour)); !ok || l.Len() != 0 {
+		t.Fatalf("after refill: ok %v, Len %d", ok, l.Len())
+	}
+}
+
+func TestAddrLimiter_ClockBackwards(t *testing.T) {
+	l := NewAddrLimiter(AddrLimiterConfig{Rate: 1, Burst: 1, MaxEntries: 10})
+	t0 := time.Unix(1_700_000_000, 0)
+	l.Fail("a", t0)
+	if ok, retry := l.Allow("a", t0.Add(-time.Hour)); ok || retry != time.Second {
+		t.Fatalf("clock went back: Allow = %v, %v; want false, 1s", ok, retry)
+	}
+}
+
+func TestAddrLimiter_BoundedMemory(t *testing.T) {
+	l := NewAddrLimiter(AddrLimiterConfig{Rate: 1, Burst: 1, MaxEntries: 2})
+	t0 := time.Unix(1_700_000_000, 0)
+	l.Fail("a", t0)
+	l.Fail("b", t0.Add(time.Millisecond))
+	l.Fail("a", t0.Add(2*time.Millisecond)) // a is now the most recent
+	l.Fail("c", t0.Add(3*time.Millisecond)) // evicts b
+	if l.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", l.Len())
+	}
+	now := t0.Add(4 * time.Millisecond)
+	for addr, want := range map[string]bool{"a": false, "b": true, "c": false} {
+		if ok, _ := l.Allow(addr, now); ok != want {
+			t.Errorf("Allow(%s) = %v, want %v", addr, ok, want)
+		}
+	}
+}
+
+func TestAddrLimiter_Concurrent(t *testing.T) {
+	l := NewAddrLimiter(AddrLimiterConfig{Rate: 1, Burst: 5, MaxEntries: 50})
+	now := time.Unix(1_700_000_000, 0)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				addr := fmt.Sprintf("10.0.%d.%d", g, i%100)
+				l.Allow(addr, now)
+				l.Fail(addr, now)
+			}
+		}()
+	}
+	wg.Wait()
+	if l.Len() > 50 {
+		t.Fatalf("Len = %d over MaxEntries", l.Len())
+	}
+}
+
+func TestAddrLimiterConfig_Validate(t *testing.T) {
+	for _, tt := range []struct {
+		c  AddrLimiterConfig
+		ok bool
+	}{
+		{DefaultAddrLimiterConfig(), true},
+		{AddrLimiterConfig{Rate: 0, Burst: 1, MaxEntries: 1}, false},
+		{AddrLimiterConfig{Rate: 1, Burst: 0, MaxEntries: 1}, false},
+		{AddrLimiterConfig{Rate: 1, Burst: 1, MaxEntries: 0}, false},
+	} {
+		if err := tt.c.Validate(); (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrBadConfig)) {
+			t.Errorf("%+v: Validate = %v", tt.c, err)
+		}
+	}
+	l := NewAddrLimiter(AddrLimiterConfig{})
+	if l.cfg != DefaultAddrLimiterConfig() {
+		t.Errorf("zero config not defaulted: %+v", l.cfg)
+	}
+}
+
+func TestLockoutPolicy_Locked(t *testing.T) {
+	p := DefaultLockoutPolicy()
+	now := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name        string
+		lockedUntil int64
+		want        bool
+		retry       time.Duration
+	}{
+		{"never locked", 0, false, 0},
+		{"locked", now.Add(10 * time.Minute).UnixNano(), true, 10 * time.Minute},
+		{"expired", now.Add(-time.Second).UnixNano(), false, 0},
+		{"ends now", now.UnixNano(), false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			locked, retry := p.Locked(tt.lockedUntil, now)
+			if locked != tt.want || retry != tt.retry {
+				t.Fatalf("Locked = %v, %v; want %v, %v", locked, retry, tt.want, tt.retry)
+			}
+		})
+	}
+}
+
+func TestLockoutPolicy_RecordFailure(t *testing.T) {
+	p := DefaultLockoutPolicy()
+	t0 := time.Unix(1_700_000_000, 0)
+	count, last, until := 0, int64(0), int64(0)
+	for i := 1; i <= 5; i++ {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		count, until = p.RecordFailure(count, last, now)
+		last = now.UnixNano()
+		if count != i {
+			t.Fatalf("failure %d: count %d", i, count)
+		}
+		if (until != 0) != (i == 5) {
+			t.Fatalf("failure %d: lockedUntil %d", i, until)
+		}
+	}
+	if locked, retry := p.Locked(until, time.Unix(0, last)); !locked || retry != 15*time.Minute {
+		t.Fatalf("after 5 failures: %v, %v", locked, retry)
+	}
+	// A failure more than Window after the last one starts over.
+	if c, u := p.RecordFailure(4, last, time.Unix(0, last).Add(16*time.Minute)); c != 1 || u != 0 {
+		t.Fatalf("outside window: %d, %d", c, u)
+	}
+	// Threshold 0 disables lockout.
+	off := LockoutPolicy{}
+	if c, u := off.RecordFailure(100, last, time.Unix(0, last)); c != 101 || u != 0 {
+		t.Fatalf("disabled: %d, %d", c, u)
+	}
+	for _, tt := range []struct {
+		p  LockoutPolicy
+		ok bool
+	}{
+		{DefaultLockoutPolicy(), true},
+		{LockoutPolicy{}, true},
+		{LockoutPolicy{Threshold: -1}, false},
+		{LockoutPolicy{Threshold: 5, Window: time.Minute}, false},
+	} {
+		if err := tt.p.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v: Validate = %v", tt.p, err)
+		}
+	}
+}
