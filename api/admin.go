@@ -1,0 +1,337 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+func (s *Server) adminRoutes() {
+	s.handle("POST /v1/users", s.admin(s.createUser))
+	s.handle("GET /v1/users", s.admin(s.listUsers))
+	s.handle("GET /v1/users/{id}", s.admin(s.getUser))
+	s.handle("PATCH /v1/users/{id}", s.admin(s.patchUser))
+	s.handle("DELETE /v1/users/{id}", s.admin(s.deleteUser))
+	s.handle("GET /v1/users/{id}/sessions", s.admin(s.userSessions))
+	s.handle("DELETE /v1/users/{id}/sessions", s.admin(s.revokeUserSessions))
+	s.handle("GET /v1/settings", s.admin(s.getSettings))
+	s.handle("PATCH /v1/settings", s.admin(s.patchSettings))
+	s.handle("GET /v1/cluster", s.clusterOp(s.clusterStatus))
+	s.handle("POST /v1/cluster/join", s.clusterOp(s.clusterJoin))
+	s.handle("DELETE /v1/cluster/nodes/{id}", s.clusterOp(s.clusterRemove))
+}
+
+// admin wraps a handler that needs an admin's Bearer token.
+func (s *Server) admin(h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.adminAuth(r)
+		if err != nil {
+			writeNativeError(w, err)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// clusterOp wraps a handler open to admins and cluster-key holders.
+func (s *Server) clusterOp(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.adminOrClusterKey(r); err != nil {
+			writeNativeError(w, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+type createUserBody struct {
+	DB           string `json:"db"`
+	Login        string `json:"login"`
+	Password     string `json:"password"`
+	PasswordHash string `json:"password_hash"`
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	CompanyID    uint64 `json:"company_id"`
+	CompanyName  string `json:"company_name"`
+	Admin        bool   `json:"admin"`
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal) {
+	var in createUserBody
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Login == "" || (in.Password == "") == (in.PasswordHash == "") {
+		writeNativeError(w, fieldError(ErrMissingField, "login and exactly one of password or password_hash are required"))
+		return
+	}
+	if len(in.Email) > 254 || len(in.Name) > 256 || len(in.CompanyName) > 256 {
+		writeNativeError(w, fieldError(ErrBadField, "email, name or company_name too long"))
+		return
+	}
+	id, err := s.svc.CreateUser(r.Context(), auth.NewUser{
+		DB: in.DB, Login: in.Login, Password: in.Password, PasswordHash: in.PasswordHash,
+		Email: in.Email, Name: in.Name, CompanyID: in.CompanyID, CompanyName: in.CompanyName, Admin: in.Admin,
+	})
+	s.auditAdmin(r, "user_create", p, id, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	u, _ := s.node.FSM().State().User(id)
+	writeJSON(w, http.StatusCreated, userJSON(u))
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ principal) {
+	db := r.URL.Query().Get("db")
+	out := []map[string]any{}
+	for _, u := range s.node.FSM().State().Users(db) {
+		out = append(out, userJSON(u))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+}
+
+// pathUser parses {id} and finds the user.
+func (s *Server) pathUser(r *http.Request) (*fsm.User, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id == 0 {
+		return nil, fieldError(ErrBadField, "user id must be a positive integer")
+	}
+	u, ok := s.node.FSM().State().User(id)
+	if !ok {
+		return nil, fsm.ErrUserNotFound
+	}
+	return u, nil
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, _ principal) {
+	u, err := s.pathUser(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userJSON(u))
+}
+
+type patchUserBody struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+	Admin    *bool   `json:"admin"`
+	Disabled *bool   `json:"disabled"`
+	Unlock   bool    `json:"unlock"`
+}
+
+// patchUser changes a user. A new password or disabling ends every session
+// of the user in the same command.
+func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	var in patchUserBody
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Password != nil {
+		if err := s.svc.SetPassword(r.Context(), u.ID, *in.Password); err != nil {
+			writeNativeError(w, err)
+			return
+		}
+	}
+	if in.Name != nil || in.Email != nil || in.Admin != nil || in.Disabled != nil {
+		res, err := s.node.Apply(r.Context(), &fsm.UpdateUser{
+			UserID: u.ID, Name: in.Name, Email: in.Email, Admin: in.Admin, Disabled: in.Disabled,
+			Now: s.svc.Now().UnixNano(),
+		})
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			writeNativeError(w, err)
+			return
+		}
+	}
+	if in.Unlock {
+		if _, err := s.node.Apply(r.Context(), &fsm.ResetFailures{UserID: u.ID}); err != nil {
+			writeNativeError(w, err)
+			return
+		}
+	}
+	s.auditAdmin(r, "user_update", p, u.ID, nil)
+	u, _ = s.node.FSM().State().User(u.ID)
+	writeJSON(w, http.StatusOK, userJSON(u))
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.DeleteUser{UserID: u.ID})
+	if err == nil {
+		err = res.Err()
+	}
+	s.auditAdmin(r, "user_delete", p, u.ID, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) userSessions(w http.ResponseWriter, r *http.Request, _ principal) {
+	u, err := s.pathUser(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.sessionList(u.ID, "")})
+}
+
+func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.RevokeUserSessions{UserID: u.ID})
+	if err == nil {
+		err = res.Err()
+	}
+	s.auditAdmin(r, "user_revoke_sessions", p, u.ID, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// settingsJSON shows settings with durations in seconds.
+type settingsJSON struct {
+	SignupEnabled     *bool  `json:"signup_enabled,omitempty"`
+	TokenLimitPerUser *int   `json:"token_limit_per_user,omitempty"`
+	LockoutThreshold  *int   `json:"lockout_threshold,omitempty"`
+	LockoutSeconds    *int64 `json:"lockout_seconds,omitempty"`
+	OdooTTLSeconds    *int64 `json:"odoo_ttl_seconds,omitempty"`
+	OdooIdleSeconds   *int64 `json:"odoo_idle_seconds,omitempty"`
+	JWTTTLSeconds     *int64 `json:"jwt_ttl_seconds,omitempty"`
+	KnoxTTLSeconds    *int64 `json:"knox_ttl_seconds,omitempty"`
+	NativeTTLSeconds  *int64 `json:"native_ttl_seconds,omitempty"`
+	NativeIdleSeconds *int64 `json:"native_idle_seconds,omitempty"`
+}
+
+// durFields pairs each JSON seconds field with the settings field it sets.
+func durFields(in *settingsJSON, st *fsm.Settings) []struct {
+	json **int64
+	dst  *int64
+} {
+	return []struct {
+		json **int64
+		dst  *int64
+	}{
+		{&in.LockoutSeconds, &st.LockoutDuration}, {&in.OdooTTLSeconds, &st.OdooTTL},
+		{&in.OdooIdleSeconds, &st.OdooIdle}, {&in.JWTTTLSeconds, &st.JWTTTL},
+		{&in.KnoxTTLSeconds, &st.KnoxTTL}, {&in.NativeTTLSeconds, &st.NativeTTL},
+		{&in.NativeIdleSeconds, &st.NativeIdle},
+	}
+}
+
+func toSettingsJSON(st fsm.Settings) settingsJSON {
+	out := settingsJSON{SignupEnabled: &st.SignupEnabled, TokenLimitPerUser: &st.TokenLimitPerUser, LockoutThreshold: &st.LockoutThreshold}
+	for _, f := range durFields(&out, &st) {
+		v := *f.dst / int64(time.Second)
+		*f.json = &v
+	}
+	return out
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, _ principal) {
+	writeJSON(w, http.StatusOK, toSettingsJSON(s.node.FSM().State().Settings()))
+}
+
+func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p principal) {
+	var in settingsJSON
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	st := s.node.FSM().State().Settings()
+	if in.SignupEnabled != nil {
+		st.SignupEnabled = *in.SignupEnabled
+	}
+	if v := in.TokenLimitPerUser; v != nil {
+		if *v < 0 {
+			writeNativeError(w, fieldError(ErrBadField, "token_limit_per_user must be >= 0"))
+			return
+		}
+		st.TokenLimitPerUser = *v
+	}
+	if v := in.LockoutThreshold; v != nil {
+		if *v < 0 {
+			writeNativeError(w, fieldError(ErrBadField, "lockout_threshold must be >= 0"))
+			return
+		}
+		st.LockoutThreshold = *v
+	}
+	for _, f := range durFields(&in, &st) {
+		if *f.json != nil {
+			if **f.json < 0 || **f.json > 10*365*24*3600 {
+				writeNativeError(w, fieldError(ErrBadField, "durations must be between 0 and 10 years in seconds"))
+				return
+			}
+			*f.dst = **f.json * int64(time.Second)
+		}
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.SetSettings{Settings: st})
+	if err == nil {
+		err = res.Err()
+	}
+	s.auditAdmin(r, "settings_update", p, 0, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toSettingsJSON(s.node.FSM().State().Settings()))
+}
+
+func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
+	withHash, err := boolParam(r, "hash")
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.node.Status(withHash))
+}
+
+func (s *Server) clusterJoin(w http.ResponseWriter, r *http.Request) {
+	var in cluster.JoinRequest
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if err := s.node.Join(r.Context(), in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	s.log.Info("node joined", "node_id", in.ID, "raft_addr", in.RaftAddr)
+	writeJSON(w, http.StatusOK, s.node.Status(false))
+}
+
+func (s *Server) clusterRemove(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.node.Remove(r.Context(), id); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	s.log.Info("node removed", "node_id", id)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,119 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster"
+)
+
+// metrics are the API's collectors, registered on the node's own registry
+// (never the global one) so several nodes fit in one test process. Labels
+// are route templates and small enums: never a user, token or address.
+type metrics struct {
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	validations  *prometheus.CounterVec
+	logins       *prometheus.CounterVec
+	logouts      *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
+	m := &metrics{
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_http_requests_total", Help: "HTTP requests by route template, method and status code.",
+		}, []string{"route", "method", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sessiond_http_request_duration_seconds", Help: "HTTP request latency by route template.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_validations_total", Help: "Token validations by dialect, consistency level and result.",
+		}, []string{"dialect", "level", "result"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_logins_total", Help: "Logins by dialect and result.",
+		}, []string{"dialect", "result"}),
+		logouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_logouts_total", Help: "Logouts and logoutalls by dialect, kind and result.",
+		}, []string{"dialect", "kind", "result"}),
+	}
+	gauges := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_sessions", Help: "Sessions in the replicated state."},
+			func() float64 { _, n := s.node.FSM().State().Counts(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_users", Help: "Users in the replicated state."},
+			func() float64 { n, _ := s.node.FSM().State().Counts(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_in_use", Help: "Password hashes running now."},
+			func() float64 { return float64(s.svc.Pool().InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_waiting", Help: "Password hashes waiting for a worker."},
+			func() float64 { return float64(s.svc.Pool().Waiting()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_ready", Help: "1 when the node is ready for traffic (/readyz)."},
+			func() float64 { return b2f(s.node.Ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
+			func() float64 { return float64(s.node.FSM().AppliedIndex()) }),
+	}
+	for _, c := range append([]prometheus.Collector{m.httpRequests, m.httpDuration, m.validations, m.logins, m.logouts}, gauges...) {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (m *metrics) validation(dialect string, level cluster.Level, result string) {
+	m.validations.WithLabelValues(dialect, level.String(), result).Inc()
+}
+
+func (m *metrics) login(dialect string, err error) {
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, auth.ErrBadCredentials):
+		result = "bad_credentials"
+	case errors.Is(err, auth.ErrLocked):
+		result = "locked"
+	case errors.Is(err, auth.ErrThrottled):
+		result = "throttled"
+	default:
+		result = "error"
+	}
+	m.logins.WithLabelValues(dialect, result).Inc()
+}
+
+func (m *metrics) logout(dialect, kind string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.logouts.WithLabelValues(dialect, kind, result).Inc()
+}
+
+// instrument counts and times a route under its template.
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	counter := s.metrics
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw, ok := w.(*respWriter)
+		if !ok {
+			rw = &respWriter{ResponseWriter: w, s: s}
+		}
+		h(rw, r)
+		code := rw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		counter.httpRequests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		counter.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

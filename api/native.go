@@ -1,0 +1,273 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+func (s *Server) nativeRoutes() {
+	s.handle("POST /v1/login", s.nativeLogin)
+	s.handle("GET /v1/session", s.whoami)
+	s.handle("POST /v1/introspect", s.introspect)
+	s.handle("POST /v1/logout", s.nativeLogout)
+	s.handle("POST /v1/logoutall", s.nativeLogoutAll)
+	s.handle("GET /v1/sessions", s.listOwnSessions)
+	s.handle("DELETE /v1/sessions/{id}", s.deleteOwnSession)
+}
+
+// sessionJSON is how the native API shows a session; never its token or
+// digest.
+func sessionJSON(sess *fsm.Session, current bool) map[string]any {
+	return map[string]any{
+		"id": sess.ID, "kind": sess.Kind.String(), "db": sess.DB,
+		"created": unixOrNil(sess.Created), "expires_at": unixOrNil(sess.ExpiresAt),
+		"last_refresh": unixOrNil(sess.LastRefresh), "name": sess.Name,
+		"user_agent": sess.UserAgent, "client_addr": sess.ClientAddr, "current": current,
+	}
+}
+
+// userJSON is how the native API shows a user; never the password hash.
+func userJSON(u *fsm.User) map[string]any {
+	return map[string]any{
+		"id": u.ID, "db": u.DB, "login": u.Login, "email": u.Email, "name": u.Name,
+		"company_id": u.CompanyID, "company_name": u.CompanyName,
+		"admin": u.Admin, "disabled": u.Disabled, "created": unixOrNil(u.Created),
+		"password_changed": unixOrNil(u.PasswordChanged),
+		"locked_until":     unixOrNil(u.LockedUntil),
+	}
+}
+
+type loginBody struct {
+	DB       string `json:"db"`
+	Login    string `json:"login"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
+	var in loginBody
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Login == "" || in.Password == "" {
+		writeNativeError(w, fieldError(ErrMissingField, "login and password are required"))
+		return
+	}
+	if len(in.Name) > 128 {
+		writeNativeError(w, fieldError(ErrBadField, "name is longer than 128 bytes"))
+		return
+	}
+	iss, u, err := s.svc.Login(r.Context(),
+		auth.Credentials{DB: in.DB, Login: in.Login, Password: in.Password, ClientAddr: s.clientAddr(r)},
+		auth.SessionOptions{Kind: fsm.KindNative, Name: in.Name, UserAgent: r.UserAgent()})
+	s.audit(r, "login", "native", u, err)
+	if err != nil {
+		s.metrics.login("native", err)
+		writeNativeError(w, err)
+		return
+	}
+	s.metrics.login("native", nil)
+	noStore(w)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"token": iss.Token, "token_type": "Bearer",
+		"session": sessionJSON(&iss.Session, true), "user": userJSON(u),
+	})
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session": sessionJSON(p.sess, true), "user": userJSON(p.user)})
+}
+
+// introspect answers RFC 7662 for services holding an admin token or the
+// cluster key. Any token kind can be introspected; an invalid one is
+// simply {"active": false}.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	if err := s.adminOrClusterKey(r); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	var in struct {
+		Token         string `json:"token"`
+		TokenTypeHint string `json:"token_type_hint"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Token == "" {
+		writeNativeError(w, fieldError(ErrMissingField, "token is required"))
+		return
+	}
+	p, err := s.validateAny(r, in.Token)
+	if err != nil {
+		if lookupError(err).status == http.StatusServiceUnavailable {
+			writeNativeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	out := map[string]any{
+		"active": true, "sub": strconv.FormatUint(p.user.ID, 10), "username": p.user.Login,
+		"iat": p.sess.Created / 1e9, "token_type": p.sess.Kind.String(), "sid": p.sess.ID, "db": p.sess.DB,
+	}
+	if p.sess.ExpiresAt != 0 {
+		out["exp"] = p.sess.ExpiresAt / 1e9
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// validateAny recognises a token of any dialect by its shape.
+func (s *Server) validateAny(r *http.Request, tok string) (principal, error) {
+	switch {
+	case auth.ValidTokenSyntax(tok, auth.TokenLen):
+		return s.validateOpaque(r, "native", tok, auth.TokenLen)
+	case auth.ValidTokenSyntax(tok, auth.SIDLen):
+		return s.validateOpaque(r, "odoo", tok, auth.SIDLen)
+	}
+	return s.validateJWT(r, tok)
+}
+
+// nativeLogout ends the caller's session. A well-formed token that is
+// already gone is not an error: logout is idempotent.
+func (s *Server) nativeLogout(w http.ResponseWriter, r *http.Request) {
+	tok, err := bearer(r)
+	if err == nil && !auth.ValidTokenSyntax(tok, auth.TokenLen) {
+		err = ErrInvalidToken
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if err := s.revokeToken(r, "native", tok); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeToken ends the session of an opaque token by its digest.
+func (s *Server) revokeToken(r *http.Request, dialect, tok string) error {
+	d := fsm.Digest(auth.DigestToken(tok))
+	res, err := s.node.Apply(r.Context(), &fsm.RevokeSession{Digest: &d})
+	if err == nil {
+		err = res.Err()
+	}
+	s.metrics.logout(dialect, "logout", err)
+	var u *fsm.User
+	if res.UserID != 0 {
+		u, _ = s.node.FSM().State().User(res.UserID)
+	}
+	s.audit(r, "logout", dialect, u, err)
+	return err
+}
+
+// revokeAll ends every session of the caller's user, optionally keeping
+// the current one.
+func (s *Server) revokeAll(r *http.Request, dialect string, p principal, keepCurrent bool) error {
+	cmd := &fsm.RevokeUserSessions{UserID: p.user.ID}
+	if keepCurrent {
+		cmd.KeepID = p.sess.ID
+	}
+	res, err := s.node.Apply(r.Context(), cmd)
+	if err == nil {
+		err = res.Err()
+	}
+	s.metrics.logout(dialect, "logoutall", err)
+	s.audit(r, "logoutall", dialect, p.user, err)
+	return err
+}
+
+func (s *Server) nativeLogoutAll(w http.ResponseWriter, r *http.Request) {
+	keep, err := boolParam(r, "keep_current")
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	p, _, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if err := s.revokeAll(r, "native", p, keep); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listOwnSessions(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.sessionList(p.user.ID, p.sess.ID)})
+}
+
+func (s *Server) sessionList(uid uint64, currentID string) []map[string]any {
+	now := s.svc.Now().UnixNano()
+	out := []map[string]any{}
+	for _, sess := range s.node.FSM().State().UserSessions(uid) {
+		if !sess.Expired(now) {
+			out = append(out, sessionJSON(sess, sess.ID == currentID))
+		}
+	}
+	return out
+}
+
+func (s *Server) deleteOwnSession(w http.ResponseWriter, r *http.Request) {
+	p, _, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	id := r.PathValue("id")
+	if !auth.ValidTokenSyntax(id, auth.IDLen) {
+		writeNativeError(w, fieldError(ErrBadField, "session id must be 32 hex characters"))
+		return
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.RevokeSession{ID: id, UserID: p.user.ID})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// boolParam parses an optional boolean query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fieldError(ErrBadField, name+" must be true or false")
+	}
+	return b, nil
+}
+
+// fieldError wraps a sentinel with a message that says what to fix.
+func fieldError(sentinel error, msg string) error { return &msgError{sentinel, msg} }
+
+type msgError struct {
+	err error
+	msg string
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.err }

@@ -1,0 +1,231 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Node is what the API needs of the cluster node; *cluster.Node has it.
+type Node interface {
+	ID() string
+	FSM() *fsm.FSM
+	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
+	LookupSession(ctx context.Context, level cluster.Level, d fsm.Digest) (*fsm.Session, error)
+	ReadBarrier(ctx context.Context, level cluster.Level, hit bool) error
+	Touch(d fsm.Digest, at time.Time)
+	Status(withHash bool) cluster.Status
+	Ready() bool
+	IsLeader() bool
+	Join(ctx context.Context, req cluster.JoinRequest) error
+	Remove(ctx context.Context, id string) error
+	CheckKey(presented string) bool
+	InternalHandler() http.Handler
+}
+
+var _ Node = (*cluster.Node)(nil)
+
+// Config tunes the HTTP layer. Only cmd/sessiond maps flags onto it.
+type Config struct {
+	// BaseURL is the public base URL (for avatar links); empty = derived
+	// from each request's Host.
+	BaseURL string
+	// MaxBody bounds request bodies on every endpoint (413 beyond).
+	MaxBody int64
+	// DefaultLevel is the consistency of validations that ask for none.
+	DefaultLevel cluster.Level
+	// RefreshEvery is the least time between two idle-expiry refreshes of
+	// one session: use never costs a write per request.
+	RefreshEvery time.Duration
+	// TLS marks cookies Secure.
+	TLS bool
+	// TrustProxy takes the client address from X-Forwarded-For (only
+	// behind a proxy that sets it).
+	TrustProxy bool
+	// Seed values applied by the leader when the cluster is new.
+	DefaultDB     string
+	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
+	JWTSecret     []byte // SESSIOND_JWT_KEY / ODOO_JWT_KEY; never logged
+	Logger        *slog.Logger
+	Registry      *prometheus.Registry // per node; nil = a new one
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxBody:      16 << 10,
+		DefaultLevel: cluster.Default,
+		RefreshEvery: time.Minute,
+		DefaultDB:    "sessiond",
+	}
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	cfg     Config
+	node    Node
+	svc     *auth.Service
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	reg     *prometheus.Registry
+}
+
+// New builds the API over a node and a login service.
+func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultConfig().MaxBody
+	}
+	if cfg.RefreshEvery <= 0 {
+		cfg.RefreshEvery = DefaultConfig().RefreshEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, node: node, svc: svc, log: cfg.Logger, mux: http.NewServeMux(), reg: cfg.Registry}
+	m, err := newMetrics(cfg.Registry, s)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.routes()
+	return s, nil
+}
+
+// Registry is the node's metrics registry, for collectors added by others
+// (the Raft bridge).
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// handle registers a route; the pattern doubles as the metrics label.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+}
+
+func (s *Server) routes() {
+	s.nativeRoutes()
+	s.adminRoutes()
+	s.dialectRoutes()
+	s.mux.Handle("/internal/", s.node.InternalHandler())
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.node.ID()})
+	})
+	s.handle("GET /readyz", s.readyz)
+}
+
+// readyz is what a load balancer polls: 200 only when the node knows a
+// leader, holds a fresh read lease (it has caught up) and is not shutting
+// down.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.node.Ready() {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "node": s.node.ID()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "node": s.node.ID()})
+}
+
+// Handler is the whole API with its middleware.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &respWriter{ResponseWriter: w, s: s}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", p)
+				if !rw.wrote {
+					writeNativeError(rw, errors.New("internal error"))
+				}
+			}
+		}()
+		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBody)
+		h, pattern := s.mux.Handler(r)
+		if pattern == "" {
+			s.notRouted(rw, r, h)
+			return
+		}
+		s.mux.ServeHTTP(rw, r)
+	})
+}
+
+// notRouted turns the mux's plain-text 404 and 405 into JSON errors while
+// keeping its Allow header.
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &statusProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	s.metrics.httpRequests.WithLabelValues("unrouted", r.Method, strconv.Itoa(probe.code)).Inc()
+	if probe.code == http.StatusMethodNotAllowed {
+		writeNativeError(w, ErrMethod)
+		return
+	}
+	writeNativeError(w, ErrNotFound)
+}
+
+type statusProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(code int)        { p.code = code }
+
+// respWriter stamps every response with the node and its applied index,
+// so a client can tell how fresh an answer is.
+type respWriter struct {
+	http.ResponseWriter
+	s      *Server
+	wrote  bool
+	status int
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote, w.status = true, code
+		h := w.Header()
+		h.Set("X-Sessiond-Node", w.s.node.ID())
+		h.Set("X-Sessiond-Index", strconv.FormatUint(w.s.node.FSM().AppliedIndex(), 10))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// HTTPServer returns an http.Server for the API with the timeouts the
+// bad-input rules need: slow headers and bodies are cut off, big headers
+// get 431.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
