@@ -1,0 +1,121 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Sentinels for the common error codes. An *Error unwraps to the sentinel
+// of its code (and every 503 also to ErrUnavailable), so callers write
+// errors.Is(err, client.ErrInvalidToken).
+var (
+	ErrBadCredentials = errors.New("client: bad credentials")
+	ErrNoCredentials  = errors.New("client: no credentials")
+	ErrInvalidToken   = errors.New("client: invalid or expired token")
+	ErrForbidden      = errors.New("client: forbidden")
+	ErrNotFound       = errors.New("client: not found")
+	ErrUserExists     = errors.New("client: user exists")
+	ErrConflict       = errors.New("client: conflict")
+	ErrBadRequest     = errors.New("client: bad request")
+	ErrLocked         = errors.New("client: account locked")
+	ErrThrottled      = errors.New("client: too many attempts")
+	ErrNoLeader       = errors.New("client: no leader")
+	ErrUnavailable    = errors.New("client: service unavailable")
+	ErrInternal       = errors.New("client: internal server error")
+
+	// ErrUnknownOutcome means a non-idempotent write was sent but the
+	// connection broke before an answer came: it may have been applied.
+	ErrUnknownOutcome = errors.New("client: outcome unknown")
+	// ErrNoAddrs means the client was built without any base URL.
+	ErrNoAddrs = errors.New("client: no addresses")
+)
+
+// codeSentinels reverses the server's error table: each stable code to the
+// sentinel it is compared with. Codes not listed fall back on the status
+// (see statusSentinel).
+var codeSentinels = map[string]error{
+	"bad_credentials":  ErrBadCredentials,
+	"no_credentials":   ErrNoCredentials,
+	"invalid_token":    ErrInvalidToken,
+	"forbidden":        ErrForbidden,
+	"user_disabled":    ErrForbidden,
+	"session_limit":    ErrForbidden,
+	"not_found":        ErrNotFound,
+	"user_not_found":   ErrNotFound,
+	"session_not_found": ErrNotFound,
+	"key_not_found":    ErrNotFound,
+	"unknown_node":     ErrNotFound,
+	"user_exists":      ErrUserExists,
+	"user_changed":     ErrConflict,
+	"session_conflict": ErrConflict,
+	"key_exists":       ErrConflict,
+	"account_locked":   ErrLocked,
+	"throttled":        ErrThrottled,
+	"no_leader":        ErrNoLeader,
+	"internal":         ErrInternal,
+}
+
+func statusSentinel(status int) error {
+	switch {
+	case status == http.StatusUnauthorized:
+		return ErrInvalidToken
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusNotFound:
+		return ErrNotFound
+	case status == http.StatusConflict:
+		return ErrConflict
+	case status == http.StatusTooManyRequests:
+		return ErrThrottled
+	case status == http.StatusServiceUnavailable:
+		return ErrUnavailable
+	case status >= 400 && status < 500:
+		return ErrBadRequest
+	case status >= 500:
+		return ErrInternal
+	}
+	return nil
+}
+
+// Error is an error answer of the API: the HTTP status and the
+// {"error":{"code","message"}} body, plus where it came from.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter is the server's Retry-After, when it sent one.
+	RetryAfter time.Duration
+	// Node is the X-Sessiond-Node header of the answer, if any.
+	Node string
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Code == "" {
+		return fmt.Sprintf("sessiond: %d: %s", e.Status, msg)
+	}
+	return fmt.Sprintf("sessiond: %d %s: %s", e.Status, e.Code, msg)
+}
+
+// Unwrap gives the sentinels this error matches: the one of its code (or
+// of its status, for codes this client does not know) and, for every 503,
+// ErrUnavailable.
+func (e *Error) Unwrap() []error {
+	s, ok := codeSentinels[e.Code]
+	if !ok {
+		s = statusSentinel(e.Status)
+	}
+	var errs []error
+	if s != nil {
+		errs = append(errs, s)
+	}
+	if e.Status == http.StatusServiceUnavailable && s != ErrUnavailable {
+		errs = append(errs, ErrUnavailable)
+	}
+	return errs
+}
