@@ -23,6 +23,34 @@ func (s *Server) adminRoutes() {
 	s.handle("GET /v1/cluster", s.clusterOp(s.clusterStatus))
 	s.handle("POST /v1/cluster/join", s.clusterOp(s.clusterJoin))
 	s.handle("DELETE /v1/cluster/nodes/{id}", s.clusterOp(s.clusterRemove))
+	s.handle("GET /v1/cluster/snapshot", s.clusterOp(s.clusterBackup))
+	s.handle("POST /v1/cluster/restore", s.clusterOp(s.clusterRestore))
+}
+
+// clusterBackup streams a consistent snapshot (version header, checksum).
+func (s *Server) clusterBackup(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.ReadBarrier(r.Context(), cluster.Consistent, false); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="sessiond.snap"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := s.node.FSM().WriteSnapshot(w); err != nil {
+		s.log.Warn("backup stream failed", "err", err)
+	}
+}
+
+// clusterRestore replaces the cluster's state with an uploaded backup; a
+// bad file is refused with 400 and changes nothing.
+func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.Restore(r.Context(), r.Body); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	s.log.Info("audit", "event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r))
+	_, sessions := s.node.FSM().State().Counts()
+	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.FSM().AppliedIndex()})
 }
 
 // admin wraps a handler that needs an admin's Bearer token.

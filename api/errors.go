@@ -72,6 +72,7 @@ var errorTable = []struct {
 	{fsm.ErrBadCommand, apiError{400, "bad_command"}},
 
 	{cluster.ErrBadLevel, apiError{400, "bad_consistency"}},
+	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},
 	{cluster.ErrUnknownNode, apiError{404, "unknown_node"}},
 	{cluster.ErrConfig, apiError{400, "bad_request"}},
 	{cluster.ErrUnauthorized, apiError{403, "forbidden"}},

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +31,7 @@ type Node interface {
 	IsLeader() bool
 	Join(ctx context.Context, req cluster.JoinRequest) error
 	Remove(ctx context.Context, id string) error
+	Restore(ctx context.Context, r io.Reader) error
 	CheckKey(presented string) bool
 	InternalHandler() http.Handler
 }
@@ -153,7 +156,10 @@ func (s *Server) Handler() http.Handler {
 				}
 			}
 		}()
-		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBody)
+		if r.URL.Path != "/v1/cluster/restore" && !strings.HasPrefix(r.URL.Path, "/internal/") {
+			// The restore upload and internal calls carry their own limits.
+			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBody)
+		}
 		h, pattern := s.mux.Handler(r)
 		if pattern == "" {
 			s.notRouted(rw, r, h)

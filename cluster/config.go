@@ -168,6 +168,7 @@ var errorCodes = map[error]string{
 	ErrNotCaughtUp:  "not_caught_up",
 	ErrUnknownNode:  "unknown_node",
 	ErrConfig:       "bad_request",
+	ErrBadBackup:    "bad_backup",
 }
 
 func codeOf(err error) string {

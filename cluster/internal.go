@@ -41,12 +41,17 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
+	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.CheckKey(r.Header.Get(KeyHeader)) {
 			writeInternalError(w, ErrUnauthorized)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxInternalBody)
+		limit := int64(maxInternalBody)
+		if r.URL.Path == "/internal/v1/restore" {
+			limit = MaxBackupSize
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -200,11 +205,7 @@ func (n *Node) call(ctx context.Context, base, path string, body []byte, out any
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e internalError
-		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-			return fmt.Errorf("%w: status %d", ErrForward, resp.StatusCode)
-		}
-		return codeError(e.Error.Code, e.Error.Message)
+		return decodeInternalError(resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil
@@ -213,4 +214,13 @@ func (n *Node) call(ctx context.Context, base, path string, body []byte, out any
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	return nil
+}
+
+// decodeInternalError rebuilds a typed error from an internal error body.
+func decodeInternalError(status int, data []byte) error {
+	var e internalError
+	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		return fmt.Errorf("%w: status %d", ErrForward, status)
+	}
+	return codeError(e.Error.Code, e.Error.Message)
 }

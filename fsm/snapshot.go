@@ -335,3 +335,10 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 	}
 	return nil
 }
+
+// WriteState writes st as a snapshot stamped with index. A backup being
+// restored is re-stamped this way with the index Raft gives the restore, so
+// applied indexes never move backwards on any replica.
+func WriteState(st *State, index uint64, w io.Writer) (int64, error) {
+	return st.capture(index).writeTo(w, true)
+}
