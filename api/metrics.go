@@ -56,12 +56,19 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
 			func() float64 { return float64(s.node.FSM().AppliedIndex()) }),
 	}
-	for _, c := range append([]prometheus.Collector{m.httpRequests, m.httpDuration, m.validations, m.logins, m.logouts}, gauges...) {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := registerAll(reg, append([]prometheus.Collector{m.httpRequests, m.httpDuration, m.validations, m.logins, m.logouts}, gauges...)); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func b2f(b bool) float64 {

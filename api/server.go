@@ -34,6 +34,7 @@ type Node interface {
 	Restore(ctx context.Context, r io.Reader) error
 	CheckKey(presented string) bool
 	InternalHandler() http.Handler
+	Collectors() []prometheus.Collector
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -104,6 +105,12 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
+		return nil, err
+	}
+	if err := cluster.BridgeRaftMetrics(cfg.Registry); err != nil {
+		s.log.Warn("raft metrics bridge unavailable", "err", err)
+	}
 	s.routes()
 	return s, nil
 }

@@ -106,7 +106,9 @@ func (n *Node) forwardApply(ctx context.Context, data []byte) (fsm.Result, error
 	var out struct {
 		Result fsm.Result `json:"result"`
 	}
-	if err := n.callLeader(ctx, "/internal/v1/apply", data, &out); err != nil {
+	err := n.callLeader(ctx, "/internal/v1/apply", data, &out)
+	n.metrics.forwardResult(err)
+	if err != nil {
 		return fsm.Result{}, err
 	}
 	// The write is committed; make it visible here before answering, so a

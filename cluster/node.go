@@ -30,6 +30,7 @@ type Node struct {
 	client    *http.Client
 
 	applied   *appliedWaiter
+	metrics   *nodeMetrics
 	leaderRI  *batcher // read-index rounds served as leader
 	forwardRI *batcher // read-index requests forwarded to the leader
 	refresher *refresher
@@ -75,8 +76,14 @@ func Open(cfg Config) (*Node, error) {
 		}}
 	}
 	n.applied = newAppliedWaiter()
+	n.metrics = newNodeMetrics()
+	if n.fsm.OnApply == nil {
+		n.fsm.OnApply = n.metrics.observeApply
+	}
 	n.leaderRI = newBatcher(n.leaderReadIndexRound)
 	n.forwardRI = newBatcher(n.forwardReadIndexRound)
+	n.leaderRI.observe = func(k int) { n.metrics.riBatch.WithLabelValues("leader").Observe(float64(k)) }
+	n.forwardRI.observe = func(k int) { n.metrics.riBatch.WithLabelValues("forwarded").Observe(float64(k)) }
 	if err := n.startRaft(); err != nil {
 		return nil, err
 	}
@@ -137,7 +144,7 @@ func (n *Node) startRaft() error {
 		trans.Close()
 		return fmt.Errorf("cluster: inspect state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &notifyingFSM{n.fsm, n.applied}, store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, &notifyingFSM{n.fsm, n.applied, n.metrics}, store, store, snaps, trans)
 	if err != nil {
 		store.Close()
 		trans.Close()
@@ -162,6 +169,17 @@ func (n *Node) startRaft() error {
 type notifyingFSM struct {
 	*fsm.FSM
 	w *appliedWaiter
+	m *nodeMetrics
+}
+
+// Snapshot wraps the FSM's snapshot so its persist time and size are
+// measured.
+func (f *notifyingFSM) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := f.FSM.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &measuredSnapshot{FSMSnapshot: s, m: f.m}, nil
 }
 
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
@@ -171,7 +189,7 @@ func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
 }
 
 func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
-	err := f.FSM.Restore(rc)
+	err := f.timedRestore(rc)
 	f.w.set(f.FSM.AppliedIndex())
 	return err
 }

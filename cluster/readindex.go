@@ -98,6 +98,8 @@ func (w *appliedWaiter) wait(ctx context.Context, idx uint64) error {
 // linearizable read is one quorum round per batch, not per request.
 type batcher struct {
 	round func(ctx context.Context) (uint64, error)
+	// observe, when set, sees each round's batch size.
+	observe func(size int)
 
 	mu      sync.Mutex
 	running bool
@@ -154,6 +156,9 @@ func (b *batcher) loop() {
 		cancel()
 		b.Rounds.Add(1)
 		b.Batched.Add(uint64(len(batch)))
+		if b.observe != nil {
+			b.observe(len(batch))
+		}
 		for _, ch := range batch {
 			ch <- riResult{idx, err}
 		}

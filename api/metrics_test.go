@@ -1,0 +1,69 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestMetrics_LintAndPresence lints every metric sessiond defines with
+// client_golang's linter, checks the ones operators alert on are exposed,
+// and that no label carries a user, token or address.
+func TestMetrics_LintAndPresence(t *testing.T) {
+	e := newTestEnv(t)
+	e.createUser("mia", "mia-password", nil)
+	tok := e.login("mia", "mia-password")
+	e.do("GET", "/v1/session", nil, bearerH(tok))
+	e.do("GET", "/v1/session?consistency=consistent", nil, bearerH(tok))
+	e.do("POST", "/v1/login", map[string]string{"login": "mia", "password": "wrong-password"})
+	e.do("POST", "/v1/logout", nil, bearerH(tok))
+
+	mfs, err := e.srv.Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	ours := map[string]bool{}
+	for _, mf := range mfs {
+		ours[mf.GetName()] = true
+	}
+	problems, err := testutil.GatherAndLint(e.srv.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		// The Raft library's bridged metrics keep the library's names.
+		if strings.HasPrefix(p.Metric, "sessiond_raft_") {
+			continue
+		}
+		t.Errorf("metric lint: %s: %s", p.Metric, p.Text)
+	}
+	for _, name := range []string{
+		"sessiond_http_requests_total", "sessiond_http_request_duration_seconds",
+		"sessiond_validations_total", "sessiond_logins_total", "sessiond_logouts_total",
+		"sessiond_sessions", "sessiond_users", "sessiond_hash_pool_in_use", "sessiond_hash_pool_waiting",
+		"sessiond_ready", "sessiond_fsm_applied_index", "sessiond_fsm_apply_duration_seconds",
+		"sessiond_cluster_leader", "sessiond_cluster_term", "sessiond_cluster_commit_index",
+		"sessiond_cluster_last_contact_seconds", "sessiond_readindex_rounds_total", "sessiond_readindex_batch_size",
+	} {
+		if !ours[name] {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	res, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, secret := range []string{tok, "mia-password", "127.0.0.1", "mia"} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("/metrics exposes %q", secret)
+		}
+	}
+	if !strings.Contains(string(body), `sessiond_validations_total{dialect="native",level="consistent",result="hit"}`) {
+		t.Error("consistent validation not counted")
+	}
+}
