@@ -80,6 +80,10 @@ type Config struct {
 	PurgeBatch      int
 	RefreshInterval time.Duration // batching window for idle refreshes
 
+	// TLS, when set, runs Raft over mutual TLS and makes internal calls
+	// with this node's certificate (APIURL should then be https).
+	TLS *CertReloader
+
 	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
 	LogOutput  io.Writer    // Raft library logs; nil = stderr
 	Now        func() time.Time

@@ -71,9 +71,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.client = cfg.HTTPClient
 	if n.client == nil {
-		n.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-		}}
+		tr := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+		if cfg.TLS != nil {
+			tr.TLSClientConfig = cfg.TLS.ClientConfig()
+		}
+		n.client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	n.applied = newAppliedWaiter()
 	n.metrics = newNodeMetrics()
@@ -133,7 +135,7 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("cluster: advertise address: %w", err)
 		}
 	}
-	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftBind, adv, 3, 10*time.Second, rc.Logger)
+	trans, err := n.newTransport(adv, rc.Logger)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("cluster: raft transport: %w", err)
@@ -258,4 +260,16 @@ func (n *Node) hasOtherVoters() bool {
 		}
 	}
 	return false
+}
+
+// newTransport is plain TCP, or mutual TLS when certificates are set.
+func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	if n.cfg.TLS == nil {
+		return raft.NewTCPTransportWithLogger(n.cfg.RaftBind, adv, 3, 10*time.Second, logger)
+	}
+	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, logger), nil
 }

@@ -1,0 +1,173 @@
+package cluster
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testCA makes a throwaway CA and returns a function that issues node
+// certificates for 127.0.0.1 into files under dir.
+func testCA(t *testing.T, dir, name string) func(node string) TLSFiles {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, name+"-ca.pem")
+	writePEM(t, caFile, "CERTIFICATE", caDER)
+	serial := int64(2)
+	return func(node string) TLSFiles {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		serial++
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: node},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, _ := x509.MarshalECPrivateKey(key)
+		f := TLSFiles{CertFile: filepath.Join(dir, name+"-"+node+".pem"), KeyFile: filepath.Join(dir, name+"-"+node+"-key.pem"), CAFile: caFile}
+		writePEM(t, f.CertFile, "CERTIFICATE", der)
+		writePEM(t, f.KeyFile, "EC PRIVATE KEY", kb)
+		return f
+	}
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startTLSNode starts a node whose Raft and internal API use mutual TLS.
+func startTLSNode(t *testing.T, id string, files TLSFiles, bootstrap bool) *testNode {
+	t.Helper()
+	certs, err := NewCertReloader(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig(t, id, t.TempDir(), "127.0.0.1:0", "https://"+ln.Addr().String())
+	cfg.Bootstrap, cfg.TLS = bootstrap, certs
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/internal/", n.InternalHandler())
+	srv := &http.Server{Handler: mux, TLSConfig: certs.ServerConfig(true)}
+	go srv.ServeTLS(ln, "", "")
+	tn := &testNode{Node: n, srv: srv, dir: cfg.DataDir, id: id, raftAddr: n.RaftAddr(), apiLn: ln}
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+func TestCluster_MutualTLSOnly(t *testing.T) {
+	dir := t.TempDir()
+	issue := testCA(t, dir, "good")
+	c := &testCluster{t: t}
+	c.nodes = append(c.nodes, startTLSNode(t, "n1", issue("n1"), true))
+	c.waitLeader()
+	for _, id := range []string{"n2", "n3"} {
+		n := startTLSNode(t, id, issue(id), false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := n.JoinVia(ctx, c.nodes[0].cfg.APIURL, false); err != nil {
+			cancel()
+			t.Fatalf("join %s over TLS: %v", id, err)
+		}
+		cancel()
+		c.nodes = append(c.nodes, n)
+	}
+	c.waitConverged()
+	f := c.followers()
+	uid := mustUser(t, f[0].Node, "tls-user")
+	mustLogin(t, f[0].Node, uid, "tls-token")
+	if !valid(t, f[1].Node, Consistent, "tls-token") {
+		t.Fatal("write over TLS not visible on the other follower")
+	}
+
+	// A plaintext peer cannot speak Raft to a TLS node.
+	conn, err := net.DialTimeout("tcp", c.nodes[0].RaftAddr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte{0, 1, 2, 3})
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Read(make([]byte, 16)); err == nil {
+		t.Log("server answered the plaintext bytes (a TLS alert); the connection is still refused")
+	}
+	conn.Close()
+
+	// A node with a certificate from another CA is refused.
+	rogueFiles := testCA(t, dir, "rogue")("n9")
+	rogueCerts, err := NewCertReloader(rogueFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rogueCerts.ClientConfig()
+	cfg.ServerName = "127.0.0.1"
+	if tc, err := tls.Dial("tcp", c.nodes[0].RaftAddr(), cfg); err == nil {
+		// The handshake may finish on the client side; the server then closes.
+		tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := tc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a certificate from a foreign CA was accepted")
+		}
+		tc.Close()
+	}
+}
+
+func TestCertReloader_Reload(t *testing.T) {
+	dir := t.TempDir()
+	issue := testCA(t, dir, "ca1")
+	files := issue("a")
+	r, err := NewCertReloader(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.current()
+	next := issue("b")
+	os.Rename(next.CertFile, files.CertFile)
+	os.Rename(next.KeyFile, files.KeyFile)
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.current()
+	if string(after.Certificate[0]) == string(before.Certificate[0]) {
+		t.Fatal("reload kept the old certificate")
+	}
+	os.WriteFile(files.CertFile, []byte("garbage"), 0o600)
+	if err := r.Reload(); err == nil {
+		t.Fatal("reload accepted a broken certificate")
+	}
+	if kept, _ := r.current(); kept != after {
+		t.Fatal("a failed reload dropped the working certificate")
+	}
+}
