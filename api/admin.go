@@ -23,6 +23,8 @@ func (s *Server) adminRoutes() {
 	s.handle("GET /v1/cluster", s.clusterOp(s.clusterStatus))
 	s.handle("POST /v1/cluster/join", s.clusterOp(s.clusterJoin))
 	s.handle("DELETE /v1/cluster/nodes/{id}", s.clusterOp(s.clusterRemove))
+	s.handle("POST /v1/cluster/nodes/{id}/promote", s.clusterOp(s.clusterSuffrage(true)))
+	s.handle("POST /v1/cluster/nodes/{id}/demote", s.clusterOp(s.clusterSuffrage(false)))
 	s.handle("GET /v1/cluster/snapshot", s.clusterOp(s.clusterBackup))
 	s.handle("POST /v1/cluster/restore", s.clusterOp(s.clusterRestore))
 }
@@ -362,4 +364,17 @@ func (s *Server) clusterRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("node removed", "node_id", id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// clusterSuffrage promotes a non-voter or demotes a voter.
+func (s *Server) clusterSuffrage(voter bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := s.node.SetVoter(r.Context(), id, voter); err != nil {
+			writeNativeError(w, err)
+			return
+		}
+		s.log.Info("node suffrage changed", "node_id", id, "voter", voter)
+		writeJSON(w, http.StatusOK, s.node.Status(false))
+	}
 }

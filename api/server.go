@@ -32,6 +32,7 @@ type Node interface {
 	Join(ctx context.Context, req cluster.JoinRequest) error
 	Remove(ctx context.Context, id string) error
 	Restore(ctx context.Context, r io.Reader) error
+	SetVoter(ctx context.Context, id string, voter bool) error
 	CheckKey(presented string) bool
 	InternalHandler() http.Handler
 	Collectors() []prometheus.Collector

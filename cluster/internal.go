@@ -42,6 +42,7 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
+	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.CheckKey(r.Header.Get(KeyHeader)) {
 			writeInternalError(w, ErrUnauthorized)
@@ -223,4 +224,20 @@ func decodeInternalError(status int, data []byte) error {
 		return fmt.Errorf("%w: status %d", ErrForward, status)
 	}
 	return codeError(e.Error.Code, e.Error.Message)
+}
+
+func (n *Node) handleSuffrage(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID    string `json:"id"`
+		Voter bool   `json:"voter"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
+		return
+	}
+	if err := n.SetVoter(r.Context(), req.ID, req.Voter); err != nil {
+		writeInternalError(w, err)
+		return
+	}
+	writeInternalJSON(w, map[string]bool{"ok": true})
 }

@@ -214,3 +214,37 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SetVoter promotes a non-voter to voter (voter=true) or demotes a voter to
+// non-voter. Any node accepts it and forwards to the leader.
+func (n *Node) SetVoter(ctx context.Context, id string, voter bool) error {
+	body, _ := json.Marshal(map[string]any{"id": id, "voter": voter})
+	return n.retryLeader(ctx, func(ctx context.Context) error {
+		if n.raft.State() != raft.Leader {
+			return n.callLeader(ctx, "/internal/v1/suffrage", body, nil)
+		}
+		cf := n.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		for _, s := range cf.Configuration().Servers {
+			if string(s.ID) != id {
+				continue
+			}
+			var f raft.IndexFuture
+			switch {
+			case voter && s.Suffrage != raft.Voter:
+				f = n.raft.AddVoter(s.ID, s.Address, 0, n.cfg.ApplyTimeout)
+			case !voter && s.Suffrage == raft.Voter:
+				f = n.raft.DemoteVoter(s.ID, 0, n.cfg.ApplyTimeout)
+			default:
+				return nil
+			}
+			if err := f.Error(); err != nil {
+				return fmt.Errorf("%w: change suffrage: %v", ErrNotLeader, err)
+			}
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrUnknownNode, id)
+	})
+}
