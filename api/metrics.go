@@ -56,6 +56,14 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
 			func() float64 { return float64(s.node.FSM().AppliedIndex()) }),
 	}
+	for _, d := range []string{"native", "odoo", "jwt", "knox"} {
+		for _, k := range []string{"logout", "logoutall"} {
+			m.logouts.WithLabelValues(d, k, "ok")
+		}
+		for _, r := range []string{"ok", "bad_credentials", "locked", "throttled"} {
+			m.logins.WithLabelValues(d, r)
+		}
+	}
 	if err := registerAll(reg, append([]prometheus.Collector{m.httpRequests, m.httpDuration, m.validations, m.logins, m.logouts}, gauges...)); err != nil {
 		return nil, err
 	}

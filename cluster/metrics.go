@@ -26,7 +26,7 @@ type nodeMetrics struct {
 }
 
 func newNodeMetrics() *nodeMetrics {
-	return &nodeMetrics{
+	m := &nodeMetrics{
 		applyDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sessiond_fsm_apply_duration_seconds", Help: "Time to apply one command to the state machine, by command.",
 			Buckets: []float64{1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, .01, .05},
@@ -50,6 +50,12 @@ func newNodeMetrics() *nodeMetrics {
 			Name: "sessiond_snapshot_size_bytes", Help: "Size of the last snapshot this node wrote.",
 		}),
 	}
+	// Series exist at zero from the start, so alerts and dashboards see them
+	// before the first event.
+	for _, r := range []string{"ok", "no_leader", "timeout", "error"} {
+		m.forwarded.WithLabelValues(r)
+	}
+	return m
 }
 
 var cmdNames = map[fsm.CmdType]string{

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// The JWT keyring's admin API and the public JWKS. Keys live in the
+// replicated state, so a rotation on any node is seen by every node at
+// the index it commits at, without a restart.
+func (s *Server) keyRoutes() {
+	s.handle("GET /v1/keys", s.admin(s.listKeys))
+	s.handle("POST /v1/keys", s.admin(s.addKey))
+	s.handle("DELETE /v1/keys/{kid}", s.admin(s.retireKey))
+	s.handle("GET /.well-known/jwks.json", s.jwks)
+}
+
+// keyJSON shows a key without its secret or private half.
+func keyJSON(k fsm.SigningKey, activeKid string) map[string]any {
+	return map[string]any{
+		"kid": k.Kid, "alg": k.Alg, "created": unixOrNil(k.Created),
+		"retired": unixOrNil(k.Retired), "active": k.Kid == activeKid,
+	}
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ principal) {
+	st := s.node.FSM().State()
+	active := st.Settings().JWTActiveKid
+	out := []map[string]any{}
+	for _, k := range st.Keys() {
+		out = append(out, keyJSON(k, active))
+	}
+	var activeOut any
+	if active != "" {
+		activeOut = active
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": out, "active_kid": activeOut})
+}
+
+type addKeyBody struct {
+	Alg      string `json:"alg"`
+	Activate *bool  `json:"activate"`
+}
+
+// addKey generates a key ({"alg": HS256|HS384|HS512|EdDSA|RS256}, default
+// HS256) and, unless "activate" is false, makes it the signing key: a
+// rotation. The previous key keeps verifying its tokens. The key material
+// is made here, before the log; an empty body takes the defaults.
+func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p principal) {
+	in := addKeyBody{}
+	b, err := readBody(r)
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		if mediaType(r) != "application/json" {
+			err = ErrUnsupportedMedia
+		} else {
+			err = decodeJSONBytes(b, &in)
+		}
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Alg == "" {
+		in.Alg = auth.AlgHS256
+	}
+	activate := in.Activate == nil || *in.Activate
+	switch in.Alg {
+	case auth.AlgHS256, auth.AlgHS384, auth.AlgHS512, auth.AlgEdDSA, auth.AlgRS256:
+	default:
+		writeNativeError(w, fieldError(ErrBadField, "alg must be one of HS256, HS384, HS512, EdDSA, RS256"))
+		return
+	}
+	k, err := auth.GenerateKey(in.Alg, s.svc.Now())
+	if err == nil {
+		err = k.Validate()
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
+	if err == nil {
+		err = res.Err()
+	}
+	s.auditAdmin(r, "key_add", p, 0, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	s.log.Info("JWT key added", "kid", k.Kid, "alg", k.Alg, "origin", "admin", "active", activate)
+	active := s.node.FSM().State().Settings().JWTActiveKid
+	if activate {
+		active = k.Kid
+	}
+	writeJSON(w, http.StatusCreated, keyJSON(keyToFSM(k), active))
+}
+
+// retireKey stops a key from signing; tokens it signed verify until they
+// expire. The active key cannot be retired: rotate first, so JWT logins
+// never find the keyring without a signing key.
+func (s *Server) retireKey(w http.ResponseWriter, r *http.Request, p principal) {
+	kid := r.PathValue("kid")
+	st := s.node.FSM().State()
+	if _, ok := st.Key(kid); !ok {
+		writeNativeError(w, fsm.ErrKeyNotFound)
+		return
+	}
+	if st.Settings().JWTActiveKid == kid {
+		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be retired; add a new active key first (POST /v1/keys)"))
+		return
+	}
+	res, err := s.node.Apply(r.Context(), &fsm.RetireKey{Kid: kid, At: s.svc.Now().UnixNano()})
+	if err == nil {
+		err = res.Err()
+	}
+	s.auditAdmin(r, "key_retire", p, 0, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// jwks publishes the public halves of the asymmetric keys (RFC 7517);
+// HMAC keys, whose secret is the whole key, are never listed.
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	fks := s.node.FSM().State().Keys()
+	keys := make([]auth.Key, 0, len(fks))
+	for _, k := range fks {
+		keys = append(keys, keyFromFSM(k))
+	}
+	b, err := auth.JWKS(keys)
+	if err != nil {
+		s.log.Error("building jwks failed", "err", err)
+		writeNativeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
