@@ -1,10 +1,15 @@
 package fsm
 
-// apply changes the state by one command. It holds s.mu for writing (and a
-// shard lock per session touched) for the duration of one command only.
-func (s *State) apply(c Command) Result {
+// apply changes the state by one command at a log index. It holds s.mu for
+// writing (and a shard lock per session touched) for the duration of one
+// command only; the index moves with the state under the same lock, so a
+// snapshot's index always matches its contents.
+func (s *State) apply(c Command, index uint64) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if index > s.index {
+		s.index = index
+	}
 	switch c := c.(type) {
 	case *CreateUser:
 		return s.createUser(c)
@@ -202,25 +207,36 @@ func (s *State) createSession(c *CreateSession) Result {
 }
 
 func (s *State) revokeSession(c *RevokeSession) Result {
-	var sess *Session
-	if c.Digest != nil {
-		sess = s.shard(*c.Digest).m[*c.Digest]
-	} else if c.ID != "" {
+	var found []*Session
+	switch {
+	case c.Digest != nil:
+		if sess := s.shard(*c.Digest).m[*c.Digest]; sess != nil {
+			found = append(found, sess)
+		}
+	case c.ID != "":
+		// IDs are chosen before the log and should be unique, but a command
+		// cannot be trusted to keep them so: every match is revoked, which
+		// gives the same outcome on every replica whatever its list order.
 		for _, list := range s.candidates(c.UserID) {
 			for _, x := range list {
 				if x.ID == c.ID {
-					sess = x
+					found = append(found, x)
 				}
 			}
 		}
-	} else {
+	default:
 		return fail(ErrBadCommand)
 	}
-	if sess == nil || (c.UserID != 0 && sess.UserID != c.UserID) {
-		return Result{Count: 0}
+	res := Result{}
+	for _, sess := range found {
+		if c.UserID != 0 && sess.UserID != c.UserID {
+			continue
+		}
+		s.dropSession(sess)
+		res.UserID, res.SessionID = sess.UserID, sess.ID
+		res.Count++
 	}
-	s.dropSession(sess)
-	return Result{UserID: sess.UserID, SessionID: sess.ID, Count: 1}
+	return res
 }
 
 // candidates returns the per-user session lists to search: one user's, or

@@ -41,12 +41,11 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 // index: skipping one would make this replica diverge silently.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	if l.Type != raft.LogCommand {
+		f.State().setIndex(l.Index)
 		f.applied.Store(l.Index)
 		return nil
 	}
-	res := f.ApplyEntry(l.Index, l.Data)
-	f.applied.Store(l.Index)
-	return res
+	return f.ApplyEntry(l.Index, l.Data)
 }
 
 // ApplyEntry applies an encoded command at index without Raft, for tests
@@ -57,13 +56,16 @@ func (f *FSM) ApplyEntry(index uint64, entry []byte) Result {
 		panic(fmt.Sprintf("fsm: log entry %d: %v", index, err))
 	}
 	if cmd == nil { // unknown but ignorable
+		f.State().setIndex(index)
+		f.applied.Store(index)
 		return Result{Index: index}
 	}
 	var start time.Time
 	if f.OnApply != nil {
 		start = time.Now()
 	}
-	res := f.State().apply(cmd)
+	res := f.State().apply(cmd, index)
+	f.applied.Store(index)
 	if f.OnApply != nil {
 		f.OnApply(cmd.Type(), time.Since(start))
 	}

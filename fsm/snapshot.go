@@ -64,10 +64,11 @@ type image struct {
 	sessions []*Session
 }
 
-func (s *State) capture(index uint64) *image {
+// capture copies the state's pointers and the index they belong to.
+func (s *State) capture() *image {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	img := &image{index: index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
+	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
 	for d := range s.dbs {
 		img.meta.DBs = append(img.meta.DBs, d)
 	}
@@ -106,7 +107,7 @@ func (img *image) sort() {
 // is consistent; the expensive part (sorting, writing) happens in Persist
 // while Apply and reads go on.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{img: f.State().capture(f.AppliedIndex())}, nil
+	return &snapshot{img: f.State().capture()}, nil
 }
 
 type snapshot struct{ img *image }
@@ -127,14 +128,14 @@ func (s *snapshot) Release() {}
 // and tests). It may run concurrently with Apply; the image it writes is
 // consistent because it is captured under the state lock.
 func (f *FSM) WriteSnapshot(w io.Writer) (int64, error) {
-	return f.State().capture(f.AppliedIndex()).writeTo(w, true)
+	return f.State().capture().writeTo(w, true)
 }
 
 // StateHash is a SHA-256 over the records of the state (not the index), the
 // same on every replica that applied the same log. It returns the applied
 // index it was taken at.
 func (f *FSM) StateHash() (string, uint64) {
-	img := f.State().capture(f.AppliedIndex())
+	img := f.State().capture()
 	h := sha256.New()
 	img.writeTo(h, false)
 	return hex.EncodeToString(h.Sum(nil)), img.index
@@ -249,6 +250,7 @@ func ReadSnapshot(r io.Reader) (*State, uint64, error) {
 	index := binary.BigEndian.Uint64(hdr[12:])
 	sum.Write(hdr[:])
 	st := newState()
+	st.index = index
 	if err := st.readRecords(br, sum); err != nil {
 		return nil, 0, err
 	}
@@ -340,5 +342,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 // restored is re-stamped this way with the index Raft gives the restore, so
 // applied indexes never move backwards on any replica.
 func WriteState(st *State, index uint64, w io.Writer) (int64, error) {
-	return st.capture(index).writeTo(w, true)
+	img := st.capture()
+	img.index = index
+	return img.writeTo(w, true)
 }

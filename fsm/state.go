@@ -29,6 +29,7 @@ type State struct {
 	keys     map[string]SigningKey
 	settings Settings
 	nextUser uint64
+	index    uint64 // last log index applied; changes with the state, under mu
 
 	sessions atomic.Int64
 }
@@ -190,6 +191,9 @@ func (s *State) Counts() (users, sessions int) {
 // ExpiredSessions returns up to max digests of sessions expired at now, for
 // the leader's purge loop.
 func (s *State) ExpiredSessions(now int64, max int) []Digest {
+	if max <= 0 {
+		return nil
+	}
 	var out []Digest
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -273,4 +277,14 @@ func (s *State) dropUserSessions(uid uint64, keepID string) int {
 		n++
 	}
 	return n
+}
+
+// setIndex records a log index that changed nothing in the state (a no-op
+// or configuration entry), so snapshots are stamped with it.
+func (s *State) setIndex(i uint64) {
+	s.mu.Lock()
+	if i > s.index {
+		s.index = i
+	}
+	s.mu.Unlock()
 }
