@@ -56,13 +56,22 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
-	if n.raft.State() != raft.Leader {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 6*n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	// Leadership may move while the backup is uploaded or applied: retry on
+	// the new leader, as for any write. A restore is idempotent.
+	return n.retryLeader(ctx, func(ctx context.Context) error {
+		if n.raft.State() == raft.Leader {
+			return n.restoreLocal(st)
+		}
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
 		return n.forwardRestore(ctx, tmp)
-	}
-	return n.restoreLocal(st)
+	})
 }
 
 func (n *Node) restoreLocal(st *fsm.State) error {
