@@ -2,10 +2,16 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,4 +220,62 @@ func BenchmarkWhoami(b *testing.B) {
 // string: the path every production validation takes.
 func BenchmarkWhoamiDefaultLevel(b *testing.B) {
 	newBenchAPI(b).benchWhoami(b, "")
+}
+
+// BenchmarkWhoamiHTTP serves the API on a real loopback listener through
+// s.HTTPServer and drives it with wrk (-t2 -c64, 5 s; skipped without wrk
+// in PATH), next to a minimal net/http handler in the same process and
+// run. It exists to profile the server side under realistic load:
+//
+//	go test ./api -run '^$' -bench WhoamiHTTP -cpuprofile cpu.out
+//	go tool pprof -top api.test cpu.out
+func BenchmarkWhoamiHTTP(b *testing.B) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Skip("wrk not installed")
+	}
+	e := newBenchAPI(b)
+	tokens := filepath.Join(b.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte(strings.Join(e.tokens, "\n")+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ping := http.NewServeMux()
+	ping.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	for _, tc := range []struct {
+		name, path string
+		h          http.Handler
+	}{{"ping", "/ping", ping}, {"whoami", "/v1/session", e.srv.Handler()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			hs := e.srv.HTTPServer(ln.Addr().String())
+			hs.Handler = tc.h
+			go hs.Serve(ln)
+			defer hs.Close()
+			cmd := exec.Command(wrk, "-t2", "-c64", "-d5s", "-s", "../scripts/bench/wrk/validate.lua", "http://"+ln.Addr().String())
+			cmd.Env = append(os.Environ(), "BENCH_PATH="+tc.path, "BENCH_TOKENS="+tokens)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				b.Fatalf("wrk: %v: %s", err, out)
+			}
+			_, rest, ok := strings.Cut(string(out), "BENCH_JSON ")
+			if !ok {
+				b.Fatalf("wrk output: %s", out)
+			}
+			var j struct {
+				Requests   float64 `json:"requests"`
+				DurationUS float64 `json:"duration_us"`
+				Status     int     `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &j); err != nil || j.Status > 0 {
+				b.Fatalf("wrk: %v, %d non-2xx: %s", err, j.Status, out)
+			}
+			b.ReportMetric(j.Requests/(j.DurationUS/1e6), "req/s")
+		})
+	}
 }

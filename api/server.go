@@ -164,8 +164,9 @@ func (s *Server) Handler() http.Handler {
 				}
 			}
 		}()
-		if r.URL.Path != "/v1/cluster/restore" && !strings.HasPrefix(r.URL.Path, "/internal/") {
-			// The restore upload and internal calls carry their own limits.
+		if r.Body != http.NoBody && r.URL.Path != "/v1/cluster/restore" && !strings.HasPrefix(r.URL.Path, "/internal/") {
+			// The restore upload and internal calls carry their own limits;
+			// a request without a body (every validation) needs none.
 			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBody)
 		}
 		h, pattern := s.mux.Handler(r)

@@ -31,7 +31,10 @@ type principal struct {
 // level picks the consistency for a request: ?consistency=, then the
 // X-Sessiond-Consistency header, then the node's default.
 func (s *Server) level(r *http.Request) (cluster.Level, error) {
-	v := r.URL.Query().Get("consistency")
+	var v string
+	if r.URL.RawQuery != "" { // most validations carry none: parsing one allocates
+		v = r.URL.Query().Get("consistency")
+	}
 	if v == "" {
 		v = r.Header.Get("X-Sessiond-Consistency")
 	}

@@ -42,6 +42,15 @@ type Applier interface {
 	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 }
 
+// Syncer is optionally implemented by the Applier: Sync returns once the
+// local state holds every write acknowledged before the call (a read index
+// from the leader, applied here). Authenticate uses it before refusing
+// credentials, so a user created or re-keyed through another node can log
+// in on a lagging one.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
 // StateReader gives the current replicated state.
 type StateReader interface {
 	State() *fsm.State
@@ -163,23 +172,39 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	if err != nil {
 		return nil, err
 	}
-	st := s.state.State()
-	u, found := st.UserByLogin(db, login)
-	if found {
-		if lock := u.LockedUntil; lock > now.UnixNano() {
-			return nil, &RetryError{Err: ErrLocked, After: time.Duration(lock - now.UnixNano())}
+	var u *fsm.User
+	var found, ok bool
+	for attempt := 0; ; attempt++ {
+		u, found = s.state.State().UserByLogin(db, login)
+		if found {
+			if lock := u.LockedUntil; lock > now.UnixNano() {
+				return nil, &RetryError{Err: ErrLocked, After: time.Duration(lock - now.UnixNano())}
+			}
 		}
-	}
-	var ok bool
-	err = s.pool.Do(ctx, func() {
-		if !found {
-			DummyVerify(c.Password, s.cfg.Hash)
-			return
+		ok = false
+		err = s.pool.Do(ctx, func() {
+			if !found {
+				DummyVerify(c.Password, s.cfg.Hash)
+				return
+			}
+			ok, _, err = VerifyPassword(u.PasswordHash, c.Password)
+		})
+		if err != nil && !errors.Is(err, ErrBadHash) {
+			return nil, err
 		}
-		ok, _, err = VerifyPassword(u.PasswordHash, c.Password)
-	})
-	if err != nil && !errors.Is(err, ErrBadHash) {
-		return nil, err
+		// A refusal may come from a node that has not yet applied an
+		// acknowledged user creation or password change: catch up with
+		// the leader once (as a validation miss does) and check again.
+		sy, canSync := s.apply.(Syncer)
+		if (found && ok && !u.Disabled) || attempt > 0 || !canSync {
+			break
+		}
+		if err := sy.Sync(ctx); err != nil {
+			return nil, err // cannot tell yet (no leader): not a verdict on the password
+		}
+		if again, _ := s.state.State().UserByLogin(db, login); again == u {
+			break // nothing changed (users are replaced, never mutated): no second hash
+		}
 	}
 	if !found || !ok || u.Disabled {
 		s.limiter.Fail(c.ClientAddr, now)

@@ -296,6 +296,11 @@ func (n *Node) ReadBarrier(ctx context.Context, level Level, hit bool) error {
 	return n.WaitApplied(ctx, idx)
 }
 
+// Sync returns once this node has applied every write acknowledged before
+// the call (auth.Syncer): a login refused by lagging state is checked
+// again after it.
+func (n *Node) Sync(ctx context.Context) error { return n.ReadBarrier(ctx, Consistent, false) }
+
 // leaseLoop keeps the read lease fresh in the background so that hits at
 // the Default level do not wait for a round trip.
 func (n *Node) leaseLoop() {

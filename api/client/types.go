@@ -24,26 +24,31 @@ type LoginResponse struct {
 // it.
 type Session struct {
 	ID          string     `json:"id"`
-	Kind        string     `json:"kind"`
+	Kind        string     `json:"kind"` // native, odoo, jwt, knox
+	DB          string     `json:"db,omitempty"`
 	Created     time.Time  `json:"created"`
 	ExpiresAt   *time.Time `json:"expires_at"` // nil: no expiry
 	LastRefresh time.Time  `json:"last_refresh"`
 	Name        string     `json:"name,omitempty"`
 	UserAgent   string     `json:"user_agent,omitempty"`
 	ClientAddr  string     `json:"client_addr,omitempty"`
-	Current     bool       `json:"current,omitempty"`
+	Current     bool       `json:"current,omitempty"` // the session of the token that asked
 }
 
 // User is an account as the API shows it; never a password hash.
 type User struct {
-	ID       uint64    `json:"id"`
-	DB       string    `json:"db"`
-	Login    string    `json:"login"`
-	Email    string    `json:"email,omitempty"`
-	Name     string    `json:"name,omitempty"`
-	Admin    bool      `json:"admin"`
-	Disabled bool      `json:"disabled"`
-	Created  time.Time `json:"created"`
+	ID              uint64     `json:"id"`
+	DB              string     `json:"db"`
+	Login           string     `json:"login"`
+	Email           string     `json:"email,omitempty"`
+	Name            string     `json:"name,omitempty"`
+	CompanyID       uint64     `json:"company_id,omitempty"`
+	CompanyName     string     `json:"company_name,omitempty"`
+	Admin           bool       `json:"admin"`
+	Disabled        bool       `json:"disabled"`
+	Created         time.Time  `json:"created"`
+	PasswordChanged *time.Time `json:"password_changed,omitempty"`
+	LockedUntil     *time.Time `json:"locked_until,omitempty"` // nil: not locked
 }
 
 // Whoami is the answer of GET /v1/session: the caller's session and user.

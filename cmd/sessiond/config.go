@@ -1,0 +1,448 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/api"
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster"
+)
+
+// envPrefix is put in front of a flag's name (upper case, '-' as '_') to
+// get the environment variable it falls back on: --node-id reads
+// SESSIOND_NODE_ID. A flag given on the command line wins.
+const envPrefix = "SESSIOND_"
+
+// Secrets, read from the environment or from a file, never from a flag.
+const (
+	envClusterKey    = "SESSIOND_CLUSTER_KEY"
+	envAdminPassword = "SESSIOND_ADMIN_PASSWORD"
+	envJWTKey        = "SESSIOND_JWT_KEY"
+	envOdooJWTKey    = "ODOO_JWT_KEY" // the seed's name for the same key
+	envUserPassword  = "SESSIOND_USER_PASSWORD"
+)
+
+// secretFlags are refused on every command line with a pointer to the
+// environment variable to use instead: a flag shows in `ps` and in shell
+// history.
+var secretFlags = map[string]string{
+	"cluster-key":    envClusterKey + " or " + envClusterKey + "_FILE",
+	"admin-password": envAdminPassword + " or " + envAdminPassword + "_FILE",
+	"jwt-key":        envJWTKey + " or " + envJWTKey + "_FILE",
+	"odoo-jwt-key":   envOdooJWTKey + " or " + envJWTKey + "_FILE",
+	"password":       envUserPassword + ", --password-file or stdin",
+	"user-password":  envUserPassword + ", --password-file or stdin",
+}
+
+// ErrSecretFlag is returned for a secret given as a flag.
+var ErrSecretFlag = errors.New("secrets are not accepted as flags")
+
+// secret is a string that never prints: a Config logged or formatted by
+// mistake shows "[redacted]".
+type secret string
+
+func (s secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue keeps the secret out of slog output.
+func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// GoString keeps the secret out of %#v.
+func (s secret) GoString() string { return s.String() }
+
+// Env looks up environment variables; tests pass a map.
+type Env func(key string) (string, bool)
+
+// Config is what `sessiond serve` runs with: flags, then SESSIOND_*
+// environment variables, then defaults. Only this package knows flag and
+// variable names; it maps Config onto each package's own Config.
+type Config struct {
+	NodeID            string
+	DataDir           string
+	APIAddr           string // host:port the API listens on
+	APIURL            string // advertised base URL; "" = derived from APIAddr once bound
+	RaftAddr          string
+	RaftAdvertise     string
+	Join              string // base URL of any member; "" = no join
+	NonVoter          bool
+	Bootstrap         bool
+	Consistency       cluster.Level
+	MaxStale          time.Duration
+	DefaultDB         string
+	SnapshotThreshold uint64
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	HashMemory        uint // KiB
+	HashTime          uint
+	LogLevel          slog.Level
+	LogFormat         string // text or json
+	TLSCert, TLSKey   string
+	TLSCA             string // the cluster CA: mutual TLS between nodes
+	JoinTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+
+	ClusterKey    secret
+	AdminPassword secret
+	JWTKey        secret
+}
+
+// DefaultConfig is a single durable node on loopback: data in ./data, API
+// on 127.0.0.1:8080, Raft on 127.0.0.1:8300, bootstrapped on first start.
+func DefaultConfig() Config {
+	cc := cluster.DefaultConfig()
+	hp := auth.DefaultHashParams()
+	return Config{
+		NodeID: "node1", DataDir: "./data", APIAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:8300",
+		Bootstrap: true, Consistency: cluster.Default, MaxStale: cc.MaxStale, DefaultDB: "sessiond",
+		SnapshotThreshold: cc.SnapshotThreshold, HeartbeatTimeout: cc.HeartbeatTimeout,
+		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time),
+		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// LogValue is what the start-up log shows of a Config: no secret, only
+// whether each is set.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("node_id", c.NodeID), slog.String("data_dir", c.DataDir),
+		slog.String("api_addr", c.APIAddr), slog.String("api_url", c.APIURL),
+		slog.String("raft_addr", c.RaftAddr), slog.String("join", c.Join),
+		slog.Bool("bootstrap", c.Bootstrap), slog.String("consistency", c.Consistency.String()),
+		slog.Duration("max_stale", c.MaxStale), slog.Bool("tls", c.TLSCert != ""),
+		slog.Bool("cluster_key_set", c.ClusterKey != ""), slog.Bool("admin_password_set", c.AdminPassword != ""),
+		slog.Bool("jwt_key_set", c.JWTKey != ""),
+	)
+}
+
+// optBool is a bool flag that remembers whether it was given.
+type optBool struct{ set, val bool }
+
+func (b *optBool) String() string   { return fmt.Sprint(b.val) }
+func (b *optBool) IsBoolFlag() bool { return true }
+func (b *optBool) Set(s string) error {
+	v, err := parseBool(s)
+	b.set, b.val = true, v
+	return err
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "t", "true", "yes", "on":
+		return true, nil
+	case "0", "f", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q", s)
+}
+
+// levelFlag parses a consistency level.
+type levelFlag struct{ l *cluster.Level }
+
+func (f levelFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+func (f levelFlag) Set(s string) (err error) { *f.l, err = cluster.ParseLevel(s); return err }
+
+// slogLevelFlag parses debug, info, warn or error.
+type slogLevelFlag struct{ l *slog.Level }
+
+func (f slogLevelFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return strings.ToLower(f.l.String())
+}
+func (f slogLevelFlag) Set(s string) error { return f.l.UnmarshalText([]byte(s)) }
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+// serveFlags declares the flags of serve and join on fs, bound to c.
+func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secretFiles) {
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "unique, stable `id` of this node")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "`dir` for raft.db and snapshots (created 0700)")
+	fs.StringVar(&c.APIAddr, "api-addr", c.APIAddr, "`host:port` the HTTP API listens on")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "advertised API base `URL` (default http[s]://<api-addr>)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "`host:port` Raft listens on")
+	fs.StringVar(&c.RaftAdvertise, "raft-advertise", c.RaftAdvertise, "`host:port` peers dial for Raft (default the bound address)")
+	fs.StringVar(&c.Join, "join", c.Join, "API base `URL` of any member to join (implies --bootstrap=false)")
+	fs.BoolVar(&c.NonVoter, "non-voter", c.NonVoter, "join as a non-voter (serves reads, no vote)")
+	fs.Var(bootstrap, "bootstrap", "form a new one-node cluster when there is no state (default true without --join)")
+	fs.Var(levelFlag{&c.Consistency}, "consistency", "default validation consistency: default, consistent or stale")
+	fs.DurationVar(&c.MaxStale, "max-stale", c.MaxStale, "read lease length for the default consistency")
+	fs.StringVar(&c.DefaultDB, "default-db", c.DefaultDB, "database created on a new cluster and used when a login names none")
+	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
+	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", c.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft election timeout")
+	fs.UintVar(&c.HashMemory, "hash-memory", c.HashMemory, "argon2id memory in `KiB` (64 is the test minimum; never in production)")
+	fs.UintVar(&c.HashTime, "hash-time", c.HashTime, "argon2id passes")
+	fs.Var(slogLevelFlag{&c.LogLevel}, "log-level", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate `file`: serve the API over HTTPS")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key `file` for --tls-cert")
+	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "PEM CA `file` of the cluster: with --tls-cert, nodes use mutual TLS for Raft and internal calls")
+	fs.DurationVar(&c.JoinTimeout, "join-timeout", c.JoinTimeout, "how long --join keeps trying")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on SIGTERM")
+	fs.StringVar(&keyFiles.clusterKey, "cluster-key-file", "", "`file` holding the cluster key (or "+envClusterKey+")")
+	fs.StringVar(&keyFiles.adminPassword, "admin-password-file", "", "`file` holding the first admin's password (or "+envAdminPassword+")")
+	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
+}
+
+// secretFiles are the *-file flags.
+type secretFiles struct{ clusterKey, adminPassword, jwtKey string }
+
+// parseFlags refuses secret flags, applies environment fallbacks and then
+// parses args, so that a flag on the command line wins over the
+// environment. With a non-nil only, just those flags read the
+// environment.
+func parseFlags(fs *flag.FlagSet, args []string, env Env, only map[string]bool) error {
+	if err := refuseSecretFlags(args); err != nil {
+		return err
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if only != nil && !only[f.Name] {
+			return
+		}
+		key := envName(f.Name)
+		if v, ok := env(key); ok && v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", key, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	return fs.Parse(args)
+}
+
+// envName is the environment variable a flag falls back on.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// refuseSecretFlags fails on any flag that would carry a secret.
+func refuseSecretFlags(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if use, ok := secretFlags[name]; ok {
+			return fmt.Errorf("%w: --%s; use %s", ErrSecretFlag, name, use)
+		}
+	}
+	return nil
+}
+
+// parseServeConfig builds the serve configuration from args and env.
+// requireJoin is set for the `join` subcommand.
+func parseServeConfig(name string, args []string, env Env, out io.Writer, requireJoin bool) (Config, error) {
+	c := DefaultConfig()
+	var bootstrap optBool
+	var files secretFiles
+	fs := newFlagSet(name, out)
+	serveFlags(fs, &c, &bootstrap, &files)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: sessiond %s [flags]\n\nEvery flag falls back on SESSIOND_<FLAG> (--node-id: SESSIOND_NODE_ID); a flag wins.\nSecrets only from the environment or files: %s, %s, %s (or %s) and their _FILE forms.\n\n",
+			name, envClusterKey, envAdminPassword, envJWTKey, envOdooJWTKey)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, env, nil); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if requireJoin && c.Join == "" {
+		return c, errors.New("join needs --join <URL of a member>")
+	}
+	c.Bootstrap = c.Join == ""
+	if bootstrap.set {
+		if bootstrap.val && c.Join != "" {
+			return c, errors.New("--bootstrap and --join exclude each other: a joining node gets its state from the cluster")
+		}
+		c.Bootstrap = bootstrap.val
+	}
+	var err error
+	if c.ClusterKey, err = readSecret(env, envClusterKey, files.clusterKey); err != nil {
+		return c, err
+	}
+	if c.AdminPassword, err = readSecret(env, envAdminPassword, files.adminPassword); err != nil {
+		return c, err
+	}
+	if c.JWTKey, err = readSecret(env, envJWTKey, files.jwtKey); err != nil {
+		return c, err
+	}
+	if c.JWTKey == "" {
+		if v, ok := env(envOdooJWTKey); ok {
+			c.JWTKey = secret(v)
+		}
+	}
+	if c.APIURL == "" && apiPort(c.APIAddr) != "0" {
+		c.APIURL = defaultAPIURL(c.APIAddr, c.TLSCert != "")
+	}
+	return c, c.Validate()
+}
+
+// Validate reports settings that cannot work together.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("--node-id is empty")
+	case c.DataDir == "":
+		return errors.New("--data-dir is empty")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case c.TLSCA != "" && c.TLSCert == "":
+		return errors.New("--tls-ca (mutual TLS between nodes) needs --tls-cert and --tls-key")
+	case c.Join != "" && c.ClusterKey == "":
+		return fmt.Errorf("--join needs the cluster key in %s or %s_FILE", envClusterKey, envClusterKey)
+	case c.ClusterKey != "" && len(c.ClusterKey) < 16:
+		return errors.New("the cluster key must be at least 16 characters")
+	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout < c.HeartbeatTimeout:
+		return errors.New("--heartbeat-timeout must be positive and --election-timeout at least as long")
+	case c.MaxStale <= 0:
+		return errors.New("--max-stale must be positive")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.Join != "" {
+		if err := checkURL(c.Join); err != nil {
+			return fmt.Errorf("--join: %w", err)
+		}
+	}
+	if c.APIURL != "" {
+		if err := checkURL(c.APIURL); err != nil {
+			return fmt.Errorf("--api-url: %w", err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		return fmt.Errorf("--api-addr: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		return fmt.Errorf("--raft-addr: %w", err)
+	}
+	return c.hashParams().Validate()
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) base URL", s)
+	}
+	return nil
+}
+
+// readSecret returns the secret in the environment variable key, or in
+// the file named by file (a --*-file flag) or by key_FILE. Giving both a
+// value and a file is an error: which one wins would be a guess.
+func readSecret(env Env, key, file string) (secret, error) {
+	val, hasVal := env(key)
+	if file == "" {
+		file, _ = env(key + "_FILE")
+	}
+	if hasVal && val != "" && file != "" {
+		return "", fmt.Errorf("both %s and a file for it are set; give one", key)
+	}
+	if file == "" {
+		return secret(val), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading %s file: %w", key, err)
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s file %s is empty", key, file)
+	}
+	return secret(v), nil
+}
+
+func apiPort(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// defaultAPIURL advertises the bound address; a wildcard host is replaced
+// by loopback (set --api-url for other machines).
+func defaultAPIURL(addr string, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// hashParams are the argon2id parameters of the flags.
+func (c Config) hashParams() auth.HashParams {
+	hp := auth.DefaultHashParams()
+	hp.Memory, hp.Time = uint32(c.HashMemory), uint32(c.HashTime)
+	return hp
+}
+
+// clusterConfig maps Config onto cluster.Config.
+func (c Config) clusterConfig() cluster.Config {
+	cc := cluster.DefaultConfig()
+	cc.NodeID, cc.DataDir, cc.RaftBind, cc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
+	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
+	cc.DefaultLevel, cc.MaxStale = c.Consistency, c.MaxStale
+	cc.SnapshotThreshold = c.SnapshotThreshold
+	cc.HeartbeatTimeout, cc.ElectionTimeout = c.HeartbeatTimeout, c.ElectionTimeout
+	// Raft wants the leader lease no longer than the heartbeat timeout.
+	cc.LeaderLeaseTimeout = min(cc.LeaderLeaseTimeout, c.HeartbeatTimeout/2)
+	return cc
+}
+
+// authConfig maps Config onto auth.ServiceConfig.
+func (c Config) authConfig() auth.ServiceConfig {
+	ac := auth.DefaultServiceConfig()
+	ac.Hash = c.hashParams()
+	ac.DefaultDB = c.DefaultDB
+	return ac
+}
+
+// apiConfig maps Config onto api.Config.
+func (c Config) apiConfig(log *slog.Logger) api.Config {
+	ac := api.DefaultConfig()
+	ac.BaseURL, ac.DefaultLevel, ac.TLS = c.APIURL, c.Consistency, c.TLSCert != ""
+	ac.DefaultDB, ac.AdminPassword, ac.Logger = c.DefaultDB, string(c.AdminPassword), log
+	if c.JWTKey != "" {
+		ac.JWTSecret = []byte(c.JWTKey)
+	}
+	return ac
+}

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/api/client"
+)
+
+// TestCLI_UserAndStatus drives `sessiond user ...` and `sessiond status`
+// against a running node, as an operator would.
+func TestCLI_UserAndStatus(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADMIN_PASSWORD="+adminPassword))
+	waitReady(t, n)
+	login(t, n.client(), "admin", adminPassword) // the admin is seeded
+	adminEnv := cleanEnv("SESSIOND_ADMIN_PASSWORD="+adminPassword, "SESSIOND_ADDR="+n.apiURL)
+
+	// add: password from the environment
+	out, err := runCLI(t, append(adminEnv, "SESSIOND_USER_PASSWORD=bob-password-1"), "", "user", "add", "bob", "--email", "bob@example.com")
+	if err != nil || !strings.Contains(out, "created user bob") {
+		t.Fatalf("user add: %v %q", err, out)
+	}
+	bob := login(t, n.client(), "bob", "bob-password-1")
+
+	// passwd: password from stdin; it ends bob's sessions
+	if out, err := runCLI(t, adminEnv, "bob-password-2\n", "user", "passwd", "bob"); err != nil || !strings.Contains(out, "password changed") {
+		t.Fatalf("user passwd: %v %q", err, out)
+	}
+	if _, err := n.client().Session(ctxT(t, 5*time.Second), bob.Token, ""); !errors.Is(err, client.ErrInvalidToken) {
+		t.Fatalf("session after password change: %v", err)
+	}
+	login(t, n.client(), "bob", "bob-password-2")
+
+	// disable: bob can no longer log in
+	if _, err := runCLI(t, adminEnv, "", "user", "disable", "bob"); err != nil {
+		t.Fatalf("user disable: %v", err)
+	}
+	if _, err := n.client().Login(ctxT(t, 5*time.Second), client.LoginRequest{Login: "bob", Password: "bob-password-2"}); !errors.Is(err, client.ErrBadCredentials) {
+		t.Fatalf("login of a disabled user: %v", err)
+	}
+
+	out, err = runCLI(t, adminEnv, "", "user", "list", "--json")
+	var users []client.User
+	if err != nil || json.Unmarshal([]byte(out), &users) != nil || len(users) != 2 || users[1].Login != "bob" || !users[1].Disabled {
+		t.Fatalf("user list: %v %s", err, out)
+	}
+
+	// status with the cluster key, then as the admin; the table by default
+	keyEnv := cleanEnv("SESSIOND_CLUSTER_KEY=" + clusterKey)
+	out, err = runCLI(t, keyEnv, "", "status", "--addr", n.apiURL, "--json")
+	var st struct {
+		Leader  string `json:"leader"`
+		Members []struct {
+			ID     string  `json:"id"`
+			Lag    *uint64 `json:"lag"`
+			Status *struct {
+				AppliedIndex uint64 `json:"applied_index"`
+			} `json:"status"`
+		} `json:"members"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Leader != "node1" || len(st.Members) != 1 ||
+		st.Members[0].Status == nil || st.Members[0].Status.AppliedIndex == 0 || st.Members[0].Lag == nil {
+		t.Fatalf("status --json: %v %s", err, out)
+	}
+	out, err = runCLI(t, adminEnv, "", "status")
+	if err != nil || !strings.Contains(out, "leader: node1") || !strings.Contains(out, "LAG") {
+		t.Fatalf("status: %v %s", err, out)
+	}
+
+	// Failures exit non-zero and say why.
+	if _, err := runCLI(t, cleanEnv("SESSIOND_ADDR="+n.apiURL), "", "status"); err == nil {
+		t.Fatal("status without credentials succeeded")
+	}
+	if _, err := runCLI(t, cleanEnv(), "", "user", "add", "eve", "--password", "x"); err == nil || !strings.Contains(err.Error(), "not accepted as flags") {
+		t.Fatalf("password flag: %v", err)
+	}
+	n.stop()
+	assertNoSecrets(t, []string{n.logPath}, []string{n.dataDir}, adminPassword, "bob-password-1", "bob-password-2", clusterKey)
+}

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/api/client"
+)
+
+// testCA makes a throwaway CA in dir and returns its file and a function
+// issuing node certificates for 127.0.0.1 (server and client use).
+func testCA(t *testing.T, dir string) (caFile string, issue func(name string) (cert, key string)) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sessiond e2e CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	caFile = filepath.Join(dir, "ca.pem")
+	writePEM(t, caFile, "CERTIFICATE", caDER)
+	serial := int64(1)
+	issue = func(name string) (string, string) {
+		serial++
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+		writePEM(t, cert, "CERTIFICATE", der)
+		writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+		return cert, keyFile
+	}
+	return caFile, issue
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// httpsClient trusts the CA in caFile and presents no certificate, as a
+// client of the public API would.
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pemData, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// TestTLS_MutualBetweenNodes: with --tls-cert/--tls-key the API is HTTPS;
+// with --tls-ca the nodes also authenticate each other by certificate,
+// for Raft and for internal calls. SIGHUP reloads the certificates and
+// does not stop the process.
+func TestTLS_MutualBetweenNodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, issue := testCA(t, dir)
+	hc := httpsClient(t, ca)
+	tlsArgs := func(name string) []string {
+		cert, key := issue(name)
+		return []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca}
+	}
+	n1 := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADMIN_PASSWORD="+adminPassword), tlsArgs("node1")...)
+	n1.opts = []client.Option{client.WithHTTPClient(hc)}
+	if !strings.HasPrefix(n1.apiURL, "https://") {
+		t.Fatalf("api url %s", n1.apiURL)
+	}
+	waitReady(t, n1)
+	n2 := startNode(t, "node2", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), append(tlsArgs("node2"), "--join", n1.apiURL)...)
+	n2.opts = n1.opts
+	waitReady(t, n2)
+
+	// A login on node2 is forwarded to the leader over mutual TLS.
+	login(t, n2.client(), "admin", adminPassword)
+	tok := login(t, n2.client(), "admin", adminPassword).Token
+	if _, err := n1.client().Session(ctxT(t, 10*time.Second), tok, client.ConsistencyConsistent); err != nil {
+		t.Fatalf("validate on node1: %v", err)
+	}
+
+	// Plain HTTP and an unknown CA are refused.
+	if res, err := http.Get("http" + strings.TrimPrefix(n1.apiURL, "https") + "/healthz"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Fatal("plain HTTP answered 200")
+		}
+	}
+	if res, err := http.Get(n1.apiURL + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Fatal("a client without the CA connected")
+	}
+	// An internal call with the cluster key but no node certificate is
+	// refused: under mutual TLS the key alone is not enough.
+	req, _ := http.NewRequest(http.MethodPost, n1.apiURL+"/internal/v1/readindex", nil)
+	req.Header.Set(client.ClusterKeyHeader, clusterKey)
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("internal call without a certificate: %d", res.StatusCode)
+	}
+
+	// SIGHUP reloads the certificates; the node keeps serving.
+	n1.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, waitLong, "certificate reload logged", func() error {
+		if !strings.Contains(n1.logText(), "certificates reloaded") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if !n1.running() {
+		t.Fatal("SIGHUP stopped the node")
+	}
+	if _, err := n1.client().Session(ctxT(t, 10*time.Second), tok, ""); err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+
+	// The CLI over HTTPS, with the CA.
+	out, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), "", "status", "--addr", n2.apiURL, "--tls-ca", ca)
+	if err != nil || !strings.Contains(out, "node1") || !strings.Contains(out, "node2") || strings.Contains(out, "unreachable") {
+		t.Fatalf("status over https: %v\n%s", err, out)
+	}
+}

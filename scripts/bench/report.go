@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ratio is one target of issue 5: the per-round values and their median.
+type ratio struct {
+	Name   string    `json:"name"`
+	Rounds []float64 `json:"rounds"`
+	Median float64   `json:"median"`
+	Target string    `json:"target"`
+	Met    *bool     `json:"met,omitempty"`
+}
+
+// find returns the results matching every given field ("" = any).
+func (r *runner) find(target, workload, node, level string, conc, round int) []result {
+	var out []result
+	for _, x := range r.results {
+		if (target == "" || x.Target == target) && (workload == "" || x.Workload == workload) &&
+			(node == "" || x.Node == node) && (level == "" || x.Level == level) &&
+			(conc == 0 || x.Conc == conc) && (round == 0 || x.Round == round) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// perRound computes f(round) for every round where both sides exist.
+func (r *runner) perRound(f func(round int) (float64, bool)) []float64 {
+	var v []float64
+	for round := 1; round <= r.cfg.rounds; round++ {
+		if x, ok := f(round); ok {
+			v = append(v, x)
+		}
+	}
+	return v
+}
+
+// ratioOf is a/b of the OkPerSec of two single results of one round.
+func (r *runner) ratioOf(a, b []result) (float64, bool) {
+	if len(a) != 1 || len(b) != 1 || b[0].OkPerSec == 0 {
+		return 0, false
+	}
+	return a[0].OkPerSec / b[0].OkPerSec, true
+}
+
+func mkRatio(name string, rounds []float64, target string, met func(float64) bool) ratio {
+	x := ratio{Name: name, Rounds: rounds, Target: target}
+	if len(rounds) > 0 {
+		x.Median = median(rounds)
+		ok := met(x.Median)
+		x.Met = &ok
+	}
+	return x
+}
+
+func atLeast(t float64) func(float64) bool { return func(v float64) bool { return v >= t } }
+func atMost(t float64) func(float64) bool  { return func(v float64) bool { return v <= t } }
+
+// summary computes the issue's target rows from the results.
+func (r *runner) summary() []ratio {
+	var out []ratio
+	add := func(x ratio) {
+		if len(x.Rounds) > 0 {
+			out = append(out, x)
+		}
+	}
+	add(mkRatio("validation default, follower, wrk c64 / baseline /ping (minimal net/http handler)", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "ping", "", "", 64, k))
+	}), ">= 0.85", atLeast(0.85)))
+	add(mkRatio("validation default, follower, wrk c64 / baseline validator (SHA-256 + map)", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "validate", "", "", 64, k))
+	}), "(context)", atLeast(0)))
+	for _, role := range []string{"follower", "leader"} {
+		add(mkRatio("validation consistent / default, "+role+", wrk c64", r.perRound(func(k int) (float64, bool) {
+			return r.ratioOf(r.find("sessiond", "validate", role, "consistent", 64, k), r.find("sessiond", "validate", role, "default", 64, k))
+		}), ">= 0.5", atLeast(0.5)))
+	}
+	add(mkRatio("validation default (Go driver c64, all nodes) / etcd serializable get", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "validate-go", "all", "default", 64, k), r.find("etcd-serializable", "validate-go", "", "", 64, k))
+	}), ">= 5", atLeast(5)))
+	for _, wl := range []string{"login-minhash", "logout"} {
+		add(mkRatio(wl+" c64 / etcd login (lease + put) c64", r.perRound(func(k int) (float64, bool) {
+			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("etcd", "login", "", "", 64, k))
+		}), ">= 10", atLeast(10)))
+		add(mkRatio(wl+" c64 p99 (ms)", r.perRound(func(k int) (float64, bool) {
+			x := r.find("sessiond", wl, "all", "", 64, k)
+			return firstP99(x)
+		}), "<= 25", atMost(25)))
+	}
+	if ms, ok := r.extras["argon2id_prod_ms"].(float64); ok && ms > 0 {
+		bound := float64(runtime.NumCPU()) / (ms / 1000)
+		add(mkRatio(fmt.Sprintf("login prodhash ok/s during flood / (cores / one hash = %.1f/s)", bound), r.perRound(func(k int) (float64, bool) {
+			x := r.find("sessiond", "login-prodhash-flood", "", "", 0, k)
+			if len(x) != 1 {
+				return 0, false
+			}
+			return x[0].OkPerSec / bound, true
+		}), ">= 0.8", atLeast(0.8)))
+	}
+	if ms, ok := r.extras["argon2id_prod_ms"].(float64); ok && ms > 0 {
+		bound := float64(runtime.NumCPU()) / (ms / 1000)
+		if x := r.find("sessiond", "login-prodhash", "", "", 64, 1); len(x) == 1 {
+			add(mkRatio("login prodhash c64 ok/s (no validation load) / (cores / one hash)", []float64{x[0].OkPerSec / bound}, ">= 0.8", atLeast(0.8)))
+		}
+	}
+	for _, wl := range []string{"validate-during-flood", "validate-during-snapshot"} {
+		add(mkRatio(wl+" p99 / validate-alone p99", r.perRound(func(k int) (float64, bool) {
+			during := r.find("sessiond", wl, "", "", 0, k)
+			alone := r.findBefore(wl, k)
+			if len(during) != 1 || alone == nil || alone.P99 == 0 {
+				return 0, false
+			}
+			return during[0].P99 / alone.P99, true
+		}), "<= 2", atMost(2)))
+	}
+	if t, ok := r.extras["failover_s"].([]float64); ok {
+		add(mkRatio("failover: kill -9 leader -> writes succeed (s)", t, "<= 2", atMost(2)))
+	}
+	var starts []float64
+	for k := 1; k <= r.cfg.rounds; k++ {
+		if m, ok := r.extras[fmt.Sprintf("startup_round%d", k)].(map[string]any); ok {
+			starts = append(starts, m["ready_s"].(float64))
+		}
+	}
+	add(mkRatio(fmt.Sprintf("start-up: follower restart -> ready (s), %d sessions", r.cfg.plan.Sessions), starts, "<= 5", atMost(5)))
+	if m, ok := r.extras["memory"].(map[string]any); ok {
+		add(mkRatio(fmt.Sprintf("heap bytes per session (%d sessions)", m["sessions"]), []float64{m["heap_bytes_per_session_incl_users"].(float64)}, "<= 300", atMost(300)))
+		add(mkRatio("snapshot persist, in process (s)", []float64{m["snapshot_persist_s"].(float64)}, "<= 2", atMost(2)))
+		add(mkRatio("snapshot restore, in process (s)", []float64{m["snapshot_restore_s"].(float64)}, "<= 2", atMost(2)))
+	}
+	return out
+}
+
+func firstP99(x []result) (float64, bool) {
+	if len(x) != 1 {
+		return 0, false
+	}
+	return x[0].P99, true
+}
+
+// findBefore is the validate-alone run recorded just before the "during"
+// run wl of round k.
+func (r *runner) findBefore(wl string, k int) *result {
+	for i, x := range r.results {
+		if x.Workload == wl && x.Round == k {
+			for j := i - 1; j >= 0; j-- {
+				if r.results[j].Workload == "validate-alone" {
+					return &r.results[j]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// report prints the table and writes results.json and results.txt.
+func (r *runner) report() error {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tworkload\tnode\tlevel\tconc\ttool\tround\tops/s\tok/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tsrv cpu s\tload\t")
+	for _, x := range r.results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%.1f\t%s\t\n",
+			x.Target, x.Workload, x.Node, x.Level, x.Conc, x.Tool, x.Round, x.OpsPerSec, x.OkPerSec, x.P50, x.P99, x.P999, x.Errors, x.ServerCPU, strings.Fields(x.Load1 + " ?")[0])
+	}
+	tw.Flush()
+	sum := r.summary()
+	b.WriteString("\nTargets (median over rounds):\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, x := range sum {
+		met := "n/a"
+		if x.Met != nil {
+			met = map[bool]string{true: "met", false: "NOT met"}[*x.Met]
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%v\n", x.Name, x.Median, x.Target, met, fmtRounds(x.Rounds))
+	}
+	tw.Flush()
+	fmt.Print("\n" + b.String())
+	doc := map[string]any{
+		"machine": machine(), "started": r.started.Format(time.RFC3339), "finished": time.Now().Format(time.RFC3339),
+		"command": strings.Join(os.Args, " "), "loadavg_end": loadavg(), "plan": r.cfg.plan,
+		"window_s": r.cfg.d.Seconds(), "warmup_s": r.cfg.warmup.Seconds(), "rounds": r.cfg.rounds,
+		"results": r.results, "targets": sum, "extras": r.extras,
+	}
+	if err := os.WriteFile(filepath.Join(r.cfg.out, "results.txt"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	logf("results: %s", filepath.Join(r.cfg.out, "results.json"))
+	return writeJSON(filepath.Join(r.cfg.out, "results.json"), doc)
+}
+
+func fmtRounds(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.3f", x)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fixture secrets for the benchmark cluster (loopback only, thrown away
+// with its temp dirs).
+const (
+	benchClusterKey    = "sessiond-bench-cluster-key-0123456789"
+	benchAdminPassword = "sessiond-bench-admin-password"
+	clusterKeyHeader   = "X-Sessiond-Cluster-Key"
+)
+
+// sdNode is one sessiond process.
+type sdNode struct {
+	id       string
+	dir      string
+	apiAddr  string
+	raftAddr string
+	url      string
+	args     []string
+	proc     *proc
+}
+
+// sdCluster is a 3-node sessiond cluster started from the built binary.
+type sdCluster struct {
+	bin   string
+	procs *procSet
+	nodes []*sdNode
+	extra []string // extra serve flags for every node
+	http  *http.Client
+	admin string // admin's native token
+}
+
+func newSDCluster(bin string, procs *procSet, root string, size int, extra []string) (*sdCluster, error) {
+	c := &sdCluster{bin: bin, procs: procs, extra: extra, http: &http.Client{Timeout: 2 * time.Minute}}
+	for i := 1; i <= size; i++ {
+		ap, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		rp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		n := &sdNode{
+			id: "n" + strconv.Itoa(i), dir: filepath.Join(root, "sessiond-n"+strconv.Itoa(i)),
+			apiAddr: "127.0.0.1:" + strconv.Itoa(ap), raftAddr: "127.0.0.1:" + strconv.Itoa(rp),
+		}
+		n.url = "http://" + n.apiAddr
+		n.args = []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--api-addr", n.apiAddr,
+			"--api-url", n.url, "--raft-addr", n.raftAddr, "--log-level", "warn"}
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes[1:] {
+		n.args = append(n.args, "--join", c.nodes[0].url)
+	}
+	return c, nil
+}
+
+func (c *sdCluster) env() []string {
+	return []string{"SESSIOND_CLUSTER_KEY=" + benchClusterKey, "SESSIOND_ADMIN_PASSWORD=" + benchAdminPassword}
+}
+
+// startNode starts (or restarts, with the same data dir and flags) n.
+func (c *sdCluster) startNode(n *sdNode) error {
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		return err
+	}
+	args := append(append([]string(nil), n.args...), c.extra...)
+	p, err := c.procs.start("sessiond-"+n.id+"-"+strconv.FormatInt(time.Now().UnixMilli(), 36), c.env(), c.bin, args...)
+	if err != nil {
+		return err
+	}
+	n.proc = p
+	return nil
+}
+
+// start brings the cluster up: n1 bootstraps, the others join through it;
+// it returns once every node answers /readyz and the admin is logged in.
+func (c *sdCluster) start(ctx context.Context) error {
+	for i, n := range c.nodes {
+		if err := c.startNode(n); err != nil {
+			return err
+		}
+		if i == 0 {
+			if err := waitFor(ctx, 30*time.Second, n.id+" ready", n.proc, func() bool { return httpOK(n.url + "/readyz") }); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range c.nodes {
+		if err := waitFor(ctx, 60*time.Second, n.id+" ready", n.proc, func() bool { return httpOK(n.url + "/readyz") }); err != nil {
+			return err
+		}
+	}
+	return waitFor(ctx, 30*time.Second, "admin login", nil, func() bool {
+		tok, err := c.login(ctx, c.nodes[0], "admin", benchAdminPassword)
+		c.admin = tok
+		return err == nil
+	})
+}
+
+// login posts to /v1/login and returns the token.
+func (c *sdCluster) login(ctx context.Context, n *sdNode, login, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"login": login, "password": password})
+	req, _ := http.NewRequestWithContext(ctx, "POST", n.url+"/v1/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if resp.StatusCode != http.StatusCreated {
+		data, _ := io.ReadAll(resp.Body)
+		return "", fmt.Errorf("login: %d %s", resp.StatusCode, data)
+	}
+	return out.Token, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// adminDo sends an operator request with the cluster key.
+func (c *sdCluster) adminDo(ctx context.Context, n *sdNode, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, n.url+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(clusterKeyHeader, benchClusterKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	return c.http.Do(req)
+}
+
+// nodeStatus is the part of GET /v1/cluster the driver reads.
+type nodeStatus struct {
+	NodeID       string `json:"node_id"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Ready        bool   `json:"ready"`
+	Sessions     int    `json:"sessions"`
+}
+
+func (c *sdCluster) status(ctx context.Context, n *sdNode) (nodeStatus, error) {
+	var st nodeStatus
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := c.adminDo(cctx, n, "GET", "/v1/cluster", nil)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %s: %d", n.id, resp.StatusCode)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// roles returns the leader and the followers among running nodes.
+func (c *sdCluster) roles(ctx context.Context) (leader *sdNode, followers []*sdNode, err error) {
+	for _, n := range c.nodes {
+		if n.proc == nil || !n.proc.alive() {
+			continue
+		}
+		st, err := c.status(ctx, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if strings.EqualFold(st.State, "leader") {
+			leader = n
+		} else {
+			followers = append(followers, n)
+		}
+	}
+	if leader == nil {
+		return nil, nil, fmt.Errorf("no leader among the running nodes")
+	}
+	return leader, followers, nil
+}
+
+// metric reads one sample (the first line starting with name) from a
+// node's /metrics; ok is false when it is absent.
+func (c *sdCluster) metric(ctx context.Context, n *sdNode, name string) (float64, bool) {
+	resp, err := c.adminDo(ctx, n, "GET", "/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func (c *sdCluster) cpuSeconds() float64 {
+	var s float64
+	for _, n := range c.nodes {
+		if n.proc != nil && n.proc.alive() {
+			s += n.proc.cpuSeconds()
+		}
+	}
+	return s
+}
+
+func (c *sdCluster) stop() {
+	for _, n := range c.nodes {
+		if n.proc != nil {
+			n.proc.stop(15 * time.Second)
+		}
+	}
+}

@@ -1,0 +1,451 @@
+package faults
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WorkloadConfig shapes the client traffic.
+type WorkloadConfig struct {
+	Workers     int           // concurrent clients
+	ActiveUsers int           // users in use at once
+	OpsPerUser  int           // a user is retired after this many operations (keeps porcupine partitions small)
+	OpTimeout   time.Duration // per-request deadline
+	Levels      []string      // validation levels to spread over
+	// Percentages of logins, logouts and logoutalls; the rest validates.
+	LoginPct, LogoutPct, LogoutAllPct int
+}
+
+// DefaultWorkload is a mix heavy on validation, as real traffic is.
+func DefaultWorkload() WorkloadConfig {
+	return WorkloadConfig{
+		Workers: 16, ActiveUsers: 24, OpsPerUser: 150, OpTimeout: 1500 * time.Millisecond,
+		Levels:   []string{"consistent", "default", "stale"},
+		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
+	}
+}
+
+// testUser is one user of the workload with the tokens it holds.
+type testUser struct {
+	login, password string
+	mu              sync.Mutex
+	tokens          []string // recent tokens, revoked ones included
+	revoked         []string // recently revoked (acknowledged) tokens
+	ops             int
+}
+
+// revoke notes tokens whose revocation was acknowledged, so validations
+// probe them: a revoked token that still validates is what P2 and P4 look
+// for.
+func (u *testUser) revoke(toks ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.revoked = append(u.revoked, toks...)
+	if len(u.revoked) > maxUserTokens {
+		u.revoked = u.revoked[len(u.revoked)-maxUserTokens:]
+	}
+}
+
+// pickProbe returns a token to validate: often a recently revoked one.
+func (u *testUser) pickProbe(r *mrand.Rand) string {
+	u.mu.Lock()
+	n := len(u.revoked)
+	var t string
+	if n > 0 && r.IntN(100) < 40 {
+		t = u.revoked[r.IntN(n)]
+	}
+	u.mu.Unlock()
+	if t == "" {
+		t = u.pickToken(r)
+	}
+	return t
+}
+
+// maxUserTokens bounds a user's token pool; older tokens stay in the
+// history but are no longer used.
+const maxUserTokens = 6
+
+func (u *testUser) addToken(t string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.tokens = append(u.tokens, t)
+	if len(u.tokens) > maxUserTokens {
+		u.tokens = u.tokens[len(u.tokens)-maxUserTokens:]
+	}
+}
+
+func (u *testUser) pickToken(r *mrand.Rand) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.tokens) == 0 {
+		return ""
+	}
+	return u.tokens[r.IntN(len(u.tokens))]
+}
+
+// Workload drives clients against a cluster and records the history.
+type Workload struct {
+	cfg     WorkloadConfig
+	cl      *Cluster
+	rec     *Recorder
+	runID   string
+	nodes   int
+	mu      sync.Mutex
+	active  []*testUser
+	all     []*testUser
+	fresh   chan *testUser
+	created atomic.Int64
+	// lastDown counts refused connections; a worker that sees it grow pauses.
+	lastDown atomic.Int64
+	// Passwords holds every test password, for P7.
+	passwords []string
+}
+
+// NewWorkload prepares a workload; Setup creates the first users.
+func NewWorkload(cfg WorkloadConfig, cl *Cluster, rec *Recorder) *Workload {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return &Workload{cfg: cfg, cl: cl, rec: rec, runID: hex.EncodeToString(b), nodes: len(cl.Procs),
+		fresh: make(chan *testUser, cfg.ActiveUsers)}
+}
+
+// newPassword returns a unique test password with a recognisable prefix.
+func newPassword() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "fz-pw-" + hex.EncodeToString(b)
+}
+
+// createUser creates a fresh user through any node that accepts it.
+func (w *Workload) createUser(ctx context.Context) (*testUser, error) {
+	n := w.created.Add(1)
+	u := &testUser{login: fmt.Sprintf("fz%s-u%d", w.runID, n), password: newPassword()}
+	w.mu.Lock()
+	w.passwords = append(w.passwords, u.password)
+	w.mu.Unlock()
+	var last Answer
+	for attempt := 0; ; attempt++ {
+		node := attempt % w.nodes
+		cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
+		last = w.cl.Client.CreateUser(cctx, node, u.login, u.password)
+		cancel()
+		switch last.Status {
+		case http.StatusCreated, http.StatusConflict: // 409: an earlier attempt created it
+			w.mu.Lock()
+			w.all = append(w.all, u)
+			w.mu.Unlock()
+			return u, nil
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return nil, fmt.Errorf("faults: creating user %s: status %d %s %v", u.login, last.Status, last.Body, last.Err)
+		}
+	}
+}
+
+// Setup creates the first active users.
+func (w *Workload) Setup(ctx context.Context) error {
+	for i := 0; i < w.cfg.ActiveUsers; i++ {
+		u, err := w.createUser(ctx)
+		if err != nil {
+			return err
+		}
+		w.active = append(w.active, u)
+	}
+	return nil
+}
+
+// Passwords returns every test password created so far.
+func (w *Workload) Passwords() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.passwords...)
+}
+
+// Run drives the workers until ctx ends and waits for their last
+// operations to return.
+func (w *Workload) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.refill(ctx) }()
+	for i := 0; i < w.cfg.Workers; i++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			w.worker(ctx, mrand.New(mrand.NewPCG(seed, uint64(time.Now().UnixNano()))))
+		}(uint64(i))
+	}
+	wg.Wait()
+}
+
+// refill keeps fresh users ready for the ones that retire.
+func (w *Workload) refill(ctx context.Context) {
+	for ctx.Err() == nil {
+		u, err := w.createUser(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case w.fresh <- u:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// pickUser returns an active user, retiring it for a fresh one once it
+// has had its share of operations.
+func (w *Workload) pickUser(r *mrand.Rand) *testUser {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := r.IntN(len(w.active))
+	u := w.active[i]
+	u.ops++
+	if u.ops > w.cfg.OpsPerUser {
+		select {
+		case nu := <-w.fresh:
+			w.active[i] = nu
+			u = nu
+			u.ops++
+		default:
+		}
+	}
+	return u
+}
+
+func (w *Workload) worker(ctx context.Context, r *mrand.Rand) {
+	client := w.rec.NewClient()
+	down := w.lastDown.Load()
+	for ctx.Err() == nil {
+		u := w.pickUser(r)
+		node := r.IntN(w.nodes)
+		tok := u.pickToken(r)
+		p := r.IntN(100)
+		var unknownWrite bool
+		switch {
+		case tok == "" || p < w.cfg.LoginPct:
+			w.login(ctx, client, node, u)
+		case p < w.cfg.LoginPct+w.cfg.LogoutPct:
+			unknownWrite = w.logout(ctx, client, node, u, tok)
+		case p < w.cfg.LoginPct+w.cfg.LogoutPct+w.cfg.LogoutAllPct:
+			unknownWrite = w.logoutAll(ctx, client, node, u, tok)
+		default:
+			w.validate(ctx, client, node, u, u.pickProbe(r), w.cfg.Levels[r.IntN(len(w.cfg.Levels))], false)
+		}
+		if unknownWrite {
+			// etcd's rule: after a write with an unknown outcome the
+			// client continues as a new one, so each stays sequential.
+			client = w.rec.NewClient()
+		}
+		if d := w.lastDown.Load(); d != down {
+			// A node refused connections (it is down): pace the loop
+			// rather than spin on it.
+			down = d
+			sleepCtx(ctx, 20*time.Millisecond)
+		}
+	}
+}
+
+func (w *Workload) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	// Operations in flight when the run ends still finish (bounded by
+	// OpTimeout) so that their outcome is known.
+	return context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
+}
+
+func (w *Workload) begin(client int, kind Kind, u *testUser, node int) Op {
+	return Op{Client: client, Kind: kind, User: u.login, Node: w.cl.Procs[node].ID, Wall: time.Now().UnixNano(), Call: w.rec.Now()}
+}
+
+func (w *Workload) finish(op *Op, a Answer) {
+	op.Return = w.rec.Now()
+	if notSent(a.Err) {
+		w.lastDown.Add(1)
+	}
+	op.Status, op.Index = a.Status, a.Index
+	if a.Err != nil {
+		op.Err = a.Err.Error()
+	} else if a.Status >= 400 && len(a.Body) < 300 {
+		op.Err = string(a.Body)
+	}
+}
+
+func (w *Workload) login(ctx context.Context, client, node int, u *testUser) {
+	op := w.begin(client, Login, u, node)
+	cctx, cancel := w.opCtx(ctx)
+	res, a := w.cl.Client.Login(cctx, node, u.login, u.password)
+	cancel()
+	w.finish(&op, a)
+	switch {
+	case a.Status == http.StatusCreated && res.Token != "":
+		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
+		u.addToken(res.Token)
+	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
+		op.Result = Failed
+	default:
+		op.Result = Unknown // dropped by the checkers: nobody learned the token
+	}
+	w.rec.Add(op)
+}
+
+// validate records one validation; sweep marks the end-of-test sweep.
+func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, tok, level string, sweep bool) Op {
+	op := w.begin(client, Validate, u, node)
+	op.Token, op.Level, op.Sweep = tok, level, sweep
+	cctx, cancel := w.opCtx(ctx)
+	a := w.cl.Client.Validate(cctx, node, tok, level)
+	cancel()
+	w.finish(&op, a)
+	switch a.Status {
+	case http.StatusOK:
+		op.Result, op.Valid = OK, true
+	case http.StatusUnauthorized:
+		op.Result = OK
+	default:
+		op.Result = Unknown // a failed read: dropped
+	}
+	w.rec.Add(op)
+	return op
+}
+
+func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, tok string) bool {
+	op := w.begin(client, Logout, u, node)
+	op.Token = tok
+	cctx, cancel := w.opCtx(ctx)
+	a := w.cl.Client.Logout(cctx, node, tok)
+	cancel()
+	w.finish(&op, a)
+	op.Result = writeOutcome(a, http.StatusNoContent)
+	if op.Result == Unknown {
+		op.Return = Open
+	}
+	if op.Result == OK {
+		u.revoke(tok)
+	}
+	w.rec.Add(op)
+	return op.Result == Unknown
+}
+
+func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser, tok string) bool {
+	op := w.begin(client, LogoutAll, u, node)
+	op.Token, op.Level = tok, "consistent"
+	u.mu.Lock()
+	held := append([]string(nil), u.tokens...) // logged in before this call
+	u.mu.Unlock()
+	cctx, cancel := w.opCtx(ctx)
+	a := w.cl.Client.LogoutAll(cctx, node, tok, "consistent")
+	cancel()
+	w.finish(&op, a)
+	op.Result = writeOutcome(a, http.StatusNoContent)
+	if op.Result == Unknown {
+		op.Return = Open
+	}
+	if op.Result == OK {
+		u.revoke(held...)
+	}
+	w.rec.Add(op)
+	return op.Result == Unknown
+}
+
+// writeOutcome classifies a write's answer: success, a 4xx refusal that
+// changed nothing, or unknown (no answer, 5xx).
+func writeOutcome(a Answer, okStatus int) Outcome {
+	switch {
+	case a.Status == okStatus:
+		return OK
+	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
+		return Failed
+	}
+	return Unknown
+}
+
+// notSent reports whether a request failed before any byte reached the
+// node (the connection could not be made), so it cannot have taken
+// effect.
+func notSent(err error) bool {
+	var op *net.OpError
+	return err != nil && errors.As(err, &op) && op.Op == "dial"
+}
+
+// Sweep is the end-of-test durability check (P3): every acknowledged
+// login that has not expired is validated at the consistent level, on one node each (round
+// robin) and on every node when a revocation of unknown outcome makes its
+// fate open. It retries answers that did not come (a node still catching
+// up) until ctx ends; those that never come are recorded as such.
+func (w *Workload) Sweep(ctx context.Context) {
+	h := w.rec.History()
+	toks := h.tokens()
+	type job struct {
+		tok  string
+		user string
+		node int
+	}
+	var jobs []job
+	i := 0
+	soon := time.Now().Add(2 * time.Second).UnixNano()
+	for tok, ti := range toks {
+		if exp := ti.login.ExpiresAt; exp != 0 && exp <= soon {
+			continue // expired: P8's business, and P3 excuses it anyway
+		}
+		_, acked := ti.ackRevoke()
+		if ti.maybeRevoked() && !acked {
+			for n := 0; n < w.nodes; n++ {
+				jobs = append(jobs, job{tok, ti.login.User, n})
+			}
+			continue
+		}
+		jobs = append(jobs, job{tok, ti.login.User, i % w.nodes})
+		i++
+	}
+	ch := make(chan job)
+	var wg sync.WaitGroup
+	for k := 0; k < 16; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := w.rec.NewClient()
+			for j := range ch {
+				u := &testUser{login: j.user}
+				for {
+					op := w.validateQuiet(ctx, client, j.node, u, j.tok)
+					if op.Result == OK || ctx.Err() != nil {
+						w.rec.Add(op)
+						break
+					}
+					sleepCtx(ctx, 200*time.Millisecond)
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// validateQuiet is a sweep validation that is only recorded by the caller.
+func (w *Workload) validateQuiet(ctx context.Context, client, node int, u *testUser, tok string) Op {
+	op := w.begin(client, Validate, u, node)
+	op.Token, op.Level, op.Sweep = tok, "consistent", true
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
+	a := w.cl.Client.Validate(cctx, node, tok, "consistent")
+	cancel()
+	w.finish(&op, a)
+	switch a.Status {
+	case http.StatusOK:
+		op.Result, op.Valid = OK, true
+	case http.StatusUnauthorized:
+		op.Result = OK
+	default:
+		op.Result = Unknown
+	}
+	return op
+}
