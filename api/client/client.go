@@ -148,6 +148,7 @@ func (c *Client) do(ctx context.Context, req *request, out any) (Meta, error) {
 	start := int(c.next.Load()) % n
 	backoff := firstBackoff
 	var last attemptResult
+	var lastServer *Error // the last answer a server gave, the most telling error
 	for {
 		var wait time.Duration
 		for i := 0; i < n; i++ {
@@ -158,17 +159,18 @@ func (c *Client) do(ctx context.Context, req *request, out any) (Meta, error) {
 				return res.meta, nil
 			}
 			last = res
+			errors.As(res.err, &lastServer)
 			if res.ambiguous && !req.repeatable {
 				return res.meta, fmt.Errorf("%w: %w", ErrUnknownOutcome, res.err)
 			}
 			if !res.retry || ctx.Err() != nil {
-				return res.meta, finalError(ctx, res.err)
+				return res.meta, finalError(ctx, res.err, lastServer)
 			}
 			req.ambiguous = req.ambiguous || res.ambiguous
 			wait = max(wait, res.retryAfter)
 		}
 		if req.onePass {
-			return last.meta, finalError(ctx, last.err)
+			return last.meta, finalError(ctx, last.err, lastServer)
 		}
 		if wait == 0 {
 			wait, backoff = backoff, min(2*backoff, maxBackoff)
@@ -177,18 +179,23 @@ func (c *Client) do(ctx context.Context, req *request, out any) (Meta, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return last.meta, finalError(ctx, last.err)
+			return last.meta, finalError(ctx, last.err, lastServer)
 		case <-t.C:
 		}
 	}
 }
 
 // finalError makes the last attempt's error the call's: a server's *Error
-// as it is, a transport failure as ErrUnavailable.
-func finalError(ctx context.Context, err error) error {
+// as it is; a transport failure as ErrUnavailable — or, when the deadline
+// cut an attempt short, the last server answer (say, no_leader) together
+// with the context's error.
+func finalError(ctx context.Context, err error, lastServer *Error) error {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		return err
+	}
+	if ctx.Err() != nil && lastServer != nil {
+		return fmt.Errorf("%w: %w", lastServer, ctx.Err())
 	}
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), err)

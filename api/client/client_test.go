@@ -173,16 +173,18 @@ func TestClient_FailsOverWhenServerKilled(t *testing.T) {
 }
 
 func TestClient_503ThenNextNode(t *testing.T) {
-	a := newFakeNode(t, "node1", unavailable)
+	a := newFakeNode(t, "node1", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusServiceUnavailable, "no_leader", "5")
+	})
 	b := newFakeNode(t, "node2", okWhoami)
-	c := New([]string{a.URL, b.URL}, WithMaxRetryAfter(5*time.Second))
+	c := New([]string{a.URL, b.URL}, WithMaxRetryAfter(10*time.Second))
 	start := time.Now()
-	who, err := c.Session(ctxTimeout(t, 10*time.Second), testToken, "")
+	who, err := c.Session(ctxTimeout(t, 20*time.Second), testToken, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The next node is tried at once; Retry-After only delays a new round.
-	if who.Meta.Node != "node2" || a.hits.Load() != 1 || time.Since(start) > 900*time.Millisecond {
+	if who.Meta.Node != "node2" || a.hits.Load() != 1 || time.Since(start) > 4*time.Second {
 		t.Fatalf("node %q, node1 hits %d, took %v", who.Meta.Node, a.hits.Load(), time.Since(start))
 	}
 	// The node that answered is asked first next time.
@@ -253,12 +255,16 @@ func TestClient_GivesUpAtDeadline(t *testing.T) {
 	b := newFakeNode(t, "node2", unavailable)
 	c := New([]string{a.URL, b.URL}, WithMaxRetryAfter(50*time.Millisecond))
 	start := time.Now()
-	_, err := c.Session(ctxTimeout(t, 400*time.Millisecond), testToken, "")
+	_, err := c.Session(ctxTimeout(t, time.Second), testToken, "")
 	if !errors.Is(err, ErrNoLeader) || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err %v, want no leader / unavailable", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %v past a 400ms deadline", d)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "no_leader" {
+		t.Fatalf("err %#v: want the server's answer", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("took %v past a 1s deadline", d)
 	}
 	if a.hits.Load() < 2 || b.hits.Load() < 2 {
 		t.Fatalf("hits node1=%d node2=%d: want several rounds", a.hits.Load(), b.hits.Load())
@@ -405,5 +411,15 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestClient_DeadlineMidAttemptKeepsServerAnswer(t *testing.T) {
+	a := newFakeNode(t, "node1", unavailable)
+	b := newFakeNode(t, "node2", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }) // hangs
+	_, err := New([]string{a.URL, b.URL}).Session(ctxTimeout(t, 500*time.Millisecond), testToken, "")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "no_leader" || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err %v", err)
 	}
 }

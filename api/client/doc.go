@@ -8,11 +8,13 @@
 // another round, until the caller's context ends. A 4xx answer is final
 // and never retried: it would only be refused again.
 //
-// Writes that are not idempotent (login, user creation) are retried on a
-// transport error only when the request provably never reached a server
-// (the dial failed); a connection lost after the request was sent returns
-// an error wrapping ErrUnknownOutcome instead, because the write may have
-// been committed.
+// After an ambiguous failure — the connection broke after the request was
+// sent, or a 503 "timeout" or "forward_failed" — the write may have been
+// committed. Calls that are harmless to repeat are retried anyway: a
+// repeated login can at worst leave one extra session whose token nobody
+// holds; logout, revocation and deletion treat "already gone" as done.
+// User creation is not repeated: its error wraps ErrUnknownOutcome, and
+// ListUsers tells what happened.
 //
 // Errors from the server come back as *Error, which carries the status and
 // the stable code of the error table; errors.Is matches them against the

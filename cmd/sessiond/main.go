@@ -1,7 +1,3 @@
-// Command sessiond is the session and token authentication service: with
-// no arguments a single durable node (data in ./data, API on
-// 127.0.0.1:8080, Raft on 127.0.0.1:8300); subcommands join a cluster,
-// show its status and manage users. See `sessiond help`.
 package main
 
 import (

@@ -159,14 +159,23 @@ func (c *sdCluster) prefill(ctx context.Context, p plan) error {
 		return err
 	}
 	built := time.Since(t0)
-	resp, err = c.adminDo(ctx, c.nodes[0], "POST", "/v1/cluster/restore", bytes.NewReader(snap))
-	if err != nil {
-		return err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("restore: %d %s", resp.StatusCode, body)
+	// A leader change on a loaded machine can fail a restore; it changes
+	// nothing then, so it is tried again (at most 5 times).
+	for attempt := 1; ; attempt++ {
+		resp, err = c.adminDo(ctx, c.nodes[0], "POST", "/v1/cluster/restore", bytes.NewReader(snap))
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if attempt == 5 {
+			return fmt.Errorf("restore: %d %s", resp.StatusCode, body)
+		}
+		logf("prefill: restore attempt %d: %d %s; retrying", attempt, resp.StatusCode, bytes.TrimSpace(body))
+		time.Sleep(2 * time.Second)
 	}
 	want := p.Sessions + p.LogoutPool + p.LogoutAllPool
 	for _, n := range c.nodes {

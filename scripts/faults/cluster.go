@@ -98,6 +98,13 @@ func (p *Proc) Running() bool {
 	}
 }
 
+// Paused reports whether the harness stopped the process (SIGSTOP).
+func (p *Proc) Paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
 // Cluster is a running set of nodes.
 type Cluster struct {
 	cfg    ClusterConfig
@@ -330,7 +337,7 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 
 func (c *Cluster) leaderOnce(ctx context.Context) (int, bool) {
 	for i, p := range c.Procs {
-		if !p.Running() || p.paused {
+		if !p.Running() || p.Paused() {
 			continue
 		}
 		st, err := c.Client.Status(ctx, i, false)

@@ -68,7 +68,7 @@ type Nemesis struct {
 	// snapshotWait bounds how long a follower is held back for one.
 	trailingLogs uint64
 	snapshotWait time.Duration
-	installs     int // snapshot installs forced so far
+	longWaits    int // long holds so far
 
 	mu     sync.Mutex
 	events []FaultEvent
@@ -297,17 +297,19 @@ func (n *Nemesis) snapshotInstall(ctx context.Context, start int64) error {
 	}
 	need := st.Applied + n.trailingLogs + 1
 	wait := n.snapshotWait
-	if n.installs > 0 {
-		// One real install per run is enough; later ones stay short so
-		// that other faults get their turn.
+	if n.longWaits > 0 {
+		// One long hold per run; later ones stay short so that other
+		// faults get their turn.
 		wait = min(wait, 15*n.election)
+	}
+	if wait > 15*n.election {
+		n.longWaits++
 	}
 	deadline := time.Now().Add(wait)
 	note := fmt.Sprintf("released before a snapshot reached index %d (caught up from the log)", need)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if idx := n.newestSnapshotIndex(i); idx >= need {
 			note = fmt.Sprintf("held back at index %d until a snapshot at %d", st.Applied, idx)
-			n.installs++
 			break
 		}
 		sleepCtx(ctx, 250*time.Millisecond)
