@@ -293,12 +293,42 @@ func (s *Server) shutdown() error {
 		s.ln.Close()
 	}
 	if s.node != nil {
-		if err := s.node.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("node shutdown: %w", err))
+		if err := s.shutdownNode(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	s.log.Info("stopped", "node_id", s.cfg.NodeID)
 	return errors.Join(errs...)
+}
+
+// shutdownGrace is how long the node may take to stop after the grace
+// period for requests has run out.
+const shutdownGrace = 10 * time.Second
+
+// shutdownNode stops the node, but never waits for it forever: a Raft
+// replication goroutine wedged on an unresponsive peer can keep
+// raft.Shutdown from returning, and SIGTERM must still end the process.
+// What is acknowledged is on disk already (raft.db is fsynced per write),
+// so exiting then loses nothing.
+func (s *Server) shutdownNode(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.node.Shutdown(ctx) }()
+	wait := shutdownGrace
+	if dl, ok := ctx.Deadline(); ok {
+		wait += max(time.Until(dl), 0)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("node shutdown: %w", err)
+		}
+		return nil
+	case <-t.C:
+		s.log.Error("node shutdown did not finish; exiting anyway", "waited", wait)
+		return errors.New("node shutdown timed out")
+	}
 }
 
 // loadCAPool reads a PEM bundle into a pool.

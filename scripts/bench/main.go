@@ -43,6 +43,7 @@ type config struct {
 	failovers                   int
 	floodConc, floodValConc     int
 	maxOps                      int64
+	nodeFlags                   []string // extra sessiond serve flags
 }
 
 func setOf(s string) map[string]bool {
@@ -60,7 +61,7 @@ const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,floo
 func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c := &config{}
-	var targets, workloads, levels string
+	var targets, workloads, levels, nodeFlags string
 	fs.StringVar(&c.bin, "bin", "", "sessiond binary (required)")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.StringVar(&c.redisBin, "redis-server", "redis-server", "redis-server binary (target redis)")
@@ -83,6 +84,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.floodConc, "flood-c", 16, "concurrent production-hash logins in the flood")
 	fs.IntVar(&c.floodValConc, "flood-val-c", 8, "concurrent validations measured with and without the flood")
 	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of operations in one run")
+	fs.StringVar(&nodeFlags, "node-flags", "", "extra flags for every sessiond node, space separated (e.g. \"--heartbeat-timeout 500ms --election-timeout 500ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -91,6 +93,7 @@ func parseConfig(args []string) (*config, error) {
 	}
 	c.targets, c.workloads, c.levels = setOf(targets), setOf(workloads), setOf(levels)
 	c.targets["sessiond"] = true
+	c.nodeFlags = strings.Fields(nodeFlags)
 	c.plan.Sessions = max(c.plan.Sessions, 1)
 	c.wrkTokens = min(c.wrkTokens, c.plan.Sessions)
 	return c, nil

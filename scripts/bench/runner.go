@@ -32,7 +32,7 @@ type runner struct {
 func (r *runner) setup(ctx context.Context) error {
 	cfg := r.cfg
 	r.extras = map[string]any{}
-	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, nil)
+	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, cfg.nodeFlags)
 	if err != nil {
 		return err
 	}
