@@ -128,6 +128,9 @@ func (n *Node) startRaft() error {
 		store.Close()
 		return fmt.Errorf("cluster: snapshot store: %w", err)
 	}
+	// The library creates snapshots/ world-readable; it holds password
+	// hashes and token digests, so only the owner may enter it.
+	os.Chmod(filepath.Join(n.cfg.DataDir, "snapshots"), 0o700)
 	var adv net.Addr
 	if n.cfg.RaftAdvertise != "" {
 		if adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise); err != nil {
@@ -263,13 +266,18 @@ func (n *Node) hasOtherVoters() bool {
 }
 
 // newTransport is plain TCP, or mutual TLS when certificates are set.
+// Pipelined replication is off (MaxRPCsInFlight 1): the library's pipeline
+// can wedge replication and Shutdown on a broken connection
+// (hashicorp/raft#612), and batching already amortises the round trips.
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		return raft.NewTCPTransportWithLogger(n.cfg.RaftBind, adv, 3, 10*time.Second, logger)
+		return raft.NewTCPTransportWithConfig(n.cfg.RaftBind, adv, cfg)
 	}
 	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
-	return raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, logger), nil
+	cfg.Stream = stream
+	return raft.NewNetworkTransportWithConfig(cfg), nil
 }

@@ -83,6 +83,8 @@ type Config struct {
 	MaxStale          time.Duration
 	DefaultDB         string
 	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 	HeartbeatTimeout  time.Duration
 	ElectionTimeout   time.Duration
 	HashMemory        uint // KiB
@@ -107,7 +109,7 @@ func DefaultConfig() Config {
 	return Config{
 		NodeID: "node1", DataDir: "./data", APIAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:8300",
 		Bootstrap: true, Consistency: cluster.Default, MaxStale: cc.MaxStale, DefaultDB: "sessiond",
-		SnapshotThreshold: cc.SnapshotThreshold, HeartbeatTimeout: cc.HeartbeatTimeout,
+		SnapshotThreshold: cc.SnapshotThreshold, SnapshotInterval: cc.SnapshotInterval, TrailingLogs: cc.TrailingLogs, HeartbeatTimeout: cc.HeartbeatTimeout,
 		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time),
 		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
 	}
@@ -192,6 +194,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.DurationVar(&c.MaxStale, "max-stale", c.MaxStale, "read lease length for the default consistency")
 	fs.StringVar(&c.DefaultDB, "default-db", c.DefaultDB, "database created on a new cluster and used when a login names none")
 	fs.Uint64Var(&c.SnapshotThreshold, "snapshot-threshold", c.SnapshotThreshold, "log entries between snapshots")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often to check whether a snapshot is due")
+	fs.Uint64Var(&c.TrailingLogs, "trailing-logs", c.TrailingLogs, "log entries kept after a snapshot (a follower further behind gets the snapshot)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", c.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft election timeout")
 	fs.UintVar(&c.HashMemory, "hash-memory", c.HashMemory, "argon2id memory in `KiB` (64 is the test minimum; never in production)")
@@ -422,6 +426,8 @@ func (c Config) clusterConfig() cluster.Config {
 	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
 	cc.DefaultLevel, cc.MaxStale = c.Consistency, c.MaxStale
 	cc.SnapshotThreshold = c.SnapshotThreshold
+	cc.SnapshotInterval = c.SnapshotInterval
+	cc.TrailingLogs = c.TrailingLogs
 	cc.HeartbeatTimeout, cc.ElectionTimeout = c.HeartbeatTimeout, c.ElectionTimeout
 	// Raft wants the leader lease no longer than the heartbeat timeout.
 	cc.LeaderLeaseTimeout = min(cc.LeaderLeaseTimeout, c.HeartbeatTimeout/2)
