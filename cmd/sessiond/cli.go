@@ -30,6 +30,9 @@ usage:
                                     members, roles, leader, indexes and lag
   sessiond user add|passwd|disable|enable|list [flags] [login]
                                     manage users through a running node
+  sessiond snapshot save|restore FILE
+                                    consistent backup from any node; restore
+                                    into the cluster through the leader
 
 Every flag falls back on SESSIOND_<FLAG> (--node-id: SESSIOND_NODE_ID); a flag
 wins. Secrets come only from the environment or files, never from flags:
@@ -72,6 +75,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runStatus(ctx, args)
 	case "user", "users":
 		return m.runUser(ctx, args)
+	case "snapshot":
+		return m.runSnapshot(ctx, args)
 	case "help":
 		fmt.Fprint(m.Stdout, usageText)
 		return nil
