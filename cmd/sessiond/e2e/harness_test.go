@@ -44,7 +44,11 @@ func run(m *testing.M) int {
 		args = append(args, "-race")
 	}
 	build := exec.Command("go", append(args, "./cmd/sessiond")...)
-	build.Dir = filepath.Dir(wd) // the module root
+	if moduleRoot, err = findModuleRoot(wd); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	build.Dir = moduleRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/sessiond: %v\n%s", err, out)
 		return 1
@@ -390,4 +394,19 @@ func httpStatus(err error) int {
 		return e.Status
 	}
 	return 0
+}
+
+// moduleRoot is the directory holding go.mod, where scripts run from.
+var moduleRoot string
+
+// findModuleRoot walks up from dir to the directory that holds go.mod.
+func findModuleRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+	}
 }

@@ -16,11 +16,10 @@ import (
 // runScript runs a script of scripts/ from the module root.
 func runScript(t *testing.T, env []string, args ...string) string {
 	t.Helper()
-	wd, _ := os.Getwd()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", args...)
-	cmd.Dir, cmd.Env = filepath.Dir(wd), env
+	cmd.Dir, cmd.Env = moduleRoot, env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -18,7 +18,8 @@ func TestPrometheus_ScrapesThreeNodes(t *testing.T) {
 	base := freePorts(t, 3)
 	raft := freePorts(t, 3)
 	prom := freePorts(t, 1)
-	cmd := exec.Command("bash", "../scripts/prometheus.sh")
+	cmd := exec.Command("bash", "scripts/prometheus.sh")
+	cmd.Dir = moduleRoot
 	cmd.Env = cleanEnv(
 		"CLUSTER_API_PORT="+strconv.Itoa(base), "CLUSTER_RAFT_PORT="+strconv.Itoa(raft), "PROM_PORT="+strconv.Itoa(prom),
 	)
