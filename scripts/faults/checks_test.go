@@ -151,6 +151,17 @@ func TestCheckers_PlantedLostLogin(t *testing.T) {
 	wantResult(t, CheckDurability(h3, h3.Base.Add(2*time.Second)), Pass)
 }
 
+// A sweep with no answers fails P3 while some token is still live, and
+// passes when every token has expired (the expiry scenario's normal end).
+func TestCheckers_EmptySweep(t *testing.T) {
+	h := newHB().login("u1", tokA, 0, 10).h
+	wantResult(t, CheckDurability(h, h.Base.Add(time.Minute)), Fail)
+
+	h2 := newHB().login("u1", tokA, 0, 10).h
+	h2.Ops[0].ExpiresAt = h2.Base.Add(500 * time.Millisecond).UnixNano()
+	wantResult(t, CheckDurability(h2, h2.Base.Add(time.Minute)), Pass)
+}
+
 // A resurrected revocation: a node refuses a token, restarts from an old
 // snapshot and accepts it again. P4 and P3 fail.
 func TestCheckers_PlantedResurrectedRevocation(t *testing.T) {
