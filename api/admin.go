@@ -119,7 +119,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal)
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ principal) {
 	db := r.URL.Query().Get("db")
-	out := []map[string]any{}
+	out := []*userView{}
 	for _, u := range s.node.FSM().State().Users(db) {
 		out = append(out, userJSON(u))
 	}
