@@ -13,11 +13,23 @@ import (
 type PoolConfig struct {
 	// Workers is how many hashes run at once. Default runtime.NumCPU().
 	Workers int
-	// Queue is how many callers may wait for a worker. Default 4*Workers.
+	// Queue is how many callers may wait for a worker. Default
+	// QueuePerWorker*Workers: MaxWait, not the queue, is meant to bound
+	// the wait; the queue only caps the goroutines parked. A short queue
+	// turns a burst into 503s whose retries cost more CPU than waiting.
 	Queue int
 	// MaxWait is how long a caller waits for a worker before
 	// ErrPoolSaturated. Default 2s.
 	MaxWait time.Duration
+	// Nice, when positive, runs each hash on a worker goroutine locked to
+	// an OS thread whose nice value is raised by this much (Linux; ignored
+	// elsewhere), so that under CPU contention the kernel schedules token
+	// validation, Raft and HTTP before password hashing. Zero (the
+	// default) runs hashes on the caller's goroutine at normal priority.
+	// It only helps when GOMAXPROCS leaves Ps free for other work while
+	// every worker hashes (see MaxProcsFor), and those extra Ps cost
+	// throughput elsewhere: docs/BENCHMARKS.md has the trade-off measured.
+	Nice int
 	// Observer, if set, is called with the time each call waited for a
 	// worker (zero when one was free), just before fn runs. It runs on the
 	// caller's goroutine, concurrently with other calls: it must be fast
@@ -25,17 +37,43 @@ type PoolConfig struct {
 	Observer func(waited time.Duration)
 }
 
-// DefaultPoolConfig returns NumCPU workers, 4*NumCPU waiting slots and a
-// 2s maximum wait.
+// DefaultPoolConfig returns NumCPU workers, QueuePerWorker*NumCPU
+// waiting slots, a 2s maximum wait, and hashing at normal priority.
 func DefaultPoolConfig() PoolConfig {
 	n := runtime.NumCPU()
-	return PoolConfig{Workers: n, Queue: 4 * n, MaxWait: 2 * time.Second}
+	return PoolConfig{Workers: n, Queue: QueuePerWorker * n, MaxWait: 2 * time.Second}
+}
+
+// QueuePerWorker sizes the default queue: at production cost (about 26 ms
+// a hash) 32 waiting per worker is under a second of work, inside MaxWait.
+const QueuePerWorker = 32
+
+// DefaultNice is the nice value to give hashing threads when an operator
+// asks for it: at 10 a thread weighs about a tenth of a normal one in the
+// Linux scheduler, so a login flood takes the idle CPU but yields it to
+// validation at once.
+const DefaultNice = 10
+
+// MaxProcsFor is the GOMAXPROCS a process whose default is procs should
+// run with so that Workers niced hashing threads, each holding a P while
+// it hashes, still leave procs Ps to everything else; the kernel, not the
+// Go scheduler, then decides between them by priority. Without niced
+// workers it is procs.
+func MaxProcsFor(c PoolConfig, procs int) int {
+	c = c.withDefaults()
+	if c.Nice <= 0 {
+		return procs
+	}
+	return procs + c.Workers
 }
 
 // Validate refuses negative sizes and waits; zero means "default".
 func (c PoolConfig) Validate() error {
 	if c.Workers < 0 || c.Queue < 0 || c.MaxWait < 0 {
 		return fmt.Errorf("%w: pool wants non-negative Workers, Queue, MaxWait", ErrBadConfig)
+	}
+	if c.Nice < 0 || c.Nice > 19 {
+		return fmt.Errorf("%w: pool Nice must be 0..19, got %d", ErrBadConfig, c.Nice)
 	}
 	return nil
 }
@@ -45,7 +83,7 @@ func (c PoolConfig) withDefaults() PoolConfig {
 		c.Workers = runtime.NumCPU()
 	}
 	if c.Queue <= 0 {
-		c.Queue = 4 * c.Workers
+		c.Queue = QueuePerWorker * c.Workers
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 2 * time.Second
@@ -55,24 +93,38 @@ func (c PoolConfig) withDefaults() PoolConfig {
 
 // Pool bounds how many password hashes run at once, so a burst of logins
 // cannot starve Raft, token validation or the Go scheduler of CPU and
-// memory. Work runs on the caller's goroutine once it holds one of Workers
-// slots; at most Queue callers wait, each for at most MaxWait. Beyond
-// that, callers get ErrPoolSaturated immediately, which the API answers
-// with 503 and Retry-After.
+// memory. Work runs once the caller holds one of Workers slots; at most
+// Queue callers wait, each for at most MaxWait. Beyond that, callers get
+// ErrPoolSaturated immediately, which the API answers with 503 and
+// Retry-After. With Nice set, the work itself runs on a niced worker
+// thread (see PoolConfig.Nice) while the caller waits for it.
 //
-// A Pool is safe for concurrent use and needs no Close: it owns no
-// goroutines.
+// A Pool is safe for concurrent use and needs no Close: niced workers are
+// started on demand and end after workerIdle without work.
 type Pool struct {
 	cfg     PoolConfig
 	sem     chan struct{} // one token per running fn
 	waiting atomic.Int64
+	jobs    chan func()  // unbuffered: handed only to an idle niced worker
+	avgNs   atomic.Int64 // moving average of a job's duration
 }
+
+// niceMin is the average job length below which work runs on the
+// caller's goroutine even with Nice set: a handoff to another thread
+// costs more than such a job, and a job that short cannot starve
+// validation. Production argon2id (tens of ms) is far above it; the
+// minimal test parameters are far below.
+const niceMin = time.Millisecond
+
+// workerIdle is how long a niced worker waits for work before its thread
+// ends; a busy pool keeps its threads, an idle one gives them back.
+const workerIdle = 30 * time.Second
 
 // NewPool returns a Pool sized by cfg, with defaults for non-positive
 // fields.
 func NewPool(cfg PoolConfig) *Pool {
 	cfg = cfg.withDefaults()
-	return &Pool{cfg: cfg, sem: make(chan struct{}, cfg.Workers)}
+	return &Pool{cfg: cfg, sem: make(chan struct{}, cfg.Workers), jobs: make(chan func())}
 }
 
 // Do runs fn once a worker slot is free and returns nil after fn returns.
@@ -125,8 +177,57 @@ func (p *Pool) run(waited time.Duration, fn func()) error {
 	if p.cfg.Observer != nil {
 		p.cfg.Observer(waited)
 	}
-	fn()
+	if p.cfg.Nice <= 0 || time.Duration(p.avgNs.Load()) < niceMin {
+		start := time.Now()
+		fn()
+		p.observe(time.Since(start))
+		return nil
+	}
+	// The slot bounds running jobs to Workers, so the workers alive are
+	// about Workers too: a new one starts only when none is idle.
+	done := make(chan any, 1)
+	job := func() {
+		defer func() { done <- recover() }()
+		start := time.Now()
+		fn()
+		p.observe(time.Since(start))
+	}
+	select {
+	case p.jobs <- job:
+	default:
+		go p.worker(job)
+	}
+	if v := <-done; v != nil {
+		panic(v)
+	}
 	return nil
+}
+
+// observe folds a job's duration into the moving average (weight 1/8).
+// Racing updates may lose one sample; the average only picks a path.
+func (p *Pool) observe(d time.Duration) {
+	old := p.avgNs.Load()
+	p.avgNs.Store(old + (int64(d)-old)/8)
+}
+
+// worker runs jobs on its own OS thread at a lowered priority. The thread
+// stays locked: when the worker returns, the runtime ends the thread, so
+// no niced thread ever runs other goroutines.
+func (p *Pool) worker(first func()) {
+	runtime.LockOSThread()
+	lowerThreadPriority(p.cfg.Nice)
+	first()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case job := <-p.jobs:
+			job()
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 // InUse is the number of calls running now, for a gauge.

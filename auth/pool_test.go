@@ -32,7 +32,13 @@ func blockers(p *Pool, n int, release <-chan struct{}) <-chan error {
 }
 
 func TestPool_BoundsConcurrency(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 2, Queue: 8, MaxWait: time.Minute})
+	assertBound(t, NewPool(PoolConfig{Workers: 2, Queue: 8, MaxWait: time.Minute}))
+}
+
+// assertBound runs 6 blocking calls on a pool of 2 workers and 8 waiting
+// slots: 2 run and 4 wait until released, and never more than 2 run.
+func assertBound(t *testing.T, p *Pool) {
+	t.Helper()
 	release := make(chan struct{})
 	var running, peak atomic.Int32
 	var wg sync.WaitGroup
@@ -42,11 +48,7 @@ func TestPool_BoundsConcurrency(t *testing.T) {
 			defer wg.Done()
 			err := p.Do(context.Background(), func() {
 				n := running.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
+				for old := peak.Load(); n > old && !peak.CompareAndSwap(old, n); old = peak.Load() {
 				}
 				<-release
 				running.Add(-1)
@@ -56,7 +58,7 @@ func TestPool_BoundsConcurrency(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "2 in use and 4 waiting", func() bool { return p.InUse() == 2 && p.Waiting() == 4 })
+	waitFor(t, "2 running and 4 waiting", func() bool { return running.Load() == 2 && p.Waiting() == 4 })
 	close(release)
 	wg.Wait()
 	if peak.Load() != 2 {
@@ -201,7 +203,7 @@ func TestPoolConfig_Defaults(t *testing.T) {
 		t.Fatalf("negative Workers: %v", err)
 	}
 	p := NewPool(PoolConfig{Workers: 3})
-	if p.cfg.Queue != 12 || p.cfg.MaxWait != 2*time.Second || cap(p.sem) != 3 {
+	if p.cfg.Queue != 3*QueuePerWorker || p.cfg.MaxWait != 2*time.Second || cap(p.sem) != 3 {
 		t.Fatalf("defaults not applied: %+v", p.cfg)
 	}
 }

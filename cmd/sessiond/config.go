@@ -89,6 +89,8 @@ type Config struct {
 	ElectionTimeout   time.Duration
 	HashMemory        uint // KiB
 	HashTime          uint
+	HashWorkers       int // concurrent hashes; 0 = one per CPU
+	HashNice          int // nice value of hashing threads; 0 = normal priority
 	LogLevel          slog.Level
 	LogFormat         string // text or json
 	TLSCert, TLSKey   string
@@ -200,6 +202,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft election timeout")
 	fs.UintVar(&c.HashMemory, "hash-memory", c.HashMemory, "argon2id memory in `KiB` (64 is the test minimum; never in production)")
 	fs.UintVar(&c.HashTime, "hash-time", c.HashTime, "argon2id passes")
+	fs.IntVar(&c.HashWorkers, "hash-workers", c.HashWorkers, "password hashes run at once (0: one per CPU)")
+	fs.IntVar(&c.HashNice, "hash-nice", c.HashNice, "nice value (0-19) of hashing threads, so a login flood yields the CPU to validation (10 is a good value; raises GOMAXPROCS); 0 hashes at normal priority")
 	fs.Var(slogLevelFlag{&c.LogLevel}, "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate `file`: serve the API over HTTPS")
@@ -351,6 +355,12 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		return fmt.Errorf("--raft-addr: %w", err)
 	}
+	if c.HashWorkers < 0 {
+		return fmt.Errorf("--hash-workers must not be negative")
+	}
+	if c.HashNice < 0 || c.HashNice > 19 {
+		return fmt.Errorf("--hash-nice must be 0..19, got %d", c.HashNice)
+	}
 	return c.hashParams().Validate()
 }
 
@@ -439,6 +449,7 @@ func (c Config) authConfig() auth.ServiceConfig {
 	ac := auth.DefaultServiceConfig()
 	ac.Hash = c.hashParams()
 	ac.DefaultDB = c.DefaultDB
+	ac.Pool.Workers, ac.Pool.Nice = c.HashWorkers, c.HashNice
 	return ac
 }
 

@@ -108,6 +108,9 @@ func TestConfig_BadValuesAreErrors(t *testing.T) {
 		{[]string{"--log-format", "xml"}, mapEnv(), "log-format"},
 		{[]string{"--tls-cert", "c.pem"}, mapEnv(), "tls-key"},
 		{[]string{"--hash-memory", "1"}, mapEnv(), "hash"},
+		{[]string{"--hash-nice", "20"}, mapEnv(), "hash-nice"},
+		{nil, mapEnv("SESSIOND_HASH_NICE", "-1"), "hash-nice"},
+		{[]string{"--hash-workers", "-2"}, mapEnv(), "hash-workers"},
 		{[]string{"--election-timeout", "100ms", "--heartbeat-timeout", "1s"}, mapEnv(), "election"},
 		{[]string{"--join", "http://127.0.0.1:8081"}, mapEnv(), envClusterKey},
 		{[]string{"--join", "127.0.0.1:8081"}, mapEnv(envClusterKey, testKey), "join"},
@@ -119,6 +122,16 @@ func TestConfig_BadValuesAreErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err %v, want one mentioning %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestConfig_HashPoolFlags(t *testing.T) {
+	c := parse(t, []string{"--hash-workers", "3", "--hash-nice", "10"}, mapEnv())
+	if ac := c.authConfig(); ac.Pool.Workers != 3 || ac.Pool.Nice != 10 {
+		t.Fatalf("pool config %+v", ac.Pool)
+	}
+	if ac := parse(t, nil, mapEnv()).authConfig(); ac.Pool.Nice != 0 {
+		t.Fatalf("hashing is niced by default: %+v", ac.Pool)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -107,10 +108,20 @@ func (s *Server) openNode() (err error) {
 	return err
 }
 
+// startProcs is the runtime's own GOMAXPROCS (CPUs, or the cgroup's
+// limit), taken before openAPI raises it.
+var startProcs = runtime.GOMAXPROCS(0)
+
 // openAPI builds the login service and the HTTP API over the node, and
 // the http.Server that serves it.
 func (s *Server) openAPI() error {
-	svc, err := auth.NewService(s.cfg.authConfig(), s.node, s.node.FSM())
+	acfg := s.cfg.authConfig()
+	// Niced hashing threads only yield to validation if they cannot hold
+	// every P; an operator's own GOMAXPROCS wins.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(auth.MaxProcsFor(acfg.Pool, startProcs))
+	}
+	svc, err := auth.NewService(acfg, s.node, s.node.FSM())
 	if err != nil {
 		return err
 	}
