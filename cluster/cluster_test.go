@@ -170,14 +170,16 @@ func TestCluster_LateJoinerInstallsSnapshot(t *testing.T) {
 	if err := leader.raft.Snapshot().Error(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	late := c.addNode("n4", tweak)
-	eventually(t, 10*time.Second, "late joiner to catch up", func() bool {
-		_, n := late.fsm.State().Counts()
-		return n == 200
+	// The joiner takes no snapshot of its own, so a snapshot index on it
+	// can only come from an install. Raft restores the FSM before it
+	// records the snapshot, so wait for both.
+	late := c.addNode("n4", func(cfg *Config) {
+		cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = 1<<30, time.Hour, 4
 	})
-	if late.raft.Stats()["last_snapshot_index"] == "0" {
-		t.Fatal("late joiner caught up without installing a snapshot")
-	}
+	eventually(t, 10*time.Second, "late joiner to catch up through a snapshot install", func() bool {
+		_, n := late.fsm.State().Counts()
+		return n == 200 && late.raft.Stats()["last_snapshot_index"] != "0"
+	})
 	if !valid(t, late.Node, Consistent, "s199") {
 		t.Fatal("late joiner cannot validate")
 	}
