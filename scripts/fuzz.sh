@@ -41,8 +41,16 @@ for t in "${targets[@]}"; do
 	fi
 	echo "--- $name ($pkg, $time)"
 	start=$(date +%s)
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$time" ${extra[@]+"${extra[@]}"} "./$pkg/" 2>&1 | tail -n 3
-	echo "    $name: no failure in $(( $(date +%s) - start )) s"
+	log=$(mktemp)
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$time" ${extra[@]+"${extra[@]}"} "./$pkg/" >"$log" 2>&1; then
+		cat "$log"
+		rm -f "$log"
+		echo "fuzz.sh: $name failed; its input is under ./$pkg/testdata/fuzz/$name/" >&2
+		exit 1
+	fi
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+	rm -f "$log"
+	echo "    $name: no failure in $(( $(date +%s) - start )) s, ${execs:-?} executions"
 	ran=$((ran + 1))
 done
 ((ran)) || { echo "fuzz.sh: no target matched ${want[*]}" >&2; exit 2; }
