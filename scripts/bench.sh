@@ -12,6 +12,8 @@
 #   scripts/bench.sh --big                1M sessions: memory, snapshot, start-up, validation
 #   scripts/bench.sh --quick              a short smoke run (1 round, 2 s windows)
 #   scripts/bench.sh --install --compare  apt-get install wrk, redis-server, etcd-server if missing
+#   scripts/bench.sh --all                every row of docs/BENCHMARKS.md: --compare, then --big
+#                                         (results in $BENCH_OUT/compare and $BENCH_OUT/big)
 #
 # Other arguments go to the driver (scripts/bench -h lists them), e.g.
 #   scripts/bench.sh -workloads validate-wrk,validate-go -d 10s
@@ -19,7 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-install=0 wait_idle=1 max_load=0.7 compare=0
+install=0 wait_idle=1 max_load=0.7 compare=0 all=0
 args=()
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -30,11 +32,24 @@ while [[ $# -gt 0 ]]; do
 	--max-load) max_load="$2"; shift ;;
 	--quick) args+=(-d 2s -warmup 500ms -rounds 1 -sessions 20000 -logout-pool 20000 -logoutall-pool 5000 -failovers 1) ;;
 	--big) args+=(-sessions 1000000 -workloads memory,validate-wrk,snapshot,startup -levels default) ;;
+	--all) all=1 ;;
 	-h | --help) usage 0 ;;
 	*) args+=("$1") ;;
 	esac
 	shift
 done
+if [[ $all == 1 ]]; then
+	# Two driver runs, one after the other; each waits for a quiet machine.
+	base="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench-all.XXXXXX")}"
+	pass=()
+	[[ $install == 1 ]] && pass+=(--install)
+	[[ $wait_idle == 0 ]] && pass+=(--no-wait)
+	pass+=(--max-load "$max_load")
+	BENCH_OUT="$base/compare" "$0" "${pass[@]}" --compare ${args[@]+"${args[@]}"}
+	BENCH_OUT="$base/big" "$0" "${pass[@]}" --big ${args[@]+"${args[@]}"}
+	echo "bench.sh: all results in $base"
+	exit 0
+fi
 if [[ $compare == 1 ]]; then
 	args=(-targets sessiond,baseline,redis,etcd "${args[@]}")
 fi
