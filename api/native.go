@@ -160,9 +160,9 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) validateAny(r *http.Request, tok string) (principal, error) {
 	switch {
 	case auth.ValidTokenSyntax(tok, auth.TokenLen):
-		return s.validateOpaque(r, "native", tok, auth.TokenLen)
+		return s.validateWellFormed(r, "native", tok)
 	case auth.ValidTokenSyntax(tok, auth.SIDLen):
-		return s.validateOpaque(r, "odoo", tok, auth.SIDLen)
+		return s.validateWellFormed(r, "odoo", tok)
 	}
 	return s.validateJWT(r, tok)
 }

@@ -177,7 +177,11 @@ func (p *Pool) run(waited time.Duration, fn func()) error {
 	if p.cfg.Observer != nil {
 		p.cfg.Observer(waited)
 	}
-	if p.cfg.Nice <= 0 || time.Duration(p.avgNs.Load()) < niceMin {
+	if p.cfg.Nice <= 0 {
+		fn()
+		return nil
+	}
+	if time.Duration(p.avgNs.Load()) < niceMin {
 		start := time.Now()
 		fn()
 		p.observe(time.Since(start))

@@ -238,7 +238,7 @@ func (w *Workload) worker(ctx context.Context, r *mrand.Rand) {
 		case p < w.cfg.LoginPct+w.cfg.LogoutPct+w.cfg.LogoutAllPct:
 			unknownWrite = w.logoutAll(ctx, client, node, u, tok)
 		default:
-			w.validate(ctx, client, node, u, u.pickProbe(r), w.cfg.Levels[r.IntN(len(w.cfg.Levels))], false)
+			w.validate(ctx, client, node, u, u.pickProbe(r), w.cfg.Levels[r.IntN(len(w.cfg.Levels))])
 		}
 		if unknownWrite {
 			// etcd's rule: after a write with an unknown outcome the
@@ -295,13 +295,22 @@ func (w *Workload) login(ctx context.Context, client, node int, u *testUser) {
 	w.rec.Add(op)
 }
 
-// validate records one validation; sweep marks the end-of-test sweep.
-func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, tok, level string, sweep bool) Op {
+// validate records one validation of the workload.
+func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, tok, level string) Op {
+	cctx, cancel := w.opCtx(ctx)
+	defer cancel()
+	op := w.validateOnce(cctx, client, node, u, tok, level, false)
+	w.rec.Add(op)
+	return op
+}
+
+// validateOnce asks one node about tok within cctx and classifies the
+// answer: 200 valid, 401 refused, anything else unknown (a failed read,
+// dropped by the checkers). It does not record the operation.
+func (w *Workload) validateOnce(cctx context.Context, client, node int, u *testUser, tok, level string, sweep bool) Op {
 	op := w.begin(client, Validate, u, node)
 	op.Token, op.Level, op.Sweep = tok, level, sweep
-	cctx, cancel := w.opCtx(ctx)
 	a := w.cl.Client.Validate(cctx, node, tok, level)
-	cancel()
 	w.finish(&op, a)
 	switch a.Status {
 	case http.StatusOK:
@@ -309,9 +318,8 @@ func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, 
 	case http.StatusUnauthorized:
 		op.Result = OK
 	default:
-		op.Result = Unknown // a failed read: dropped
+		op.Result = Unknown
 	}
-	w.rec.Add(op)
 	return op
 }
 
@@ -431,21 +439,10 @@ func (w *Workload) Sweep(ctx context.Context) {
 	wg.Wait()
 }
 
-// validateQuiet is a sweep validation that is only recorded by the caller.
+// validateQuiet is a sweep validation that is only recorded by the caller;
+// unlike workload operations it ends with the sweep's own deadline.
 func (w *Workload) validateQuiet(ctx context.Context, client, node int, u *testUser, tok string) Op {
-	op := w.begin(client, Validate, u, node)
-	op.Token, op.Level, op.Sweep = tok, "consistent", true
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
-	a := w.cl.Client.Validate(cctx, node, tok, "consistent")
-	cancel()
-	w.finish(&op, a)
-	switch a.Status {
-	case http.StatusOK:
-		op.Result, op.Valid = OK, true
-	case http.StatusUnauthorized:
-		op.Result = OK
-	default:
-		op.Result = Unknown
-	}
-	return op
+	defer cancel()
+	return w.validateOnce(cctx, client, node, u, tok, "consistent", true)
 }
