@@ -31,14 +31,17 @@ func (s *Server) adminRoutes() {
 
 // clusterBackup streams a consistent snapshot (version header, checksum).
 func (s *Server) clusterBackup(w http.ResponseWriter, r *http.Request) {
-	if err := s.node.ReadBarrier(r.Context(), cluster.Consistent, false); err != nil {
-		writeNativeError(w, err)
-		return
-	}
+	// The headers are set first but sent only with the first byte: a
+	// failed read barrier still answers with a JSON error.
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="sessiond.snap"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if _, err := s.node.FSM().WriteSnapshot(w); err != nil {
+	if _, err := s.node.Backup(r.Context(), w); err != nil {
+		if rw, ok := w.(*respWriter); ok && !rw.wrote {
+			w.Header().Del("Content-Disposition")
+			writeNativeError(w, err)
+			return
+		}
 		s.log.Warn("backup stream failed", "err", err)
 	}
 }
@@ -51,8 +54,8 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("audit", "event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r))
-	_, sessions := s.node.FSM().State().Counts()
-	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.FSM().AppliedIndex()})
+	_, sessions := s.svc.Counts()
+	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.AppliedIndex()})
 }
 
 // admin wraps a handler that needs an admin's Bearer token.
@@ -113,14 +116,18 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal)
 		writeNativeError(w, err)
 		return
 	}
-	u, _ := s.node.FSM().State().User(id)
+	u, ok := s.svc.User(id)
+	if !ok {
+		writeNativeError(w, auth.ErrNotVisible)
+		return
+	}
 	writeJSON(w, http.StatusCreated, userJSON(u))
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ principal) {
 	db := r.URL.Query().Get("db")
 	out := []*userView{}
-	for _, u := range s.node.FSM().State().Users(db) {
+	for _, u := range s.svc.Users(db) {
 		out = append(out, userJSON(u))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
@@ -132,7 +139,7 @@ func (s *Server) pathUser(r *http.Request) (*fsm.User, error) {
 	if err != nil || id == 0 {
 		return nil, fieldError(ErrBadField, "user id must be a positive integer")
 	}
-	u, ok := s.node.FSM().State().User(id)
+	u, ok := s.svc.User(id)
 	if !ok {
 		return nil, fsm.ErrUserNotFound
 	}
@@ -170,33 +177,14 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) 
 		writeNativeError(w, err)
 		return
 	}
-	if in.Password != nil {
-		if err := s.svc.SetPassword(r.Context(), u.ID, *in.Password); err != nil {
-			writeNativeError(w, err)
-			return
-		}
-	}
-	if in.Name != nil || in.Email != nil || in.Admin != nil || in.Disabled != nil {
-		res, err := s.node.Apply(r.Context(), &fsm.UpdateUser{
-			UserID: u.ID, Name: in.Name, Email: in.Email, Admin: in.Admin, Disabled: in.Disabled,
-			Now: s.svc.Now().UnixNano(),
-		})
-		if err == nil {
-			err = res.Err()
-		}
-		if err != nil {
-			writeNativeError(w, err)
-			return
-		}
-	}
-	if in.Unlock {
-		if _, err := s.node.Apply(r.Context(), &fsm.ResetFailures{UserID: u.ID}); err != nil {
-			writeNativeError(w, err)
-			return
-		}
+	u, err = s.svc.UpdateUser(r.Context(), u.ID, auth.UserChanges{
+		Name: in.Name, Email: in.Email, Password: in.Password, Admin: in.Admin, Disabled: in.Disabled, Unlock: in.Unlock,
+	})
+	if err != nil {
+		writeNativeError(w, err)
+		return
 	}
 	s.auditAdmin(r, "user_update", p, u.ID, nil)
-	u, _ = s.node.FSM().State().User(u.ID)
 	writeJSON(w, http.StatusOK, userJSON(u))
 }
 
@@ -206,10 +194,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal)
 		writeNativeError(w, err)
 		return
 	}
-	res, err := s.node.Apply(r.Context(), &fsm.DeleteUser{UserID: u.ID})
-	if err == nil {
-		err = res.Err()
-	}
+	err = s.svc.DeleteUser(r.Context(), u.ID)
 	s.auditAdmin(r, "user_delete", p, u.ID, err)
 	if err != nil {
 		writeNativeError(w, err)
@@ -233,10 +218,7 @@ func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p pr
 		writeNativeError(w, err)
 		return
 	}
-	res, err := s.node.Apply(r.Context(), &fsm.RevokeUserSessions{UserID: u.ID})
-	if err == nil {
-		err = res.Err()
-	}
+	err = s.svc.RevokeAll(r.Context(), u.ID, "")
 	s.auditAdmin(r, "user_revoke_sessions", p, u.ID, err)
 	if err != nil {
 		writeNativeError(w, err)
@@ -285,7 +267,7 @@ func toSettingsJSON(st fsm.Settings) settingsJSON {
 }
 
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, _ principal) {
-	writeJSON(w, http.StatusOK, toSettingsJSON(s.node.FSM().State().Settings()))
+	writeJSON(w, http.StatusOK, toSettingsJSON(s.svc.Settings()))
 }
 
 func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p principal) {
@@ -294,7 +276,7 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p princip
 		writeNativeError(w, err)
 		return
 	}
-	st := s.node.FSM().State().Settings()
+	st := s.svc.Settings()
 	if in.SignupEnabled != nil {
 		st.SignupEnabled = *in.SignupEnabled
 	}
@@ -321,16 +303,13 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p princip
 			*f.dst = **f.json * int64(time.Second)
 		}
 	}
-	res, err := s.node.Apply(r.Context(), &fsm.SetSettings{Settings: st})
-	if err == nil {
-		err = res.Err()
-	}
+	st, err := s.svc.SetSettings(r.Context(), st)
 	s.auditAdmin(r, "settings_update", p, 0, err)
 	if err != nil {
 		writeNativeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toSettingsJSON(s.node.FSM().State().Settings()))
+	writeJSON(w, http.StatusOK, toSettingsJSON(st))
 }
 
 func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,7 @@ func (s *Server) audit(r *http.Request, event, dialect string, u *fsm.User, err 
 
 // auditAdmin records an admin's change to a user or the settings.
 func (s *Server) auditAdmin(r *http.Request, event string, p principal, target uint64, err error) {
-	attrs := []any{"event", event, "node", s.node.ID(), "client_addr", s.clientAddr(r), "admin_id", p.user.ID}
+	attrs := []any{"event", event, "node", s.node.ID(), "client_addr", s.clientAddr(r), "admin_id", p.User.ID}
 	if target != 0 {
 		attrs = append(attrs, "user_id", target)
 	}

@@ -23,7 +23,7 @@ const avatarSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="180" height="1
 func (s *Server) avatar(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err == nil {
-		if _, ok := s.node.FSM().State().User(id); ok {
+		if _, ok := s.svc.User(id); ok {
 			h := w.Header()
 			h.Set("Content-Type", "image/svg+xml")
 			h.Set("Cache-Control", "public, max-age=3600")

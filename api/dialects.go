@@ -1,14 +1,11 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/fsm"
@@ -32,121 +29,6 @@ func (s *Server) dialectRoutes() {
 	s.avatarRoutes()
 }
 
-// errNoSigningKey means the keyring has no active key to sign JWTs with
-// (a cluster still seeding, or an admin retired the active key).
-var errNoSigningKey = errors.New("api: no active jwt signing key")
-
-// stateKeyring is auth.Keyring over the replicated keyring. It reads the
-// node's current state on every lookup, so keys added or retired through
-// the log are seen at once and a restored snapshot is never stale. Safe for
-// concurrent use.
-type stateKeyring struct{ node Node }
-
-func (k stateKeyring) LookupKey(kid string) (auth.Key, bool) {
-	sk, ok := k.node.FSM().State().Key(kid)
-	if !ok {
-		return auth.Key{}, false
-	}
-	return keyFromFSM(sk), true
-}
-
-func keyFromFSM(k fsm.SigningKey) auth.Key {
-	return auth.Key{Kid: k.Kid, Alg: k.Alg, Secret: k.Secret, Public: k.Public, Created: k.Created, Retired: k.Retired}
-}
-
-func keyToFSM(k auth.Key) fsm.SigningKey {
-	return fsm.SigningKey{Kid: k.Kid, Alg: k.Alg, Secret: k.Secret, Public: k.Public, Created: k.Created, Retired: k.Retired}
-}
-
-// activeKey is the key new JWTs are signed with.
-func (s *Server) activeKey() (auth.Key, error) {
-	st := s.node.FSM().State()
-	kid := st.Settings().JWTActiveKid
-	if kid == "" {
-		return auth.Key{}, errNoSigningKey
-	}
-	k, ok := st.Key(kid)
-	if !ok || k.Retired != 0 {
-		return auth.Key{}, errNoSigningKey
-	}
-	return keyFromFSM(k), nil
-}
-
-// validateJWT validates an Odoo RESTful JWT: signature by the key its kid
-// names (algorithm pinned per key, so "none" and algorithm confusion are
-// refused), exp by this node's clock, then the jti session through the one
-// validation path, so a logged-out or logged-out-everywhere JWT stays
-// refused while its signature and exp still hold. Syntax and signature
-// failures are refused before any lookup.
-func (s *Server) validateJWT(r *http.Request, tok string) (principal, error) {
-	if tok == "" || len(tok) > auth.MaxJWTLen {
-		s.metrics.validation(dialectJWT, s.cfg.DefaultLevel, resMalformed)
-		return principal{}, ErrInvalidToken
-	}
-	claims, err := auth.VerifyJWT(stateKeyring{s.node}, tok, s.svc.Now())
-	if err != nil {
-		res := resMalformed
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			res = resExpired
-		}
-		s.metrics.validation(dialectJWT, s.cfg.DefaultLevel, res)
-		return principal{}, ErrInvalidToken
-	}
-	p, err := s.validateDigest(r.Context(), r, dialectJWT, fsm.Digest(auth.DigestToken(claims.SessionID)))
-	if err != nil {
-		return p, err
-	}
-	if p.sess.Kind != fsm.KindJWT || p.user.ID != claims.Subject {
-		return principal{}, ErrInvalidToken
-	}
-	return p, nil
-}
-
-// seedJWTKey makes sure the keyring can sign. A configured secret
-// (SESSIOND_JWT_KEY, or the seed's ODOO_JWT_KEY) is added under its
-// derived kid when missing, and made active if no key is. With no secret
-// configured and an empty keyring, a random HS256 key is generated so the
-// JWT dialect works out of the box. Either key is replicated through the
-// Raft log like every keyring entry: signing keys are neither passwords
-// nor tokens, and every node needs them to sign and verify (DESIGN.md,
-// "signing keys"). Runs on the leader; idempotent.
-func (s *Server) seedJWTKey(ctx context.Context) {
-	st := s.node.FSM().State()
-	noActive := st.Settings().JWTActiveKid == ""
-	if len(s.cfg.JWTSecret) > 0 {
-		k, err := auth.KeyFromSecret(s.cfg.JWTSecret, auth.AlgHS256)
-		if err == nil {
-			if _, ok := st.Key(k.Kid); ok {
-				return
-			}
-			s.putKey(ctx, k, noActive, "configured")
-			return
-		}
-		s.log.Error("configured JWT key is unusable; it must be at least 32 bytes", "err", err)
-	}
-	if len(st.Keys()) > 0 {
-		return
-	}
-	k, err := auth.GenerateKey(auth.AlgHS256, s.svc.Now())
-	if err != nil {
-		s.log.Warn("generating JWT key failed", "err", err)
-		return
-	}
-	s.putKey(ctx, k, true, "generated")
-}
-
-func (s *Server) putKey(ctx context.Context, k auth.Key, activate bool, origin string) {
-	res, err := s.node.Apply(ctx, &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
-	if err == nil {
-		err = res.Err()
-	}
-	if err != nil {
-		s.log.Warn("seeding JWT key failed", "kid", k.Kid, "err", err)
-		return
-	}
-	s.log.Info("JWT key added", "kid", k.Kid, "alg", k.Alg, "origin", origin, "active", activate)
-}
-
 // isCredentialFailure reports a login refused for its credentials: wrong
 // password, unknown or disabled user, or a password changed while the
 // login was in flight. Dialects answer all of them alike.
@@ -164,10 +46,10 @@ func isUnusableCredential(err error) bool {
 }
 
 // dialectStatus is the status an error has in every dialect unless the
-// dialect names it otherwise; errNoSigningKey is a (usually brief)
+// dialect names it otherwise; auth.ErrNoSigningKey is a (usually brief)
 // unavailability.
 func dialectStatus(err error) int {
-	if errors.Is(err, errNoSigningKey) {
+	if errors.Is(err, auth.ErrNoSigningKey) {
 		return http.StatusServiceUnavailable
 	}
 	return lookupError(err).status

@@ -17,11 +17,11 @@ var (
 	ErrMissingField     = errors.New("api: missing required field")
 	ErrBadField         = errors.New("api: invalid field")
 	ErrNoCredentials    = errors.New("api: authentication credentials were not provided")
-	ErrInvalidToken     = errors.New("api: invalid or expired token")
+	ErrInvalidToken     = auth.ErrInvalidToken // every validation failure wraps it
 	ErrForbidden        = errors.New("api: forbidden")
 	ErrNotFound         = errors.New("api: not found")
 	ErrMethod           = errors.New("api: method not allowed")
-	ErrSignupDisabled   = errors.New("api: signup is disabled")
+	ErrSignupDisabled   = auth.ErrSignupDisabled
 )
 
 // apiError is one row of the error table: the status and the stable code
@@ -59,6 +59,10 @@ var errorTable = []struct {
 	{auth.ErrPasswordTooLong, apiError{400, "password_too_long"}},
 	{auth.ErrPasswordInvalid, apiError{400, "password_invalid"}},
 	{auth.ErrPoolSaturated, apiError{503, "busy"}},
+	{auth.ErrNoSigningKey, apiError{503, "no_signing_key"}},
+	{auth.ErrNotVisible, apiError{503, "not_caught_up"}},
+	{auth.ErrLoginTaken, apiError{409, "user_exists"}},
+	{auth.ErrActiveKey, apiError{400, "active_key"}},
 
 	{fsm.ErrUserExists, apiError{409, "user_exists"}},
 	{fsm.ErrUserNotFound, apiError{404, "user_not_found"}},
@@ -75,9 +79,9 @@ var errorTable = []struct {
 	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},
 	{cluster.ErrUnknownNode, apiError{404, "unknown_node"}},
 	{cluster.ErrConfig, apiError{400, "bad_request"}},
-	{cluster.ErrUnauthorized, apiError{403, "forbidden"}},
+	{cluster.ErrUnauthorized, apiError{403, "bad_cluster_key"}},
 	{cluster.ErrNoLeader, apiError{503, "no_leader"}},
-	{cluster.ErrNotLeader, apiError{503, "no_leader"}},
+	{cluster.ErrNotLeader, apiError{503, "not_leader"}},
 	{cluster.ErrNotCaughtUp, apiError{503, "not_caught_up"}},
 	{cluster.ErrTimeout, apiError{503, "timeout"}},
 	{cluster.ErrShutdown, apiError{503, "shutting_down"}},

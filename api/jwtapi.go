@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/auth"
-	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -103,7 +101,7 @@ func jwtToken(r *http.Request) string {
 
 // jwtTTL is the lifetime of new JWTs and their sessions.
 func (s *Server) jwtTTL() time.Duration {
-	if ttl := s.node.FSM().State().Settings().JWTTTL; ttl > 0 {
+	if ttl := s.svc.Settings().JWTTTL; ttl > 0 {
 		return time.Duration(ttl)
 	}
 	return defaultJWTTTL
@@ -141,7 +139,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, auth.ErrBadCredentials)
 		return
 	}
-	key, err := s.activeKey()
+	key, err := s.svc.ActiveKey()
 	if err != nil {
 		writeJWTError(w, err)
 		return
@@ -164,13 +162,12 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 // issueJWT signs the token around a created JWT session and answers the
 // login envelope.
 func (s *Server) issueJWT(w http.ResponseWriter, r *http.Request, key auth.Key, iss auth.Issued, u *fsm.User) {
-	tok, err := auth.SignJWT(key, auth.Claims{
-		Subject: u.ID, Login: u.Login, SessionID: iss.Token,
-		IssuedAt: time.Unix(0, iss.Session.Created), ExpiresAt: time.Unix(0, iss.Session.ExpiresAt),
-	})
+	tok, err := s.svc.SignSession(key, iss, u)
 	if err != nil {
 		s.log.Error("signing jwt failed", "kid", key.Kid, "err", err)
-		s.revokeToken(r, dialectJWT, iss.Token)
+		// The session is committed but its token cannot be handed out: end
+		// it (best effort; unusable either way, and it expires).
+		_ = s.revokeToken(r, dialectJWT, iss.Token)
 		writeJWTError(w, err)
 		return
 	}
@@ -211,17 +208,18 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, fieldError(ErrBadField, "Name is too long"))
 		return
 	}
-	if !s.node.FSM().State().Settings().SignupEnabled {
-		writeJWTError(w, ErrSignupDisabled)
-		return
+	u, err := s.svc.Register(r.Context(), auth.Registration{
+		Email: email, Name: strings.TrimSpace(name), Password: password, ClientAddr: s.clientAddr(r),
+	})
+	if err != nil {
+		err = registerError(err, s.svc.Policy())
 	}
-	u, err := s.register(r, email, strings.TrimSpace(name), password)
 	s.audit(r, "register", dialectJWT, u, err)
 	if err != nil {
 		writeJWTError(w, err)
 		return
 	}
-	key, err := s.activeKey()
+	key, err := s.svc.ActiveKey()
 	if err != nil {
 		writeJWTError(w, err)
 		return
@@ -240,40 +238,12 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 
 // register creates the account, throttled per client address like
 // logins (before any hashing), and returns the new user.
-func (s *Server) register(r *http.Request, email, name, password string) (*fsm.User, error) {
-	addr, now := s.clientAddr(r), s.svc.Now()
-	if ok, wait := s.svc.Limiter().Allow(addr, now); !ok {
-		return nil, &auth.RetryError{Err: auth.ErrThrottled, After: wait}
-	}
-	db, err := s.svc.ResolveDB("")
-	if err != nil {
-		return nil, err
-	}
-	if _, taken := s.node.FSM().State().UserByLogin(db, email); taken {
-		s.svc.Limiter().Fail(addr, now)
-		return nil, fieldError(ErrBadField, "Email address already existed")
-	}
-	id, err := s.svc.CreateUser(r.Context(), auth.NewUser{DB: db, Login: email, Email: email, Name: name, Password: password})
-	if err != nil {
-		s.svc.Limiter().Fail(addr, now)
-		return nil, registerError(err, s.svc.Policy())
-	}
-	u, ok := s.node.FSM().State().User(id)
-	if !ok {
-		return nil, errNotVisible
-	}
-	return u, nil
-}
-
-// errNotVisible is a committed write this node has not applied yet within
-// the request (a follower far behind): the client retries the login.
-var errNotVisible = fmt.Errorf("%w: the new user is not visible on this node yet", cluster.ErrNotCaughtUp)
 
 // registerError gives the module's messages for register failures, and
 // the password policy's own.
 func registerError(err error, pol auth.PasswordPolicy) error {
 	switch {
-	case errors.Is(err, fsm.ErrUserExists):
+	case errors.Is(err, fsm.ErrUserExists), errors.Is(err, auth.ErrLoginTaken):
 		return fieldError(ErrBadField, "Email address already existed")
 	case errors.Is(err, auth.ErrBadLogin):
 		return fieldError(ErrBadField, "Invalid email address")
@@ -295,7 +265,7 @@ func (s *Server) jwtMe(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, err)
 		return
 	}
-	u := p.user
+	u := p.User
 	cid, cname := company(u)
 	me := map[string]any{
 		"id": u.ID, "email": userEmail(u), "name": displayName(u),
@@ -323,7 +293,7 @@ func (s *Server) jwtLogout(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, err)
 		return
 	}
-	if err := s.revokeToken(r, dialectJWT, p.sess.ID); err != nil {
+	if err := s.revokeSession(r, dialectJWT, p); err != nil {
 		writeJWTError(w, err)
 		return
 	}

@@ -187,7 +187,7 @@ func TestKeys_SeedWithoutConfiguredSecret(t *testing.T) {
 				t.Fatalf("header %v", h)
 			}
 			// Seeding again (a new leader) changes nothing.
-			e.srv.seedJWTKey(context.Background())
+			e.srv.OnLeader(context.Background())
 			if n := len(e.node.FSM().State().Keys()); n != 1 {
 				t.Fatalf("reseeding added keys: %d", n)
 			}
@@ -201,7 +201,7 @@ func TestKeys_ConfiguredSecretJoinsExistingKeyring(t *testing.T) {
 	// A node restarted with another secret adds it, but does not take
 	// over signing from the active key.
 	e.srv.cfg.JWTSecret = []byte(strings.Repeat("n", 40))
-	e.srv.seedJWTKey(context.Background())
+	e.srv.OnLeader(context.Background())
 	st := e.node.FSM().State()
 	if len(st.Keys()) != 2 || st.Settings().JWTActiveKid != kid1 {
 		t.Fatalf("keys %d, active %s", len(st.Keys()), st.Settings().JWTActiveKid)

@@ -203,26 +203,26 @@ func knoxToken(r *http.Request) (string, error) {
 }
 
 // knoxAuth validates the request's knox token; only knox sessions pass.
-func (s *Server) knoxAuth(r *http.Request) (principal, string, error) {
+func (s *Server) knoxAuth(r *http.Request) (principal, error) {
 	tok, err := knoxToken(r)
 	if err != nil {
-		return principal{}, "", err
+		return principal{}, err
 	}
 	p, err := s.validateOpaque(r, dialectKnox, tok, auth.TokenLen)
 	if err != nil {
-		return p, "", err
+		return p, err
 	}
-	if p.sess.Kind != fsm.KindKnox {
-		return principal{}, "", ErrInvalidToken
+	if p.Session.Kind != fsm.KindKnox {
+		return principal{}, ErrInvalidToken
 	}
-	return p, tok, nil
+	return p, nil
 }
 
-// knoxLogout ends the presented token: 200 with an empty body.
+// knoxLogout ends the token's session, by the digest its validation found.
 func (s *Server) knoxLogout(w http.ResponseWriter, r *http.Request) {
-	_, tok, err := s.knoxAuth(r)
+	p, err := s.knoxAuth(r)
 	if err == nil {
-		err = s.revokeToken(r, dialectKnox, tok)
+		err = s.revokeSession(r, dialectKnox, p)
 	}
 	if err != nil {
 		writeKnoxError(w, r, err)
@@ -231,10 +231,8 @@ func (s *Server) knoxLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// knoxLogoutAll ends every session of the token's user, of every dialect,
-// at one Raft index: 200 with an empty body.
 func (s *Server) knoxLogoutAll(w http.ResponseWriter, r *http.Request) {
-	p, _, err := s.knoxAuth(r)
+	p, err := s.knoxAuth(r)
 	if err == nil {
 		err = s.revokeAll(r, dialectKnox, p, false)
 	}

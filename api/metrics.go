@@ -44,9 +44,9 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 	}
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_sessions", Help: "Sessions in the replicated state."},
-			func() float64 { _, n := s.node.FSM().State().Counts(); return float64(n) }),
+			func() float64 { _, n := s.svc.Counts(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_users", Help: "Users in the replicated state."},
-			func() float64 { n, _ := s.node.FSM().State().Counts(); return float64(n) }),
+			func() float64 { n, _ := s.svc.Counts(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_in_use", Help: "Password hashes running now."},
 			func() float64 { return float64(s.svc.Pool().InUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_waiting", Help: "Password hashes waiting for a worker."},
@@ -54,7 +54,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_ready", Help: "1 when the node is ready for traffic (/readyz)."},
 			func() float64 { return b2f(s.node.Ready()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
-			func() float64 { return float64(s.node.FSM().AppliedIndex()) }),
+			func() float64 { return float64(s.node.AppliedIndex()) }),
 	}
 	for _, d := range []string{"native", "odoo", "jwt", "knox"} {
 		for _, k := range []string{"logout", "logoutall"} {

@@ -108,12 +108,12 @@ func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
-	p, _, err := s.nativeAuth(r)
+	p, err := s.nativeAuth(r)
 	if err != nil {
 		writeNativeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.sess, true), User: userJSON(p.user)})
+	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.Session, true), User: userJSON(p.User)})
 }
 
 // introspect answers RFC 7662 for services holding an admin token or the
@@ -146,11 +146,11 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{
-		"active": true, "sub": strconv.FormatUint(p.user.ID, 10), "username": p.user.Login,
-		"iat": p.sess.Created / 1e9, "token_type": p.sess.Kind.String(), "sid": p.sess.ID, "db": p.sess.DB,
+		"active": true, "sub": strconv.FormatUint(p.User.ID, 10), "username": p.User.Login,
+		"iat": p.Session.Created / 1e9, "token_type": p.Session.Kind.String(), "sid": p.Session.ID, "db": p.Session.DB,
 	}
-	if p.sess.ExpiresAt != 0 {
-		out["exp"] = p.sess.ExpiresAt / 1e9
+	if p.Session.ExpiresAt != 0 {
+		out["exp"] = p.Session.ExpiresAt / 1e9
 	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, out)
@@ -158,11 +158,11 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 
 // validateAny recognises a token of any dialect by its shape.
 func (s *Server) validateAny(r *http.Request, tok string) (principal, error) {
-	switch {
-	case auth.ValidTokenSyntax(tok, auth.TokenLen):
-		return s.validateWellFormed(r, "native", tok)
-	case auth.ValidTokenSyntax(tok, auth.SIDLen):
-		return s.validateWellFormed(r, "odoo", tok)
+	switch len(tok) {
+	case auth.TokenLen:
+		return s.validateOpaque(r, "native", tok, auth.TokenLen)
+	case auth.SIDLen:
+		return s.validateOpaque(r, "odoo", tok, auth.SIDLen)
 	}
 	return s.validateJWT(r, tok)
 }
@@ -185,35 +185,35 @@ func (s *Server) nativeLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// revokeToken ends the session of an opaque token by its digest.
+// revokeToken ends the session of an opaque token that was not validated
+// first (the native logout is idempotent for a token already gone).
 func (s *Server) revokeToken(r *http.Request, dialect, tok string) error {
-	d := fsm.Digest(auth.DigestToken(tok))
-	res, err := s.node.Apply(r.Context(), &fsm.RevokeSession{Digest: &d})
-	if err == nil {
-		err = res.Err()
-	}
+	u, err := s.svc.RevokeToken(r.Context(), tok)
 	s.metrics.logout(dialect, "logout", err)
-	var u *fsm.User
-	if res.UserID != 0 {
-		u, _ = s.node.FSM().State().User(res.UserID)
-	}
 	s.audit(r, "logout", dialect, u, err)
+	return err
+}
+
+// revokeSession ends a validated session by its digest: what the
+// validation found, not a second digest of the token (and not the
+// session's ID, which only a JWT session shares with its secret).
+func (s *Server) revokeSession(r *http.Request, dialect string, p principal) error {
+	_, err := s.svc.Revoke(r.Context(), p.Session.Digest)
+	s.metrics.logout(dialect, "logout", err)
+	s.audit(r, "logout", dialect, p.User, err)
 	return err
 }
 
 // revokeAll ends every session of the caller's user, optionally keeping
 // the current one.
 func (s *Server) revokeAll(r *http.Request, dialect string, p principal, keepCurrent bool) error {
-	cmd := &fsm.RevokeUserSessions{UserID: p.user.ID}
+	keep := ""
 	if keepCurrent {
-		cmd.KeepID = p.sess.ID
+		keep = p.Session.ID
 	}
-	res, err := s.node.Apply(r.Context(), cmd)
-	if err == nil {
-		err = res.Err()
-	}
+	err := s.svc.RevokeAll(r.Context(), p.User.ID, keep)
 	s.metrics.logout(dialect, "logoutall", err)
-	s.audit(r, "logoutall", dialect, p.user, err)
+	s.audit(r, "logoutall", dialect, p.User, err)
 	return err
 }
 
@@ -223,7 +223,7 @@ func (s *Server) nativeLogoutAll(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, err)
 		return
 	}
-	p, _, err := s.nativeAuth(r)
+	p, err := s.nativeAuth(r)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -236,27 +236,24 @@ func (s *Server) nativeLogoutAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listOwnSessions(w http.ResponseWriter, r *http.Request) {
-	p, _, err := s.nativeAuth(r)
+	p, err := s.nativeAuth(r)
 	if err != nil {
 		writeNativeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.sessionList(p.user.ID, p.sess.ID)})
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.sessionList(p.User.ID, p.Session.ID)})
 }
 
 func (s *Server) sessionList(uid uint64, currentID string) []*sessionView {
-	now := s.svc.Now().UnixNano()
 	out := []*sessionView{}
-	for _, sess := range s.node.FSM().State().UserSessions(uid) {
-		if !sess.Expired(now) {
-			out = append(out, sessionJSON(sess, sess.ID == currentID))
-		}
+	for _, sess := range s.svc.LiveSessions(uid) {
+		out = append(out, sessionJSON(sess, sess.ID == currentID))
 	}
 	return out
 }
 
 func (s *Server) deleteOwnSession(w http.ResponseWriter, r *http.Request) {
-	p, _, err := s.nativeAuth(r)
+	p, err := s.nativeAuth(r)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -266,11 +263,7 @@ func (s *Server) deleteOwnSession(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, fieldError(ErrBadField, "session id must be 32 hex characters"))
 		return
 	}
-	res, err := s.node.Apply(r.Context(), &fsm.RevokeSession{ID: id, UserID: p.user.ID})
-	if err == nil {
-		err = res.Err()
-	}
-	if err != nil {
+	if err := s.svc.RevokeByID(r.Context(), p.User.ID, id); err != nil {
 		writeNativeError(w, err)
 		return
 	}

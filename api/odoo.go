@@ -146,8 +146,7 @@ func (s *Server) rotateOdooSID(r *http.Request, old string) {
 	if !auth.ValidTokenSyntax(old, auth.SIDLen) {
 		return
 	}
-	d := fsm.Digest(auth.DigestToken(old))
-	if sess, ok := s.node.FSM().State().Session(d); !ok || sess.Kind != fsm.KindOdoo {
+	if sess, ok := s.svc.Session(auth.DigestToken(old)); !ok || sess.Kind != fsm.KindOdoo {
 		return
 	}
 	if err := s.revokeToken(r, dialectOdoo, old); err != nil {
@@ -172,11 +171,12 @@ func (s *Server) odooLogout(w http.ResponseWriter, r *http.Request) {
 		writeOdooError(w, ErrNoCredentials)
 		return
 	}
-	if _, err := s.validateOpaque(r, dialectOdoo, sid, auth.SIDLen); err != nil {
+	p, err := s.validateOpaque(r, dialectOdoo, sid, auth.SIDLen)
+	if err != nil {
 		writeOdooError(w, err)
 		return
 	}
-	if err := s.revokeToken(r, dialectOdoo, sid); err != nil {
+	if err := s.revokeSession(r, dialectOdoo, p); err != nil {
 		writeOdooError(w, err)
 		return
 	}

@@ -15,26 +15,36 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
-	"github.com/sessiond/sessiond/fsm"
 )
 
-// Node is what the API needs of the cluster node; *cluster.Node has it.
+// Node is what the API needs of the cluster node itself: the cluster
+// operations it serves over HTTP. Everything about users, sessions, keys
+// and settings goes through auth.Service, the one door to the replicated
+// state; *cluster.Node has these.
 type Node interface {
+	// ID is this node's ID, stamped on every answer and audit line.
 	ID() string
-	FSM() *fsm.FSM
-	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
-	LookupSession(ctx context.Context, level cluster.Level, d fsm.Digest) (*fsm.Session, error)
-	ReadBarrier(ctx context.Context, level cluster.Level, hit bool) error
-	Touch(d fsm.Digest, at time.Time)
+	// AppliedIndex is the last log index applied here (X-Sessiond-Index).
+	AppliedIndex() uint64
+	// Status describes the cluster as this node sees it (withHash adds
+	// the state hash, which costs a pass over the state).
 	Status(withHash bool) cluster.Status
+	// Ready is what /readyz answers: a leader known, caught up, not
+	// shutting down.
 	Ready() bool
-	IsLeader() bool
+	// Join, Remove and SetVoter change the membership through the leader.
 	Join(ctx context.Context, req cluster.JoinRequest) error
 	Remove(ctx context.Context, id string) error
-	Restore(ctx context.Context, r io.Reader) error
 	SetVoter(ctx context.Context, id string, voter bool) error
+	// Backup streams a consistent snapshot; Restore replaces the whole
+	// state with a verified one.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Restore(ctx context.Context, r io.Reader) error
+	// CheckKey compares a presented cluster key in constant time.
 	CheckKey(presented string) bool
+	// InternalHandler serves the node-to-node /internal/ routes.
 	InternalHandler() http.Handler
+	// Collectors are the node's Prometheus collectors.
 	Collectors() []prometheus.Collector
 }
 
@@ -49,9 +59,6 @@ type Config struct {
 	MaxBody int64
 	// DefaultLevel is the consistency of validations that ask for none.
 	DefaultLevel cluster.Level
-	// RefreshEvery is the least time between two idle-expiry refreshes of
-	// one session: use never costs a write per request.
-	RefreshEvery time.Duration
 	// TLS marks cookies Secure.
 	TLS bool
 	// TrustProxy takes the client address from X-Forwarded-For (only
@@ -70,7 +77,6 @@ func DefaultConfig() Config {
 	return Config{
 		MaxBody:      16 << 10,
 		DefaultLevel: cluster.Default,
-		RefreshEvery: time.Minute,
 		DefaultDB:    "sessiond",
 	}
 }
@@ -91,9 +97,6 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultConfig().MaxBody
 	}
-	if cfg.RefreshEvery <= 0 {
-		cfg.RefreshEvery = DefaultConfig().RefreshEvery
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -109,15 +112,12 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
-	if err := cluster.BridgeRaftMetrics(cfg.Registry); err != nil {
-		s.log.Warn("raft metrics bridge unavailable", "err", err)
-	}
 	s.routes()
 	return s, nil
 }
 
 // Registry is the node's metrics registry, for collectors added by others
-// (the Raft bridge).
+// (cmd adds the process-wide Raft bridge).
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // handle registers a route; the pattern doubles as the metrics label.
@@ -217,7 +217,7 @@ func (w *respWriter) WriteHeader(code int) {
 		w.wrote, w.status = true, code
 		h := w.Header()
 		h.Set("X-Sessiond-Node", w.s.node.ID())
-		h.Set("X-Sessiond-Index", strconv.FormatUint(w.s.node.FSM().AppliedIndex(), 10))
+		h.Set("X-Sessiond-Index", strconv.FormatUint(w.s.node.AppliedIndex(), 10))
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

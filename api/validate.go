@@ -1,7 +1,7 @@
 package api
 
 import (
-	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
-	"github.com/sessiond/sessiond/fsm"
 )
 
 // Validation results, as metrics label them.
@@ -22,11 +21,9 @@ const (
 	resError     = "error"
 )
 
-// principal is a validated caller.
-type principal struct {
-	sess *fsm.Session
-	user *fsm.User
-}
+// principal is a validated caller: auth's session and user, read from one
+// state.
+type principal = auth.Principal
 
 // level picks the consistency for a request: ?consistency=, then the
 // X-Sessiond-Consistency header, then the node's default.
@@ -44,66 +41,58 @@ func (s *Server) level(r *http.Request) (cluster.Level, error) {
 	return cluster.ParseLevel(v)
 }
 
-// validateDigest is the one validation path every dialect ends in: look the
-// digest up at the request's consistency level, then refuse what is
-// missing, expired (by this node's clock) or belongs to a disabled or
-// deleted user. Idle sessions in use are refreshed in the background, at
-// most once per RefreshEvery.
-func (s *Server) validateDigest(ctx context.Context, r *http.Request, dialect string, d fsm.Digest) (principal, error) {
+// validate runs the validation of tok at the request's consistency level
+// and counts its outcome. Every dialect's token ends in auth.Service's one
+// rule (present at the level, not expired, user enabled); this adds only
+// the HTTP half: the level and the metric. n is the hex length of an
+// opaque token (auth.TokenLen, auth.SIDLen), or 0 for a JWT. (A switch,
+// not a callback: a closure per request would allocate on the hot path.)
+func (s *Server) validate(r *http.Request, dialect, tok string, n int) (principal, error) {
 	level, err := s.level(r)
 	if err != nil {
 		return principal{}, err
 	}
-	sess, err := s.node.LookupSession(ctx, level, d)
-	if err != nil {
-		s.metrics.validation(dialect, level, resError)
-		return principal{}, err
+	var p principal
+	if n > 0 {
+		p, err = s.svc.ValidateToken(r.Context(), level, tok, n)
+	} else {
+		p, err = s.svc.ValidateJWT(r.Context(), level, tok)
 	}
-	if sess == nil {
-		s.metrics.validation(dialect, level, resMiss)
-		return principal{}, ErrInvalidToken
-	}
-	now := s.svc.Now()
-	if sess.Expired(now.UnixNano()) {
-		s.metrics.validation(dialect, level, resExpired)
-		return principal{}, ErrInvalidToken
-	}
-	u, ok := s.node.FSM().State().User(sess.UserID)
-	if !ok || u.Disabled {
-		s.metrics.validation(dialect, level, resInactive)
-		return principal{}, errInactive
-	}
-	if sess.IdleTimeout > 0 && now.UnixNano()-sess.LastRefresh > int64(s.cfg.RefreshEvery) {
-		s.node.Touch(sess.Digest, now)
-	}
-	s.metrics.validation(dialect, level, resHit)
-	return principal{sess: sess, user: u}, nil
+	s.metrics.validation(dialect, level, validationResult(err))
+	return p, err
 }
 
-// errInactive is a valid token of a disabled or deleted user. It is an
-// ErrInvalidToken for every dialect but knox, which names it.
-var errInactive = &inactiveError{}
-
-type inactiveError struct{}
-
-func (*inactiveError) Error() string { return "api: user inactive or deleted" }
-func (*inactiveError) Unwrap() error { return ErrInvalidToken }
+// validationResult is the metric label of a validation's outcome.
+func validationResult(err error) string {
+	switch {
+	case err == nil:
+		return resHit
+	case errors.Is(err, auth.ErrTokenMalformed):
+		return resMalformed
+	case errors.Is(err, auth.ErrTokenUnknown):
+		return resMiss
+	case errors.Is(err, auth.ErrTokenExpired):
+		return resExpired
+	case errors.Is(err, auth.ErrUserInactive):
+		return resInactive
+	}
+	return resError
+}
 
 // validateOpaque validates a hex token of length n (64 for native and
 // knox, 40 for Odoo sids). The syntax is checked before any lookup.
 func (s *Server) validateOpaque(r *http.Request, dialect, tok string, n int) (principal, error) {
-	if !auth.ValidTokenSyntax(tok, n) {
-		s.metrics.validation(dialect, s.cfg.DefaultLevel, resMalformed)
-		return principal{}, ErrInvalidToken
-	}
-	return s.validateWellFormed(r, dialect, tok)
+	return s.validate(r, dialect, tok, n)
 }
 
-// validateWellFormed validates an opaque token whose syntax the caller
-// has already checked.
-func (s *Server) validateWellFormed(r *http.Request, dialect, tok string) (principal, error) {
-	return s.validateDigest(r.Context(), r, dialect, fsm.Digest(auth.DigestToken(tok)))
+// validateJWT validates an Odoo RESTful JWT (auth.Service.ValidateJWT).
+func (s *Server) validateJWT(r *http.Request, tok string) (principal, error) {
+	return s.validate(r, dialectJWT, tok, 0)
 }
+
+// errInactive is a valid token of a disabled or deleted user. It is an
+// ErrInvalidToken for every dialect but knox, which names it.
+var errInactive = auth.ErrUserInactive
 
 // bearer returns the token of "Authorization: Bearer <token>" (scheme case
 // insensitive), ErrNoCredentials when absent, ErrInvalidToken when
@@ -120,24 +109,23 @@ func bearer(r *http.Request) (string, error) {
 	return tok, nil
 }
 
-// nativeAuth validates the native Bearer token of a request.
-func (s *Server) nativeAuth(r *http.Request) (principal, string, error) {
+// nativeAuth validates the Bearer token of a request: a token of any
+// dialect identifies its caller here (one session store).
+func (s *Server) nativeAuth(r *http.Request) (principal, error) {
 	tok, err := bearer(r)
 	if err != nil {
-		return principal{}, "", err
+		return principal{}, err
 	}
-	// One session store: a token of any dialect identifies its caller here.
-	p, err := s.validateAny(r, tok)
-	return p, tok, err
+	return s.validateAny(r, tok)
 }
 
-// adminAuth requires a native Bearer token of an admin user.
+// adminAuth requires a Bearer token of an admin user.
 func (s *Server) adminAuth(r *http.Request) (principal, error) {
-	p, _, err := s.nativeAuth(r)
+	p, err := s.nativeAuth(r)
 	if err != nil {
 		return p, err
 	}
-	if !p.user.Admin {
+	if !p.User.Admin {
 		return p, ErrForbidden
 	}
 	return p, nil

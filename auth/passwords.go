@@ -43,7 +43,9 @@ var phcB64 = base64.RawStdEncoding.Strict()
 
 // HashParams are the argon2id parameters. They are written into every PHC
 // string, so they can be raised at any time: existing hashes keep
-// verifying and are flagged for rehash at the next successful login.
+// verifying with the parameters they were made with. Stored hashes are not
+// upgraded at login (that would need a hash-only command that keeps the
+// user's sessions; a password change re-hashes with the current ones).
 type HashParams struct {
 	Memory  uint32 // KiB
 	Time    uint32 // passes over memory
@@ -208,8 +210,8 @@ func isBcrypt(s string) bool {
 //
 // ok is false with a nil error on a wrong password. needsRehash is
 // meaningful only when ok is true: it is set for bcrypt hashes and for
-// argon2id hashes weaker than DefaultHashParams (use NeedsRehash to compare
-// with configured parameters instead). A malformed hash, an unknown
+// argon2id hashes weaker than DefaultHashParams; it tells a caller (a
+// migration tool, a test) which hashes are below today's bar. A malformed hash, an unknown
 // scheme, or parameters outside the safe bounds give an error wrapping
 // ErrBadHash, before any expensive work. A password longer than 72 bytes
 // never matches a bcrypt hash, because bcrypt would truncate it.
@@ -251,20 +253,6 @@ func verifyPassword(phc, password string, target HashParams) (bool, bool, error)
 	default:
 		return false, false, fmt.Errorf("%w: unknown scheme", ErrBadHash)
 	}
-}
-
-// NeedsRehash reports whether a stored hash should be replaced by one
-// made with target: true for bcrypt, for argon2id hashes weaker than
-// target, and for anything unparseable. It does no hashing, so callers
-// whose configured HashParams differ from DefaultHashParams use it after a
-// successful VerifyPassword instead of the needsRehash result. Safe for
-// concurrent use.
-func NeedsRehash(phc string, target HashParams) bool {
-	if isBcrypt(phc) {
-		return true
-	}
-	h, err := parseArgon2id(phc)
-	return err != nil || h.weakerThan(target)
 }
 
 // dummyEntry holds the hash DummyVerify compares against, per parameter

@@ -37,7 +37,9 @@ func (e *RetryError) RetryAfter() int {
 	return s
 }
 
-// Applier commits a command through the cluster (the cluster.Node).
+// Applier commits a command through the cluster (the cluster.Node). The
+// FSM's business failure comes back as the error (the Result's other
+// fields are still set), so callers handle one error per failure.
 type Applier interface {
 	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 }
@@ -63,7 +65,10 @@ type ServiceConfig struct {
 	Pool      PoolConfig
 	Limiter   AddrLimiterConfig
 	DefaultDB string // used when a login names no db and several exist
-	Now       func() time.Time
+	// RefreshEvery is the least time between two idle-expiry refreshes of
+	// one session: use never costs a write per request.
+	RefreshEvery time.Duration
+	Now          func() time.Time
 }
 
 // DefaultServiceConfig returns production parameters.
@@ -71,6 +76,7 @@ func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{
 		Hash: DefaultHashParams(), Policy: DefaultPasswordPolicy(),
 		Pool: DefaultPoolConfig(), Limiter: DefaultAddrLimiterConfig(),
+		RefreshEvery: time.Minute,
 	}
 }
 
@@ -98,9 +104,14 @@ type Service struct {
 	limiter *AddrLimiter
 	apply   Applier
 	state   StateReader
+	reader  SessionReader // nil: validation reads local state only
 }
 
-// NewService builds the login flow over a cluster node.
+// NewService builds the service over a cluster node: apply commits
+// commands, state is the local replicated state. When apply also
+// implements SessionReader (the cluster node does), validation reads at
+// the consistency level asked for; when it implements Syncer, a refused
+// login catches up with the leader once before refusing.
 func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -108,7 +119,12 @@ func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), apply: apply, state: state}, nil
+	if cfg.RefreshEvery <= 0 {
+		cfg.RefreshEvery = DefaultServiceConfig().RefreshEvery
+	}
+	s := &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), apply: apply, state: state}
+	s.reader, _ = apply.(SessionReader)
+	return s, nil
 }
 
 // Pool exposes the hashing pool for metrics.
@@ -214,14 +230,18 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 		return nil, ErrBadCredentials
 	}
 	if u.FailedLogins > 0 || u.LockedUntil != 0 {
-		s.apply.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
+		// Best effort: the password was right, so the login stands even if
+		// the counter could not be cleared now; the next success clears it.
+		_, _ = s.apply.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
 	}
 	return u, nil
 }
 
 func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time) {
 	set := s.state.State().Settings()
-	s.apply.Apply(ctx, &fsm.LoginFailed{
+	// Best effort: the refusal stands whether or not the failure could be
+	// recorded (no leader); the per-address limiter has already counted it.
+	_, _ = s.apply.Apply(ctx, &fsm.LoginFailed{
 		UserID: u.ID, At: now.UnixNano(), Threshold: set.LockoutThreshold,
 		LockFor: set.LockoutDuration, Window: set.LockoutDuration,
 	})
@@ -292,11 +312,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if ttl > 0 && !o.NoExpiry {
 		sess.ExpiresAt = now + ttl
 	}
-	res, err := s.apply.Apply(ctx, &fsm.CreateSession{Session: sess, UserVersion: u.Version})
-	if err != nil {
-		return Issued{}, err
-	}
-	if err := res.Err(); err != nil {
+	if _, err := s.apply.Apply(ctx, &fsm.CreateSession{Session: sess, UserVersion: u.Version}); err != nil {
 		return Issued{}, err
 	}
 	return Issued{Token: tok, Session: sess}, nil
@@ -363,10 +379,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
 		Admin: nu.Admin, Now: s.cfg.Now().UnixNano(),
 	})
-	if err != nil {
-		return 0, err
-	}
-	return res.UserID, res.Err()
+	return res.UserID, err
 }
 
 // SetPassword hashes and commits a new password; every session of the user
@@ -379,9 +392,6 @@ func (s *Service) SetPassword(ctx context.Context, uid uint64, password string) 
 	if err != nil {
 		return err
 	}
-	res, err := s.apply.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
-	if err != nil {
-		return err
-	}
-	return res.Err()
+	_, err = s.apply.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
+	return err
 }

@@ -3,9 +3,10 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // Token lengths in hex characters, for ValidTokenSyntax.
@@ -42,8 +43,9 @@ func NewSID() (string, error) { return randomHex(SIDLen / 2) }
 func NewID() (string, error) { return randomHex(IDLen / 2) }
 
 // Digest is the SHA-256 of a token: what the replicated store keys
-// sessions by, so neither the log nor snapshots hold a usable token.
-type Digest [32]byte
+// sessions by, so neither the log nor snapshots hold a usable token. It is
+// fsm's type, so a digest made here needs no conversion to be looked up.
+type Digest = fsm.Digest
 
 // DigestToken returns the SHA-256 of the token's bytes. Tokens carry 160
 // bits or more of entropy, so an unsalted fast hash is enough to make a
@@ -66,11 +68,4 @@ func ValidTokenSyntax(tok string, n int) bool {
 		}
 	}
 	return true
-}
-
-// Equal compares two secrets in time that depends only on their lengths,
-// not on where they first differ. Lengths of secrets here are public
-// (fixed by their syntax).
-func Equal(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

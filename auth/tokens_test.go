@@ -77,23 +77,6 @@ func TestValidTokenSyntax(t *testing.T) {
 	}
 }
 
-func TestEqual(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want bool
-	}{
-		{"abc", "abc", true},
-		{"abc", "abd", false},
-		{"abc", "abcd", false},
-		{"", "", true},
-		{"", "a", false},
-	} {
-		if got := Equal(tt.a, tt.b); got != tt.want {
-			t.Errorf("Equal(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 func BenchmarkDigestToken(b *testing.B) {
 	tok, err := NewToken()
 	if err != nil {

@@ -15,12 +15,21 @@ import (
 // result. On a follower the encoded command is forwarded to the leader.
 // Commands are idempotent by construction (IDs chosen before the log), so
 // a retry after a lost leader cannot apply a different outcome.
+//
+// The FSM's business failure (user exists, session limit, …) is folded
+// into the returned error, as etcd's raftRequest and Consul's raftApply
+// do, so a caller handles one error per failure; the Result still carries
+// the other fields (user id, index) for callers that need them.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	data, err := fsm.Encode(cmd)
 	if err != nil {
 		return fsm.Result{}, err
 	}
-	return n.ApplyEncoded(ctx, data)
+	res, err := n.ApplyEncoded(ctx, data)
+	if err != nil {
+		return res, err
+	}
+	return res, res.Err()
 }
 
 // ApplyEncoded is Apply for an already encoded command (what the internal
@@ -112,10 +121,11 @@ func (n *Node) forwardApply(ctx context.Context, data []byte) (fsm.Result, error
 		return fsm.Result{}, err
 	}
 	// The write is committed; make it visible here before answering, so a
-	// client reading its own write from this node sees it.
-	if err := n.WaitApplied(ctx, out.Result.Index); err != nil {
-		return out.Result, nil
-	}
+	// client reading its own write from this node sees it. A wait cut short
+	// (deadline, shutdown) does not undo the commit: the result is still
+	// the truth, and reporting an error would make the client retry a write
+	// that happened. The next read on this node waits at its own level.
+	_ = n.WaitApplied(ctx, out.Result.Index) // see above: the commit stands either way
 	return out.Result, nil
 }
 

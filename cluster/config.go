@@ -12,26 +12,16 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
-// Level is a read consistency level.
-type Level int
+// Level is a read consistency level (fsm.Level, so that auth can pass it
+// through without importing the cluster).
+type Level = fsm.Level
 
 // Consistency levels, see the package doc.
 const (
-	Default Level = iota
-	Consistent
-	Stale
+	Default    = fsm.Default
+	Consistent = fsm.Consistent
+	Stale      = fsm.Stale
 )
-
-// String names the level as flags and query parameters spell it.
-func (l Level) String() string {
-	switch l {
-	case Consistent:
-		return "consistent"
-	case Stale:
-		return "stale"
-	}
-	return "default"
-}
 
 // ParseLevel parses "default", "consistent" or "stale".
 func ParseLevel(s string) (Level, error) {
@@ -64,7 +54,6 @@ type Config struct {
 	// join). Empty disables them: a single node needs none.
 	ClusterKey string
 
-	DefaultLevel Level
 	MaxStale     time.Duration // read lease length for the Default level
 	ApplyTimeout time.Duration // deadline for a write when the caller has none
 
@@ -98,7 +87,6 @@ func DefaultConfig() Config {
 		RaftBind:           "127.0.0.1:8300",
 		APIURL:             "http://127.0.0.1:8080",
 		Bootstrap:          true,
-		DefaultLevel:       Default,
 		MaxStale:           time.Second,
 		ApplyTimeout:       5 * time.Second,
 		HeartbeatTimeout:   500 * time.Millisecond,
@@ -127,8 +115,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: max-stale must be positive", ErrConfig)
 	case c.ApplyTimeout <= 0:
 		return fmt.Errorf("%w: apply timeout must be positive", ErrConfig)
-	case c.ClusterKey != "" && len(c.ClusterKey) < 16:
-		return fmt.Errorf("%w: cluster key must be at least 16 characters", ErrConfig)
+	case CheckClusterKey(c.ClusterKey) != nil:
+		return CheckClusterKey(c.ClusterKey)
 	}
 	return nil
 }
@@ -147,6 +135,18 @@ func (c *Config) logOutput() io.Writer {
 	return os.Stderr
 }
 
+// MinClusterKeyLen is the shortest cluster key accepted.
+const MinClusterKeyLen = 16
+
+// CheckClusterKey is the one rule for a cluster key ("" = none, allowed
+// for a single node); cmd checks flags with it before opening a node.
+func CheckClusterKey(key string) error {
+	if key != "" && len(key) < MinClusterKeyLen {
+		return fmt.Errorf("%w: the cluster key must be at least %d characters", ErrConfig, MinClusterKeyLen)
+	}
+	return nil
+}
+
 // Errors the node returns; api maps them to status codes in one place.
 var (
 	ErrConfig       = errors.New("cluster: invalid configuration")
@@ -162,32 +162,50 @@ var (
 )
 
 // errorCodes gives each error a stable code so that it survives the
-// forwarding hop; codeError reverses it.
-var errorCodes = map[error]string{
-	ErrNoLeader:     "no_leader",
-	ErrNotLeader:    "not_leader",
-	ErrTimeout:      "timeout",
-	ErrShutdown:     "shutdown",
-	ErrUnauthorized: "unauthorized",
-	ErrNotCaughtUp:  "not_caught_up",
-	ErrUnknownNode:  "unknown_node",
-	ErrConfig:       "bad_request",
-	ErrBadBackup:    "bad_backup",
+// forwarding hop; codeError reverses it. The codes are the ones the API
+// answers with (api's error table uses the same strings; a test in api
+// ties them together), so one failure has one name from the leader to the
+// client. Ordered: the first match wins when an error wraps two.
+var errorCodes = []struct {
+	err  error
+	code string
+}{
+	{ErrNoLeader, "no_leader"},
+	{ErrNotLeader, "not_leader"},
+	{ErrTimeout, "timeout"},
+	{ErrShutdown, "shutting_down"},
+	{ErrUnauthorized, "bad_cluster_key"},
+	{ErrNotCaughtUp, "not_caught_up"},
+	{ErrUnknownNode, "unknown_node"},
+	{ErrConfig, "bad_request"},
+	{ErrBadBackup, "bad_backup"},
+	{ErrBadLevel, "bad_consistency"},
+	{ErrForward, "forward_failed"},
 }
 
+// legacyCodes are codes older binaries sent over the hop, read during a
+// rolling upgrade.
+var legacyCodes = map[string]string{"shutdown": "shutting_down", "unauthorized": "bad_cluster_key"}
+
+// ErrorCode is the stable code of a cluster error ("internal" for others).
+func ErrorCode(err error) string { return codeOf(err) }
+
 func codeOf(err error) string {
-	for e, c := range errorCodes {
-		if errors.Is(err, e) {
-			return c
+	for _, row := range errorCodes {
+		if errors.Is(err, row.err) {
+			return row.code
 		}
 	}
 	return "internal"
 }
 
 func codeError(code, msg string) error {
-	for e, c := range errorCodes {
-		if c == code {
-			return fmt.Errorf("%w: %s", e, msg)
+	if c, ok := legacyCodes[code]; ok {
+		code = c
+	}
+	for _, row := range errorCodes {
+		if row.code == code {
+			return fmt.Errorf("%w: %s", row.err, msg)
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrForward, msg)

@@ -202,6 +202,10 @@ func (f *notifyingFSM) Restore(rc io.ReadCloser) error {
 // FSM returns the node's state machine; reads use FSM().State().
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
 
+// AppliedIndex is the last log index this node's state machine applied
+// (what the API stamps on every answer as X-Sessiond-Index).
+func (n *Node) AppliedIndex() uint64 { return n.fsm.AppliedIndex() }
+
 // ID is this node's ID.
 func (n *Node) ID() string { return n.cfg.NodeID }
 

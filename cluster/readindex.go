@@ -323,13 +323,23 @@ func (n *Node) leaseLoop() {
 // level. It returns nil when no such session exists in state that is fresh
 // enough for the level; expiry is the caller's decision (its clock).
 func (n *Node) LookupSession(ctx context.Context, level Level, d fsm.Digest) (*fsm.Session, error) {
-	sess, hit := n.fsm.State().Session(d)
+	_, sess, err := n.LookupIn(ctx, level, d)
+	return sess, err
+}
+
+// LookupIn is LookupSession that also returns the state the answer came
+// from, so the caller reads the session's user from that same state: a
+// session and its user never straddle a restore.
+func (n *Node) LookupIn(ctx context.Context, level Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
+	st := n.fsm.State()
+	sess, hit := st.Session(d)
 	if level == Stale || (level == Default && hit && n.LeaseValid()) {
-		return sess, nil
+		return st, sess, nil
 	}
 	if err := n.ReadBarrier(ctx, level, hit); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sess, _ = n.fsm.State().Session(d)
-	return sess, nil
+	st = n.fsm.State()
+	sess, _ = st.Session(d)
+	return st, sess, nil
 }

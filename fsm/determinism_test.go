@@ -99,7 +99,7 @@ func checkLogCoverage(t *testing.T, f *FSM, results []Result) {
 		codes[r.Code]++
 	}
 	for _, c := range []string{"", "user_exists", "user_not_found", "user_disabled",
-		"session_conflict", "session_limit", "stale_user", "bad_command", "key_exists"} {
+		"session_conflict", "session_limit", "user_changed", "bad_command", "key_exists"} {
 		if codes[c] == 0 {
 			t.Errorf("the generated log never produced code %q (codes: %v)", c, codes)
 		}

@@ -90,12 +90,12 @@ func TestApply_CreateSession(t *testing.T) {
 			},
 		},
 		{
-			name: "user version mismatch is stale_user; 0 is unchecked",
+			name: "user version mismatch is user_changed; 0 is unchecked",
 			steps: with(
 				step{stale("a1", 1), Result{UserID: 1, SessionID: "a1"}},
 				step{&UpdateUser{UserID: 1, PasswordHash: sp("h2")}, Result{UserID: 1, Count: 1}},
-				step{stale("a2", 1), Result{Code: "stale_user"}},
-				step{stale("a3", 3), Result{Code: "stale_user"}},
+				step{stale("a2", 1), Result{Code: "user_changed"}},
+				step{stale("a3", 3), Result{Code: "user_changed"}},
 				step{stale("a4", 2), Result{UserID: 1, SessionID: "a4"}},
 				step{stale("a5", 0), Result{UserID: 1, SessionID: "a5"}},
 			),

@@ -159,7 +159,7 @@ var errCodes = map[error]string{
 	ErrSessionNotFound: "session_not_found",
 	ErrSessionConflict: "session_conflict",
 	ErrSessionLimit:    "session_limit",
-	ErrStaleUser:       "stale_user",
+	ErrStaleUser:       "user_changed",
 	ErrKeyNotFound:     "key_not_found",
 	ErrKeyExists:       "key_exists",
 	ErrBadCommand:      "bad_command",
@@ -180,12 +180,27 @@ func (r Result) Err() error {
 	if r.Code == "" {
 		return nil
 	}
+	code := r.Code
+	if code == "stale_user" { // what binaries before the one vocabulary sent over the hop
+		code = "user_changed"
+	}
 	for err, c := range errCodes {
-		if c == r.Code {
+		if c == code {
 			return err
 		}
 	}
 	return errors.New("fsm: " + r.Code)
+}
+
+// ErrorCode is the stable code of an fsm business failure, "" for any
+// other error. The API answers with the same code.
+func ErrorCode(err error) string {
+	for e, c := range errCodes {
+		if errors.Is(err, e) {
+			return c
+		}
+	}
+	return ""
 }
 
 func fail(err error) Result { return Result{Code: errCodes[err]} }

@@ -330,8 +330,8 @@ func (c Config) Validate() error {
 		return errors.New("--tls-ca (mutual TLS between nodes) needs --tls-cert and --tls-key")
 	case c.Join != "" && c.ClusterKey == "":
 		return fmt.Errorf("--join needs the cluster key in %s or %s_FILE", envClusterKey, envClusterKey)
-	case c.ClusterKey != "" && len(c.ClusterKey) < 16:
-		return errors.New("the cluster key must be at least 16 characters")
+	case cluster.CheckClusterKey(string(c.ClusterKey)) != nil:
+		return cluster.CheckClusterKey(string(c.ClusterKey))
 	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout < c.HeartbeatTimeout:
 		return errors.New("--heartbeat-timeout must be positive and --election-timeout at least as long")
 	case c.MaxStale <= 0:
@@ -434,7 +434,7 @@ func (c Config) clusterConfig() cluster.Config {
 	cc := cluster.DefaultConfig()
 	cc.NodeID, cc.DataDir, cc.RaftBind, cc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
 	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
-	cc.DefaultLevel, cc.MaxStale = c.Consistency, c.MaxStale
+	cc.MaxStale = c.MaxStale
 	cc.SnapshotThreshold = c.SnapshotThreshold
 	cc.SnapshotInterval = c.SnapshotInterval
 	cc.TrailingLogs = c.TrailingLogs

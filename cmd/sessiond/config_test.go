@@ -81,7 +81,7 @@ func TestConfig_EnvFallback(t *testing.T) {
 		c.SnapshotThreshold != 100 || c.HeartbeatTimeout != 200*time.Millisecond || c.ElectionTimeout != 300*time.Millisecond {
 		t.Fatalf("env not applied: %+v", c)
 	}
-	if cc := c.clusterConfig(); cc.LeaderLeaseTimeout > cc.HeartbeatTimeout || cc.DefaultLevel != cluster.Consistent {
+	if cc := c.clusterConfig(); cc.LeaderLeaseTimeout > cc.HeartbeatTimeout || c.apiConfig(nil).DefaultLevel != cluster.Consistent {
 		t.Fatalf("cluster config %+v", cc)
 	}
 }

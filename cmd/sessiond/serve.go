@@ -135,6 +135,11 @@ func (s *Server) openAPI() error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
+	// The Raft library reports through go-metrics' process-global sink:
+	// bridged once per process, here, where process-wide things live.
+	if err := cluster.BridgeRaftMetrics(s.api.Registry()); err != nil {
+		s.log.Warn("raft metrics bridge unavailable", "err", err)
+	}
 	s.node.SetOnLeader(s.api.OnLeader)
 	s.hs = s.api.HTTPServer(s.ln.Addr().String())
 	if s.certs != nil {
@@ -275,9 +280,6 @@ func (s *Server) reportReady(ctx context.Context) {
 
 // Err delivers an error if the HTTP server stops on its own.
 func (s *Server) Err() <-chan error { return s.serveErr }
-
-// URL is the advertised API base URL.
-func (s *Server) URL() string { return s.cfg.APIURL }
 
 // Close stops accepting requests, lets in-flight ones finish (up to
 // --shutdown-timeout), then shuts the node down, handing leadership to

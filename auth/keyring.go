@@ -1,0 +1,141 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Keyring failures.
+var (
+	// ErrNoSigningKey means the keyring has no active key to sign JWTs
+	// with (a cluster still seeding, or an admin retired the active key).
+	ErrNoSigningKey = errors.New("auth: no active jwt signing key")
+	// ErrActiveKey means an admin tried to retire the key in use.
+	ErrActiveKey = errors.New("auth: the active key cannot be retired")
+)
+
+// stateKeyring is a Keyring over the replicated keyring. It reads the
+// node's current state on every lookup, so keys added or retired through
+// the log are seen at once and a restored snapshot is never stale.
+type stateKeyring struct{ state StateReader }
+
+func (k stateKeyring) LookupKey(kid string) (Key, bool) {
+	sk, ok := k.state.State().Key(kid)
+	if !ok {
+		return Key{}, false
+	}
+	return keyFromFSM(sk), true
+}
+
+func keyFromFSM(k fsm.SigningKey) Key {
+	return Key{Kid: k.Kid, Alg: k.Alg, Secret: k.Secret, Public: k.Public, Created: k.Created, Retired: k.Retired}
+}
+
+func keyToFSM(k Key) fsm.SigningKey {
+	return fsm.SigningKey{Kid: k.Kid, Alg: k.Alg, Secret: k.Secret, Public: k.Public, Created: k.Created, Retired: k.Retired}
+}
+
+// ActiveKey is the key new JWTs are signed with.
+func (s *Service) ActiveKey() (Key, error) {
+	st := s.state.State()
+	kid := st.Settings().JWTActiveKid
+	if kid == "" {
+		return Key{}, ErrNoSigningKey
+	}
+	k, ok := st.Key(kid)
+	if !ok || k.Retired != 0 {
+		return Key{}, ErrNoSigningKey
+	}
+	return keyFromFSM(k), nil
+}
+
+// Keys lists the keyring and names the active key ("" when none).
+func (s *Service) Keys() (keys []Key, activeKid string) {
+	st := s.state.State()
+	for _, k := range st.Keys() {
+		keys = append(keys, keyFromFSM(k))
+	}
+	return keys, st.Settings().JWTActiveKid
+}
+
+// AddKey generates a key of alg and commits it, making it the signing key
+// when activate is set (a rotation; the previous key keeps verifying). The
+// key material is made here, before the log.
+func (s *Service) AddKey(ctx context.Context, alg string, activate bool) (Key, error) {
+	k, err := GenerateKey(alg, s.cfg.Now())
+	if err == nil {
+		err = k.Validate()
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	return k, s.PutKey(ctx, k, activate)
+}
+
+// PutKey commits a key made elsewhere (the configured secret).
+func (s *Service) PutKey(ctx context.Context, k Key, activate bool) error {
+	_, err := s.apply.Apply(ctx, &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
+	return err
+}
+
+// RetireKey stops a key from signing; tokens it signed verify until they
+// expire. The active key cannot be retired: rotate first, so JWT logins
+// never find the keyring without a signing key.
+func (s *Service) RetireKey(ctx context.Context, kid string) error {
+	st := s.state.State()
+	if _, ok := st.Key(kid); !ok {
+		return fsm.ErrKeyNotFound
+	}
+	if st.Settings().JWTActiveKid == kid {
+		return ErrActiveKey
+	}
+	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano()})
+	return err
+}
+
+// JWKS is the public half of the asymmetric keys (RFC 7517).
+func (s *Service) JWKS() ([]byte, error) {
+	keys, _ := s.Keys()
+	return JWKS(keys)
+}
+
+// SignSession signs the JWT of a JWT-kind session issued by CreateSession
+// or Login, with the active key.
+func (s *Service) SignSession(key Key, iss Issued, u *fsm.User) (string, error) {
+	return SignJWT(key, Claims{
+		Subject: u.ID, Login: u.Login, SessionID: iss.Token,
+		IssuedAt: time.Unix(0, iss.Session.Created), ExpiresAt: time.Unix(0, iss.Session.ExpiresAt),
+	})
+}
+
+// ValidateJWT validates an Odoo RESTful JWT: signature by the key its kid
+// names (algorithm pinned per key, so "none" and algorithm confusion are
+// refused), exp by this node's clock, then the jti's session through
+// Validate, so a logged-out JWT stays refused while its signature and exp
+// still hold. Syntax and signature failures are refused before any lookup.
+func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) (Principal, error) {
+	if tok == "" || len(tok) > MaxJWTLen {
+		return Principal{}, ErrTokenMalformed
+	}
+	claims, err := VerifyJWT(stateKeyring{s.state}, tok, s.cfg.Now())
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+		}
+		return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+	}
+	p, err := s.Validate(ctx, level, DigestToken(claims.SessionID))
+	if err != nil {
+		return p, err
+	}
+	if p.Session.Kind != fsm.KindJWT || p.User.ID != claims.Subject {
+		return Principal{}, ErrTokenUnknown
+	}
+	return p, nil
+}

@@ -1,0 +1,121 @@
+package auth
+
+import (
+	"context"
+	"errors"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Account-management failures.
+var (
+	// ErrSignupDisabled means self-registration is off in the settings.
+	ErrSignupDisabled = errors.New("auth: signup is disabled")
+	// ErrLoginTaken means a registration names a login that exists.
+	ErrLoginTaken = errors.New("auth: login already taken")
+	// ErrNotVisible means a write was committed but this node has not
+	// applied it yet (a brief unavailability: retry).
+	ErrNotVisible = errors.New("auth: the change is not visible on this node yet")
+)
+
+// User is the local state's user with that id.
+func (s *Service) User(id uint64) (*fsm.User, bool) { return s.state.State().User(id) }
+
+// Users lists the users of db ("" = every db).
+func (s *Service) Users(db string) []*fsm.User { return s.state.State().Users(db) }
+
+// Counts is the number of users and sessions in local state.
+func (s *Service) Counts() (users, sessions int) { return s.state.State().Counts() }
+
+// Settings are the replicated settings in force on this node.
+func (s *Service) Settings() fsm.Settings { return s.state.State().Settings() }
+
+// UserChanges are the fields an admin may change; nil leaves a field as it
+// is. A new password or disabling ends every session of the user at the
+// index it commits at.
+type UserChanges struct {
+	Name, Email, Password *string
+	Admin, Disabled       *bool
+	Unlock                bool // clear failed-login counters and any lock
+}
+
+// UpdateUser applies an admin's changes in order (password, profile,
+// unlock) and returns the user as this node sees it afterwards.
+func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*fsm.User, error) {
+	if c.Password != nil {
+		if err := s.SetPassword(ctx, uid, *c.Password); err != nil {
+			return nil, err
+		}
+	}
+	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil {
+		if _, err := s.apply.Apply(ctx, &fsm.UpdateUser{
+			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled,
+			Now: s.cfg.Now().UnixNano(),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if c.Unlock {
+		if _, err := s.apply.Apply(ctx, &fsm.ResetFailures{UserID: uid}); err != nil {
+			return nil, err
+		}
+	}
+	u, ok := s.User(uid)
+	if !ok {
+		return nil, fsm.ErrUserNotFound
+	}
+	return u, nil
+}
+
+// DeleteUser removes the account and all its sessions.
+func (s *Service) DeleteUser(ctx context.Context, uid uint64) error {
+	_, err := s.apply.Apply(ctx, &fsm.DeleteUser{UserID: uid})
+	return err
+}
+
+// SetSettings replaces the replicated settings and returns them as this
+// node sees them after the commit.
+func (s *Service) SetSettings(ctx context.Context, st fsm.Settings) (fsm.Settings, error) {
+	if _, err := s.apply.Apply(ctx, &fsm.SetSettings{Settings: st}); err != nil {
+		return fsm.Settings{}, err
+	}
+	return s.Settings(), nil
+}
+
+// Registration is a self-service sign-up (the Odoo JWT dialect's
+// /api/register): the login is the e-mail address.
+type Registration struct {
+	Email, Name, Password string
+	ClientAddr            string
+}
+
+// Register creates an account for a stranger: only when signup is
+// enabled, throttled per address like logins (a refused attempt counts as
+// a failure), in the default db.
+func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, error) {
+	if !s.Settings().SignupEnabled {
+		return nil, ErrSignupDisabled
+	}
+	now := s.cfg.Now()
+	if ok, wait := s.limiter.Allow(r.ClientAddr, now); !ok {
+		return nil, &RetryError{Err: ErrThrottled, After: wait}
+	}
+	db, err := s.ResolveDB("")
+	if err != nil {
+		return nil, err
+	}
+	if _, taken := s.state.State().UserByLogin(db, r.Email); taken {
+		s.limiter.Fail(r.ClientAddr, now)
+		return nil, ErrLoginTaken
+	}
+	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: r.Email, Email: r.Email, Name: r.Name, Password: r.Password})
+	if err != nil {
+		s.limiter.Fail(r.ClientAddr, now)
+		return nil, err
+	}
+	u, ok := s.User(id)
+	if !ok {
+		return nil, ErrNotVisible
+	}
+	return u, nil
+}
