@@ -110,3 +110,13 @@ func retryAfter(err error) int {
 	}
 	return 0
 }
+
+// ErrorCodes lists every code of the error table with its status: the
+// vocabulary the Go client (api/client) reverses, tied to it by a test.
+func ErrorCodes() map[string]int {
+	out := map[string]int{"internal": http.StatusInternalServerError}
+	for _, row := range errorTable {
+		out[row.code] = row.status
+	}
+	return out
+}

@@ -54,7 +54,23 @@ var codeSentinels = map[string]error{
 	"account_locked":    ErrLocked,
 	"throttled":         ErrThrottled,
 	"no_leader":         ErrNoLeader,
+	"not_leader":        ErrNoLeader,
 	"internal":          ErrInternal,
+	"bad_cluster_key":   ErrForbidden,
+
+	// Requests the server could not take as sent: fix and resend.
+	"bad_json": ErrBadRequest, "missing_field": ErrBadRequest, "invalid_field": ErrBadRequest,
+	"body_too_large": ErrBadRequest, "unsupported_media_type": ErrBadRequest, "method_not_allowed": ErrBadRequest,
+	"unknown_db": ErrBadRequest, "db_required": ErrBadRequest, "invalid_login": ErrBadRequest,
+	"password_too_short": ErrBadRequest, "password_too_long": ErrBadRequest, "password_invalid": ErrBadRequest,
+	"bad_command": ErrBadRequest, "bad_consistency": ErrBadRequest, "bad_backup": ErrBadRequest,
+	"bad_request": ErrBadRequest, "active_key": ErrBadRequest,
+
+	// Brief unavailability: retry, on this node or another.
+	"busy": ErrUnavailable, "not_caught_up": ErrUnavailable, "timeout": ErrUnavailable,
+	"shutting_down": ErrUnavailable, "forward_failed": ErrUnavailable, "no_signing_key": ErrUnavailable,
+
+	"signup_disabled": ErrInternal, // 501: this server does not offer it
 }
 
 func statusSentinel(status int) error {
