@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,40 +44,10 @@ type benchAPI struct {
 // one user and logs it in benchPrefillSessions times.
 func newBenchAPI(b *testing.B) *benchAPI {
 	b.Helper()
-	ccfg := cluster.DefaultConfig()
-	ccfg.NodeID, ccfg.DataDir, ccfg.RaftBind = "bench1", b.TempDir(), "127.0.0.1:0"
-	ccfg.ClusterKey = "bench-cluster-key-0123456789"
-	ccfg.HeartbeatTimeout, ccfg.ElectionTimeout, ccfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
-	ccfg.LogOutput = io.Discard
-	acfg := auth.DefaultServiceConfig()
-	acfg.Hash = auth.MinimalHashParams()
-	cfg := DefaultConfig()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := cluster.Open(ccfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { node.Shutdown(context.Background()) })
-	svc, err := auth.NewService(acfg, node, node.FSM())
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(cfg, node, svc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	node.SetOnLeader(srv.OnLeader)
+	tn := startTestNode(b, "bench1", "http://127.0.0.1:1") // one node: nothing is forwarded
+	node, svc, srv := tn.node, tn.svc, tn.srv
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := node.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for !node.FSM().State().HasDB(cfg.DefaultDB) { // seeded by OnLeader
-		if ctx.Err() != nil {
-			b.Fatal("default db was not seeded")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
 	uid, err := svc.CreateUser(ctx, auth.NewUser{Login: "bench", Password: "bench-password-123"})
 	if err != nil {
 		b.Fatal(err)

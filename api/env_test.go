@@ -2,10 +2,8 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,60 +41,18 @@ func newTestEnv(t *testing.T, opts ...envOpt) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccfg := cluster.DefaultConfig()
-	ccfg.NodeID, ccfg.DataDir, ccfg.RaftBind = "t1", t.TempDir(), "127.0.0.1:0"
-	ccfg.APIURL = "http://" + ln.Addr().String()
-	ccfg.ClusterKey = "test-cluster-key-0123456789"
-	ccfg.HeartbeatTimeout, ccfg.ElectionTimeout, ccfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
-	ccfg.MaxStale = 300 * time.Millisecond
-	ccfg.LogOutput = io.Discard
-	acfg := auth.DefaultServiceConfig()
-	acfg.Hash = auth.MinimalHashParams()
-	cfg := DefaultConfig()
-	cfg.AdminPassword = testAdminPassword
-	cfg.JWTSecret = []byte("0123456789abcdef0123456789abcdef-test-jwt-key")
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, o := range opts {
-		o(&ccfg, &acfg, &cfg)
+	withSecrets := func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) {
+		c.AdminPassword = testAdminPassword
+		c.JWTSecret = []byte("0123456789abcdef0123456789abcdef-test-jwt-key")
 	}
-	node, err := cluster.Open(ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.NewService(acfg, node, node.FSM())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, node, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.SetOnLeader(srv.OnLeader)
-	hs := httptest.NewUnstartedServer(srv.Handler())
+	tn := startTestNode(t, "t1", "http://"+ln.Addr().String(), append([]envOpt{withSecrets}, opts...)...)
+	hs := httptest.NewUnstartedServer(tn.srv.Handler())
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()
-	e := &testEnv{t: t, node: node, svc: svc, srv: srv, http: hs, URL: hs.URL, now: acfg.Now}
-	t.Cleanup(func() {
-		hs.Close()
-		node.Shutdown(context.Background())
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := node.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.AdminPassword != "" {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, ok := node.FSM().State().UserByLogin(cfg.DefaultDB, "admin"); ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("admin was not seeded")
-			}
-			time.Sleep(10 * time.Millisecond) // polling interval
-		}
+	t.Cleanup(hs.Close)
+	e := &testEnv{t: t, node: tn.node, svc: tn.svc, srv: tn.srv, http: hs, URL: hs.URL, now: tn.acfg.Now}
+	if tn.cfg.AdminPassword != "" {
 		e.admin = e.login("admin", testAdminPassword)
 	}
 	return e

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -36,43 +34,13 @@ const (
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
 	f.Helper()
-	ccfg := cluster.DefaultConfig()
-	ccfg.NodeID, ccfg.DataDir, ccfg.RaftBind = "f1", f.TempDir(), "127.0.0.1:0"
-	ccfg.APIURL = "http://127.0.0.1:1" // one node: nothing is forwarded
-	ccfg.ClusterKey = "fuzz-cluster-key-0123456789"
-	ccfg.HeartbeatTimeout, ccfg.ElectionTimeout, ccfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
-	ccfg.MaxStale = time.Second
-	ccfg.LogOutput = io.Discard
-	acfg := auth.DefaultServiceConfig()
-	acfg.Hash = auth.MinimalHashParams()
-	cfg := DefaultConfig()
-	cfg.JWTSecret = testJWTSecret
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := cluster.Open(ccfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { node.Shutdown(context.Background()) })
-	svc, err := auth.NewService(acfg, node, node.FSM())
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := New(cfg, node, svc)
-	if err != nil {
-		f.Fatal(err)
-	}
-	node.SetOnLeader(srv.OnLeader)
+	tn := startTestNode(f, "f1", "http://127.0.0.1:1", func(c *cluster.Config, _ *auth.ServiceConfig, ac *Config) { // one node: nothing is forwarded
+		c.MaxStale = time.Second
+		ac.JWTSecret = testJWTSecret
+	})
+	node, svc, srv := tn.node, tn.svc, tn.srv
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := node.WaitReady(ctx); err != nil {
-		f.Fatal(err)
-	}
-	for st := node.FSM().State(); st.Settings().JWTActiveKid == "" || !st.HasDB(cfg.DefaultDB); st = node.FSM().State() {
-		if ctx.Err() != nil {
-			f.Fatal("cluster was not seeded")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
 	if _, err := svc.CreateUser(ctx, auth.NewUser{Login: fuzzLogin, Password: fuzzPassword, Name: "Fuzz"}); err != nil {
 		f.Fatal(err)
 	}
