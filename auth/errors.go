@@ -39,4 +39,28 @@ var (
 	ErrUnknownKey = errors.New("auth: unknown jwt key id")
 	// ErrInvalidJWT is wrapped by every JWT verification failure.
 	ErrInvalidJWT = errors.New("auth: invalid jwt")
+
+	// Login-flow failures. ErrLocked and ErrThrottled values carry a
+	// retry-after (see RetryError).
+	ErrBadCredentials = errors.New("auth: bad credentials")
+	ErrLocked         = errors.New("auth: account locked")
+	ErrThrottled      = errors.New("auth: too many attempts")
+	ErrUnknownDB      = errors.New("auth: unknown database")
+	ErrDBRequired     = errors.New("auth: database must be given")
+
+	// Account management.
+	// ErrSignupDisabled means self-registration is off in the settings.
+	ErrSignupDisabled = errors.New("auth: signup is disabled")
+	// ErrLoginTaken means a registration names a login that exists.
+	ErrLoginTaken = errors.New("auth: login already taken")
+	// ErrNotVisible means a write was committed but this node has not
+	// applied it yet (a brief unavailability: retry).
+	ErrNotVisible = errors.New("auth: the change is not visible on this node yet")
+
+	// The signing keyring.
+	// ErrNoSigningKey means the keyring has no active key to sign JWTs
+	// with (a cluster still seeding, or an admin retired the active key).
+	ErrNoSigningKey = errors.New("auth: no active jwt signing key")
+	// ErrActiveKey means an admin tried to retire the key in use.
+	ErrActiveKey = errors.New("auth: the active key cannot be retired")
 )

@@ -11,15 +11,6 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
-// Keyring failures.
-var (
-	// ErrNoSigningKey means the keyring has no active key to sign JWTs
-	// with (a cluster still seeding, or an admin retired the active key).
-	ErrNoSigningKey = errors.New("auth: no active jwt signing key")
-	// ErrActiveKey means an admin tried to retire the key in use.
-	ErrActiveKey = errors.New("auth: the active key cannot be retired")
-)
-
 // stateKeyring is a Keyring over the replicated keyring. It reads the
 // node's current state on every lookup, so keys added or retired through
 // the log are seen at once and a restored snapshot is never stale.

@@ -9,16 +9,6 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
-// Login-flow errors. ErrLocked and ErrThrottled values carry a retry-after
-// (see RetryError).
-var (
-	ErrBadCredentials = errors.New("auth: bad credentials")
-	ErrLocked         = errors.New("auth: account locked")
-	ErrThrottled      = errors.New("auth: too many attempts")
-	ErrUnknownDB      = errors.New("auth: unknown database")
-	ErrDBRequired     = errors.New("auth: database must be given")
-)
-
 // RetryError is a refusal that tells the client when to try again.
 type RetryError struct {
 	Err   error

@@ -2,20 +2,8 @@ package auth
 
 import (
 	"context"
-	"errors"
 
 	"github.com/sessiond/sessiond/fsm"
-)
-
-// Account-management failures.
-var (
-	// ErrSignupDisabled means self-registration is off in the settings.
-	ErrSignupDisabled = errors.New("auth: signup is disabled")
-	// ErrLoginTaken means a registration names a login that exists.
-	ErrLoginTaken = errors.New("auth: login already taken")
-	// ErrNotVisible means a write was committed but this node has not
-	// applied it yet (a brief unavailability: retry).
-	ErrNotVisible = errors.New("auth: the change is not visible on this node yet")
 )
 
 // User is the local state's user with that id.
