@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -78,42 +75,22 @@ func (r resp) json(t *testing.T) map[string]any {
 // (sent as JSON). Headers are "Name: value" strings.
 func (e *testEnv) do(method, path string, body any, headers ...string) resp {
 	e.t.Helper()
-	var rd io.Reader
-	ct := ""
+	var text string
 	switch b := body.(type) {
 	case nil:
+		return e.raw(method, path, "", "", headers...)
 	case string:
-		rd = strings.NewReader(b)
-		ct = "application/json"
+		text = b
 	case []byte:
-		rd = bytes.NewReader(b)
-		ct = "application/json"
+		text = string(b)
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
-		ct = "application/json"
+		text = string(data)
 	}
-	req, err := http.NewRequest(method, e.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Header: res.Header, Body: data}
+	return e.raw(method, path, text, "application/json", headers...)
 }
 
 // login logs in through the native API and returns the token.
