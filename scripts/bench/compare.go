@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // The comparison targets run the same workloads through the same driver,
@@ -29,7 +31,7 @@ import (
 type redisTarget struct{ c *redis.Client }
 
 func startRedis(ctx context.Context, procs *procSet, bin, root string) (*redisTarget, error) {
-	port, err := freePort()
+	port, err := proctest.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +129,11 @@ func startEtcd(ctx context.Context, procs *procSet, bin, root string) (*etcdClus
 	var peers, clients []string
 	var cports, pports []int
 	for i := 1; i <= 3; i++ {
-		cp, err := freePort()
+		cp, err := proctest.Port()
 		if err != nil {
 			return nil, err
 		}
-		pp, err := freePort()
+		pp, err := proctest.Port()
 		if err != nil {
 			return nil, err
 		}

@@ -147,7 +147,7 @@ func (r *runner) phaseFailover(ctx context.Context) error {
 		t := r.sdTarget("sessiond", followers, "", 4)
 		t.client = client
 		t0 := time.Now()
-		leader.proc.kill9()
+		leader.proc.Kill()
 		var ok time.Duration
 		for k := 0; time.Since(t0) < 30*time.Second; k++ {
 			if _, err := t.login(ctx, k, userLogin(kindMinUser, k%r.cfg.plan.MinUsers), minPassword); err == nil {
@@ -251,7 +251,7 @@ func (r *runner) phaseMemory(ctx context.Context) error {
 		"snapshot_bytes": size, "snapshot_persist_s": persist, "snapshot_restore_s": restore,
 	}
 	for _, nd := range r.sd.nodes {
-		if nd.proc != nil && nd.proc.alive() {
+		if nd.proc != nil && nd.proc.Running() {
 			if s, err := r.sd.status(ctx, nd); err == nil && s.Sessions > 0 {
 				m["rss_bytes_per_session_"+nd.id] = float64(nd.proc.rssBytes()) / float64(s.Sessions)
 			}

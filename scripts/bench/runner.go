@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // runner holds what setup started and what the phases measured.
@@ -52,7 +54,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	if cfg.targets["baseline"] {
-		port, err := freePort()
+		port, err := proctest.Port()
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // Fixture secrets for the benchmark cluster (loopback only, thrown away
@@ -46,25 +48,26 @@ type sdCluster struct {
 func newSDCluster(bin string, procs *procSet, root string, size int, extra []string) (*sdCluster, error) {
 	c := &sdCluster{bin: bin, procs: procs, extra: extra, http: &http.Client{Timeout: 2 * time.Minute}}
 	for i := 1; i <= size; i++ {
-		ap, err := freePort()
+		ap, err := proctest.Port()
 		if err != nil {
 			return nil, err
 		}
-		rp, err := freePort()
+		rp, err := proctest.Port()
 		if err != nil {
 			return nil, err
 		}
 		n := &sdNode{
 			id: "n" + strconv.Itoa(i), dir: filepath.Join(root, "sessiond-n"+strconv.Itoa(i)),
-			apiAddr: "127.0.0.1:" + strconv.Itoa(ap), raftAddr: "127.0.0.1:" + strconv.Itoa(rp),
+			apiAddr: proctest.LoopbackAddr(ap), raftAddr: proctest.LoopbackAddr(rp),
 		}
 		n.url = "http://" + n.apiAddr
-		n.args = []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--api-addr", n.apiAddr,
-			"--api-url", n.url, "--raft-addr", n.raftAddr, "--log-level", "warn"}
+		flags := proctest.Node{Subcommand: "serve", ID: n.id, DataDir: n.dir, APIAddr: n.apiAddr,
+			APIURL: n.url, RaftAddr: n.raftAddr, LogLevel: "warn"}
+		if i > 1 {
+			flags.Join = c.nodes[0].url
+		}
+		n.args = flags.Args()
 		c.nodes = append(c.nodes, n)
-	}
-	for _, n := range c.nodes[1:] {
-		n.args = append(n.args, "--join", c.nodes[0].url)
 	}
 	return c, nil
 }
@@ -173,7 +176,7 @@ func (c *sdCluster) status(ctx context.Context, n *sdNode) (nodeStatus, error) {
 // roles returns the leader and the followers among running nodes.
 func (c *sdCluster) roles(ctx context.Context) (leader *sdNode, followers []*sdNode, err error) {
 	for _, n := range c.nodes {
-		if n.proc == nil || !n.proc.alive() {
+		if n.proc == nil || !n.proc.Running() {
 			continue
 		}
 		st, err := c.status(ctx, n)
@@ -214,7 +217,7 @@ func (c *sdCluster) metric(ctx context.Context, n *sdNode, name string) (float64
 func (c *sdCluster) cpuSeconds() float64 {
 	var s float64
 	for _, n := range c.nodes {
-		if n.proc != nil && n.proc.alive() {
+		if n.proc != nil && n.proc.Running() {
 			s += n.proc.cpuSeconds()
 		}
 	}

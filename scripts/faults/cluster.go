@@ -11,31 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/proctest"
 )
-
-// BuildBinary builds cmd/sessiond from the module at root into dir and
-// returns its path.
-func BuildBinary(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "sessiond")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sessiond")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("faults: go build ./cmd/sessiond: %v\n%s", err, out)
-	}
-	return bin, nil
-}
-
-// ModuleRoot finds the directory holding go.mod above dir.
-func ModuleRoot(dir string) (string, error) {
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", errors.New("faults: no go.mod above " + dir)
-		}
-	}
-}
 
 // ClusterConfig describes a cluster of real sessiond processes.
 type ClusterConfig struct {
@@ -60,19 +38,14 @@ type ClusterConfig struct {
 
 // Proc is one node process.
 type Proc struct {
-	Index   int
-	ID      string
-	DataDir string
-	LogPath string
-	URL     string
+	*proctest.Proc // Name is ID; LogPath is the node's log
+	Index          int
+	ID             string
+	DataDir        string
+	URL            string
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{}
 	paused  bool
-	starts  int
-	exitErr error
-	killing bool     // the harness killed it: the exit is expected
 	crashes []string // exits the harness did not cause, with the log's end
 }
 
@@ -81,21 +54,6 @@ func (p *Proc) Crashes() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.crashes...)
-}
-
-// Running reports whether the process is alive (possibly paused).
-func (p *Proc) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // Paused reports whether the harness stopped the process (SIGSTOP).
@@ -118,8 +76,20 @@ type Cluster struct {
 func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg}
 	for i := 0; i < cfg.Nodes; i++ {
-		p := &Proc{Index: i, ID: cfg.IDs[i], DataDir: filepath.Join(cfg.Dir, cfg.IDs[i]),
-			LogPath: filepath.Join(cfg.Dir, cfg.IDs[i]+".log"), URL: "http://" + cfg.Net.APIAddr(i)}
+		p := &Proc{Index: i, ID: cfg.IDs[i], DataDir: filepath.Join(cfg.Dir, cfg.IDs[i]), URL: "http://" + cfg.Net.APIAddr(i)}
+		p.Proc = &proctest.Proc{Name: p.ID, Bin: cfg.Binary, LogPath: filepath.Join(cfg.Dir, cfg.IDs[i]+".log"),
+			Env: proctest.CleanEnv("SESSIOND_CLUSTER_KEY="+cfg.ClusterKey, "SESSIOND_ADMIN_PASSWORD="+cfg.AdminPassword),
+			Command: func(bin string, args ...string) *exec.Cmd {
+				return cfg.Net.Command(context.Background(), i, bin, args...)
+			},
+		}
+		p.OnExit = func(err error, expected bool) {
+			if !expected {
+				p.mu.Lock()
+				p.crashes = append(p.crashes, fmt.Sprintf("%s exited by itself (%v): %s", p.ID, err, p.tail()))
+				p.mu.Unlock()
+			}
+		}
 		if err := os.MkdirAll(p.DataDir, 0o700); err != nil {
 			return nil, err
 		}
@@ -159,121 +129,63 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 
 func (c *Cluster) args(i int) []string {
 	cfg := c.cfg
-	a := []string{"serve",
-		"--node-id", cfg.IDs[i],
-		"--data-dir", c.Procs[i].DataDir,
-		"--api-addr", cfg.Net.APIAddr(i),
-		"--api-url", c.Procs[i].URL,
-		"--raft-addr", cfg.Net.RaftBind(i),
-		"--raft-advertise", cfg.Net.RaftAdvertise(i),
-		"--heartbeat-timeout", cfg.HeartbeatTimeout.String(),
-		"--election-timeout", cfg.ElectionTimeout.String(),
-		"--max-stale", cfg.MaxStale.String(),
-		"--hash-memory", "64", "--hash-time", "1",
-		"--log-level", "info",
-	}
+	n := proctest.Node{Subcommand: "serve", ID: cfg.IDs[i], DataDir: c.Procs[i].DataDir,
+		APIAddr: cfg.Net.APIAddr(i), APIURL: c.Procs[i].URL,
+		RaftAddr: cfg.Net.RaftBind(i), RaftAdvertise: cfg.Net.RaftAdvertise(i),
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		FastHash: true, LogLevel: "info",
+		Extra: []string{"--max-stale", cfg.MaxStale.String()}}
 	if cfg.SnapshotThreshold > 0 {
-		a = append(a, "--snapshot-threshold", fmt.Sprint(cfg.SnapshotThreshold))
+		n.Extra = append(n.Extra, "--snapshot-threshold", fmt.Sprint(cfg.SnapshotThreshold))
 	}
 	if cfg.Consistency != "" {
-		a = append(a, "--consistency", cfg.Consistency)
+		n.Extra = append(n.Extra, "--consistency", cfg.Consistency)
 	}
 	if i > 0 {
-		a = append(a, "--join", c.Procs[0].URL)
+		n.Join = c.Procs[0].URL
 	}
-	return append(a, cfg.ExtraFlags...)
+	n.Extra = append(n.Extra, cfg.ExtraFlags...)
+	return n.Args()
 }
 
 // Start starts node i (again). Its output goes to its log file.
 func (c *Cluster) Start(i int) error {
 	p := c.Procs[i]
+	p.Args = c.args(i)
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		select {
-		case <-p.done:
-		default:
-			return fmt.Errorf("faults: %s is already running", p.ID)
-		}
-	}
-	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := c.cfg.Net.Command(context.Background(), i, c.cfg.Binary, c.args(i)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(),
-		"SESSIOND_CLUSTER_KEY="+c.cfg.ClusterKey,
-		"SESSIOND_ADMIN_PASSWORD="+c.cfg.AdminPassword,
-	)
-	// The node dies with the harness, whatever kills the harness.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	fmt.Fprintf(logf, "=== faults: start %d of %s\n", p.starts+1, p.ID)
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	p.cmd, p.done, p.paused, p.killing = cmd, make(chan struct{}), false, false
-	p.starts++
-	done := p.done
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		p.mu.Lock()
-		p.exitErr = err
-		if !p.killing {
-			p.crashes = append(p.crashes, fmt.Sprintf("%s exited by itself (%v): %s", p.ID, err, c.tailLog(i)))
-		}
-		p.mu.Unlock()
-		close(done)
-	}()
-	return nil
+	p.paused = false
+	p.mu.Unlock()
+	return p.Start()
 }
 
 // Signal sends sig to node i's process.
 func (c *Cluster) Signal(i int, sig syscall.Signal) error {
 	p := c.Procs[i]
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return fmt.Errorf("faults: %s not started", p.ID)
-	}
 	switch sig {
 	case syscall.SIGSTOP:
 		p.paused = true
-	case syscall.SIGCONT:
+	case syscall.SIGCONT, syscall.SIGKILL:
 		p.paused = false
-	case syscall.SIGKILL:
-		p.paused, p.killing = false, true
 	}
-	return p.cmd.Process.Signal(sig)
+	p.mu.Unlock()
+	return p.Signal(sig)
 }
 
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) error {
 	p := c.Procs[i]
-	if !p.Running() {
-		return nil
-	}
-	if err := c.Signal(i, syscall.SIGKILL); err != nil {
-		return err
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("faults: %s did not exit after SIGKILL", p.ID)
-	}
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+	return p.Kill()
 }
 
 // Stop ends every node (SIGCONT, then SIGKILL). SIGKILL is enough: the
 // checks that need live nodes run before Stop.
 func (c *Cluster) Stop() {
-	for i, p := range c.Procs {
-		if p.Running() {
-			c.Signal(i, syscall.SIGCONT)
-			c.Kill(i)
-		}
+	for i := range c.Procs {
+		c.Kill(i)
 	}
 }
 
@@ -289,8 +201,8 @@ func (c *Cluster) Close() {
 // tmpfsDir is the data dir on a tmpfs, or "".
 func (c *Cluster) tmpfsDir() string { return c.tmpfs }
 
-// WaitReady polls /readyz of the given nodes (nil = all running ones)
-// until each answers 200 or ctx ends.
+// WaitReady polls /readyz of the given nodes (nil = all) until each
+// answers 200 or ctx ends; a node that exits ends the wait.
 func (c *Cluster) WaitReady(ctx context.Context, nodes []int) error {
 	if nodes == nil {
 		for i := range c.Procs {
@@ -298,28 +210,27 @@ func (c *Cluster) WaitReady(ctx context.Context, nodes []int) error {
 		}
 	}
 	for _, i := range nodes {
-		for {
-			if !c.Procs[i].Running() {
-				return fmt.Errorf("faults: %s exited: %s", c.Procs[i].ID, c.tailLog(i))
+		p := c.Procs[i]
+		err := p.Wait(ctx, time.Hour, "faults: "+p.ID+" ready", func() error {
+			if !c.Client.Ready(ctx, i) {
+				return errors.New("not ready")
 			}
-			if c.Client.Ready(ctx, i) {
-				break
-			}
-			if !sleepCtx(ctx, 100*time.Millisecond) {
-				return fmt.Errorf("faults: %s not ready: %w; log: %s", c.Procs[i].ID, ctx.Err(), c.tailLog(i))
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// tailLog returns the end of node i's log for error messages.
-func (c *Cluster) tailLog(i int) string {
-	data, _ := os.ReadFile(c.Procs[i].LogPath)
-	if len(data) > 1500 {
-		data = data[len(data)-1500:]
+// tail returns the end of the node's log for error messages.
+func (p *Proc) tail() string {
+	s := p.Log()
+	if len(s) > 1500 {
+		s = s[len(s)-1500:]
 	}
-	return strings.TrimSpace(string(data))
+	return strings.TrimSpace(s)
 }
 
 // Leader returns the index of the node that every reachable node agrees

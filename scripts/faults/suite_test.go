@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // The short suite runs every scenario for FAULTS_DURATION (default 8s)
@@ -20,43 +21,22 @@ import (
 // keeps passing runs' directories. Failing runs are always kept and their
 // directory is logged.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	binDir    string
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	proctest.RemoveBinaries()
 	os.Exit(code)
 }
 
 // testBinary builds cmd/sessiond once per test process.
 func testBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		wd, _ := os.Getwd()
-		root, err := ModuleRoot(wd)
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if binDir, err = os.MkdirTemp("", "sessiond-faults-bin-"); err != nil {
-			buildErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		binPath, buildErr = BuildBinary(ctx, root, binDir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := proctest.Binary(ctx, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 func envDuration(t *testing.T, key string, def time.Duration) time.Duration {

@@ -79,5 +79,5 @@ func TestCLI_UserAndStatus(t *testing.T) {
 		t.Fatalf("password flag: %v", err)
 	}
 	n.stop()
-	assertNoSecrets(t, []string{n.logPath}, []string{n.dataDir}, adminPassword, "bob-password-1", "bob-password-2", clusterKey)
+	assertNoSecrets(t, []string{n.LogPath}, []string{n.dataDir}, adminPassword, "bob-password-1", "bob-password-2", clusterKey)
 }

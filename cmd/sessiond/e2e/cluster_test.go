@@ -71,7 +71,7 @@ func TestCluster_KillLeader(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	leader.kill()
+	leader.Kill()
 	var newLeader *node
 	eventually(t, waitLong, "new leader among survivors", func() (err error) {
 		newLeader, err = leaderOf(t, survivors)

@@ -4,9 +4,10 @@
 // the CLI, and scripts/cluster.sh and scripts/smoke.sh — talking to them
 // over HTTP with api/client.
 //
-// Every node gets free loopback ports below the kernel's ephemeral range
-// and a temporary working directory; every wait polls with a deadline;
-// every process is killed at cleanup, and its log is shown when a test
-// fails. The package has no non-test code and must not grow any: it tests
+// Processes start through internal/proctest, shared with the fault suite
+// and the benchmark: every node gets reserved loopback ports below the
+// kernel's ephemeral range and a temporary working directory; every wait
+// polls with a deadline; every process is killed at cleanup, and its log
+// is shown when a test fails. The package has no non-test code and must not grow any: it tests
 // the product from outside, as an operator would use it.
 package e2e

@@ -46,7 +46,7 @@ func TestSingleNode_SessionsSurviveRestart(t *testing.T) {
 	assertMetrics(t, url)
 
 	p.stop()
-	if !strings.Contains(p.logText(), "stopped") {
+	if !strings.Contains(p.Log(), "stopped") {
 		t.Errorf("no clean stop in the log")
 	}
 	st, err := os.Stat(filepath.Join(dir, "data"))
@@ -68,7 +68,7 @@ func TestSingleNode_SessionsSurviveRestart(t *testing.T) {
 		}
 	}
 	p.stop()
-	assertNoSecrets(t, []string{p.logPath}, []string{filepath.Join(dir, "data")}, kept.Token, ended.Token, adminPassword)
+	assertNoSecrets(t, []string{p.LogPath}, []string{filepath.Join(dir, "data")}, kept.Token, ended.Token, adminPassword)
 }
 
 // assertRefused checks the raw answer to a revoked token: 401 with the
@@ -102,7 +102,7 @@ func TestSingleNode_FirstAdminHint(t *testing.T) {
 	n := startNode(t, "node1", cleanEnv())
 	waitReady(t, n)
 	eventually(t, waitLong, "admin hint in the log", func() error {
-		if !strings.Contains(n.logText(), "SESSIOND_ADMIN_PASSWORD=<password> to create user admin") {
+		if !strings.Contains(n.Log(), "SESSIOND_ADMIN_PASSWORD=<password> to create user admin") {
 			return errors.New("no hint yet")
 		}
 		return nil
@@ -112,7 +112,7 @@ func TestSingleNode_FirstAdminHint(t *testing.T) {
 		t.Fatalf("login without an admin: %v", err)
 	}
 	n.stop()
-	n.env = cleanEnv("SESSIOND_ADMIN_PASSWORD=" + adminPassword)
+	n.Env = cleanEnv("SESSIOND_ADMIN_PASSWORD=" + adminPassword)
 	n.restart()
 	waitReady(t, n)
 	login(t, n.client(), "admin", adminPassword)

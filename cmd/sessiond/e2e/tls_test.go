@@ -147,14 +147,14 @@ func TestTLS_MutualBetweenNodes(t *testing.T) {
 	}
 
 	// SIGHUP reloads the certificates; the node keeps serving.
-	n1.cmd.Process.Signal(syscall.SIGHUP)
+	n1.Signal(syscall.SIGHUP)
 	eventually(t, waitLong, "certificate reload logged", func() error {
-		if !strings.Contains(n1.logText(), "certificates reloaded") {
+		if !strings.Contains(n1.Log(), "certificates reloaded") {
 			return errors.New("not yet")
 		}
 		return nil
 	})
-	if !n1.running() {
+	if !n1.Running() {
 		t.Fatal("SIGHUP stopped the node")
 	}
 	if _, err := n1.client().Session(ctxT(t, 10*time.Second), tok, ""); err != nil {

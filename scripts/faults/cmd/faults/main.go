@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/proctest"
 	"github.com/sessiond/sessiond/scripts/faults"
 )
 
@@ -55,11 +56,11 @@ func run(ctx context.Context, scenarios string, nodes int, duration time.Duratio
 	}
 	if binary == "" {
 		wd, _ := os.Getwd()
-		root, err := faults.ModuleRoot(wd)
+		root, err := proctest.ModuleRoot(wd)
 		if err != nil {
 			return err
 		}
-		if binary, err = faults.BuildBinary(ctx, root, dir); err != nil {
+		if binary, err = proctest.Build(ctx, root, dir, false); err != nil {
 			return err
 		}
 	}
