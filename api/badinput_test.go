@@ -11,7 +11,7 @@ import (
 )
 
 // TestBadInput_NativeJSON drives every JSON-taking native endpoint with the
-// malformed bodies of RELIABILITY.md: each must be refused with a clear
+// malformed bodies of docs/RELIABILITY.md: each must be refused with a clear
 // error and change nothing.
 func TestBadInput_NativeJSON(t *testing.T) {
 	e := newTestEnv(t)

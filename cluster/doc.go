@@ -8,7 +8,7 @@
 // consistency levels, and the leader-only loops (expiry purge, batched idle
 // refreshes).
 //
-// Consistency levels (DESIGN.md rule 4):
+// Consistency levels (docs/ARCHITECTURE.md, rule 4):
 //   - Consistent: a read-index from the leader (the leader has committed an
 //     entry in its term, confirms it is still leader with a quorum round and
 //     reports its commit index); the node waits until it has applied that

@@ -3,13 +3,14 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
 )
 
 const testKey = "test-cluster-key-0123456789"
@@ -41,8 +42,18 @@ func fastConfig(t *testing.T, id, dir, raftAddr, apiURL string) Config {
 	cfg.LeaderLeaseTimeout = 50 * time.Millisecond
 	cfg.MaxStale = 300 * time.Millisecond
 	cfg.ApplyTimeout = 5 * time.Second
-	cfg.LogOutput = io.Discard
+	cfg.LogOutput = testLog{t}
 	return cfg
+}
+
+// testLog sends a node's Raft log to the test's log, shown when it fails.
+// Lines written after the test ended (loops shutting down) are dropped.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	defer func() { _ = recover() }() // t.Log after the test completed panics
+	w.t.Log(string(p))
+	return len(p), nil
 }
 
 func startNode(t *testing.T, id, dir, raftAddr string, apiLn net.Listener, bootstrap bool, tweak func(*Config)) *testNode {
@@ -130,16 +141,85 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 func (c *testCluster) waitLeader() *testNode {
 	c.t.Helper()
 	var leader *testNode
-	eventually(c.t, 10*time.Second, "a leader", func() bool {
+	eventually(c.t, 10*time.Second, "a leader all nodes agree on", func() bool {
 		leader = nil
 		for _, n := range c.nodes {
 			if n != nil && n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() {
 				leader = n
 			}
 		}
-		return leader != nil
+		if leader == nil {
+			return false
+		}
+		// Like hashicorp/raft's GetInState: not just some node that thinks
+		// it leads, but one every running node (in the configuration)
+		// names, so a test never acts on a leader about to be deposed.
+		for _, n := range c.nodes {
+			if n == nil || !n.isVoterOrMember() {
+				continue
+			}
+			if _, id := n.raft.LeaderWithID(); string(id) != leader.id {
+				return false
+			}
+		}
+		return true
 	})
 	return leader
+}
+
+// isVoterOrMember reports whether the node is in its own view of the
+// configuration (a node not yet joined knows no leader).
+func (tn *testNode) isVoterOrMember() bool {
+	f := tn.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == tn.id {
+			return true
+		}
+	}
+	return false
+}
+
+// waitApplied waits until every running node has applied index idx.
+func (c *testCluster) waitApplied(idx uint64) {
+	c.t.Helper()
+	eventually(c.t, 10*time.Second, fmt.Sprintf("every node to apply index %d", idx), func() bool {
+		for _, n := range c.nodes {
+			if n != nil && n.fsm.AppliedIndex() < idx {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// ensureSameState waits for every running node to reach the leader's
+// applied index and then asserts that all hold byte-identical state (as
+// hashicorp/raft's EnsureSame does with its FSMs).
+func (c *testCluster) ensureSameState() {
+	c.t.Helper()
+	leader := c.waitLeader()
+	idx := leader.fsm.AppliedIndex()
+	c.waitApplied(idx)
+	// The hash is compared at one index; background loops may apply more
+	// entries meanwhile, so it is polled until all nodes agree at one.
+	eventually(c.t, 10*time.Second, "every node to hold the same state at one index", func() bool {
+		want, at := "", uint64(0)
+		for _, n := range c.nodes {
+			if n == nil {
+				continue
+			}
+			h, i := n.fsm.StateHash()
+			if want == "" {
+				want, at = h, i
+			} else if h != want || i != at {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (c *testCluster) followers() []*testNode {
@@ -166,4 +246,16 @@ func (c *testCluster) waitConverged() {
 		}
 		return true
 	})
+}
+
+// The harness checks itself: a three-node cluster that converged holds
+// byte-identical state on every node.
+func TestHarness_ConvergedClusterHoldsSameState(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.waitLeader().Apply(ctx, &fsm.CreateDB{Name: "harness"}); err != nil {
+		t.Fatal(err)
+	}
+	c.ensureSameState()
 }

@@ -130,7 +130,7 @@ type Member struct {
 	Leader   bool   `json:"leader"`
 }
 
-// Consistency levels for Session (see DESIGN.md rule 4). Empty means the
+// Consistency levels for Session (see docs/ARCHITECTURE.md, rule 4). Empty means the
 // node's default.
 const (
 	ConsistencyDefault    = "default"

@@ -3,7 +3,7 @@
 // of login / validate / logout / logoutall over every node while a nemesis
 // injects faults, records every operation with call and return times from
 // one monotonic clock, and checks the history against the promises P1–P8
-// of shared/RELIABILITY.md.
+// of docs/RELIABILITY.md.
 //
 // Two network modes (the suite prints which one ran):
 //   - netns (root with iptables): each node lives in its own network
