@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -110,10 +112,14 @@ func checkJSONShape(b []byte) error {
 		}
 		if top != nil && top.obj && top.wantKey {
 			if key, ok := tok.(string); ok {
-				if _, dup := top.keys[key]; dup {
+				// Go's decoder matches keys to fields without regard to
+				// case ({"admin":false,"ADMIN":true} sets Admin from the
+				// last), so keys equal under case folding are duplicates.
+				folded := foldKey(key)
+				if _, dup := top.keys[folded]; dup {
 					return fmt.Errorf("%w: duplicate key %q", ErrBadJSON, key)
 				}
-				top.keys[key] = struct{}{}
+				top.keys[folded] = struct{}{}
 				top.wantKey = false
 				continue
 			}
@@ -177,4 +183,35 @@ func writeNativeError(w http.ResponseWriter, err error) {
 		msg = "internal error"
 	}
 	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": msg}})
+}
+
+// foldKey maps a key to one spelling per case-folding class: each rune to
+// the smallest rune of its Unicode simple-folding orbit, so "ADMIN",
+// "admin" and "\u212Admin"-style look-alikes (Kelvin sign, long s) that
+// encoding/json would also match fold alike.
+func foldKey(k string) string {
+	ascii := true
+	for i := 0; i < len(k); i++ {
+		if k[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(k)
+	}
+	var b strings.Builder
+	for _, r := range k {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		if min < 0x80 {
+			min = unicode.ToLower(min)
+		}
+		b.WriteRune(min)
+	}
+	return b.String()
 }

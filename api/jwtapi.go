@@ -310,7 +310,7 @@ func (s *Server) baseURL(r *http.Request) string {
 	if r.TLS != nil || s.cfg.TLS {
 		scheme = "https"
 	}
-	if s.cfg.TrustProxy {
+	if s.fromTrustedProxy(r) {
 		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
 			scheme = p
 		}

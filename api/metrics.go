@@ -128,7 +128,27 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		counter.httpRequests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		counter.httpRequests.WithLabelValues(route, methodLabel(r.Method), statusLabel(code)).Inc()
 		counter.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is the method as a metric label: the standard methods by
+// name, anything a client made up as "other", so no client can add series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// statusLabel is a response status as a metric label; the handlers only
+// write codes they chose, but the label set stays bounded regardless.
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
 }

@@ -73,9 +73,18 @@ func TestOdoo_LoginSessionInfo(t *testing.T) {
 		t.Fatalf("stored session %+v", st)
 	}
 	// The admin is is_admin / is_system.
-	r = e.raw("POST", "/session/auth/login?login=admin&password="+testAdminPassword, "", "")
+	r = e.raw("POST", "/session/auth/login", `{"login":"admin","password":"`+testAdminPassword+`"}`, "application/json")
 	if m := r.json(t); r.Status != 200 || m["is_admin"] != true || m["is_system"] != true {
-		t.Fatalf("admin via query string: %d %s", r.Status, r.Body)
+		t.Fatalf("admin: %d %s", r.Status, r.Body)
+	}
+	// Not with credentials in the query string (logs keep URLs; a form
+	// post with credentials only in the query is a login CSRF): refused
+	// in base_rest's shape.
+	for _, q := range []string{"?login=admin&password=" + testAdminPassword, "?password=" + testAdminPassword} {
+		r = e.raw("POST", "/session/auth/login"+q, "login=admin", formCT)
+		if m := r.json(t); r.Status != 400 || m["code"] != float64(400) || m["name"] != "Bad Request" {
+			t.Fatalf("query %s: %d %s", q, r.Status, r.Body)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -61,9 +62,15 @@ type Config struct {
 	DefaultLevel cluster.Level
 	// TLS marks cookies Secure.
 	TLS bool
-	// TrustProxy takes the client address from X-Forwarded-For (only
-	// behind a proxy that sets it).
-	TrustProxy bool
+	// TrustedProxies are the proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (--trusted-proxies); none by default,
+	// so no client can choose the address it is throttled by.
+	TrustedProxies []netip.Prefix
+	// AllowWeakerConsistency lets a request ask for a weaker level than
+	// DefaultLevel (?consistency=stale); off, such a request is answered at
+	// DefaultLevel: how fresh a revocation must be is the operator's
+	// choice, not the end client's.
+	AllowWeakerConsistency bool
 	// Seed values applied by the leader when the cluster is new.
 	DefaultDB     string
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
@@ -169,6 +176,10 @@ func (s *Server) Handler() http.Handler {
 			// a request without a body (every validation) needs none.
 			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBody)
 		}
+		if urlSecret(r) {
+			writeErrorFor(rw, r, errURLSecret)
+			return
+		}
 		h, pattern := s.mux.Handler(r)
 		if pattern == "" {
 			s.notRouted(rw, r, h)
@@ -186,7 +197,7 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 	if allow := probe.header.Get("Allow"); allow != "" {
 		w.Header().Set("Allow", allow)
 	}
-	s.metrics.httpRequests.WithLabelValues("unrouted", r.Method, strconv.Itoa(probe.code)).Inc()
+	s.metrics.httpRequests.WithLabelValues("unrouted", methodLabel(r.Method), statusLabel(probe.code)).Inc()
 	if probe.code == http.StatusMethodNotAllowed {
 		writeNativeError(w, ErrMethod)
 		return

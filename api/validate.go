@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -26,7 +25,8 @@ const (
 type principal = auth.Principal
 
 // level picks the consistency for a request: ?consistency=, then the
-// X-Sessiond-Consistency header, then the node's default.
+// X-Sessiond-Consistency header, then the node's default. A request may
+// only strengthen the node's level unless the operator allows weaker ones.
 func (s *Server) level(r *http.Request) (cluster.Level, error) {
 	var v string
 	if r.URL.RawQuery != "" { // most validations carry none: parsing one allocates
@@ -38,7 +38,27 @@ func (s *Server) level(r *http.Request) (cluster.Level, error) {
 	if v == "" {
 		return s.cfg.DefaultLevel, nil
 	}
-	return cluster.ParseLevel(v)
+	l, err := cluster.ParseLevel(v)
+	if err != nil {
+		return l, err
+	}
+	if strength(l) < strength(s.cfg.DefaultLevel) && !s.cfg.AllowWeakerConsistency {
+		// A client may ask for more freshness, never less: with a weaker
+		// level a revoked token could be replayed on a cut-off node.
+		return s.cfg.DefaultLevel, nil
+	}
+	return l, nil
+}
+
+// strength orders the levels by how fresh a read must be.
+func strength(l cluster.Level) int {
+	switch l {
+	case cluster.Stale:
+		return 0
+	case cluster.Consistent:
+		return 2
+	}
+	return 1
 }
 
 // validate runs the validation of tok at the request's consistency level
@@ -142,21 +162,6 @@ func (s *Server) adminOrClusterKey(r *http.Request) error {
 	}
 	_, err := s.adminAuth(r)
 	return err
-}
-
-// clientAddr is the caller's address for throttling and the audit log.
-func (s *Server) clientAddr(r *http.Request) string {
-	if s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(first)
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func unixOrNil(ns int64) any {

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"fmt"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -90,6 +91,7 @@ func (l *AddrLimiter) refill(b *bucket, now time.Time) float64 {
 // it may not, retryAfter is how long until one attempt is earned back
 // (for a Retry-After header; round up to whole seconds there).
 func (l *AddrLimiter) Allow(addr string, now time.Time) (ok bool, retryAfter time.Duration) {
+	addr = limiterKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el, found := l.entries[addr]
@@ -115,6 +117,7 @@ func (l *AddrLimiter) Allow(addr string, now time.Time) (ok bool, retryAfter tim
 // Fail charges addr one attempt at now. The bucket does not go below zero,
 // so a flood of concurrent failures costs at most 1/Rate seconds more.
 func (l *AddrLimiter) Fail(addr string, now time.Time) {
+	addr = limiterKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, found := l.entries[addr]; found {
@@ -143,4 +146,21 @@ func (l *AddrLimiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.order.Len()
+}
+
+// limiterKey is the bucket an address counts against: an IPv6 client by
+// its /64 (one subscriber's network hands out the rest of its 2^64
+// addresses at will), an IPv4 client by its address, anything else
+// (not an IP) as it is.
+func limiterKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }

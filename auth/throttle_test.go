@@ -118,3 +118,25 @@ func TestAddrLimiterConfig_Validate(t *testing.T) {
 		t.Errorf("zero config not defaulted: %+v", l.cfg)
 	}
 }
+
+// Attack: an IPv6 client owns a whole /64 and can send each guess from a
+// new address; the limiter counts the /64 as one client.
+func TestAddrLimiter_IPv6KeyedBy64(t *testing.T) {
+	l := NewAddrLimiter(AddrLimiterConfig{Rate: 0.001, Burst: 3, MaxEntries: 100})
+	now := time.Unix(1000, 0)
+	for i := 0; i < 3; i++ {
+		l.Fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
+	}
+	if ok, _ := l.Allow("2001:db8:1:2:ffff::9", now); ok {
+		t.Fatal("another address of the same /64 was not throttled")
+	}
+	if ok, _ := l.Allow("2001:db8:1:3::1", now); !ok {
+		t.Fatal("a different /64 was throttled")
+	}
+	if ok, _ := l.Allow("192.0.2.1", now); !ok {
+		t.Fatal("an IPv4 address was throttled")
+	}
+	if limiterKey("::ffff:192.0.2.1") != "192.0.2.1" || limiterKey("not-an-ip") != "not-an-ip" {
+		t.Fatal("limiterKey")
+	}
+}
