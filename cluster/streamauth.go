@@ -79,15 +79,17 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	}
 }
 
-// keyedStreamLayer is a raft.StreamLayer that hands Raft only
-// connections whose peer proved it holds the cluster key.
-type keyedStreamLayer struct {
+// authStreamLayer is a raft.StreamLayer that hands Raft only connections
+// that passed a handshake: the cluster-key proof (keyedStreamLayer) or
+// mutual TLS (newTLSStreamLayer). Handshakes run off the accept path,
+// each under a deadline, and failures are reported to onFail.
+type authStreamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
-	keys      streamKeys
-	tlsServer *tls.Config
 	timeout   time.Duration
 	onFail    func(reason string, remote net.Addr, err error)
+	server    func(raw net.Conn) (net.Conn, string, error)
+	client    func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error)
 
 	accepted chan net.Conn
 	closed   chan struct{}
@@ -95,13 +97,31 @@ type keyedStreamLayer struct {
 	sem      chan struct{}
 }
 
-var _ raft.StreamLayer = (*keyedStreamLayer)(nil)
+var _ raft.StreamLayer = (*authStreamLayer)(nil)
 
-func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*keyedStreamLayer, error) {
+// keyedHandshake holds what the cluster-key handshake needs.
+type keyedHandshake struct {
+	keys      streamKeys
+	tlsServer *tls.Config
+	timeout   time.Duration
+}
+
+func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
 	cert, err := ephemeralCert()
 	if err != nil {
 		return nil, err
 	}
+	k := &keyedHandshake{
+		keys:      deriveStreamKeys(clusterKey),
+		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
+		timeout:   handshakeTimeout,
+	}
+	return listenAuthStream(bind, advertise, onFail, k.serverHandshake,
+		func(raw net.Conn, _ raft.ServerAddress) (net.Conn, string, error) { return k.clientHandshake(raw) })
+}
+
+func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.Addr, error),
+	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*authStreamLayer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
@@ -109,10 +129,11 @@ func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onF
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
-	s := &keyedStreamLayer{
-		ln: ln, advertise: advertise, keys: deriveStreamKeys(clusterKey),
-		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
-		timeout:   handshakeTimeout, onFail: onFail,
+	if onFail == nil {
+		onFail = func(string, net.Addr, error) {}
+	}
+	s := &authStreamLayer{
+		ln: ln, advertise: advertise, timeout: handshakeTimeout, onFail: onFail, server: server, client: client,
 		accepted: make(chan net.Conn), closed: make(chan struct{}), sem: make(chan struct{}, maxHandshakes),
 	}
 	go s.acceptLoop()
@@ -120,10 +141,10 @@ func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onF
 }
 
 // Addr is the advertised address.
-func (s *keyedStreamLayer) Addr() net.Addr { return s.advertise }
+func (s *authStreamLayer) Addr() net.Addr { return s.advertise }
 
 // Accept returns the next authenticated connection.
-func (s *keyedStreamLayer) Accept() (net.Conn, error) {
+func (s *authStreamLayer) Accept() (net.Conn, error) {
 	select {
 	case c := <-s.accepted:
 		return c, nil
@@ -133,7 +154,7 @@ func (s *keyedStreamLayer) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting; handshakes in progress end with their deadline.
-func (s *keyedStreamLayer) Close() error {
+func (s *authStreamLayer) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.closed)
@@ -144,7 +165,7 @@ func (s *keyedStreamLayer) Close() error {
 
 // acceptLoop runs each handshake in its own goroutine, so one slow or
 // silent peer cannot hold up the others.
-func (s *keyedStreamLayer) acceptLoop() {
+func (s *authStreamLayer) acceptLoop() {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := s.ln.Accept()
@@ -169,9 +190,9 @@ func (s *keyedStreamLayer) acceptLoop() {
 	}
 }
 
-func (s *keyedStreamLayer) serve(raw net.Conn) {
+func (s *authStreamLayer) serve(raw net.Conn) {
 	defer func() { <-s.sem }()
-	conn, reason, err := s.serverHandshake(raw)
+	conn, reason, err := s.server(raw)
 	if err != nil {
 		raw.Close()
 		s.onFail(reason, raw.RemoteAddr(), err)
@@ -184,7 +205,7 @@ func (s *keyedStreamLayer) serve(raw net.Conn) {
 	}
 }
 
-func (s *keyedStreamLayer) serverHandshake(raw net.Conn) (net.Conn, string, error) {
+func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error) {
 	raw.SetDeadline(time.Now().Add(s.timeout))
 	tc := tls.Server(raw, s.tlsServer)
 	if err := tc.Handshake(); err != nil {
@@ -222,12 +243,12 @@ func (s *keyedStreamLayer) serverHandshake(raw net.Conn) (net.Conn, string, erro
 }
 
 // Dial connects to a peer and runs the client side of the handshake.
-func (s *keyedStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (s *authStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	raw, err := net.DialTimeout("tcp", string(address), timeout)
 	if err != nil {
 		return nil, err
 	}
-	conn, reason, err := s.clientHandshake(raw)
+	conn, reason, err := s.client(raw, address)
 	if err != nil {
 		raw.Close()
 		s.onFail(reason, raw.RemoteAddr(), err)
@@ -236,7 +257,7 @@ func (s *keyedStreamLayer) Dial(address raft.ServerAddress, timeout time.Duratio
 	return conn, nil
 }
 
-func (s *keyedStreamLayer) clientHandshake(raw net.Conn) (net.Conn, string, error) {
+func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error) {
 	raw.SetDeadline(time.Now().Add(s.timeout))
 	// The certificate is not verified: the peer is authenticated by its
 	// proof below, which is bound to this session through EKM.
