@@ -14,18 +14,48 @@ import (
 )
 
 // quiet keeps the leader from writing on its own during a test, so "state
-// unchanged" means exactly that.
-func quiet(c *Config) { c.PurgeInterval = time.Hour }
-
-// raftView is what an attack must not change on a node.
-type raftView struct {
-	Term, Last, Applied uint64
-	Hash                string
+// unchanged" means exactly that, and makes elections on a loaded machine
+// rarer.
+func quiet(c *Config) {
+	c.PurgeInterval = time.Hour
+	c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 }
+
+// raftView is what an attack must not change on a node: the state and the
+// index the state machine has reached. The term may move on its own (an
+// election on a loaded machine); an accepted forged vote or append would
+// move it to the attacker's term, which attackTermGap puts out of reach.
+type raftView struct {
+	Applied uint64
+	Hash    string
+}
+
+const attackTermGap = 100
 
 func viewOf(n *testNode) raftView {
 	st := n.Status(true)
-	return raftView{Term: st.Term, Last: st.LastIndex, Applied: st.AppliedIndex, Hash: st.StateHash}
+	return raftView{Applied: st.AppliedIndex, Hash: st.StateHash}
+}
+
+// waitQuiet waits until every node has applied everything in the leader's
+// log, so the "before" view is not taken mid-replication.
+func waitQuiet(c *testCluster) {
+	c.t.Helper()
+	c.waitConverged()
+	eventually(c.t, 10*time.Second, "the cluster to settle", func() bool {
+		leader := c.waitLeader()
+		last := leader.raft.LastIndex()
+		for _, n := range c.nodes {
+			// The leader publishes each member's address once it leads.
+			if _, ok := leader.fsm.State().Node(n.id); !ok {
+				return false
+			}
+			if n.raft.AppliedIndex() != last || n.fsm.AppliedIndex() != leader.fsm.AppliedIndex() {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func raftFailures(n *testNode) float64 {
@@ -44,8 +74,8 @@ func attackRPCs(t *testing.T, tr *raft.NetworkTransport, target raft.ServerAddre
 	rpcHeader := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("attacker"), Addr: []byte(tr.LocalAddr())}
 	var ae raft.AppendEntriesResponse
 	err := tr.AppendEntries("victim", target, &raft.AppendEntriesRequest{
-		RPCHeader: rpcHeader, Term: term + 100, PrevLogEntry: 0, PrevLogTerm: 0,
-		Entries:           []*raft.Log{{Index: 1 << 20, Term: term + 100, Type: raft.LogCommand, Data: []byte("{poison")}},
+		RPCHeader: rpcHeader, Term: term + attackTermGap, PrevLogEntry: 0, PrevLogTerm: 0,
+		Entries:           []*raft.Log{{Index: 1 << 20, Term: term + attackTermGap, Type: raft.LogCommand, Data: []byte("{poison")}},
 		LeaderCommitIndex: 1 << 20,
 	}, &ae)
 	if err == nil {
@@ -53,14 +83,14 @@ func attackRPCs(t *testing.T, tr *raft.NetworkTransport, target raft.ServerAddre
 	}
 	var rv raft.RequestVoteResponse
 	if err := tr.RequestVote("victim", target, &raft.RequestVoteRequest{
-		RPCHeader: rpcHeader, Term: term + 100, LastLogIndex: 1 << 20, LastLogTerm: term + 100,
+		RPCHeader: rpcHeader, Term: term + attackTermGap, LastLogIndex: 1 << 20, LastLogTerm: term + attackTermGap,
 	}, &rv); err == nil {
 		t.Fatalf("RequestVote to %s succeeded (granted=%v)", target, rv.Granted)
 	}
 	var is raft.InstallSnapshotResponse
 	if err := tr.InstallSnapshot("victim", target, &raft.InstallSnapshotRequest{
-		RPCHeader: rpcHeader, SnapshotVersion: raft.SnapshotVersionMax, Term: term + 100,
-		LastLogIndex: 1 << 20, LastLogTerm: term + 100, Size: 7,
+		RPCHeader: rpcHeader, SnapshotVersion: raft.SnapshotVersionMax, Term: term + attackTermGap,
+		LastLogIndex: 1 << 20, LastLogTerm: term + attackTermGap, Size: 7,
 	}, &is, io.NopCloser(bytesReader("garbage"))); err == nil {
 		t.Fatalf("InstallSnapshot to %s succeeded", target)
 	}
@@ -100,14 +130,16 @@ func attackers(t *testing.T) map[string]*raft.NetworkTransport {
 }
 
 func runRaftAttack(t *testing.T, c *testCluster) {
+	waitQuiet(c)
 	before := map[string]raftView{}
+	terms := map[string]uint64{}
 	fails := map[string]float64{}
 	for _, n := range c.nodes {
-		before[n.id], fails[n.id] = viewOf(n), raftFailures(n)
+		before[n.id], terms[n.id], fails[n.id] = viewOf(n), n.raft.CurrentTerm(), raftFailures(n)
 	}
 	for name, tr := range attackers(t) {
 		for _, n := range c.nodes {
-			attackRPCs(t, tr, raft.ServerAddress(n.raftAddr), before[n.id].Term)
+			attackRPCs(t, tr, raft.ServerAddress(n.raftAddr), terms[n.id])
 			// Each refused connection is counted by the victim (three per client).
 			want := fails[n.id] + 3
 			eventually(t, 5*time.Second, name+" refusals counted on "+n.id, func() bool { return raftFailures(n) >= want })
@@ -116,10 +148,13 @@ func runRaftAttack(t *testing.T, c *testCluster) {
 		t.Logf("%s: every RPC refused on %d node(s)", name, len(c.nodes))
 	}
 	forgeProofs(t, c)
-	c.waitConverged()
+	waitQuiet(c)
 	for _, n := range c.nodes {
 		if got := viewOf(n); got != before[n.id] {
 			t.Errorf("%s changed under attack: before %+v after %+v", n.id, before[n.id], got)
+		}
+		if term := n.raft.CurrentTerm(); term >= terms[n.id]+attackTermGap {
+			t.Errorf("%s took the attacker's term: %d (was %d)", n.id, term, terms[n.id])
 		}
 	}
 }
