@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -106,7 +107,12 @@ func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set(KeyHeader, n.cfg.ClusterKey)
+	if n.guard.key != nil {
+		// body is the staged file: Sign hashes it and seeks back.
+		if err := reqsign.Sign(req, n.guard.key); err != nil {
+			return err
+		}
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForward, err)

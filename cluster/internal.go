@@ -3,8 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,25 +14,17 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
-// KeyHeader carries the cluster key on internal calls.
+// KeyHeader used to carry the cluster key on internal calls. The key no
+// longer travels (see package reqsign); the header now only carries, inside
+// one process, the capability token KeyGate sets after verifying a
+// signature, and any value arriving from the network is refused.
 const KeyHeader = "X-Sessiond-Cluster-Key"
 
 const maxInternalBody = 1 << 20
 
-// CheckKey compares a presented cluster key with ours in constant time. An
-// empty configured key refuses everything.
-func (n *Node) CheckKey(presented string) bool {
-	if n.cfg.ClusterKey == "" || presented == "" {
-		return false
-	}
-	a := sha256.Sum256([]byte(presented))
-	b := sha256.Sum256([]byte(n.cfg.ClusterKey))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
 // InternalHandler serves /internal/v1/*: the leader's side of forwarded
 // writes, read indexes and membership changes. Every call needs the
-// cluster key.
+// cluster key, proven by a request signature (reqverify.go).
 func (n *Node) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/v1/apply", n.handleApply)
@@ -44,15 +34,15 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !n.CheckKey(r.Header.Get(KeyHeader)) {
-			writeInternalError(w, ErrUnauthorized)
-			return
-		}
 		limit := int64(maxInternalBody)
 		if r.URL.Path == "/internal/v1/restore" {
 			limit = MaxBackupSize
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r, cleanup, ok := n.guard.admit(w, r, limit)
+		if !ok {
+			return
+		}
+		defer cleanup()
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -191,8 +181,8 @@ func (n *Node) call(ctx context.Context, base, path string, body []byte, out any
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
-	req.Header.Set(KeyHeader, n.cfg.ClusterKey)
 	req.Header.Set("Content-Type", "application/octet-stream")
+	n.sign(req, body)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -97,7 +97,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	return []prometheus.Collector{
+	return append(n.auth.collectors(),
 		m.applyDur, m.forwarded, m.riBatch, m.snapPersist, m.snapRestore, m.snapSizeBytes,
 		gauge("sessiond_cluster_leader", "1 when this node is the Raft leader.", func() float64 {
 			if n.raft.State() == raft.Leader {
@@ -135,7 +135,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 			ConstLabels: prometheus.Labels{"role": "leader"}}, func() float64 { return float64(n.leaderRI.Rounds.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sessiond_readindex_rounds_total", Help: "Read-index rounds run as leader.",
 			ConstLabels: prometheus.Labels{"role": "forwarded"}}, func() float64 { return float64(n.forwardRI.Rounds.Load()) }),
-	}
+	)
 }
 
 var bridgeOnce sync.Once

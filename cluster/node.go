@@ -34,6 +34,9 @@ type Node struct {
 	leaderRI  *batcher // read-index rounds served as leader
 	forwardRI *batcher // read-index requests forwarded to the leader
 	refresher *refresher
+	auth      *authMetrics
+	guard     *reqGuard // verifies signed internal calls
+	capToken  string    // in-process proof that KeyGate verified a call
 
 	// readyTerm is the term in which this node, as leader, has seen an
 	// entry of its own term applied; read-indexes are only served then.
@@ -59,6 +62,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkRaftExposure(&cfg); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
@@ -79,6 +85,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.applied = newAppliedWaiter()
 	n.metrics = newNodeMetrics()
+	n.auth = newAuthMetrics()
+	n.guard = newReqGuard(n)
+	n.capToken = newCapToken()
 	if n.fsm.OnApply == nil {
 		n.fsm.OnApply = n.metrics.observeApply
 	}
@@ -123,14 +132,11 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("cluster: open raft.db: %w", err)
 	}
 	os.Chmod(filepath.Join(n.cfg.DataDir, "raft.db"), 0o600)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotRetain, rc.Logger)
+	snaps, err := newPrivateSnapshotStore(n.cfg.DataDir, n.cfg.SnapshotRetain, rc.Logger)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	// The library creates snapshots/ world-readable; it holds password
-	// hashes and token digests, so only the owner may enter it.
-	os.Chmod(filepath.Join(n.cfg.DataDir, "snapshots"), 0o700)
 	var adv net.Addr
 	if n.cfg.RaftAdvertise != "" {
 		if adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise); err != nil {
@@ -269,16 +275,23 @@ func (n *Node) hasOtherVoters() bool {
 	return false
 }
 
-// newTransport is plain TCP, or mutual TLS when certificates are set.
+// newTransport is mutual TLS when certificates are set, and otherwise the
+// cluster-key handshake of keyedStreamLayer: Raft never reads a byte from a
+// peer that has not authenticated.
 // Pipelined replication is off (MaxRPCsInFlight 1): the library's pipeline
 // can wedge replication and Shutdown on a broken connection
 // (hashicorp/raft#612), and batching already amortises the round trips.
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		return raft.NewTCPTransportWithConfig(n.cfg.RaftBind, adv, cfg)
+		stream, err := newKeyedStreamLayer(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Stream = stream
+		return raft.NewNetworkTransportWithConfig(cfg), nil
 	}
-	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS)
+	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
 	if err != nil {
 		return nil, err
 	}

@@ -75,68 +75,81 @@ func (r *CertReloader) current() (*tls.Certificate, *x509.CertPool) {
 	return r.cert, r.pool
 }
 
+// aeadSuites are the only TLS 1.2 suites offered or accepted: ECDHE key
+// exchange (forward secrecy) with AES-GCM or ChaCha20-Poly1305, so no CBC
+// or SHA-1 suite is ever negotiated (finding L8). TLS 1.3 suites are all
+// AEAD and not configurable; Go picks 1.3 whenever both sides have it.
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// TLSPolicy sets the cluster's TLS floor on c (TLS 1.2 with AEAD suites
+// only) and returns it, for every config a node or its tools build.
+func TLSPolicy(c *tls.Config) *tls.Config {
+	c.MinVersion = tls.VersionTLS12
+	c.CipherSuites = aeadSuites
+	return c
+}
+
 // ServerConfig is a TLS config for a listener. With a CA it requires and
 // verifies client certificates (mutual TLS between nodes).
 func (r *CertReloader) ServerConfig(requireClientCert bool) *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+	return TLSPolicy(&tls.Config{
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			cert, pool := r.current()
-			c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+			c := TLSPolicy(&tls.Config{Certificates: []tls.Certificate{*cert}})
 			if requireClientCert && pool != nil {
 				c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
 			}
 			return c, nil
 		},
-	}
+	})
 }
 
 // ClientConfig is a TLS config for dialing another member: it presents
 // this node's certificate and trusts only the cluster CA.
 func (r *CertReloader) ClientConfig() *tls.Config {
 	cert, pool := r.current()
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		RootCAs:    pool,
+	return TLSPolicy(&tls.Config{
+		RootCAs: pool,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			c, _ := r.current()
 			return c, nil
 		},
 		Certificates: []tls.Certificate{*cert},
-	}
+	})
 }
 
-// tlsStreamLayer is a raft.StreamLayer over mutual TLS.
-type tlsStreamLayer struct {
-	net.Listener
-	advertise net.Addr
-	certs     *CertReloader
-}
-
-var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
-
-func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader) (*tlsStreamLayer, error) {
-	ln, err := tls.Listen("tcp", bind, certs.ServerConfig(true))
-	if err != nil {
-		return nil, err
+// newTLSStreamLayer is Raft over mutual TLS. The handshake runs before
+// Raft gets the connection (as with the cluster-key layer), so a peer
+// without a certificate of the cluster CA is closed, counted and logged
+// rather than surfacing as a decode error inside Raft.
+func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+	server := func(raw net.Conn) (net.Conn, string, error) {
+		raw.SetDeadline(time.Now().Add(handshakeTimeout))
+		tc := tls.Server(raw, certs.ServerConfig(true))
+		if err := tc.Handshake(); err != nil {
+			return nil, failReason(err, "handshake"), err
+		}
+		raw.SetDeadline(time.Time{})
+		return tc, "", nil
 	}
-	if advertise == nil {
-		advertise = ln.Addr()
+	client := func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error) {
+		cfg := certs.ClientConfig()
+		host, _, err := net.SplitHostPort(string(address))
+		if err != nil {
+			return nil, "handshake", err
+		}
+		cfg.ServerName = host
+		raw.SetDeadline(time.Now().Add(handshakeTimeout))
+		tc := tls.Client(raw, cfg)
+		if err := tc.Handshake(); err != nil {
+			return nil, failReason(err, "peer_bad_proof"), err
+		}
+		raw.SetDeadline(time.Time{})
+		return tc, "", nil
 	}
-	return &tlsStreamLayer{Listener: ln, advertise: advertise, certs: certs}, nil
-}
-
-// Addr is the advertised address.
-func (t *tlsStreamLayer) Addr() net.Addr { return t.advertise }
-
-// Dial opens a mutually authenticated connection to a peer.
-func (t *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	cfg := t.certs.ClientConfig()
-	host, _, err := net.SplitHostPort(string(address))
-	if err != nil {
-		return nil, err
-	}
-	cfg.ServerName = host
-	d := &net.Dialer{Timeout: timeout}
-	return tls.DialWithDialer(d, "tcp", string(address), cfg)
+	return listenAuthStream(bind, advertise, onFail, server, client)
 }

@@ -26,7 +26,8 @@ const (
 	firstBackoff          = 50 * time.Millisecond
 )
 
-// ClusterKeyHeader carries the cluster key (see WithClusterKey).
+// ClusterKeyHeader used to carry the cluster key. Servers now refuse it:
+// WithClusterKey signs requests instead (sign.go).
 const ClusterKeyHeader = "X-Sessiond-Cluster-Key"
 
 // Client calls the native API of a sessiond cluster, failing over across
@@ -61,8 +62,8 @@ func WithAttemptTimeout(d time.Duration) Option { return func(c *Client) { c.att
 // wait before another round.
 func WithMaxRetryAfter(d time.Duration) Option { return func(c *Client) { c.maxRetryAfter = d } }
 
-// WithClusterKey sends the cluster key on ClusterStatus, which then needs
-// no admin token.
+// WithClusterKey signs ClusterStatus calls with the cluster key (without
+// sending it), which then need no admin token.
 func WithClusterKey(key string) Option { return func(c *Client) { c.clusterKey = key } }
 
 // WithUserAgent sets the User-Agent header (shown in session lists).
@@ -230,7 +231,7 @@ func (c *Client) attempt(ctx context.Context, base string, req *request, body []
 		hr.Header.Set("Authorization", "Bearer "+req.token)
 	}
 	if req.clusterKey && c.clusterKey != "" {
-		hr.Header.Set(ClusterKeyHeader, c.clusterKey)
+		signClusterKey(hr, c.clusterKey, body)
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
 // These tests run the client against real HTTP servers that answer canned
@@ -360,7 +363,9 @@ func TestClient_ProxyErrorPage(t *testing.T) {
 
 func TestClient_ClusterStatusWithClusterKey(t *testing.T) {
 	n := newFakeNode(t, "node1", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(ClusterKeyHeader) != "k-0123456789abcdef" || r.Header.Get("Authorization") != "" {
+		sig, err := reqsign.Parse(r.Header.Get(reqsign.Header))
+		if err != nil || !sig.Valid(reqsign.Key("k-0123456789abcdef"), r.Method, r.RequestURI, sha256.Sum256(nil)) ||
+			r.Header.Get(ClusterKeyHeader) != "" || r.Header.Get("Authorization") != "" {
 			writeErr(w, 403, "forbidden", "")
 			return
 		}

@@ -355,6 +355,9 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		return fmt.Errorf("--raft-addr: %w", err)
 	}
+	if err := c.checkRaftAuth(); err != nil {
+		return err
+	}
 	if c.HashWorkers < 0 {
 		return fmt.Errorf("--hash-workers must not be negative")
 	}
@@ -362,6 +365,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--hash-nice must be 0..19, got %d", c.HashNice)
 	}
 	return c.hashParams().Validate()
+}
+
+// checkRaftAuth refuses a Raft address other machines can reach when
+// nothing authenticates peers: Raft accepts any log entry from whoever
+// connects (finding C1). On loopback a lone node needs neither.
+func (c Config) checkRaftAuth() error {
+	if c.TLSCA != "" || c.ClusterKey != "" {
+		return nil
+	}
+	for _, fa := range [][2]string{{"--raft-addr", c.RaftAddr}, {"--raft-advertise", c.RaftAdvertise}} {
+		if flag, addr := fa[0], fa[1]; addr != "" && !cluster.IsLoopback(addr) {
+			return fmt.Errorf("%s %s is not loopback, and Raft there would accept anyone: give mutual TLS "+
+				"(--tls-cert, --tls-key and --tls-ca) or a cluster key (%s or %s_FILE)", flag, addr, envClusterKey, envClusterKey)
+		}
+	}
+	return nil
 }
 
 func checkURL(s string) error {

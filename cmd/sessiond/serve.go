@@ -142,6 +142,9 @@ func (s *Server) openAPI() error {
 	}
 	s.node.SetOnLeader(s.api.OnLeader)
 	s.hs = s.api.HTTPServer(s.ln.Addr().String())
+	// Cluster-key callers (other nodes, `sessiond status`/`snapshot`) sign
+	// their requests; the key itself is refused (cluster.KeyGate).
+	s.hs.Handler = s.node.KeyGate(s.hs.Handler)
 	if s.certs != nil {
 		s.hs.TLSConfig = apiTLSConfig(s.certs)
 	}
@@ -173,8 +176,7 @@ func (s *Server) ReloadCerts() {
 // (another node's) must verify against the cluster CA.
 func apiTLSConfig(certs *cluster.CertReloader) *tls.Config {
 	base := certs.ServerConfig(true)
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+	return cluster.TLSPolicy(&tls.Config{
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			c, err := base.GetConfigForClient(hello)
 			if err == nil && c.ClientAuth == tls.RequireAndVerifyClientCert {
@@ -182,7 +184,7 @@ func apiTLSConfig(certs *cluster.CertReloader) *tls.Config {
 			}
 			return c, err
 		},
-	}
+	})
 }
 
 // requirePeerCert refuses internal calls (forwarded writes, read

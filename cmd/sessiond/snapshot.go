@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/sessiond/sessiond/api/client"
-	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -37,7 +37,9 @@ func (m *Main) runSnapshot(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth := func(r *http.Request) { r.Header.Set(cluster.KeyHeader, string(key)) }
+	// The key signs each request (see package reqsign); it is never sent.
+	signKey := reqsign.Key(string(key))
+	auth := func(r *http.Request) error { return reqsign.Sign(r, signKey) }
 	if key == "" {
 		c, err := m.client(&f)
 		if err != nil {
@@ -48,7 +50,7 @@ func (m *Main) runSnapshot(ctx context.Context, args []string) error {
 			return fmt.Errorf("snapshot needs %s (or _FILE) or the admin's password: %w", envClusterKey, err)
 		}
 		defer logout()
-		auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+		auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
 	}
 	hc := http.DefaultClient
 	if f.tlsCA != "" {
@@ -78,7 +80,7 @@ func eachAddr(addrs string, fn func(base string) error) error {
 	return last
 }
 
-func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request), path string) error {
+func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request) error, path string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".sessiond-snapshot-*")
 	if err != nil {
 		return err
@@ -90,7 +92,9 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 		if err != nil {
 			return err
 		}
-		auth(req)
+		if err := auth(req); err != nil {
+			return err
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err
@@ -125,7 +129,7 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	return nil
 }
 
-func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request), path string) error {
+func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request) error, path string) error {
 	file, err := os.Open(path)
 	if err != nil {
 		return err
@@ -143,7 +147,9 @@ func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs strin
 			return err
 		}
 		req.Header.Set("Content-Type", "application/octet-stream")
-		auth(req)
+		if err := auth(req); err != nil {
+			return err
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err

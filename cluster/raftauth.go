@@ -1,0 +1,68 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// checkRaftExposure refuses a node whose Raft port can be reached from
+// other machines while it has nothing to authenticate peers with: no
+// mutual TLS and no cluster key. Finding C1 showed what an open Raft port
+// gives away. On loopback the node runs alone (it cannot be joined without
+// a key) and its stream layer uses a random key of its own (streamKey).
+func checkRaftExposure(c *Config) error {
+	if c.TLS != nil || c.ClusterKey != "" {
+		return nil
+	}
+	for _, addr := range []string{c.RaftBind, c.RaftAdvertise} {
+		if addr != "" && !IsLoopback(addr) {
+			return fmt.Errorf("%w: raft address %s is not loopback, and Raft would accept anyone: "+
+				"configure mutual TLS (Config.TLS) or a cluster key (Config.ClusterKey)", ErrConfig, addr)
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether host:port names a loopback host (127.0.0.0/8,
+// ::1 or localhost). A wildcard or any other name is not loopback.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// streamKey is the secret the Raft stream handshake proves: the cluster
+// key, or for a key-less loopback node a random one nobody else knows.
+func (n *Node) streamKey() []byte {
+	if n.cfg.ClusterKey != "" {
+		return []byte(n.cfg.ClusterKey)
+	}
+	return randomBytes(32)
+}
+
+// authLogger logs refused attempts next to the Raft library's own lines.
+func (n *Node) authLogger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "auth", Level: hclog.Warn, Output: n.cfg.logOutput()})
+}
+
+// raftAuthFailed counts and (at a bounded rate) logs a Raft connection
+// that failed its handshake; the connection is closed already.
+func (n *Node) raftAuthFailed() func(string, net.Addr, error) {
+	rl := newRateLog(n.authLogger().Named("raft"), authLogInterval, authLogBurst)
+	return func(reason string, remote net.Addr, err error) {
+		n.auth.raftFailures.WithLabelValues(reason).Inc()
+		addr := "?"
+		if remote != nil {
+			addr = remote.String()
+		}
+		rl.warn("refused raft connection", "reason", reason, "remote", addr, "err", err)
+	}
+}

@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sessiond/sessiond/cluster/reqsign"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// keyForms are the ways the cluster key, or a key derived from it, could
+// show up in captured traffic.
+func keyForms(key string) []string {
+	var out []string
+	for _, k := range [][]byte{[]byte(key), reqsign.Key(key), deriveStreamKeys([]byte(key)).client, deriveStreamKeys([]byte(key)).server} {
+		out = append(out, string(k), hex.EncodeToString(k), strings.ToUpper(hex.EncodeToString(k)),
+			base64.StdEncoding.EncodeToString(k), base64.RawStdEncoding.EncodeToString(k),
+			base64.URLEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k))
+	}
+	return out
+}
+
+// A forged PutNode (finding C1) points followers at an attacker's URL.
+// Everything they send there is captured: it must carry signatures only,
+// never the key or anything derived from it.
+func TestReqSign_FakeLeaderLearnsNoKey(t *testing.T) {
+	var mu sync.Mutex
+	var seen bytes.Buffer
+	paths := map[string]bool{}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dump, _ := httputil.DumpRequest(r, true)
+		mu.Lock()
+		seen.Write(dump)
+		if r.Header.Get(reqsign.Header) != "" {
+			paths[r.URL.Path] = true
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest) // not retryable: one capture per call
+		io.WriteString(w, `{"error":{"code":"bad_request","message":"captured"}}`)
+	}))
+	defer fake.Close()
+
+	c := newTestCluster(t, 2, quiet)
+	leader, follower := c.waitLeader(), c.followers()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var backup bytes.Buffer
+	if _, err := leader.Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Apply(ctx, &fsm.PutNode{Node: fsm.Node{ID: leader.id, RaftAddr: leader.raftAddr, APIAddr: fake.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the follower to see the forged leader URL", func() bool { return follower.LeaderURL() == fake.URL })
+
+	call := func(name string, f func(context.Context) error) {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		defer ccancel()
+		if err := f(cctx); err == nil {
+			t.Errorf("%s through the fake leader succeeded", name)
+		}
+	}
+	call("apply", func(ctx context.Context) error {
+		_, err := follower.Apply(ctx, &fsm.PutNode{Node: fsm.Node{ID: "x", RaftAddr: "127.0.0.1:1", APIAddr: "http://127.0.0.1:1"}})
+		return err
+	})
+	call("readindex", func(ctx context.Context) error { return follower.ReadBarrier(ctx, Consistent, false) })
+	call("join", func(ctx context.Context) error {
+		return follower.Join(ctx, JoinRequest{ID: "x", RaftAddr: "127.0.0.1:1", APIURL: "http://127.0.0.1:1"})
+	})
+	call("remove", func(ctx context.Context) error { return follower.Remove(ctx, "x") })
+	call("restore", func(ctx context.Context) error { return follower.Restore(ctx, bytes.NewReader(backup.Bytes())) })
+	call("join via", func(ctx context.Context) error { return follower.JoinVia(ctx, fake.URL, false) })
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range []string{"/internal/v1/apply", "/internal/v1/readindex", "/internal/v1/join", "/internal/v1/remove", "/internal/v1/restore"} {
+		if !paths[p] {
+			t.Errorf("the fake leader got no signed %s (got %v)", p, paths)
+		}
+	}
+	got := seen.String()
+	if strings.Contains(strings.ToLower(got), strings.ToLower(KeyHeader)) {
+		t.Error("a request carried the cluster key header")
+	}
+	for _, f := range keyForms(testKey) {
+		if strings.Contains(got, f) {
+			t.Fatalf("captured traffic contains the key (or a derived key) as %q", f)
+		}
+	}
+}
+
+// signedReq builds a signed internal call to n.
+func signedReq(t *testing.T, n *testNode, path string, body []byte, at time.Time, key []byte) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, n.cfg.APIURL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqsign.SignSum(req, key, sha256.Sum256(body), at)
+	return req
+}
+
+// resend sends a copy of a captured request: same headers, same body.
+func resend(t *testing.T, req *http.Request, body []byte) int {
+	t.Helper()
+	r2, _ := http.NewRequest(req.Method, req.URL.String(), bytes.NewReader(body))
+	r2.Header = req.Header.Clone()
+	resp, err := http.DefaultClient.Do(r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func reqFailures(n *testNode, reason string) float64 {
+	return testutil.ToFloat64(n.auth.reqFailures.WithLabelValues(reason))
+}
+
+func TestReqSign_ReplayAndWindow(t *testing.T) {
+	c := newTestCluster(t, 1, quiet)
+	n := c.nodes[0]
+	key := reqsign.Key(testKey)
+	now := time.Now()
+
+	captured := signedReq(t, n, "/internal/v1/readindex", nil, now, key)
+	if code := resend(t, captured, nil); code != http.StatusOK {
+		t.Fatalf("signed call: status %d", code)
+	}
+	if code := resend(t, captured, nil); code != http.StatusForbidden || reqFailures(n, "replay") != 1 {
+		t.Fatalf("replay inside the window: status %d, replay count %v", code, reqFailures(n, "replay"))
+	}
+	for _, at := range []time.Time{now.Add(-reqsign.Window - 2*time.Second), now.Add(reqsign.Window + 2*time.Second)} {
+		if code := resend(t, signedReq(t, n, "/internal/v1/readindex", nil, at, key), nil); code != http.StatusForbidden {
+			t.Fatalf("timestamp %v off: status %d", at.Sub(now), code)
+		}
+	}
+	if reqFailures(n, "stale") != 2 {
+		t.Fatalf("stale count %v", reqFailures(n, "stale"))
+	}
+
+	// The captured call replayed once the window has passed, on a guard
+	// whose clock has moved on (a fresh guard: no data race with the
+	// node's handlers).
+	later := newReqGuard(n.Node)
+	later.now = func() time.Time { return now.Add(reqsign.Window + time.Second) }
+	r := httptest.NewRequest(captured.Method, captured.URL.RequestURI(), nil)
+	r.Header = captured.Header.Clone()
+	rec := httptest.NewRecorder()
+	if _, _, ok := later.admit(rec, r, maxInternalBody); ok || rec.Code != http.StatusForbidden {
+		t.Fatalf("replay after the window: admitted=%v status %d", ok, rec.Code)
+	}
+
+	// A signed body cannot be swapped, another key does not sign, and the
+	// raw key itself is refused outright.
+	body := []byte(`{"id":"x"}`)
+	tampered := signedReq(t, n, "/internal/v1/remove", body, now, key)
+	if code := resend(t, tampered, []byte(`{"id":"n1"}`)); code != http.StatusForbidden {
+		t.Fatalf("tampered body: status %d", code)
+	}
+	if code := resend(t, signedReq(t, n, "/internal/v1/readindex", nil, now, reqsign.Key("another-key-0123456789")), nil); code != http.StatusForbidden {
+		t.Fatalf("wrong key: status %d", code)
+	}
+	raw, _ := http.NewRequest(http.MethodPost, n.cfg.APIURL+"/internal/v1/readindex", nil)
+	raw.Header.Set(KeyHeader, testKey)
+	if code := resend(t, raw, nil); code != http.StatusForbidden || reqFailures(n, "raw_key") != 1 {
+		t.Fatalf("raw key: status %d, count %v", code, reqFailures(n, "raw_key"))
+	}
+	if reqFailures(n, "bad_signature") != 2 {
+		t.Fatalf("bad signature count %v", reqFailures(n, "bad_signature"))
+	}
+}
+
+// Failed attempts are throttled per address: after the burst, even a valid
+// call from that address waits.
+func TestReqSign_FailuresThrottled(t *testing.T) {
+	c := newTestCluster(t, 1, quiet)
+	n := c.nodes[0]
+	bad := reqsign.Key("guess-0123456789abcdef")
+	for i := 0; i < throttleBurst; i++ {
+		if code := resend(t, signedReq(t, n, "/internal/v1/readindex", nil, time.Now(), bad), nil); code != http.StatusForbidden {
+			t.Fatalf("guess %d: status %d", i, code)
+		}
+	}
+	good := signedReq(t, n, "/internal/v1/readindex", nil, time.Now(), reqsign.Key(testKey))
+	if code := resend(t, good, nil); code != http.StatusTooManyRequests || reqFailures(n, "throttled") != 1 {
+		t.Fatalf("after %d failures: status %d, throttled %v", throttleBurst, code, reqFailures(n, "throttled"))
+	}
+}
+
+// KeyGate lets signed operator calls reach the cluster-key routes, and
+// nothing else: not the raw key, not a guessed capability token.
+func TestReqSign_KeyGate(t *testing.T) {
+	c := newTestCluster(t, 1, quiet)
+	n := c.nodes[0]
+	type seen struct {
+		ok  bool
+		sum [32]byte
+	}
+	got := make(chan seen, 1)
+	gate := httptest.NewServer(n.KeyGate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{n.CheckKey(r.Header.Get(KeyHeader)), sha256.Sum256(b)}
+	})))
+	defer gate.Close()
+	do := func(req *http.Request) (int, *seen) {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		select {
+		case s := <-got:
+			return resp.StatusCode, &s
+		default:
+			return resp.StatusCode, nil
+		}
+	}
+	key := reqsign.Key(testKey)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB: spooled to disk
+	req, _ := http.NewRequest(http.MethodPost, gate.URL+"/v1/cluster/restore", bytes.NewReader(big))
+	if err := reqsign.Sign(req, key); err != nil {
+		t.Fatal(err)
+	}
+	if code, s := do(req); code != http.StatusOK || s == nil || !s.ok || s.sum != sha256.Sum256(big) {
+		t.Fatalf("signed restore: status %d, handler saw %+v", code, s)
+	}
+	plain, _ := http.NewRequest(http.MethodGet, gate.URL+"/v1/cluster/snapshot", nil)
+	if code, s := do(plain); code != http.StatusOK || s == nil || s.ok {
+		t.Fatalf("unsigned call: status %d, handler saw %+v", code, s)
+	}
+	for _, v := range []string{testKey, n.capToken[:8]} {
+		r, _ := http.NewRequest(http.MethodGet, gate.URL+"/v1/cluster/snapshot", nil)
+		r.Header.Set(KeyHeader, v)
+		if code, s := do(r); code != http.StatusForbidden || s != nil {
+			t.Fatalf("key header %q: status %d, handler reached: %v", v[:4], code, s != nil)
+		}
+	}
+}

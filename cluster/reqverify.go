@@ -1,0 +1,249 @@
+package cluster
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/cluster/reqsign"
+)
+
+// Bounds of the request guard. The replay cache holds one entry per signed
+// call for at most 2×reqsign.Window; 1<<19 entries (about 30 MB at worst)
+// allow some 8,700 signed calls a second, well above what forwarding does
+// (reads are batched, and writes are bounded by the leader's fsync).
+const (
+	replayCacheSize  = 1 << 19
+	throttleBurst    = 10               // failures an address may make at once
+	throttleRefill   = 6 * time.Second  // then one more each
+	throttleMaxAddrs = 4096             // addresses remembered
+	authLogInterval  = 10 * time.Second // one refusal line per interval after the burst
+	authLogBurst     = 5
+	memBodyLimit     = 1 << 20 // larger signed bodies are spooled to the data dir
+)
+
+// reqGuard verifies signed calls: the internal API, and the public
+// cluster-key routes through KeyGate.
+type reqGuard struct {
+	key      []byte // signing key derived from the cluster key; nil refuses all
+	now      func() time.Time
+	replay   *replayCache
+	throttle *failThrottle
+	metrics  *authMetrics
+	log      *rateLog
+	spoolDir string
+}
+
+func newReqGuard(n *Node) *reqGuard {
+	g := &reqGuard{
+		now:      time.Now,
+		replay:   newReplayCache(replayCacheSize),
+		throttle: newFailThrottle(throttleBurst, throttleRefill, throttleMaxAddrs),
+		metrics:  n.auth,
+		log:      newRateLog(n.authLogger().Named("internal"), authLogInterval, authLogBurst),
+		spoolDir: n.cfg.DataDir,
+	}
+	if n.cfg.ClusterKey != "" {
+		g.key = reqsign.Key(n.cfg.ClusterKey)
+	}
+	return g
+}
+
+// admit authenticates r before any handler sees it. On success it returns
+// r with its body replaced by the exact bytes the signature covers and a
+// cleanup to run when the handler is done. On failure it has written the
+// answer (403, or 429 for a throttled address).
+func (g *reqGuard) admit(w http.ResponseWriter, r *http.Request, limit int64) (*http.Request, func(), bool) {
+	now := g.now()
+	ip := remoteIP(r.RemoteAddr)
+	if ok, wait := g.throttle.allow(ip, now); !ok {
+		g.metrics.reqFailures.WithLabelValues("throttled").Inc()
+		g.log.warn("throttled internal call", "remote", r.RemoteAddr, "path", clip(r.URL.Path))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeThrottled(w)
+		return nil, nil, false
+	}
+	body, cleanup, reason := g.check(r, limit, now)
+	if reason != "" {
+		g.metrics.reqFailures.WithLabelValues(reason).Inc()
+		g.throttle.fail(ip, now)
+		g.log.warn("refused internal call", "reason", reason, "remote", r.RemoteAddr, "method", clip(r.Method), "path", clip(r.URL.Path))
+		writeInternalError(w, fmt.Errorf("%w: %s", ErrUnauthorized, reason))
+		return nil, nil, false
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body, r2.ContentLength = body, -1
+	return r2, cleanup, true
+}
+
+// check returns the verified body, or the reason for refusing.
+func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCloser, func(), string) {
+	if r.Header.Get(KeyHeader) != "" {
+		return nil, nil, "raw_key" // an old client: the key itself must never travel
+	}
+	v := r.Header.Get(reqsign.Header)
+	if v == "" {
+		return nil, nil, "missing"
+	}
+	if g.key == nil {
+		return nil, nil, "no_key"
+	}
+	sig, err := reqsign.Parse(v)
+	if err != nil {
+		return nil, nil, "malformed"
+	}
+	if d := now.Sub(sig.Time); d > reqsign.Window || d < -reqsign.Window {
+		return nil, nil, "stale"
+	}
+	if g.replay.contains(sig.Nonce, now) {
+		return nil, nil, "replay"
+	}
+	body, sum, cleanup, err := g.readBody(r.Body, limit)
+	if err != nil {
+		return nil, nil, "body"
+	}
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	if !sig.Valid(g.key, r.Method, uri, sum) {
+		cleanup()
+		return nil, nil, "bad_signature"
+	}
+	fresh, full := g.replay.add(sig.Nonce, sig.Time.Add(reqsign.Window), now)
+	switch {
+	case full:
+		cleanup()
+		return nil, nil, "replay_cache_full"
+	case !fresh:
+		cleanup()
+		return nil, nil, "replay"
+	}
+	return body, cleanup, ""
+}
+
+// readBody reads at most limit bytes and hashes them. Small bodies stay in
+// memory; a large one (a restore) goes to a 0600 file in the data dir, so
+// that nothing acts on a byte before the whole body is verified.
+func (g *reqGuard) readBody(rc io.Reader, limit int64) (io.ReadCloser, [sha256.Size]byte, func(), error) {
+	var sum [sha256.Size]byte
+	h := sha256.New()
+	if rc == nil {
+		rc = http.NoBody
+	}
+	head, err := io.ReadAll(io.LimitReader(rc, min(limit, memBodyLimit)+1))
+	if err != nil {
+		return nil, sum, nil, err
+	}
+	if int64(len(head)) <= min(limit, memBodyLimit) {
+		h.Write(head)
+		copy(sum[:], h.Sum(nil))
+		return io.NopCloser(bytes.NewReader(head)), sum, func() {}, nil
+	}
+	if limit <= memBodyLimit {
+		return nil, sum, nil, fmt.Errorf("body over %d bytes", limit)
+	}
+	return g.spool(head, rc, limit, h)
+}
+
+func (g *reqGuard) spool(head []byte, rest io.Reader, limit int64, h hash.Hash) (io.ReadCloser, [sha256.Size]byte, func(), error) {
+	var sum [sha256.Size]byte
+	f, err := os.CreateTemp(g.spoolDir, "signed-body-*.tmp")
+	if err != nil {
+		return nil, sum, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	w := io.MultiWriter(f, h)
+	n, err := io.Copy(w, io.MultiReader(bytes.NewReader(head), io.LimitReader(rest, limit+1-int64(len(head)))))
+	if err == nil && n > limit {
+		err = fmt.Errorf("body over %d bytes", limit)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, sum, nil, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return io.NopCloser(f), sum, cleanup, nil
+}
+
+// KeyGate wraps the public API handler so that operator tools and other
+// nodes authenticate to the cluster-key routes (/v1/cluster/*) with a
+// signature instead of the key. A verified request reaches the handler
+// carrying this process's capability token in KeyHeader, which CheckKey
+// accepts; a request carrying anything in KeyHeader itself (the raw key
+// of an old client, or a guess) is refused and counted. /internal/ is
+// left to InternalHandler, which verifies on its own.
+func (n *Node) KeyGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get(KeyHeader) == "" && r.Header.Get(reqsign.Header) == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r2, cleanup, ok := n.guard.admit(w, r, MaxBackupSize)
+		if !ok {
+			return
+		}
+		defer cleanup()
+		r2.Header.Set(KeyHeader, n.capToken)
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// CheckKey reports whether presented is this process's capability token,
+// which only KeyGate puts on a request after verifying its signature. The
+// cluster key itself is no longer accepted from the network: it never
+// leaves a node. An empty cluster key makes KeyGate refuse everything.
+func (n *Node) CheckKey(presented string) bool {
+	if presented == "" || n.capToken == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(presented), []byte(n.capToken)) == 1
+}
+
+// sign adds the signature of an internal call; without a cluster key it
+// adds nothing and the other side refuses the call.
+func (n *Node) sign(req *http.Request, body []byte) {
+	if n.guard.key != nil {
+		reqsign.SignSum(req, n.guard.key, sha256.Sum256(body), time.Now())
+	}
+}
+
+func newCapToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func writeThrottled(w http.ResponseWriter) {
+	var body internalError
+	body.Error.Code, body.Error.Message = "throttled", "too many failed attempts from this address"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	json.NewEncoder(w).Encode(body)
+}
+
+// clip bounds a peer-chosen string before it is logged.
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
+	}
+	return s
+}

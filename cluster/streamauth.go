@@ -1,0 +1,347 @@
+package cluster
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Without --tls-ca, Raft runs over keyedStreamLayer: every connection is
+// TLS 1.3 with a throw-away self-signed certificate (for confidentiality
+// and integrity only; nobody verifies it), and then both sides prove they
+// hold the cluster key by a challenge-response bound to that TLS session.
+// Raft gets the connection only after the proof, so an outsider's bytes
+// never reach its decoder: the raw-client attacks of finding C1 (forged
+// AppendEntries, votes, snapshots) end at the handshake.
+//
+// The protocol, under a deadline of handshakeTimeout:
+//
+//	C -> S  magic || Nc                   (Nc: 32 random bytes)
+//	S -> C  Ns || HMAC(kS, T)             (Ns: 32 random bytes)
+//	C -> S  HMAC(kC, T)
+//	S -> C  0x01                          (accepted)
+//
+// with T = magic || EKM || Nc || Ns, where EKM is the TLS session's exported
+// keying material. kC and kS are derived from the cluster key with HKDF
+// under distinct labels, so a server's proof is never a valid client proof
+// (reflection fails), and EKM binds the proofs to this TLS session, so a
+// man in the middle holding two sessions cannot relay them. Nonces from
+// both sides make every proof fresh. MACs are compared with hmac.Equal.
+//
+// A node with no cluster key and no TLS (allowed only on loopback, see
+// checkRaftExposure) uses a random key of its own: nobody else can connect
+// to it, which is right, since without a key no other node can join.
+
+const (
+	handshakeTimeout = 5 * time.Second
+	// maxHandshakes bounds handshakes in progress; more connections are
+	// closed at once, so a flood of idle connections cannot exhaust memory.
+	maxHandshakes = 64
+	nonceLen      = 32
+	ekmLabel      = "EXPORTER-sessiond-raft-auth-v1"
+)
+
+var handshakeMagic = []byte("SDRAFT\x00\x01")
+
+// errHandshake is any failed handshake.
+var errHandshake = errors.New("cluster: raft handshake failed")
+
+// streamKeys are the two direction-bound proof keys.
+type streamKeys struct{ client, server []byte }
+
+func deriveStreamKeys(clusterKey []byte) streamKeys {
+	derive := func(label string) []byte {
+		k, err := hkdf.Key(sha256.New, clusterKey, nil, label, 32)
+		if err != nil {
+			panic("cluster: hkdf: " + err.Error())
+		}
+		return k
+	}
+	return streamKeys{
+		client: derive("sessiond/v1/raft-stream/client-proof"),
+		server: derive("sessiond/v1/raft-stream/server-proof"),
+	}
+}
+
+// authStreamLayer is a raft.StreamLayer that hands Raft only connections
+// that passed a handshake: the cluster-key proof (keyedStreamLayer) or
+// mutual TLS (newTLSStreamLayer). Handshakes run off the accept path,
+// each under a deadline, and failures are reported to onFail.
+type authStreamLayer struct {
+	ln        net.Listener
+	advertise net.Addr
+	timeout   time.Duration
+	onFail    func(reason string, remote net.Addr, err error)
+	server    func(raw net.Conn) (net.Conn, string, error)
+	client    func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error)
+
+	accepted chan net.Conn
+	closed   chan struct{}
+	once     sync.Once
+	sem      chan struct{}
+}
+
+var _ raft.StreamLayer = (*authStreamLayer)(nil)
+
+// keyedHandshake holds what the cluster-key handshake needs.
+type keyedHandshake struct {
+	keys      streamKeys
+	tlsServer *tls.Config
+	timeout   time.Duration
+}
+
+func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+	cert, err := ephemeralCert()
+	if err != nil {
+		return nil, err
+	}
+	k := &keyedHandshake{
+		keys:      deriveStreamKeys(clusterKey),
+		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
+		timeout:   handshakeTimeout,
+	}
+	return listenAuthStream(bind, advertise, onFail, k.serverHandshake,
+		func(raw net.Conn, _ raft.ServerAddress) (net.Conn, string, error) { return k.clientHandshake(raw) })
+}
+
+func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.Addr, error),
+	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*authStreamLayer, error) {
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, err
+	}
+	if advertise == nil {
+		advertise = ln.Addr()
+	}
+	if onFail == nil {
+		onFail = func(string, net.Addr, error) {}
+	}
+	s := &authStreamLayer{
+		ln: ln, advertise: advertise, timeout: handshakeTimeout, onFail: onFail, server: server, client: client,
+		accepted: make(chan net.Conn), closed: make(chan struct{}), sem: make(chan struct{}, maxHandshakes),
+	}
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Addr is the advertised address.
+func (s *authStreamLayer) Addr() net.Addr { return s.advertise }
+
+// Accept returns the next authenticated connection.
+func (s *authStreamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.accepted:
+		return c, nil
+	case <-s.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; handshakes in progress end with their deadline.
+func (s *authStreamLayer) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closed)
+		err = s.ln.Close()
+	})
+	return err
+}
+
+// acceptLoop runs each handshake in its own goroutine, so one slow or
+// silent peer cannot hold up the others.
+func (s *authStreamLayer) acceptLoop() {
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return
+			default:
+			}
+			time.Sleep(backoff) // e.g. out of file descriptors
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		select {
+		case s.sem <- struct{}{}:
+			go s.serve(c)
+		default:
+			c.Close()
+			s.onFail("overload", c.RemoteAddr(), errors.New("too many handshakes in progress"))
+		}
+	}
+}
+
+func (s *authStreamLayer) serve(raw net.Conn) {
+	defer func() { <-s.sem }()
+	conn, reason, err := s.server(raw)
+	if err != nil {
+		raw.Close()
+		s.onFail(reason, raw.RemoteAddr(), err)
+		return
+	}
+	select {
+	case s.accepted <- conn:
+	case <-s.closed:
+		conn.Close()
+	}
+}
+
+func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error) {
+	raw.SetDeadline(time.Now().Add(s.timeout))
+	tc := tls.Server(raw, s.tlsServer)
+	if err := tc.Handshake(); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	ekm, err := exportedKey(tc)
+	if err != nil {
+		return nil, "handshake", err
+	}
+	hello := make([]byte, len(handshakeMagic)+nonceLen)
+	if _, err := io.ReadFull(tc, hello); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	if !hmac.Equal(hello[:len(handshakeMagic)], handshakeMagic) {
+		return nil, "handshake", fmt.Errorf("%w: bad magic", errHandshake)
+	}
+	nc := hello[len(handshakeMagic):]
+	ns := randomBytes(nonceLen)
+	t := transcript(ekm, nc, ns)
+	if _, err := tc.Write(append(ns, proof(s.keys.server, t)...)); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	got := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(tc, got); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	if !hmac.Equal(got, proof(s.keys.client, t)) {
+		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", errHandshake)
+	}
+	if _, err := tc.Write([]byte{1}); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	raw.SetDeadline(time.Time{})
+	return tc, "", nil
+}
+
+// Dial connects to a peer and runs the client side of the handshake.
+func (s *authStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	raw, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	conn, reason, err := s.client(raw, address)
+	if err != nil {
+		raw.Close()
+		s.onFail(reason, raw.RemoteAddr(), err)
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error) {
+	raw.SetDeadline(time.Now().Add(s.timeout))
+	// The certificate is not verified: the peer is authenticated by its
+	// proof below, which is bound to this session through EKM.
+	tc := tls.Client(raw, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, ServerName: "sessiond-raft"})
+	if err := tc.Handshake(); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	ekm, err := exportedKey(tc)
+	if err != nil {
+		return nil, "handshake", err
+	}
+	nc := randomBytes(nonceLen)
+	if _, err := tc.Write(append(append([]byte{}, handshakeMagic...), nc...)); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	reply := make([]byte, nonceLen+sha256.Size)
+	if _, err := io.ReadFull(tc, reply); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	ns := reply[:nonceLen]
+	t := transcript(ekm, nc, ns)
+	if !hmac.Equal(reply[nonceLen:], proof(s.keys.server, t)) {
+		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", errHandshake, raw.RemoteAddr())
+	}
+	if _, err := tc.Write(proof(s.keys.client, t)); err != nil {
+		return nil, failReason(err, "handshake"), err
+	}
+	ack := make([]byte, 1)
+	if _, err := io.ReadFull(tc, ack); err != nil || ack[0] != 1 {
+		return nil, "peer_bad_proof", fmt.Errorf("%w: refused by %s", errHandshake, raw.RemoteAddr())
+	}
+	raw.SetDeadline(time.Time{})
+	return tc, "", nil
+}
+
+func transcript(ekm, nc, ns []byte) []byte {
+	t := make([]byte, 0, len(handshakeMagic)+len(ekm)+len(nc)+len(ns))
+	return append(append(append(append(t, handshakeMagic...), ekm...), nc...), ns...)
+}
+
+func proof(key, transcript []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(transcript)
+	return m.Sum(nil)
+}
+
+func exportedKey(tc *tls.Conn) ([]byte, error) {
+	cs := tc.ConnectionState()
+	return cs.ExportKeyingMaterial(ekmLabel, nil, 32)
+}
+
+func failReason(err error, fallback string) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "timeout"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return fallback
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// ephemeralCert is a self-signed P-256 certificate made at start-up. It
+// only gives the TLS session its keys; trust comes from the key proof.
+func ephemeralCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "sessiond-raft"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(100 * 365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
