@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sessiond/sessiond/cluster/reqsign"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,7 +23,6 @@ import (
 const (
 	benchClusterKey    = "sessiond-bench-cluster-key-0123456789"
 	benchAdminPassword = "sessiond-bench-admin-password"
-	clusterKeyHeader   = "X-Sessiond-Cluster-Key"
 )
 
 // sdNode is one sessiond process.
@@ -141,9 +142,12 @@ func (c *sdCluster) adminDo(ctx context.Context, n *sdNode, method, path string,
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(clusterKeyHeader, benchClusterKey)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	// The cluster key never travels: the request is signed with it.
+	if err := reqsign.Sign(req, reqsign.Key(benchClusterKey)); err != nil {
+		return nil, err
 	}
 	return c.http.Do(req)
 }

@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"github.com/sessiond/sessiond/cluster/reqsign"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -38,6 +40,10 @@ type Answer struct {
 	Err    error
 }
 
+// signWithClusterKey, as a header name given to do, signs the request with
+// the cluster key instead of setting a header.
+const signWithClusterKey = "sign-with-cluster-key"
+
 func (c *Client) do(ctx context.Context, node int, method, path, token string, body any, hdr map[string]string) Answer {
 	var rd io.Reader
 	if body != nil {
@@ -55,6 +61,14 @@ func (c *Client) do(ctx context.Context, node int, method, path, token string, b
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for k, v := range hdr {
+		if k == signWithClusterKey {
+			// The cluster key never travels: the request carries an HMAC
+			// signature made with it (cluster/reqsign).
+			if err := reqsign.Sign(req, reqsign.Key(c.clusterKey)); err != nil {
+				return Answer{Err: err}
+			}
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := c.hc.Do(req)
@@ -149,7 +163,7 @@ func (c *Client) Status(ctx context.Context, node int, hash bool) (NodeState, er
 	if hash {
 		path += "?hash=true"
 	}
-	a := c.do(ctx, node, http.MethodGet, path, "", nil, map[string]string{"X-Sessiond-Cluster-Key": c.clusterKey})
+	a := c.do(ctx, node, http.MethodGet, path, "", nil, map[string]string{signWithClusterKey: ""})
 	st := NodeState{Node: c.IDs[node]}
 	if a.Status != http.StatusOK {
 		if a.Err != nil {
