@@ -3,117 +3,145 @@ package fsm
 // apply changes the state by one command at a log index. It holds s.mu for
 // writing (and a shard lock per session touched) for the duration of one
 // command only; the index moves with the state under the same lock, so a
-// snapshot's index always matches its contents.
+// snapshot's index always matches its contents. The index moves even when
+// the command fails: a failure is still an applied entry.
 func (s *State) apply(c Command, index uint64) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if index > s.index {
 		s.index = index
 	}
-	switch c := c.(type) {
-	case *CreateUser:
-		return s.createUser(c)
-	case *UpdateUser:
-		return s.updateUser(c)
-	case *DeleteUser:
-		u, ok := s.users[c.UserID]
-		if !ok {
-			return fail(ErrUserNotFound)
-		}
-		n := s.dropUserSessions(u.ID, "")
-		delete(s.users, u.ID)
-		delete(s.byLogin, loginKey(u.DB, u.Login))
-		return Result{UserID: u.ID, Count: n}
-	case *CreateSession:
-		return s.createSession(c)
-	case *RevokeSession:
-		return s.revokeSession(c)
-	case *RevokeUserSessions:
-		if _, ok := s.users[c.UserID]; !ok {
-			return fail(ErrUserNotFound)
-		}
-		return Result{UserID: c.UserID, Count: s.dropUserSessions(c.UserID, c.KeepID)}
-	case *PurgeExpired:
-		n := 0
-		for _, d := range c.Digests {
-			if sess, ok := s.shard(d).m[d]; ok && sess.Expired(c.Now) {
-				s.dropSession(sess)
-				n++
-			}
-		}
-		return Result{Count: n}
-	case *RefreshSessions:
-		n := 0
-		for _, r := range c.Refreshes {
-			sess, ok := s.shard(r.Digest).m[r.Digest]
-			if !ok || r.At <= sess.LastRefresh || sess.Expired(r.At) {
-				continue
-			}
-			cp := *sess
-			cp.LastRefresh = r.At
-			s.putSession(&cp)
-			n++
-		}
-		return Result{Count: n}
-	case *LoginFailed:
-		return s.loginFailed(c)
-	case *ResetFailures:
-		u, ok := s.users[c.UserID]
-		if !ok {
-			return fail(ErrUserNotFound)
-		}
-		cp := *u
-		cp.FailedLogins, cp.LastFailure, cp.LockedUntil = 0, 0, 0
-		s.users[u.ID] = &cp
-		return Result{UserID: u.ID}
-	case *SetSettings:
-		s.settings = c.Settings
-		return Result{}
-	case *PutNode:
-		if c.Node.ID == "" {
-			return fail(ErrBadCommand)
-		}
-		s.nodes[c.Node.ID] = c.Node
-		return Result{}
-	case *RemoveNode:
-		delete(s.nodes, c.ID)
-		return Result{}
-	case *PutKey:
-		if c.Key.Kid == "" {
-			return fail(ErrBadCommand)
-		}
-		if old, ok := s.keys[c.Key.Kid]; ok && string(old.Secret) != string(c.Key.Secret) {
-			return fail(ErrKeyExists)
-		}
-		s.keys[c.Key.Kid] = c.Key
-		if c.Activate {
-			s.settings.JWTActiveKid = c.Key.Kid
-		}
-		return Result{}
-	case *RetireKey:
-		k, ok := s.keys[c.Kid]
-		if !ok {
-			return fail(ErrKeyNotFound)
-		}
-		if k.Retired == 0 {
-			k.Retired = c.At
-			s.keys[c.Kid] = k
-		}
-		if s.settings.JWTActiveKid == c.Kid {
-			s.settings.JWTActiveKid = ""
-		}
-		return Result{}
-	case *CreateDB:
-		if c.Name == "" {
-			return fail(ErrBadCommand)
-		}
-		s.dbs[c.Name] = struct{}{}
-		return Result{}
+	sp := specOf(c.Type())
+	if sp == nil {
+		return fail(ErrBadCommand)
 	}
-	return fail(ErrBadCommand)
+	return sp.apply(s, c)
 }
 
-func (s *State) createUser(c *CreateUser) Result {
+// Each applyX below runs under s.mu, called by apply through the commands
+// table. They must stay deterministic (see the package doc) and must not
+// edit a value reachable from the state: they store a modified copy.
+
+func (s *State) applyDeleteUser(c *DeleteUser) Result {
+	u, ok := s.users[c.UserID]
+	if !ok {
+		return fail(ErrUserNotFound)
+	}
+	n := s.dropUserSessions(u.ID, "")
+	delete(s.users, u.ID)
+	delete(s.byLogin, loginKey(u.DB, u.Login))
+	return Result{UserID: u.ID, Count: n}
+}
+
+func (s *State) applyRevokeUserSessions(c *RevokeUserSessions) Result {
+	if _, ok := s.users[c.UserID]; !ok {
+		return fail(ErrUserNotFound)
+	}
+	return Result{UserID: c.UserID, Count: s.dropUserSessions(c.UserID, c.KeepID)}
+}
+
+// applyPurgeExpired re-checks each listed session against c.Now, so a
+// session refreshed after the leader chose the list survives.
+func (s *State) applyPurgeExpired(c *PurgeExpired) Result {
+	n := 0
+	for _, d := range c.Digests {
+		if sess, ok := s.shard(d).m[d]; ok && sess.Expired(c.Now) {
+			s.dropSession(sess)
+			n++
+		}
+	}
+	return Result{Count: n}
+}
+
+// applyRefreshSessions only moves a deadline forward and never revives an
+// expired session: refreshes are batched, so one may arrive late.
+func (s *State) applyRefreshSessions(c *RefreshSessions) Result {
+	n := 0
+	for _, r := range c.Refreshes {
+		sess, ok := s.shard(r.Digest).m[r.Digest]
+		if !ok || r.At <= sess.LastRefresh || sess.Expired(r.At) {
+			continue
+		}
+		cp := *sess
+		cp.LastRefresh = r.At
+		s.putSession(&cp)
+		n++
+	}
+	return Result{Count: n}
+}
+
+func (s *State) applyResetFailures(c *ResetFailures) Result {
+	u, ok := s.users[c.UserID]
+	if !ok {
+		return fail(ErrUserNotFound)
+	}
+	cp := *u
+	cp.FailedLogins, cp.LastFailure, cp.LockedUntil = 0, 0, 0
+	s.users[u.ID] = &cp
+	return Result{UserID: u.ID}
+}
+
+func (s *State) applySetSettings(c *SetSettings) Result {
+	s.settings = c.Settings
+	return Result{}
+}
+
+func (s *State) applyPutNode(c *PutNode) Result {
+	if c.Node.ID == "" {
+		return fail(ErrBadCommand)
+	}
+	s.nodes[c.Node.ID] = c.Node
+	return Result{}
+}
+
+func (s *State) applyRemoveNode(c *RemoveNode) Result {
+	delete(s.nodes, c.ID)
+	return Result{}
+}
+
+// applyPutKey accepts the same key twice (a retried command) but never a
+// different secret under a kid already in use: tokens signed with the old
+// secret would stop verifying.
+func (s *State) applyPutKey(c *PutKey) Result {
+	if c.Key.Kid == "" {
+		return fail(ErrBadCommand)
+	}
+	if old, ok := s.keys[c.Key.Kid]; ok && string(old.Secret) != string(c.Key.Secret) {
+		return fail(ErrKeyExists)
+	}
+	s.keys[c.Key.Kid] = c.Key
+	if c.Activate {
+		s.settings.JWTActiveKid = c.Key.Kid
+	}
+	return Result{}
+}
+
+// applyRetireKey keeps the first retirement time, so a retried retire does
+// not extend the key's life.
+func (s *State) applyRetireKey(c *RetireKey) Result {
+	k, ok := s.keys[c.Kid]
+	if !ok {
+		return fail(ErrKeyNotFound)
+	}
+	if k.Retired == 0 {
+		k.Retired = c.At
+		s.keys[c.Kid] = k
+	}
+	if s.settings.JWTActiveKid == c.Kid {
+		s.settings.JWTActiveKid = ""
+	}
+	return Result{}
+}
+
+func (s *State) applyCreateDB(c *CreateDB) Result {
+	if c.Name == "" {
+		return fail(ErrBadCommand)
+	}
+	s.dbs[c.Name] = struct{}{}
+	return Result{}
+}
+
+func (s *State) applyCreateUser(c *CreateUser) Result {
 	if c.DB == "" || c.Login == "" || c.PasswordHash == "" {
 		return fail(ErrBadCommand)
 	}
@@ -137,34 +165,26 @@ func (s *State) createUser(c *CreateUser) Result {
 	return Result{UserID: id}
 }
 
-func (s *State) updateUser(c *UpdateUser) Result {
+// applyUpdateUser ends the user's sessions when the password changes or the
+// user is disabled: both mean "whoever holds a token may no longer be them".
+func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	u, ok := s.users[c.UserID]
 	if !ok {
 		return fail(ErrUserNotFound)
 	}
+	if c.PasswordHash != nil && *c.PasswordHash == "" {
+		return fail(ErrBadCommand)
+	}
 	cp := *u
-	endSessions := false
-	if c.Name != nil {
-		cp.Name = *c.Name
-	}
-	if c.Email != nil {
-		cp.Email = *c.Email
-	}
-	if c.Admin != nil {
-		cp.Admin = *c.Admin
-	}
+	setIf(&cp.Name, c.Name)
+	setIf(&cp.Email, c.Email)
+	setIf(&cp.Admin, c.Admin)
+	setIf(&cp.Disabled, c.Disabled)
+	endSessions := c.Disabled != nil && cp.Disabled
 	if c.PasswordHash != nil {
-		if *c.PasswordHash == "" {
-			return fail(ErrBadCommand)
-		}
-		cp.PasswordHash = *c.PasswordHash
-		cp.PasswordChanged = c.Now
+		cp.PasswordHash, cp.PasswordChanged = *c.PasswordHash, c.Now
 		cp.Version++
 		endSessions = true
-	}
-	if c.Disabled != nil {
-		cp.Disabled = *c.Disabled
-		endSessions = endSessions || cp.Disabled
 	}
 	s.users[u.ID] = &cp
 	n := 0
@@ -174,7 +194,14 @@ func (s *State) updateUser(c *UpdateUser) Result {
 	return Result{UserID: u.ID, Count: n}
 }
 
-func (s *State) createSession(c *CreateSession) Result {
+// setIf applies an optional field of an update: nil leaves dst alone.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *State) applyCreateSession(c *CreateSession) Result {
 	in := c.Session
 	if in.ID == "" || in.UserID == 0 {
 		return fail(ErrBadCommand)
@@ -206,7 +233,7 @@ func (s *State) createSession(c *CreateSession) Result {
 	return Result{UserID: u.ID, SessionID: sess.ID}
 }
 
-func (s *State) revokeSession(c *RevokeSession) Result {
+func (s *State) applyRevokeSession(c *RevokeSession) Result {
 	var found []*Session
 	switch {
 	case c.Digest != nil:
@@ -252,7 +279,7 @@ func (s *State) candidates(uid uint64) [][]*Session {
 	return out
 }
 
-func (s *State) loginFailed(c *LoginFailed) Result {
+func (s *State) applyLoginFailed(c *LoginFailed) Result {
 	u, ok := s.users[c.UserID]
 	if !ok {
 		return fail(ErrUserNotFound)

@@ -185,41 +185,83 @@ func (PutKey) Type() CmdType             { return TypePutKey }
 func (RetireKey) Type() CmdType          { return TypeRetireKey }
 func (CreateDB) Type() CmdType           { return TypeCreateDB }
 
+// cmdSpec is what the package knows about one command type besides its
+// struct: the name it goes by in metrics and messages, how to make a zero
+// value to decode into, and how to apply it.
+type cmdSpec struct {
+	name  string
+	new   func() Command
+	apply func(s *State, c Command) Result
+}
+
+// commands is the one list of command types, indexed by type number
+// (Consul's registry): Decode, CmdType.String and State.apply all read it,
+// so a new command is one row here plus its struct, Type method and applyX.
+// Keyed array elements make a duplicate type number a compile error. The
+// names are metric label values: renaming one breaks dashboards.
+var commands = [...]cmdSpec{
+	TypeCreateUser:         spec("create_user", (*State).applyCreateUser),
+	TypeUpdateUser:         spec("update_user", (*State).applyUpdateUser),
+	TypeDeleteUser:         spec("delete_user", (*State).applyDeleteUser),
+	TypeCreateSession:      spec("create_session", (*State).applyCreateSession),
+	TypeRevokeSession:      spec("revoke_session", (*State).applyRevokeSession),
+	TypeRevokeUserSessions: spec("revoke_user_sessions", (*State).applyRevokeUserSessions),
+	TypePurgeExpired:       spec("purge_expired", (*State).applyPurgeExpired),
+	TypeRefreshSessions:    spec("refresh_sessions", (*State).applyRefreshSessions),
+	TypeLoginFailed:        spec("login_failed", (*State).applyLoginFailed),
+	TypeResetFailures:      spec("reset_failures", (*State).applyResetFailures),
+	TypeSetSettings:        spec("set_settings", (*State).applySetSettings),
+	TypePutNode:            spec("put_node", (*State).applyPutNode),
+	TypeRemoveNode:         spec("remove_node", (*State).applyRemoveNode),
+	TypePutKey:             spec("put_key", (*State).applyPutKey),
+	TypeRetireKey:          spec("retire_key", (*State).applyRetireKey),
+	TypeCreateDB:           spec("create_db", (*State).applyCreateDB),
+}
+
+// spec builds a row of commands from a typed applyX, so that each applyX
+// takes its own command type and the one type assertion lives here. A
+// command of the right Type but the wrong Go type (a value where Decode
+// makes pointers) is refused with ErrBadCommand, as the type switch this
+// table replaced did.
+func spec[T any, P interface {
+	*T
+	Command
+}](name string, apply func(*State, P) Result) cmdSpec {
+	return cmdSpec{
+		name: name,
+		new:  func() Command { return P(new(T)) },
+		apply: func(s *State, c Command) Result {
+			p, ok := c.(P)
+			if !ok {
+				return fail(ErrBadCommand)
+			}
+			return apply(s, p)
+		},
+	}
+}
+
+// specOf returns the row for t, or nil when t is not a known type.
+func specOf(t CmdType) *cmdSpec {
+	if int(t) >= len(commands) || commands[t].new == nil {
+		return nil
+	}
+	return &commands[t]
+}
+
+// String is the command's snake_case name ("create_user"), used as the
+// metrics label; a type this binary does not know is "other", the label
+// such entries were always counted under.
+func (t CmdType) String() string {
+	if sp := specOf(t); sp != nil {
+		return sp.name
+	}
+	return "other"
+}
+
 // newCommand returns a zero command of type t, or nil when t is unknown.
 func newCommand(t CmdType) Command {
-	switch t {
-	case TypeCreateUser:
-		return &CreateUser{}
-	case TypeUpdateUser:
-		return &UpdateUser{}
-	case TypeDeleteUser:
-		return &DeleteUser{}
-	case TypeCreateSession:
-		return &CreateSession{}
-	case TypeRevokeSession:
-		return &RevokeSession{}
-	case TypeRevokeUserSessions:
-		return &RevokeUserSessions{}
-	case TypePurgeExpired:
-		return &PurgeExpired{}
-	case TypeRefreshSessions:
-		return &RefreshSessions{}
-	case TypeLoginFailed:
-		return &LoginFailed{}
-	case TypeResetFailures:
-		return &ResetFailures{}
-	case TypeSetSettings:
-		return &SetSettings{}
-	case TypePutNode:
-		return &PutNode{}
-	case TypeRemoveNode:
-		return &RemoveNode{}
-	case TypePutKey:
-		return &PutKey{}
-	case TypeRetireKey:
-		return &RetireKey{}
-	case TypeCreateDB:
-		return &CreateDB{}
+	if sp := specOf(t); sp != nil {
+		return sp.new()
 	}
 	return nil
 }

@@ -13,6 +13,16 @@
 // explicit and append-only; a type with the IgnorableFlag bit set may be
 // skipped by an older binary that does not know it, any other unknown type
 // panics with the log index because continuing would silently diverge.
+// The commands table (commands.go) is the one list of types: each row gives
+// a type's name (CmdType.String, the metrics label), its decoder and its
+// applyX.
+//
+// A snapshot is versioned separately from the log (see the format comment
+// in snapshot.go). This binary writes and reads version 1; within a version
+// records only grow at the end, so a snapshot from an older binary restores
+// with the new fields at zero, and one from a newer binary restores without
+// the fields it does not know. testdata/snapshot-v1.golden holds that
+// promise to a file written by an earlier binary.
 //
 // Reads never wait behind a snapshot and only wait behind Apply for the few
 // microseconds one command holds a shard lock: sessions live in sharded maps

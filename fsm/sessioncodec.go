@@ -7,7 +7,8 @@ import (
 
 // appendSession encodes a session as a compact binary record: the bulk of
 // every snapshot, so it avoids JSON's cost and size. Fields are appended in
-// a fixed order; new fields may only be added at the end.
+// a fixed order; new fields may only be added at the end, because that is
+// what readSession tolerates in both directions (see there).
 func appendSession(b []byte, s *Session) []byte {
 	b = append(b, s.Digest[:]...)
 	b = append(b, byte(s.Kind))
@@ -25,42 +26,64 @@ func appendSession(b []byte, s *Session) []byte {
 
 var errShortSession = errors.New("short session record")
 
+// sessReader reads the fields after the digest and kind. Each method leaves
+// its destination at zero when the record has already ended, and records
+// errShortSession when a field starts but is cut short.
 type sessReader struct {
 	b   []byte
 	err error
 }
 
-func (r *sessReader) uvarint() uint64 {
+func (r *sessReader) done() bool { return r.err != nil || len(r.b) == 0 }
+
+func (r *sessReader) uvarint(dst *uint64) {
+	if r.done() {
+		return
+	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.err = errShortSession
-		return 0
+		return
 	}
-	r.b = r.b[n:]
-	return v
+	*dst, r.b = v, r.b[n:]
 }
 
-func (r *sessReader) varint() int64 {
+func (r *sessReader) varint(dst *int64) {
+	if r.done() {
+		return
+	}
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.err = errShortSession
-		return 0
+		return
 	}
-	r.b = r.b[n:]
-	return v
+	*dst, r.b = v, r.b[n:]
 }
 
-func (r *sessReader) str() string {
-	n := r.uvarint()
+func (r *sessReader) str(dst *string) {
+	if r.done() {
+		return
+	}
+	var n uint64
+	r.uvarint(&n)
 	if r.err != nil || n > uint64(len(r.b)) {
 		r.err = errShortSession
-		return ""
+		return
 	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
+	*dst, r.b = string(r.b[:n]), r.b[n:]
 }
 
+// readSession decodes a session record. Only the digest and kind are
+// required. The record's length is explicit, so a record that ends at a
+// field boundary was written by an older binary that did not have the
+// later fields yet: they read as zero values, so adding a field never makes
+// an older snapshot unreadable. A field that starts but is cut short is
+// corrupt. Bytes after the last field this binary knows are fields appended
+// by a newer writer: they are skipped, as unknown record kinds are, and a
+// snapshot written back from this state no longer has them. A new field
+// that an older binary must not drop (one that narrows what a session may
+// do, say) therefore needs a new snapshot version, which older binaries
+// refuse, instead of an appended field.
 func readSession(b []byte) (*Session, error) {
 	if len(b) < 33 {
 		return nil, errShortSession
@@ -69,11 +92,13 @@ func readSession(b []byte) (*Session, error) {
 	copy(s.Digest[:], b)
 	s.Kind = Kind(b[32])
 	r := &sessReader{b: b[33:]}
-	s.UserID = r.uvarint()
-	s.Created = r.varint()
-	s.ExpiresAt = r.varint()
-	s.IdleTimeout = r.varint()
-	s.LastRefresh = r.varint()
-	s.ID, s.DB, s.Name, s.UserAgent, s.ClientAddr = r.str(), r.str(), r.str(), r.str(), r.str()
+	r.uvarint(&s.UserID)
+	r.varint(&s.Created)
+	r.varint(&s.ExpiresAt)
+	r.varint(&s.IdleTimeout)
+	r.varint(&s.LastRefresh)
+	for _, dst := range [...]*string{&s.ID, &s.DB, &s.Name, &s.UserAgent, &s.ClientAddr} {
+		r.str(dst)
+	}
 	return s, r.err
 }

@@ -25,9 +25,33 @@ import (
 // Records come in a fixed order, each group sorted, so two replicas with the
 // same state write byte-identical snapshots. Sessions are a compact binary
 // record (there may be millions); everything else is JSON.
+//
+// Versions read: this binary reads versions minSnapVersion..snapVersion,
+// today only 1, and refuses any other with ErrSnapshotVersion before
+// reading a record. testdata/snapshot-v1.golden is a version-1 snapshot
+// that every later binary must keep restoring.
+//
+// Within a version the format only grows, and a reader tolerates both
+// directions of a rolling upgrade, so a snapshot (or backup) moves between
+// adjacent binaries:
+//   - a record kind it does not know is skipped (its bytes still count in
+//     the checksum);
+//   - a field an older writer did not have reads as its zero value: a key
+//     missing from a JSON record (encoding/json's rule), or fields missing
+//     from the end of a session record (readSession's); in the meta record
+//     that means zero settings fields, not DefaultSettings;
+//   - fields it does not know (a newer writer) are ignored: unknown JSON
+//     keys, and bytes after the last known session field.
+//
+// Ignored data is lost when this binary writes its own snapshot. A change
+// an older binary must not silently drop or zero, or any reordering or
+// change of meaning, needs a new version instead; a binary that writes
+// version N should still read N-1, so that its restores do not depend on
+// every peer having upgraded first.
 const (
-	snapMagic   = "SSNDSNAP"
-	snapVersion = 1
+	snapMagic      = "SSNDSNAP"
+	snapVersion    = 1 // the version written
+	minSnapVersion = 1 // the oldest version read
 
 	recMeta    byte = 1
 	recUser    byte = 2
@@ -244,7 +268,7 @@ func ReadSnapshot(r io.Reader) (*State, uint64, error) {
 	if string(hdr[:8]) != snapMagic {
 		return nil, 0, ErrSnapshotMagic
 	}
-	if v := binary.BigEndian.Uint32(hdr[8:]); v != snapVersion {
+	if v := binary.BigEndian.Uint32(hdr[8:]); v < minSnapVersion || v > snapVersion {
 		return nil, 0, fmt.Errorf("%w: %d", ErrSnapshotVersion, v)
 	}
 	index := binary.BigEndian.Uint64(hdr[12:])
