@@ -26,6 +26,7 @@ func (s *Server) adminRoutes() {
 	s.handle("POST /v1/cluster/nodes/{id}/promote", s.clusterOp(s.clusterSuffrage(true)))
 	s.handle("POST /v1/cluster/nodes/{id}/demote", s.clusterOp(s.clusterSuffrage(false)))
 	s.handle("GET /v1/cluster/snapshot", s.clusterOp(s.clusterBackup))
+	s.handle("POST /v1/cluster/unlock", s.clusterOp(s.clusterUnlock))
 	s.handle("POST /v1/cluster/restore", s.clusterOp(s.clusterRestore))
 }
 
@@ -356,4 +357,40 @@ func (s *Server) clusterSuffrage(voter bool) http.HandlerFunc {
 		s.log.Info("node suffrage changed", "node_id", id, "voter", voter)
 		writeJSON(w, http.StatusOK, s.node.Status(false))
 	}
+}
+
+// clusterUnlock is the break-glass unlock ({"login": …, "db": …}), open to
+// admins and to cluster-key holders (`sessiond user unlock`), so an
+// operator can recover an account, the only admin's included, without
+// logging in as it. It has its own audit line.
+func (s *Server) clusterUnlock(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		DB    string `json:"db"`
+		Login string `json:"login"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Login == "" {
+		writeNativeError(w, fieldError(ErrMissingField, "login is required"))
+		return
+	}
+	u, err := s.svc.Unlock(r.Context(), in.DB, in.Login)
+	attrs := []any{"event", "user_unlock", "node", s.node.ID(), "client_addr", s.clientAddr(r),
+		"break_glass", r.Header.Get(cluster.KeyHeader) != ""} // the cluster-key path, not an admin's token
+	if u != nil {
+		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
+	}
+	if err != nil {
+		attrs = append(attrs, "result", lookupError(err).code)
+	} else {
+		attrs = append(attrs, "result", "ok")
+	}
+	s.log.Info("audit", attrs...)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userJSON(u))
 }

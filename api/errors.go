@@ -50,7 +50,6 @@ var errorTable = []struct {
 	{ErrSignupDisabled, apiError{501, "signup_disabled"}},
 
 	{auth.ErrBadCredentials, apiError{401, "bad_credentials"}},
-	{auth.ErrLocked, apiError{429, "account_locked"}},
 	{auth.ErrThrottled, apiError{429, "throttled"}},
 	{auth.ErrUnknownDB, apiError{400, "unknown_db"}},
 	{auth.ErrDBRequired, apiError{400, "db_required"}},

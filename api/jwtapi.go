@@ -73,8 +73,6 @@ func writeJWTError(w http.ResponseWriter, err error) {
 		msg = "Signup is disabled"
 	case errors.Is(err, fsm.ErrSessionLimit):
 		msg = "Maximum amount of tokens allowed per user exceeded."
-	case errors.Is(err, auth.ErrLocked):
-		msg = "Account locked, try again later"
 	case errors.Is(err, auth.ErrThrottled):
 		msg = "Too many attempts, try again later"
 	case status == http.StatusServiceUnavailable:

@@ -435,10 +435,11 @@ func TestJWT_SessionLimitAndThrottle(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		e.raw("POST", "/api/login", form("email", "user@odoo.com", "password", "wrong-password"), formCT)
 	}
+	// The guess budget is spent, but this client logged in to the account
+	// before: the owner is not locked out (TestGuessing_* has the rest).
 	r := e.raw("POST", "/api/login", form("email", "user@odoo.com", "password", "user-password"), formCT)
-	wantJSON(t, r, 429, `{"success": false, "message": "Account locked, try again later", "data": null}`)
-	if r.Header.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After")
+	if r.Status != 200 {
+		t.Fatalf("owner after others' failures: %d %s", r.Status, r.Body)
 	}
 }
 

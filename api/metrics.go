@@ -51,6 +51,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 			func() float64 { return float64(s.svc.Pool().InUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_waiting", Help: "Password hashes waiting for a worker."},
 			func() float64 { return float64(s.svc.Pool().Waiting()) }),
+		passwordChecks(s.svc),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_ready", Help: "1 when the node is ready for traffic (/readyz)."},
 			func() float64 { return b2f(s.node.Ready()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
@@ -60,7 +61,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		for _, k := range []string{"logout", "logoutall"} {
 			m.logouts.WithLabelValues(d, k, "ok")
 		}
-		for _, r := range []string{"ok", "bad_credentials", "locked", "throttled"} {
+		for _, r := range []string{"ok", "bad_credentials", "throttled"} {
 			m.logins.WithLabelValues(d, r)
 		}
 	}
@@ -96,8 +97,6 @@ func (m *metrics) login(dialect string, err error) {
 	case err == nil:
 	case errors.Is(err, auth.ErrBadCredentials):
 		result = "bad_credentials"
-	case errors.Is(err, auth.ErrLocked):
-		result = "locked"
 	case errors.Is(err, auth.ErrThrottled):
 		result = "throttled"
 	default:
@@ -151,4 +150,26 @@ func statusLabel(code int) string {
 		return "other"
 	}
 	return strconv.Itoa(code)
+}
+
+// passwordChecks exports auth's login outcomes as one counter family: a
+// rising budget_spent is an account under a guessing attack being
+// contained; a rising throttled, one address being slowed.
+func passwordChecks(svc *auth.Service) prometheus.Collector {
+	return &checksCollector{svc: svc, desc: prometheus.NewDesc("sessiond_password_checks_total",
+		"Login attempts by outcome: ok, wrong, unknown (no such login), budget_spent (refused unchecked: the account's guess budget is spent and the client is not known to it), throttled (per-address limit, before hashing).",
+		[]string{"result"}, nil)}
+}
+
+type checksCollector struct {
+	svc  *auth.Service
+	desc *prometheus.Desc
+}
+
+func (c *checksCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *checksCollector) Collect(ch chan<- prometheus.Metric) {
+	for result, n := range c.svc.PasswordChecks() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), result)
+	}
 }

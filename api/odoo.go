@@ -41,7 +41,9 @@ func (s *Server) odooRoutes() {
 func writeOdooError(w http.ResponseWriter, err error) {
 	status := dialectStatus(err)
 	switch {
-	case isCredentialFailure(err):
+	case isCredentialFailure(err), errors.Is(err, auth.ErrThrottled):
+		// Odoo answers repeated failures from one address with a cooldown
+		// that reads as 403 Forbidden (Retry-After is set as well).
 		status = http.StatusForbidden
 	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNoCredentials):
 		status = http.StatusUnauthorized

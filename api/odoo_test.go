@@ -221,13 +221,13 @@ func TestOdoo_Errors(t *testing.T) {
 	if after := e.node.FSM().AppliedIndex(); after != before {
 		t.Fatalf("refused logouts changed the state: %d -> %d", before, after)
 	}
-	// Locked accounts answer 429 with Retry-After.
+	// Others' failures do not lock alice out: this client logged in to
+	// her account before (TestGuessing_* has strangers and owners apart).
 	for i := 0; i < 5; i++ {
 		e.do("POST", "/session/auth/login", map[string]string{"login": "alice", "password": "wrong-password"})
 	}
 	r := e.do("POST", "/session/auth/login", map[string]string{"login": "alice", "password": "alice-password"})
-	wantJSON(t, r, 429, `{"code":429,"name":"Too Many Requests"}`)
-	if r.Header.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After")
+	if r.Status != 200 {
+		t.Fatalf("owner after failures: %d %s", r.Status, r.Body)
 	}
 }

@@ -40,10 +40,10 @@ var (
 	// ErrInvalidJWT is wrapped by every JWT verification failure.
 	ErrInvalidJWT = errors.New("auth: invalid jwt")
 
-	// Login-flow failures. ErrLocked and ErrThrottled values carry a
-	// retry-after (see RetryError).
+	// Login-flow failures. ErrThrottled values carry a retry-after (see
+	// RetryError). There is no "account locked": a spent guess budget is
+	// answered as ErrBadCredentials (see Authenticate).
 	ErrBadCredentials = errors.New("auth: bad credentials")
-	ErrLocked         = errors.New("auth: account locked")
 	ErrThrottled      = errors.New("auth: too many attempts")
 	ErrUnknownDB      = errors.New("auth: unknown database")
 	ErrDBRequired     = errors.New("auth: database must be given")

@@ -95,6 +95,7 @@ type Service struct {
 	apply   Applier
 	state   StateReader
 	reader  SessionReader // nil: validation reads local state only
+	guesses guessCounters
 }
 
 // NewService builds the service over a cluster node: apply commits
@@ -162,9 +163,18 @@ type Credentials struct {
 // Authenticate checks credentials and returns the user. Unknown users cost
 // the same hashing as wrong passwords; failures are recorded against the
 // address and (replicated) the account.
+//
+// The account's guess budget (docs/OPERATIONS.md, "Guessing"): once its
+// replicated failures reach the settings' threshold the budget is spent
+// until the window ends, and a password check from a client network that
+// never logged in to the account is not made at all — it is answered
+// exactly as an unknown login is (a dummy hash, bad credentials), so a
+// stranger learns nothing and gets no more guesses, while the owner from a
+// known network logs in as usual. Nobody is locked out by others.
 func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, error) {
 	now := s.cfg.Now()
 	if ok, wait := s.limiter.Allow(c.ClientAddr, now); !ok {
+		s.guesses.throttled.Add(1)
 		return nil, &RetryError{Err: ErrThrottled, After: wait}
 	}
 	login, err := NormalizeLogin(c.Login)
@@ -178,18 +188,15 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	if err != nil {
 		return nil, err
 	}
+	client := limiterKey(c.ClientAddr)
 	var u *fsm.User
-	var found, ok bool
+	var found, ok, spent bool
 	for attempt := 0; ; attempt++ {
 		u, found = s.state.State().UserByLogin(db, login)
-		if found {
-			if lock := u.LockedUntil; lock > now.UnixNano() {
-				return nil, &RetryError{Err: ErrLocked, After: time.Duration(lock - now.UnixNano())}
-			}
-		}
+		spent = found && budgetSpent(u, client, now)
 		ok = false
 		err = s.pool.Do(ctx, func() {
-			if !found {
+			if !found || spent {
 				DummyVerify(c.Password, s.cfg.Hash)
 				return
 			}
@@ -212,16 +219,27 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 			break // nothing changed (users are replaced, never mutated): no second hash
 		}
 	}
-	if !found || !ok || u.Disabled {
+	switch {
+	case !found:
+		s.guesses.unknown.Add(1)
+	case spent:
+		s.guesses.spent.Add(1)
+	case !ok:
+		s.guesses.wrong.Add(1)
+	}
+	if !found || spent || !ok || u.Disabled {
 		s.limiter.Fail(c.ClientAddr, now)
-		if found && !ok {
+		if found && !spent && !ok {
 			s.recordFailure(ctx, u, now)
 		}
 		return nil, ErrBadCredentials
 	}
-	if u.FailedLogins > 0 || u.LockedUntil != 0 {
+	s.guesses.ok.Add(1)
+	if u.LockedUntil <= now.UnixNano() && (u.FailedLogins > 0 || u.LockedUntil != 0) {
 		// Best effort: the password was right, so the login stands even if
 		// the counter could not be cleared now; the next success clears it.
+		// A known client logging in while the budget is spent leaves it
+		// spent: its success must not hand strangers fresh guesses.
 		_, _ = s.apply.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
 	}
 	return u, nil
@@ -302,7 +320,8 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if ttl > 0 && !o.NoExpiry {
 		sess.ExpiresAt = now + ttl
 	}
-	if _, err := s.apply.Apply(ctx, &fsm.CreateSession{Session: sess, UserVersion: u.Version}); err != nil {
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
+	if _, err := s.apply.Apply(ctx, cmd); err != nil {
 		return Issued{}, err
 	}
 	return Issued{Token: tok, Session: sess}, nil

@@ -107,3 +107,21 @@ func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, erro
 	}
 	return u, nil
 }
+
+// Unlock clears the account's failed-login count and any spent guess
+// budget: the break-glass for an account whose budget strangers keep
+// spending (the owner from a known network is never refused anyway).
+func (s *Service) Unlock(ctx context.Context, db, login string) (*fsm.User, error) {
+	login, err := NormalizeLogin(login)
+	if err != nil {
+		return nil, err
+	}
+	if db, err = s.ResolveDB(db); err != nil {
+		return nil, err
+	}
+	u, ok := s.state.State().UserByLogin(db, login)
+	if !ok {
+		return nil, fsm.ErrUserNotFound
+	}
+	return s.UpdateUser(ctx, u.ID, UserChanges{Unlock: true})
+}

@@ -230,7 +230,25 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 	}
 	sess.DB = u.DB
 	s.putSession(&sess)
+	s.rememberAddr(u, c.TrustAddr)
 	return Result{UserID: u.ID, SessionID: sess.ID}
+}
+
+// rememberAddr records addr as a known client network of u, most recent
+// first and at most MaxKnownAddrs. Users are replaced, never mutated.
+func (s *State) rememberAddr(u *User, addr string) {
+	if addr == "" || (len(u.KnownAddrs) > 0 && u.KnownAddrs[0] == addr) {
+		return
+	}
+	cp := *u
+	cp.KnownAddrs = make([]string, 0, MaxKnownAddrs)
+	cp.KnownAddrs = append(cp.KnownAddrs, addr)
+	for _, a := range u.KnownAddrs {
+		if a != addr && len(cp.KnownAddrs) < MaxKnownAddrs {
+			cp.KnownAddrs = append(cp.KnownAddrs, a)
+		}
+	}
+	s.users[u.ID] = &cp
 }
 
 func (s *State) applyRevokeSession(c *RevokeSession) Result {

@@ -80,6 +80,11 @@ type DeleteUser struct {
 type CreateSession struct {
 	Session     Session `json:"session"`
 	UserVersion uint64  `json:"user_version"`
+	// TrustAddr is the client's network (an IPv4 address, an IPv6 /64)
+	// that just proved the password: the account remembers it as a known
+	// client, whose logins its guess budget never refuses. Chosen by the
+	// node before the log, like every other value.
+	TrustAddr string `json:"trust_addr,omitempty"`
 }
 
 // RevokeSession ends one session, found by digest or else by ID. A non-zero

@@ -54,6 +54,23 @@ type User struct {
 	LastFailure     int64  `json:"last_failure,omitempty"`
 	LockedUntil     int64  `json:"locked_until,omitempty"`
 	Nonce           string `json:"nonce,omitempty"` // the create request's ID, for idempotent retries
+	// KnownAddrs are the client networks that logged in to the account,
+	// most recent first, at most MaxKnownAddrs (see CreateSession.TrustAddr).
+	KnownAddrs []string `json:"known_addrs,omitempty"`
+}
+
+// MaxKnownAddrs bounds User.KnownAddrs: enough for a person's devices and
+// networks, small enough that the user record stays small.
+const MaxKnownAddrs = 8
+
+// Knows reports whether addr is one of the account's known client networks.
+func (u *User) Knows(addr string) bool {
+	for _, a := range u.KnownAddrs {
+		if a == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // Session is one live login. Immutable once stored, like User.

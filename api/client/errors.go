@@ -51,7 +51,7 @@ var codeSentinels = map[string]error{
 	"user_changed":      ErrConflict,
 	"session_conflict":  ErrConflict,
 	"key_exists":        ErrConflict,
-	"account_locked":    ErrLocked,
+	"account_locked":    ErrLocked, // servers before the guess budget
 	"throttled":         ErrThrottled,
 	"no_leader":         ErrNoLeader,
 	"not_leader":        ErrNoLeader,
