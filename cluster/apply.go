@@ -108,6 +108,12 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	if !ok {
 		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
+	if revokes(data) && res.Code == "" {
+		// Final everywhere before it is acknowledged (leases.go).
+		if err := n.awaitLeaseHolders(ctx, f.Index()); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 

@@ -56,6 +56,11 @@ type Config struct {
 
 	MaxStale     time.Duration // read lease length for the Default level
 	ApplyTimeout time.Duration // deadline for a write when the caller has none
+	// ReadTimeout bounds a read that must reach the leader (a miss, or no
+	// lease) when the caller set no deadline: past it the read fails with
+	// ErrTimeout (503 + Retry-After) rather than hang behind a frozen
+	// leader.
+	ReadTimeout time.Duration
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -89,6 +94,7 @@ func DefaultConfig() Config {
 		Bootstrap:          true,
 		MaxStale:           time.Second,
 		ApplyTimeout:       5 * time.Second,
+		ReadTimeout:        2 * time.Second,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,

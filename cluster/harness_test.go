@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ type testNode struct {
 	// raftAddr is kept so that a restarted node reuses its address.
 	raftAddr string
 	apiLn    net.Listener
+	// frozen, when set, holds every internal request until it is closed.
+	frozen atomic.Pointer[chan struct{}]
 }
 
 // testCluster is a set of real nodes on loopback, as rqlite's system tests
@@ -76,11 +79,17 @@ func startNode(t *testing.T, id, dir, raftAddr string, apiLn net.Listener, boots
 	if err != nil {
 		t.Fatalf("open %s: %v", id, err)
 	}
+	tn := &testNode{Node: n, dir: dir, id: id, raftAddr: n.RaftAddr(), apiLn: apiLn}
 	mux := http.NewServeMux()
 	mux.Handle("/internal/", n.InternalHandler())
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(apiLn)
-	return &testNode{Node: n, srv: srv, dir: dir, id: id, raftAddr: n.RaftAddr(), apiLn: apiLn}
+	tn.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := tn.frozen.Load(); g != nil {
+			<-*g // a frozen node: the connection is open, no answer comes
+		}
+		mux.ServeHTTP(w, r)
+	})}
+	go tn.srv.Serve(apiLn)
+	return tn
 }
 
 func (tn *testNode) stop() {

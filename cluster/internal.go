@@ -29,6 +29,7 @@ func (n *Node) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/v1/apply", n.handleApply)
 	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
+	mux.HandleFunc("POST /internal/v1/applied", n.handleApplied)
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
@@ -76,6 +77,9 @@ func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 		writeInternalError(w, ErrNotLeader)
 		return
 	}
+	// Noted before the round: a revocation committed after this point
+	// sees the holder, one committed before is covered by the index.
+	n.leases.grant(r.URL.Query().Get("from"), n.mono(), n.cfg.MaxStale+leaseMargin)
 	idx, err := n.leaderRI.get(r.Context())
 	if err != nil {
 		writeInternalError(w, err)

@@ -23,6 +23,11 @@ type nodeMetrics struct {
 	snapPersist   prometheus.Histogram
 	snapRestore   prometheus.Histogram
 	snapSizeBytes prometheus.Gauge
+	// revocationWait times how long a revoking command's acknowledgement
+	// waited for the read-lease holders; leaseLapses counts holders that
+	// could not confirm and whose lease was waited out.
+	revocationWait prometheus.Histogram
+	leaseLapses    prometheus.Counter
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -45,6 +50,13 @@ func newNodeMetrics() *nodeMetrics {
 		snapRestore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sessiond_snapshot_restore_duration_seconds", Help: "Time to restore the state from a snapshot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		revocationWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessiond_revocation_wait_seconds", Help: "Time a revoking command's acknowledgement waited for the followers holding read leases.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		leaseLapses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessiond_revocation_lease_lapses_total", Help: "Read-lease holders a revocation waited out because they did not confirm it (partitioned, paused or slow).",
 		}),
 		snapSizeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessiond_snapshot_size_bytes", Help: "Size of the last snapshot this node wrote.",
@@ -87,6 +99,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 	}
 	return append(n.auth.collectors(),
 		m.applyDur, m.forwarded, m.riBatch, m.snapPersist, m.snapRestore, m.snapSizeBytes,
+		m.revocationWait, m.leaseLapses,
 		gauge("sessiond_cluster_leader", "1 when this node is the Raft leader.", func() float64 {
 			if n.raft.State() == raft.Leader {
 				return 1

@@ -41,9 +41,15 @@ type Node struct {
 	// readyTerm is the term in which this node, as leader, has seen an
 	// entry of its own term applied; read-indexes are only served then.
 	readyTerm atomic.Uint64
-	// lease: the applied read-index and the time its round started.
+	// lease: the applied read-index and the time its round started, on the
+	// monotonic clock (mono).
 	leaseIndex atomic.Uint64
 	leaseAt    atomic.Int64
+	// born anchors mono; leases is the leader's table of read leases it
+	// granted (leases.go).
+	born   time.Time
+	leases *leaseTable
+	nfsm   *notifyingFSM
 
 	notify   chan bool
 	closing  atomic.Bool
@@ -71,7 +77,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, fsm: cfg.FSM, stop: make(chan struct{}), notify: make(chan bool, 8)}
+	n := &Node{cfg: cfg, fsm: cfg.FSM, stop: make(chan struct{}), notify: make(chan bool, 8), born: time.Now(), leases: newLeaseTable()}
 	if n.fsm == nil {
 		n.fsm = fsm.New()
 	}
@@ -155,7 +161,8 @@ func (n *Node) startRaft() error {
 		trans.Close()
 		return fmt.Errorf("cluster: inspect state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, &notifyingFSM{n.fsm, n.applied, n.metrics}, store, store, snaps, trans)
+	n.nfsm = &notifyingFSM{FSM: n.fsm, w: n.applied, m: n.metrics}
+	r, err := raft.NewRaft(rc, n.nfsm, store, store, snaps, trans)
 	if err != nil {
 		store.Close()
 		trans.Close()
@@ -181,6 +188,9 @@ type notifyingFSM struct {
 	*fsm.FSM
 	w *appliedWaiter
 	m *nodeMetrics
+	// beforeApply, set only by tests, runs before each command is applied
+	// (to hold a node's state machine back).
+	beforeApply func(index uint64)
 }
 
 // Snapshot wraps the FSM's snapshot so its persist time and size are
@@ -194,9 +204,19 @@ func (f *notifyingFSM) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 func (f *notifyingFSM) Apply(l *raft.Log) interface{} {
+	if f.beforeApply != nil {
+		f.beforeApply(l.Index)
+	}
 	res := f.FSM.Apply(l)
 	f.w.set(l.Index)
 	return res
+}
+
+// StoreConfiguration (raft.ConfigurationStore) sees configuration entries
+// in log order on the FSM goroutine: they count as applied, so a reader
+// waiting for a read index that is a configuration entry is released.
+func (f *notifyingFSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.w.set(index)
 }
 
 func (f *notifyingFSM) Restore(rc io.ReadCloser) error {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,11 +170,14 @@ func (b *batcher) loop() {
 // index, then confirm leadership with a quorum (VerifyLeader) in the same
 // term in which this leader has already committed and applied an entry.
 //
-// The index is the leader's FSM-applied index, not Raft's commit index:
-// the commit index may point at a no-op or configuration entry that no FSM
-// ever sees, so a follower waiting for it would wait forever. It is enough:
-// the term barrier applied every entry committed before this term, and every
-// write acknowledged since was applied here before its acknowledgement.
+// The index covers every entry committed so far, not only what this
+// leader's state machine has applied: a committed write may already be
+// applied, and observed, on a fast follower before the leader applies it,
+// so a read index below it would let a later read miss a write an earlier
+// read saw. It is the last committed entry a state machine will see (a
+// command or a configuration change), not Raft's commit index itself,
+// which may be a no-op no state machine ever applies — a reader waiting for
+// that would wait forever.
 func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
@@ -182,14 +186,32 @@ func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.readyTerm.Load() != term {
 		return 0, fmt.Errorf("%w: leader has not committed in its term yet", ErrNotLeader)
 	}
-	idx := n.fsm.AppliedIndex()
+	applied, commit := n.fsm.AppliedIndex(), n.raft.CommitIndex()
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	if n.raft.CurrentTerm() != term {
 		return 0, ErrNotLeader
 	}
-	return idx, nil
+	return n.lastApplicable(applied, commit), nil
+}
+
+// lastApplicable is the highest index in (applied, commit] whose entry a
+// state machine sees (a command or a configuration), else applied. The
+// gap is a handful of entries in flight, read from the local log.
+func (n *Node) lastApplicable(applied, commit uint64) uint64 {
+	var l raft.Log
+	for i := commit; i > applied; i-- {
+		if err := n.store.GetLog(i, &l); err != nil {
+			// Compacted or unreadable: commit is then at most a snapshot
+			// away, and a snapshot's index is applied when restored.
+			return max(applied, i)
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return applied
 }
 
 // forwardReadIndexRound asks the leader for a read index over the internal
@@ -198,7 +220,8 @@ func (n *Node) forwardReadIndexRound(ctx context.Context) (uint64, error) {
 	var out struct {
 		Index uint64 `json:"index"`
 	}
-	err := n.callLeader(ctx, "/internal/v1/readindex", nil, &out)
+	// from names this node, so the leader can note the lease it grants.
+	err := n.callLeader(ctx, "/internal/v1/readindex?from="+url.QueryEscape(n.cfg.NodeID), nil, &out)
 	return out.Index, err
 }
 
@@ -248,7 +271,7 @@ func (n *Node) WaitApplied(ctx context.Context, idx uint64) error {
 // refreshLease obtains a read index, waits until it is applied, and then
 // records the lease from the time the round was asked for.
 func (n *Node) refreshLease(ctx context.Context) error {
-	start := n.cfg.now()
+	start := n.mono() // monotonic: a stepped wall clock cannot stretch the lease
 	idx, err := n.ReadIndex(ctx)
 	if err != nil {
 		return err
@@ -258,7 +281,7 @@ func (n *Node) refreshLease(ctx context.Context) error {
 	}
 	for {
 		cur := n.leaseAt.Load()
-		if start.UnixNano() <= cur || n.leaseAt.CompareAndSwap(cur, start.UnixNano()) {
+		if int64(start) <= cur || n.leaseAt.CompareAndSwap(cur, int64(start)) {
 			break
 		}
 	}
@@ -272,7 +295,7 @@ func (n *Node) refreshLease(ctx context.Context) error {
 // obtained less than MaxStale ago and applied.
 func (n *Node) LeaseValid() bool {
 	at := n.leaseAt.Load()
-	return at != 0 && n.cfg.now().UnixNano()-at < int64(n.cfg.MaxStale)
+	return at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale)
 }
 
 // ReadBarrier makes the local state fit to answer a read at level. For
@@ -335,6 +358,11 @@ func (n *Node) LookupIn(ctx context.Context, level Level, d fsm.Digest) (*fsm.St
 	sess, hit := st.Session(d)
 	if level == Stale || (level == Default && hit && n.LeaseValid()) {
 		return st, sess, nil
+	}
+	if _, ok := ctx.Deadline(); !ok && n.cfg.ReadTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ReadTimeout)
+		defer cancel()
 	}
 	if err := n.ReadBarrier(ctx, level, hit); err != nil {
 		return nil, nil, err

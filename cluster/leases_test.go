@@ -1,0 +1,191 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// holdApply makes n's state machine stop before applying any index above
+// from, until release is called (a follower, or leader, that is slow to
+// apply). It is the only way a test reaches into the apply path.
+func holdApply(n *testNode, from uint64) (release func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	n.nfsm.beforeApply = func(idx uint64) {
+		if idx > from {
+			<-gate
+		}
+	}
+	return func() { once.Do(func() { close(gate) }) }
+}
+
+// The promise: at the Default level, once a logout is acknowledged no node
+// accepts the token — not even a follower that holds a read lease and has
+// not applied the logout. The follower here is held back from applying;
+// the logout waits out its lease (at most one lease period) instead of
+// being acknowledged at once, and the follower never answers the hit.
+func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	fs := c.followers()
+	a, b := fs[0], fs[1]
+	uid := mustUser(t, a.Node, "alice")
+	mustLogin(t, a.Node, uid, "tok")
+	if !valid(t, b.Node, Default, "tok") {
+		t.Fatal("token not valid on b before the logout")
+	}
+	eventually(t, 5*time.Second, "b to hold a read lease", b.LeaseValid)
+	release := holdApply(b, b.fsm.AppliedIndex())
+	defer release()
+
+	d := digest("tok")
+	start := time.Now()
+	if _, err := a.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	took := time.Since(start)
+	// Right after the acknowledgement, b must not accept the token.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if sess, err := b.LookupSession(ctx, Default, d); err == nil && sess != nil {
+		t.Fatal("a lease holder accepted the token after its logout was acknowledged")
+	}
+	lease := b.cfg.MaxStale + leaseMargin
+	t.Logf("logout with a held-back lease holder took %v (lease %v)", took, lease)
+	if took > lease+time.Second {
+		t.Fatalf("the logout waited %v, more than one lease period (%v) and slack", took, lease)
+	}
+	release()
+	eventually(t, 5*time.Second, "b to apply the logout", func() bool { return !valid(t, b.Node, Default, "tok") })
+}
+
+// With every follower applying, a logout waits for their confirmations
+// only: well under a lease period.
+func TestRevocation_ConfirmedByHoldersWithoutWaitingOutLeases(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	fs := c.followers()
+	uid := mustUser(t, fs[0].Node, "bob")
+	mustLogin(t, fs[0].Node, uid, "tok-b")
+	for _, f := range fs {
+		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+	}
+	d := digest("tok-b")
+	start := time.Now()
+	if _, err := fs[0].Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	for _, f := range fs {
+		if sess, _ := f.fsm.State().Session(d); sess != nil {
+			t.Fatalf("%s had not applied the acknowledged logout", f.id)
+		}
+	}
+	if lapses := testCounter(t, c.waitLeader().metrics.leaseLapses); lapses != 0 {
+		t.Fatalf("%v leases waited out with every follower healthy", lapses)
+	}
+	t.Logf("logout confirmed by every lease holder in %v", took)
+}
+
+// The read index a leader hands out covers every committed write, also one
+// a follower applied (and could have shown a reader) before the leader's
+// own state machine did.
+func TestReadIndex_CoversWritesAppliedOnFollowersFirst(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	uid := mustUser(t, leader.Node, "carol")
+	c.waitApplied(leader.fsm.AppliedIndex())
+	release := holdApply(leader, leader.fsm.AppliedIndex())
+	defer release()
+	data, err := fsm.Encode(&fsm.CreateSession{Session: fsm.Session{ID: "id-x", Digest: digest("x"), Kind: fsm.KindNative, UserID: uid, Created: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := leader.raft.Apply(data, 5*time.Second) // its answer waits for the held-back leader
+	var seenAt uint64
+	eventually(t, 5*time.Second, "a follower to apply the write", func() bool {
+		for _, n := range c.followers() {
+			if s, _ := n.fsm.State().Session(digest("x")); s != nil {
+				seenAt = n.fsm.AppliedIndex()
+				return true
+			}
+		}
+		return false
+	})
+	idx, err := leader.leaderReadIndexRound(ctx5(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx < seenAt {
+		t.Fatalf("read index %d is below a write (index %d) a follower already serves", idx, seenAt)
+	}
+	release()
+	if err := f.Error(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A lease is timed on the monotonic clock: a follower whose wall clock
+// steps back keeps no lease past its period once it loses its peers.
+func TestLease_WallClockStepDoesNotStretchIt(t *testing.T) {
+	var offset atomic.Int64
+	clock := func(cfg *Config) { cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) } }
+	c := newTestCluster(t, 3, clock)
+	f := c.followers()[0]
+	eventually(t, 5*time.Second, "the follower to hold a lease", f.LeaseValid)
+	for _, n := range c.nodes {
+		if n != f {
+			n.stop()
+		}
+	}
+	cut := time.Now()
+	offset.Store(int64(-5 * time.Second))
+	eventually(t, 5*time.Second, "the lease to lapse", func() bool { return !f.LeaseValid() })
+	if held := time.Since(cut); held > f.cfg.MaxStale+500*time.Millisecond {
+		t.Fatalf("the lease outlived its period: held %v after the last contact (period %v)", held, f.cfg.MaxStale)
+	}
+	for i, n := range c.nodes {
+		if n != f {
+			c.nodes[i] = nil // stopped above
+		}
+	}
+}
+
+// A Default validation on a node cut off from its leader fails within the
+// read deadline (503 at the API) instead of hanging.
+func TestLookup_FrozenLeaderFailsWithinTheDeadline(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.ReadTimeout = 500 * time.Millisecond })
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	release := holdLeader(t, leader)
+	defer release()
+	// A miss needs the leader; it must answer within the deadline.
+	start := time.Now()
+	_, err := f.LookupSession(context.Background(), Default, digest("nobody"))
+	if err == nil {
+		t.Skip("another leader was elected before the lookup; nothing to assert")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("lookup took %v against a frozen leader", took)
+	}
+}
+
+// holdLeader freezes the leader's internal endpoints: connections are
+// accepted, and nothing is answered until release (a frozen process).
+func holdLeader(t *testing.T, leader *testNode) func() {
+	gate := make(chan struct{})
+	leader.frozen.Store(&gate)
+	var once sync.Once
+	return func() { once.Do(func() { leader.frozen.Store(nil); close(gate) }) }
+}
+
+func testCounter(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	return testutil.ToFloat64(c)
+}
