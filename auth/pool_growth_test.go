@@ -47,7 +47,7 @@ func TestPool_WorstHashDoesNotStarveLogins(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 	// Wait until both slow verifications hold a worker.
 	deadline := time.Now().Add(10 * time.Second)
-	for svc.Pool().InUse() < 2 {
+	for svc.Pool().InUse()+svc.Pool().Slow() < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the slow logins never started")
 		}
@@ -73,4 +73,45 @@ func TestPool_WorstHashDoesNotStarveLogins(t *testing.T) {
 		}
 	}
 	t.Logf("worst-case hash %v to compute; %d other logins during two verifications of it, slowest %v", hashTime, n, worstWait)
+}
+
+// A job past SlowAfter gives its slot back (the next call runs at once),
+// but at most Workers jobs at a time do: beyond that a slow job keeps its
+// slot, so the memory of hashes running at once stays bounded by
+// 2*Workers of the largest admitted hash.
+func TestPool_SlowJobsLendTheirSlotUpToWorkers(t *testing.T) {
+	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: 50 * time.Millisecond, SlowAfter: 5 * time.Millisecond})
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			errs <- p.Do(context.Background(), func() { started <- struct{}{}; <-release })
+		}()
+		<-started
+		deadline := time.Now().Add(10 * time.Second)
+		for i == 0 && p.Slow() < 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the first slow job never lent its slot")
+			}
+			time.Sleep(time.Millisecond) // polling interval
+		}
+	}
+	// Two slow jobs run on one worker: the first lent its slot, the second
+	// holds it (the cap is Workers lent jobs), so a third call times out.
+	if err := p.Do(context.Background(), func() {}); !errors.Is(err, ErrPoolSaturated) {
+		t.Fatalf("third call: %v (slow %d, in use %d)", err, p.Slow(), p.InUse())
+	}
+	close(release)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Slow() != 0 || p.InUse() != 0 {
+		t.Fatalf("after the slow jobs: slow %d, in use %d", p.Slow(), p.InUse())
+	}
+	if err := p.Do(context.Background(), func() {}); err != nil {
+		t.Fatal(err)
+	}
 }
