@@ -230,8 +230,11 @@ func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p pr
 
 // settingsJSON shows settings with durations in seconds.
 type settingsJSON struct {
-	SignupEnabled     *bool  `json:"signup_enabled,omitempty"`
-	TokenLimitPerUser *int   `json:"token_limit_per_user,omitempty"`
+	SignupEnabled     *bool `json:"signup_enabled,omitempty"`
+	TokenLimitPerUser *int  `json:"token_limit_per_user,omitempty"`
+	// MaxSessions is the cap on one user's unexpired sessions of every
+	// kind (fsm.Settings.MaxSessionsPerUser; 0 = unlimited).
+	MaxSessions       *int   `json:"max_sessions_per_user,omitempty"`
 	LockoutThreshold  *int   `json:"lockout_threshold,omitempty"`
 	LockoutSeconds    *int64 `json:"lockout_seconds,omitempty"`
 	OdooTTLSeconds    *int64 `json:"odoo_ttl_seconds,omitempty"`
@@ -259,7 +262,8 @@ func durFields(in *settingsJSON, st *fsm.Settings) []struct {
 }
 
 func toSettingsJSON(st fsm.Settings) settingsJSON {
-	out := settingsJSON{SignupEnabled: &st.SignupEnabled, TokenLimitPerUser: &st.TokenLimitPerUser, LockoutThreshold: &st.LockoutThreshold}
+	out := settingsJSON{SignupEnabled: &st.SignupEnabled, TokenLimitPerUser: &st.TokenLimitPerUser,
+		MaxSessions: &st.MaxSessionsPerUser, LockoutThreshold: &st.LockoutThreshold}
 	for _, f := range durFields(&out, &st) {
 		v := *f.dst / int64(time.Second)
 		*f.json = &v
@@ -287,6 +291,13 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p princip
 			return
 		}
 		st.TokenLimitPerUser = *v
+	}
+	if v := in.MaxSessions; v != nil {
+		if *v < 0 {
+			writeNativeError(w, fieldError(ErrBadField, "max_sessions_per_user must be >= 0 (0 = unlimited)"))
+			return
+		}
+		st.MaxSessionsPerUser = *v
 	}
 	if v := in.LockoutThreshold; v != nil {
 		if *v < 0 {

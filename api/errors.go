@@ -63,7 +63,10 @@ var errorTable = []struct {
 	{auth.ErrLoginTaken, apiError{409, "user_exists"}},
 	{auth.ErrActiveKey, apiError{400, "active_key"}},
 
+	{auth.ErrBadHash, apiError{400, "bad_hash"}},
+
 	{fsm.ErrUserExists, apiError{409, "user_exists"}},
+	{fsm.ErrEmailExists, apiError{409, "email_exists"}},
 	{fsm.ErrUserNotFound, apiError{404, "user_not_found"}},
 	{fsm.ErrUserDisabled, apiError{403, "user_disabled"}},
 	{fsm.ErrSessionNotFound, apiError{404, "session_not_found"}},

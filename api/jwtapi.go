@@ -234,14 +234,11 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 	s.issueJWT(w, r, key, iss, u)
 }
 
-// register creates the account, throttled per client address like
-// logins (before any hashing), and returns the new user.
-
 // registerError gives the module's messages for register failures, and
 // the password policy's own.
 func registerError(err error, pol auth.PasswordPolicy) error {
 	switch {
-	case errors.Is(err, fsm.ErrUserExists), errors.Is(err, auth.ErrLoginTaken):
+	case errors.Is(err, fsm.ErrUserExists), errors.Is(err, auth.ErrLoginTaken), errors.Is(err, fsm.ErrEmailExists):
 		return fieldError(ErrBadField, "Email address already existed")
 	case errors.Is(err, auth.ErrBadLogin):
 		return fieldError(ErrBadField, "Invalid email address")

@@ -193,6 +193,10 @@ func TestVerifyPassword_HostileParams(t *testing.T) {
 		"key 2KiB":        mk("m=64,t=1,p=1", salt, strings.Repeat("A", 2732)),
 		"bcrypt cost 31":  "$2a$31" + string(bc[6:]),
 		"bcrypt cost 17":  "$2a$17" + string(bc[6:]),
+		"bcrypt cost 14":  "$2a$14" + string(bc[6:]),
+		"memory 64MiB+1":  mk("m=65537,t=1,p=1", salt, key),
+		"time 11":         mk("m=64,t=11,p=1", salt, key),
+		"threads 9":       mk("m=1024,t=1,p=9", salt, key),
 		"bcrypt cost 03":  "$2a$03" + string(bc[6:]),
 	}
 	for name, phc := range tests {
@@ -245,8 +249,9 @@ func TestHashParams_Validate(t *testing.T) {
 		{"threads 0", with(func(p *HashParams) { p.Threads = 0 }), false},
 		{"threads 65", with(func(p *HashParams) { p.Threads = 65 }), false},
 		{"time 0", with(func(p *HashParams) { p.Time = 0 }), false},
-		{"memory 1GiB", with(func(p *HashParams) { p.Memory = 1 << 20 }), true},
-		{"memory over 1GiB", with(func(p *HashParams) { p.Memory = 1<<20 + 1 }), false},
+		{"memory 64MiB", with(func(p *HashParams) { p.Memory = 64 << 10 }), true},
+		{"memory over 64MiB", with(func(p *HashParams) { p.Memory = 64<<10 + 1 }), false},
+		{"time 11", with(func(p *HashParams) { p.Time = 11 }), false},
 		{"salt 7", with(func(p *HashParams) { p.SaltLen = 7 }), false},
 		{"key 15", with(func(p *HashParams) { p.KeyLen = 15 }), false},
 		{"key 129", with(func(p *HashParams) { p.KeyLen = 129 }), false},

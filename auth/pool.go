@@ -30,6 +30,14 @@ type PoolConfig struct {
 	// every worker hashes (see MaxProcsFor), and those extra Ps cost
 	// throughput elsewhere: docs/BENCHMARKS.md has the trade-off measured.
 	Nice int
+	// SlowAfter is how long a hash may hold a worker slot. A hash still
+	// running after it gives its slot back and finishes outside the
+	// worker count (at most Workers such hashes at once; beyond that a
+	// slow hash keeps its slot), so a few hashes at the parameter bounds
+	// (about 0.75 s, see passwords.go) cannot hold every worker while
+	// ordinary logins time out. Default 250 ms: ten times a production
+	// hash, a third of the worst one. Negative turns it off.
+	SlowAfter time.Duration
 	// Observer, if set, is called with the time each call waited for a
 	// worker (zero when one was free), just before fn runs. It runs on the
 	// caller's goroutine, concurrently with other calls: it must be fast
@@ -43,6 +51,9 @@ func DefaultPoolConfig() PoolConfig {
 	n := runtime.NumCPU()
 	return PoolConfig{Workers: n, Queue: QueuePerWorker * n, MaxWait: 2 * time.Second}
 }
+
+// DefaultSlowAfter is PoolConfig.SlowAfter's default.
+const DefaultSlowAfter = 250 * time.Millisecond
 
 // QueuePerWorker sizes the default queue: at production cost (about 26 ms
 // a hash) 32 waiting per worker is under a second of work, inside MaxWait.
@@ -88,6 +99,9 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	if c.MaxWait <= 0 {
 		c.MaxWait = 2 * time.Second
 	}
+	if c.SlowAfter == 0 {
+		c.SlowAfter = DefaultSlowAfter
+	}
 	return c
 }
 
@@ -107,6 +121,7 @@ type Pool struct {
 	waiting atomic.Int64
 	jobs    chan func()  // unbuffered: handed only to an idle niced worker
 	avgNs   atomic.Int64 // moving average of a job's duration
+	slow    atomic.Int64 // jobs running past SlowAfter without a slot
 }
 
 // niceMin is the average job length below which work runs on the
@@ -171,9 +186,37 @@ func (p *Pool) enqueue() bool {
 	}
 }
 
-// run runs fn while holding a slot already taken from p.sem.
+// Slot states of one run: holding it, gave it back past SlowAfter, or
+// released at the end.
+const (
+	slotHeld int32 = iota
+	slotLent
+	slotDone
+)
+
+// run runs fn while holding a slot already taken from p.sem. If fn is
+// still running after SlowAfter and fewer than Workers jobs are already
+// out of their slots, the slot is given back early (see
+// PoolConfig.SlowAfter); otherwise it is released when fn returns.
 func (p *Pool) run(waited time.Duration, fn func()) error {
-	defer func() { <-p.sem }()
+	var state atomic.Int32
+	if p.cfg.SlowAfter > 0 {
+		t := time.AfterFunc(p.cfg.SlowAfter, func() {
+			if p.slow.Add(1) > int64(p.cfg.Workers) || !state.CompareAndSwap(slotHeld, slotLent) {
+				p.slow.Add(-1)
+				return
+			}
+			<-p.sem
+		})
+		defer t.Stop()
+	}
+	defer func() {
+		if state.CompareAndSwap(slotHeld, slotDone) {
+			<-p.sem
+		} else {
+			p.slow.Add(-1)
+		}
+	}()
 	if p.cfg.Observer != nil {
 		p.cfg.Observer(waited)
 	}
@@ -236,6 +279,10 @@ func (p *Pool) worker(first func()) {
 
 // InUse is the number of calls running now, for a gauge.
 func (p *Pool) InUse() int { return len(p.sem) }
+
+// Slow is the number of hashes running past SlowAfter outside the worker
+// count now, for a gauge.
+func (p *Pool) Slow() int { return int(p.slow.Load()) }
 
 // Waiting is the number of calls waiting for a worker now, for a gauge.
 func (p *Pool) Waiting() int { return int(p.waiting.Load()) }

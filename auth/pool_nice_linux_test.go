@@ -24,7 +24,7 @@ func TestPool_NiceRunsOnLoweredThread(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	base := threadNice(t)
-	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: time.Minute, Nice: 5})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 1, MaxWait: time.Minute, Nice: 5})
 	p.avgNs.Store(int64(time.Second)) // as after production-cost hashes
 	var inside int
 	var tid int
@@ -53,7 +53,7 @@ func TestPool_NiceRunsOnLoweredThread(t *testing.T) {
 
 // Niced workers keep the pool's bound and pass panics to the caller.
 func TestPool_NiceBoundsAndPanics(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 2, Queue: 8, MaxWait: time.Minute, Nice: DefaultNice})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 2, Queue: 8, MaxWait: time.Minute, Nice: DefaultNice})
 	p.avgNs.Store(int64(time.Second))
 	assertBound(t, p)
 
@@ -81,7 +81,7 @@ func TestPool_NiceOnlyForLongJobs(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	me := syscall.Gettid()
-	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: time.Minute, Nice: 5})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 1, MaxWait: time.Minute, Nice: 5})
 	var tid int
 	for range 3 {
 		if err := p.Do(context.Background(), func() { tid = syscall.Gettid() }); err != nil {

@@ -32,7 +32,7 @@ func blockers(p *Pool, n int, release <-chan struct{}) <-chan error {
 }
 
 func TestPool_BoundsConcurrency(t *testing.T) {
-	assertBound(t, NewPool(PoolConfig{Workers: 2, Queue: 8, MaxWait: time.Minute}))
+	assertBound(t, NewPool(PoolConfig{SlowAfter: -1, Workers: 2, Queue: 8, MaxWait: time.Minute}))
 }
 
 // assertBound runs 6 blocking calls on a pool of 2 workers and 8 waiting
@@ -70,7 +70,7 @@ func assertBound(t *testing.T, p *Pool) {
 }
 
 func TestPool_SaturatedWhenQueueFull(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: time.Minute})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 1, MaxWait: time.Minute})
 	release := make(chan struct{})
 	errs := blockers(p, 2, release) // one runs, one waits
 	waitFor(t, "worker busy and queue full", func() bool { return p.InUse() == 1 && p.Waiting() == 1 })
@@ -99,7 +99,7 @@ func TestPool_SaturatedWhenQueueFull(t *testing.T) {
 }
 
 func TestPool_WaitTimeout(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 1, Queue: 4, MaxWait: 20 * time.Millisecond})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 4, MaxWait: 20 * time.Millisecond})
 	release := make(chan struct{})
 	defer close(release)
 	blockers(p, 1, release)
@@ -114,7 +114,7 @@ func TestPool_WaitTimeout(t *testing.T) {
 }
 
 func TestPool_ContextEnds(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 1, Queue: 4, MaxWait: time.Minute})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 4, MaxWait: time.Minute})
 
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -138,7 +138,7 @@ func TestPool_ContextEnds(t *testing.T) {
 }
 
 func TestPool_PanicReleasesSlot(t *testing.T) {
-	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: time.Minute})
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 1, MaxWait: time.Minute})
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -154,7 +154,7 @@ func TestPool_PanicReleasesSlot(t *testing.T) {
 
 func TestPool_Observer(t *testing.T) {
 	waits := make(chan time.Duration, 2)
-	p := NewPool(PoolConfig{Workers: 1, Queue: 1, MaxWait: time.Minute,
+	p := NewPool(PoolConfig{SlowAfter: -1, Workers: 1, Queue: 1, MaxWait: time.Minute,
 		Observer: func(d time.Duration) { waits <- d }})
 	release := make(chan struct{})
 	errs := blockers(p, 1, release)

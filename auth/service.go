@@ -50,10 +50,13 @@ type StateReader interface {
 
 // ServiceConfig tunes the login flow.
 type ServiceConfig struct {
-	Hash      HashParams
-	Policy    PasswordPolicy
-	Pool      PoolConfig
-	Limiter   AddrLimiterConfig
+	Hash    HashParams
+	Policy  PasswordPolicy
+	Pool    PoolConfig
+	Limiter AddrLimiterConfig
+	// Register is the per-address registration budget (regbudget.go);
+	// zero means DefaultRegisterLimiterConfig.
+	Register  AddrLimiterConfig
 	DefaultDB string // used when a login names no db and several exist
 	// RefreshEvery is the least time between two idle-expiry refreshes of
 	// one session: use never costs a write per request.
@@ -66,7 +69,7 @@ func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{
 		Hash: DefaultHashParams(), Policy: DefaultPasswordPolicy(),
 		Pool: DefaultPoolConfig(), Limiter: DefaultAddrLimiterConfig(),
-		RefreshEvery: time.Minute,
+		Register: DefaultRegisterLimiterConfig(), RefreshEvery: time.Minute,
 	}
 }
 
@@ -81,6 +84,11 @@ func (c ServiceConfig) Validate() error {
 	if err := c.Pool.Validate(); err != nil {
 		return err
 	}
+	if c.Register != (AddrLimiterConfig{}) {
+		if err := c.Register.Validate(); err != nil {
+			return err
+		}
+	}
 	return c.Limiter.Validate()
 }
 
@@ -89,13 +97,14 @@ func (c ServiceConfig) Validate() error {
 // and digests, and proposes commands that hold only digests, hashes and
 // timestamps chosen here — never a password or a token.
 type Service struct {
-	cfg     ServiceConfig
-	pool    *Pool
-	limiter *AddrLimiter
-	apply   Applier
-	state   StateReader
-	reader  SessionReader // nil: validation reads local state only
-	guesses guessCounters
+	cfg      ServiceConfig
+	pool     *Pool
+	limiter  *AddrLimiter
+	register *AddrLimiter // the registration budget, apart from logins
+	apply    Applier
+	state    StateReader
+	reader   SessionReader // nil: validation reads local state only
+	guesses  guessCounters
 }
 
 // NewService builds the service over a cluster node: apply commits
@@ -114,6 +123,7 @@ func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, 
 		cfg.RefreshEvery = DefaultServiceConfig().RefreshEvery
 	}
 	s := &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), apply: apply, state: state}
+	s.register = newRegisterLimiter(cfg.Register)
 	s.reader, _ = apply.(SessionReader)
 	return s, nil
 }
@@ -368,8 +378,8 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	}
 	hash := nu.PasswordHash
 	if hash != "" {
-		if _, _, err := VerifyPassword(hash, ""); errors.Is(err, ErrBadHash) {
-			return 0, fmt.Errorf("%w: imported password hash", ErrBadHash)
+		if err := CheckHash(hash); err != nil {
+			return 0, fmt.Errorf("imported password hash: %w", err)
 		}
 	} else {
 		if err := s.cfg.Policy.Check(nu.Password); err != nil {

@@ -78,14 +78,16 @@ type Registration struct {
 }
 
 // Register creates an account for a stranger: only when signup is
-// enabled, throttled per address like logins (a refused attempt counts as
-// a failure), in the default db.
+// enabled, within the address's registration budget (charged for every
+// attempt, before any hashing; see regbudget.go), in the default db. The
+// login and the e-mail are the address; the FSM refuses one another
+// account of the db already holds (fsm.ErrEmailExists), so two concurrent
+// registrations through two nodes cannot both win.
 func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, error) {
 	if !s.Settings().SignupEnabled {
 		return nil, ErrSignupDisabled
 	}
-	now := s.cfg.Now()
-	if ok, wait := s.limiter.Allow(r.ClientAddr, now); !ok {
+	if ok, wait := s.register.Take(r.ClientAddr, s.cfg.Now()); !ok {
 		return nil, &RetryError{Err: ErrThrottled, After: wait}
 	}
 	db, err := s.ResolveDB("")
@@ -93,12 +95,10 @@ func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, erro
 		return nil, err
 	}
 	if _, taken := s.state.State().UserByLogin(db, r.Email); taken {
-		s.limiter.Fail(r.ClientAddr, now)
 		return nil, ErrLoginTaken
 	}
 	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: r.Email, Email: r.Email, Name: r.Name, Password: r.Password})
 	if err != nil {
-		s.limiter.Fail(r.ClientAddr, now)
 		return nil, err
 	}
 	u, ok := s.User(id)

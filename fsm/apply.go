@@ -30,6 +30,7 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	n := s.dropUserSessions(u.ID, "")
 	delete(s.users, u.ID)
 	delete(s.byLogin, loginKey(u.DB, u.Login))
+	s.unindexEmails(u)
 	return Result{UserID: u.ID, Count: n}
 }
 
@@ -151,6 +152,9 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 		}
 		return fail(ErrUserExists)
 	}
+	if s.emailTaken(addressKeys(c.DB, c.Login, c.Email), 0) {
+		return fail(ErrEmailExists)
+	}
 	id := s.nextUser
 	s.nextUser++
 	u := &User{
@@ -161,6 +165,7 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 	}
 	s.users[id] = u
 	s.byLogin[loginKey(c.DB, c.Login)] = id
+	s.indexEmails(u)
 	s.dbs[c.DB] = struct{}{}
 	return Result{UserID: id}
 }
@@ -178,6 +183,9 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	cp := *u
 	setIf(&cp.Name, c.Name)
 	setIf(&cp.Email, c.Email)
+	if cp.Email != u.Email && s.emailTaken(addressKeys(cp.DB, cp.Login, cp.Email), u.ID) {
+		return fail(ErrEmailExists)
+	}
 	setIf(&cp.Admin, c.Admin)
 	setIf(&cp.Disabled, c.Disabled)
 	endSessions := c.Disabled != nil && cp.Disabled
@@ -186,7 +194,9 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 		cp.Version++
 		endSessions = true
 	}
+	s.unindexEmails(u)
 	s.users[u.ID] = &cp
+	s.indexEmails(&cp)
 	n := 0
 	if endSessions {
 		n = s.dropUserSessions(u.ID, "")
@@ -222,6 +232,9 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 		return fail(ErrStaleUser)
 	}
 	if lim := s.settings.TokenLimitPerUser; lim > 0 && len(s.byUser[u.ID]) >= lim {
+		return fail(ErrSessionLimit)
+	}
+	if max := s.settings.MaxSessionsPerUser; max > 0 && s.liveSessions(u.ID, in.Created) >= max {
 		return fail(ErrSessionLimit)
 	}
 	sess := in

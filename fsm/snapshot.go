@@ -337,6 +337,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 		}
 		s.users[u.ID] = u
 		s.byLogin[loginKey(u.DB, u.Login)] = u.ID
+		s.indexEmails(u)
 	case recNode:
 		var n Node
 		if err := json.Unmarshal(b, &n); err != nil {

@@ -22,7 +22,8 @@ type State struct {
 
 	mu       sync.RWMutex // guards everything below
 	users    map[uint64]*User
-	byLogin  map[string]uint64 // db + "\x00" + login -> id
+	byLogin  map[string]uint64   // db + "\x00" + login -> id
+	byEmail  map[string][]uint64 // emailKey -> ids, sorted (see emails.go)
 	byUser   map[uint64][]*Session
 	dbs      map[string]struct{}
 	nodes    map[string]Node
@@ -38,6 +39,7 @@ func newState() *State {
 	s := &State{
 		users:    make(map[uint64]*User),
 		byLogin:  make(map[string]uint64),
+		byEmail:  make(map[string][]uint64),
 		byUser:   make(map[uint64][]*Session),
 		dbs:      make(map[string]struct{}),
 		nodes:    make(map[string]Node),

@@ -133,7 +133,24 @@ type Settings struct {
 	NativeTTL         int64  `json:"native_ttl"`
 	NativeIdle        int64  `json:"native_idle"`
 	JWTActiveKid      string `json:"jwt_active_kid,omitempty"`
+	// MaxSessionsPerUser caps the sessions of every kind one user holds
+	// unexpired at once (0 = unlimited). TokenLimitPerUser stays knox's
+	// own TOKEN_LIMIT_PER_USER. See DefaultMaxSessionsPerUser.
+	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
 }
+
+// DefaultMaxSessionsPerUser is the session cap a new cluster starts with.
+// A person with every browser and device logged in holds tens of
+// sessions; 100 leaves room for that while bounding what one account (a
+// script logging in without logging out, a stolen password) can add to
+// every replica's memory and snapshots: about 100 × 300 bytes per user.
+// A settings record written by a binary without the field (a snapshot's
+// meta, a SetSettings entry) reads as 0, no cap: an upgraded cluster keeps
+// its old behaviour until an admin sets it, so replaying its log after a
+// snapshot or a settings change never refuses what it once accepted. (A
+// log replayed from index 0 that never changed the settings starts from
+// these defaults, as a new cluster does.)
+const DefaultMaxSessionsPerUser = 100
 
 const day = int64(24 * 3600 * 1e9)
 
@@ -150,6 +167,8 @@ func DefaultSettings() Settings {
 		KnoxTTL:           0,
 		NativeTTL:         30 * day,
 		NativeIdle:        0,
+
+		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
 	}
 }
 
@@ -162,7 +181,8 @@ var (
 	ErrUserDisabled    = errors.New("fsm: user disabled")
 	ErrSessionNotFound = errors.New("fsm: session not found")
 	ErrSessionConflict = errors.New("fsm: session id conflict")
-	ErrSessionLimit    = errors.New("fsm: session limit reached")
+	ErrSessionLimit    = errors.New("fsm: session limit reached: the user holds as many sessions as the settings allow; log out of one first")
+	ErrEmailExists     = errors.New("fsm: e-mail address already used by another account of the db")
 	ErrStaleUser       = errors.New("fsm: user changed since the request was checked")
 	ErrKeyNotFound     = errors.New("fsm: key not found")
 	ErrKeyExists       = errors.New("fsm: key already exists")
@@ -176,6 +196,7 @@ var errCodes = map[error]string{
 	ErrSessionNotFound: "session_not_found",
 	ErrSessionConflict: "session_conflict",
 	ErrSessionLimit:    "session_limit",
+	ErrEmailExists:     "email_exists",
 	ErrStaleUser:       "user_changed",
 	ErrKeyNotFound:     "key_not_found",
 	ErrKeyExists:       "key_exists",

@@ -48,6 +48,7 @@ var codeSentinels = map[string]error{
 	"key_not_found":     ErrNotFound,
 	"unknown_node":      ErrNotFound,
 	"user_exists":       ErrUserExists,
+	"email_exists":      ErrConflict,
 	"user_changed":      ErrConflict,
 	"session_conflict":  ErrConflict,
 	"key_exists":        ErrConflict,
@@ -64,7 +65,7 @@ var codeSentinels = map[string]error{
 	"unknown_db": ErrBadRequest, "db_required": ErrBadRequest, "invalid_login": ErrBadRequest,
 	"password_too_short": ErrBadRequest, "password_too_long": ErrBadRequest, "password_invalid": ErrBadRequest,
 	"bad_command": ErrBadRequest, "bad_consistency": ErrBadRequest, "bad_backup": ErrBadRequest,
-	"bad_request": ErrBadRequest, "active_key": ErrBadRequest,
+	"bad_request": ErrBadRequest, "active_key": ErrBadRequest, "bad_hash": ErrBadRequest,
 
 	// Brief unavailability: retry, on this node or another.
 	"busy": ErrUnavailable, "not_caught_up": ErrUnavailable, "timeout": ErrUnavailable,
