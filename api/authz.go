@@ -39,6 +39,10 @@ const (
 	hdrRemoteGroups = "Remote-Groups"
 )
 
+// authzHeaders are the identity headers in the order authz fills them.
+var authzHeaders = [...]string{hdrUserID, hdrLogin, hdrEmail, hdrName, hdrDB, hdrAdmin, hdrSessionID, hdrSessionKind,
+	hdrRemoteUser, hdrRemoteEmail, hdrRemoteName, hdrRemoteGroups}
+
 // authzModeAuthRequest is ?mode=auth_request: nginx's auth_request turns
 // any status but 2xx, 401 and 403 into a 500, so for it the login redirect
 // is a 401 carrying Location (nginx: auth_request_set + error_page 401).
@@ -64,18 +68,15 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	if u.Admin {
 		groups, admin = "admins", "true"
 	}
-	h[hdrUserID] = []string{id}
-	h[hdrLogin] = []string{login}
-	h[hdrEmail] = []string{email}
-	h[hdrName] = []string{name}
-	h[hdrDB] = []string{headerValue(u.DB)}
-	h[hdrAdmin] = []string{admin}
-	h[hdrSessionID] = []string{headerValue(sess.ID)}
-	h[hdrSessionKind] = []string{sess.Kind.String()}
-	h[hdrRemoteUser] = []string{login}
-	h[hdrRemoteEmail] = []string{email}
-	h[hdrRemoteName] = []string{name}
-	h[hdrRemoteGroups] = []string{groups}
+	// One backing array for the twelve values: one allocation, not twelve
+	// (each header gets a full-capacity slice, so nothing can append into
+	// its neighbour's value).
+	v := [...]string{id, login, email, name, headerValue(u.DB), admin, headerValue(sess.ID), sess.Kind.String(),
+		login, email, name, groups}
+	vals := v[:]
+	for i, k := range authzHeaders {
+		h[k] = vals[i : i+1 : i+1]
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
