@@ -109,11 +109,15 @@ func (w *benchWriter) reset() {
 
 // benchWhoami serves GET /v1/session (with query) for one token per
 // iteration, reusing the request and the writer.
-func (e *benchAPI) benchWhoami(b *testing.B, query string) {
+func (e *benchAPI) benchWhoami(b *testing.B, query string) { e.benchGet(b, "/v1/session"+query) }
+
+// benchGet serves GET target for one token per iteration, reusing the
+// request and the writer.
+func (e *benchAPI) benchGet(b *testing.B, target string) {
 	h := e.srv.Handler()
 	reqs := make([]*http.Request, 64)
 	for i := range reqs {
-		reqs[i] = httptest.NewRequest("GET", "/v1/session"+query, nil)
+		reqs[i] = httptest.NewRequest("GET", target, nil)
 		reqs[i].Header.Set("Authorization", "Bearer "+e.tokens[i*97%len(e.tokens)])
 	}
 	w := &benchWriter{h: http.Header{}}
@@ -188,6 +192,15 @@ func BenchmarkWhoami(b *testing.B) {
 // string: the path every production validation takes.
 func BenchmarkWhoamiDefaultLevel(b *testing.B) {
 	newBenchAPI(b).benchWhoami(b, "")
+}
+
+// BenchmarkAuthz is forward auth (GET /v1/authz) on the same path as
+// BenchmarkWhoamiDefaultLevel: same node, tokens and level, identity
+// headers instead of a JSON body. Compare the two:
+//
+//	go test ./api -run '^$' -bench 'Authz|WhoamiDefaultLevel' -benchmem -count 5
+func BenchmarkAuthz(b *testing.B) {
+	newBenchAPI(b).benchGet(b, "/v1/authz")
 }
 
 // BenchmarkWhoamiHTTP serves the API on a real loopback listener through

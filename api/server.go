@@ -71,6 +71,16 @@ type Config struct {
 	// DefaultLevel: how fresh a revocation must be is the operator's
 	// choice, not the end client's.
 	AllowWeakerConsistency bool
+	// AuthzLoginURL is where forward auth (/v1/authz) sends a browser
+	// without a valid session (--authz-login-url); empty = a plain 401.
+	AuthzLoginURL string
+	// AuthzRedirectHosts are the hosts the original URL may name for the
+	// login page to send the user back to (--authz-redirect-hosts);
+	// any other is dropped from the redirect, so it is no open redirect.
+	AuthzRedirectHosts []string
+	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
+	// LoadAuthzRules); none = any valid session passes.
+	AuthzRules []AuthzRule
 	// Seed values applied by the leader when the cluster is new.
 	DefaultDB     string
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
@@ -142,6 +152,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.node.ID()})
 	})
 	s.handle("GET /readyz", s.readyz)
+	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
