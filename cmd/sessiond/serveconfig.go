@@ -88,4 +88,3 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 	}
 	return c, c.Validate()
 }
-
