@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -80,8 +82,15 @@ type Config struct {
 
 	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
 	LogOutput  io.Writer    // Raft library logs; nil = stderr
-	Now        func() time.Time
-	FSM        *fsm.FSM // nil = a new empty one
+	// RaftLogLevel is the Raft library's level: trace, debug, info, warn
+	// or error; "" = warn, so a healthy cluster's heartbeats stay quiet
+	// while --log-level debug can still show them.
+	RaftLogLevel string
+	// Version is the binary's version, reported in Status so that
+	// `sessiond status` shows which member runs what during an upgrade.
+	Version string
+	Now     func() time.Time
+	FSM     *fsm.FSM // nil = a new empty one
 }
 
 // DefaultConfig returns production defaults for a single node on loopback.
@@ -123,8 +132,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: apply timeout must be positive", ErrConfig)
 	case CheckClusterKey(c.ClusterKey) != nil:
 		return CheckClusterKey(c.ClusterKey)
+	case c.RaftLogLevel != "" && hclog.LevelFromString(c.RaftLogLevel) == hclog.NoLevel:
+		return fmt.Errorf("%w: raft log level %q: want trace, debug, info, warn or error", ErrConfig, c.RaftLogLevel)
 	}
 	return nil
+}
+
+// raftLogLevel is the hclog level of RaftLogLevel.
+func (c *Config) raftLogLevel() hclog.Level {
+	if l := hclog.LevelFromString(c.RaftLogLevel); l != hclog.NoLevel {
+		return l
+	}
+	return hclog.Warn
 }
 
 func (c *Config) now() time.Time {

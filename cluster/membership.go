@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -37,7 +42,14 @@ func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
 	}
 	present := false
 	for _, s := range cf.Configuration().Servers {
-		if string(s.ID) == req.ID && string(s.Address) == req.RaftAddr {
+		if string(s.ID) == req.ID && string(s.Address) != req.RaftAddr {
+			// Re-pointing the member would orphan the node that runs
+			// under this id; replacing a dead node is a remove first.
+			return fmt.Errorf("%w: node id %q is already a member at raft address %s, not %s: "+
+				"give this node another id, or remove the old member first (sessiond node remove %s)",
+				ErrConfig, req.ID, s.Address, req.RaftAddr, req.ID)
+		}
+		if string(s.ID) == req.ID {
 			present = s.Suffrage == raft.Voter || req.NonVoter
 		}
 	}
@@ -109,25 +121,61 @@ func (n *Node) retryLeader(ctx context.Context, fn func(context.Context) error) 
 }
 
 // JoinVia asks the node at baseURL (any member) to add this node. It is
-// what `sessiond --join` does at start-up, retried until ctx ends.
+// what `sessiond --join` does at start-up. An unreachable seed and a
+// cluster still electing a leader are retried until ctx ends; an answer
+// that cannot change by waiting (a refused key, an id taken at another
+// address) fails at once.
 func (n *Node) JoinVia(ctx context.Context, baseURL string, nonVoter bool) error {
 	body, _ := json.Marshal(JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIURL: n.cfg.APIURL, NonVoter: nonVoter})
 	for {
-		err := n.call(ctx, baseURL, "/internal/v1/join", body, nil)
+		err := n.joinOnce(ctx, baseURL, body)
 		if err == nil {
 			return nil
 		}
-		if !retryable(err) && !isTimeout(err) {
+		if !errors.Is(err, errUnreachable) && !retryable(err) && !isTimeout(err) {
 			return err
 		}
 		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("cluster: join via %s: %w", baseURL, err)
+			if errors.Is(err, errUnreachable) {
+				return fmt.Errorf("%w: cannot reach %s (is a member running there?): %v", ErrTimeout, baseURL, err)
+			}
+			return fmt.Errorf("%w: join via %s: %w", ErrTimeout, baseURL, err)
 		case <-t.C:
 		}
 	}
+}
+
+// errUnreachable: no HTTP answer at all from the seed.
+var errUnreachable = errors.New("no answer")
+
+// joinOnce is one join request; it tells no answer, a refused key and a
+// refusal apart, so that JoinVia knows which to retry.
+func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/internal/v1/join", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	n.sign(req, body)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w: %s refused this node's cluster key (status %d): every node needs the same key",
+			ErrUnauthorized, baseURL, resp.StatusCode)
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%w: %s has no join endpoint: is it a sessiond API URL?", ErrConfig, baseURL)
+	}
+	return decodeInternalError(resp.StatusCode, data)
 }
 
 func isTimeout(err error) bool { return err != nil && codeOf(err) == "timeout" }
@@ -159,6 +207,7 @@ type Status struct {
 	Sessions     int      `json:"sessions"`
 	StateHash    string   `json:"state_hash,omitempty"`
 	Members      []Member `json:"members"`
+	Version      string   `json:"version,omitempty"` // this node's binary
 }
 
 // Status reports this node's view of the cluster. withHash adds the state
@@ -169,7 +218,7 @@ func (n *Node) Status(withHash bool) Status {
 		NodeID: n.cfg.NodeID, State: n.raft.State().String(), Leader: string(leaderID),
 		LeaderURL: n.LeaderURL(), Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(),
 		AppliedIndex: n.fsm.AppliedIndex(), LastIndex: n.raft.LastIndex(),
-		LeaseValid: n.LeaseValid(), Ready: n.Ready(),
+		LeaseValid: n.LeaseValid(), Ready: n.Ready(), Version: n.cfg.Version,
 	}
 	st.Users, st.Sessions = n.fsm.State().Counts()
 	if lc := n.raft.LastContact(); !lc.IsZero() {

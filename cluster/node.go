@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -122,18 +124,26 @@ func (n *Node) raftConfig() *raft.Config {
 	c.TrailingLogs = n.cfg.TrailingLogs
 	c.NotifyCh = n.notify
 	c.Logger = hclog.New(&hclog.LoggerOptions{
-		Name: "raft", Level: hclog.Warn, Output: n.cfg.logOutput(),
+		Name: "raft", Level: n.cfg.raftLogLevel(), Output: n.cfg.logOutput(),
 	})
 	return c
 }
 
 func (n *Node) startRaft() error {
 	rc := n.raftConfig()
+	dbPath := filepath.Join(n.cfg.DataDir, "raft.db")
 	store, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(n.cfg.DataDir, "raft.db"),
+		Path: dbPath,
+		// bbolt waits forever for the file lock by default: a second
+		// process on the same data dir must fail, and say why, instead.
+		BoltOptions: &bbolt.Options{Timeout: boltLockTimeout},
 		// NoSync stays false: an acknowledged write must survive power loss.
 		NoSync: false,
 	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("%w: %s is locked by another process (another sessiond on data dir %s?); waited %v",
+			ErrDataDirLocked, dbPath, n.cfg.DataDir, boltLockTimeout)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: open raft.db: %w", err)
 	}
@@ -182,6 +192,12 @@ func (n *Node) startRaft() error {
 	go n.watchLeadership(n.notify)
 	return nil
 }
+
+// boltLockTimeout is how long Open waits for raft.db's file lock.
+const boltLockTimeout = time.Second
+
+// ErrDataDirLocked means another process holds the data dir's raft.db.
+var ErrDataDirLocked = errors.New("cluster: data dir in use")
 
 // notifyingFSM wakes readers waiting for an index after each apply.
 type notifyingFSM struct {

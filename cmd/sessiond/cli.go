@@ -19,31 +19,6 @@ import (
 	"github.com/sessiond/sessiond/api/client"
 )
 
-const usageText = `sessiond — session and token authentication, replicated with Raft
-
-usage:
-  sessiond [serve] [flags]          run a node (no arguments: one durable node,
-                                    data in ./data, API 127.0.0.1:8080, Raft 127.0.0.1:8300)
-  sessiond join --join URL [flags]  run a node that joins the cluster at URL
-                                    (the same as: sessiond serve --join URL)
-  sessiond status [--addr URL] [--json]
-                                    members, roles, leader, indexes and lag
-  sessiond user add|passwd|disable|enable|list [flags] [login]
-                                    manage users through a running node
-  sessiond snapshot save|restore FILE
-                                    consistent backup from any node; restore
-                                    into the cluster through the leader
-
-Every flag falls back on SESSIOND_<FLAG> (--node-id: SESSIOND_NODE_ID); a flag
-wins. Secrets come only from the environment or files, never from flags:
-  SESSIOND_CLUSTER_KEY[_FILE]     authenticates nodes to each other (and status)
-  SESSIOND_ADMIN_PASSWORD[_FILE]  first admin of a new cluster; admin for the CLI
-  SESSIOND_JWT_KEY[_FILE], ODOO_JWT_KEY   JWT signing key of a new cluster
-  SESSIOND_USER_PASSWORD          new password for 'user add' and 'user passwd'
-
-'sessiond <command> -h' lists a command's flags.
-`
-
 // Main is the program: it parses arguments and runs a command. Run blocks
 // until a command is done, or for serve until ctx ends; Close then stops
 // what Run started.
@@ -60,30 +35,27 @@ func NewMain() *Main {
 	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.LookupEnv}
 }
 
-// Run runs the command named by args[0] (serve when there is none).
+// Run runs the command named by args (serve when the first argument is
+// a flag or there is none).
 func (m *Main) Run(ctx context.Context, args []string) error {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if err := refuseSecretFlags(args); err != nil {
+		return err
 	}
-	switch cmd {
-	case "serve":
-		return m.runServe(ctx, "serve", args, false)
-	case "join":
-		return m.runServe(ctx, "join", args, true)
-	case "status":
-		return m.runStatus(ctx, args)
-	case "user", "users":
-		return m.runUser(ctx, args)
-	case "snapshot":
-		return m.runSnapshot(ctx, args)
-	case "help":
-		fmt.Fprint(m.Stdout, usageText)
-		return nil
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !rootFlags[strings.SplitN(args[0], "=", 2)[0]]) {
+		args = append([]string{"serve"}, args...)
 	}
-	fmt.Fprint(m.Stderr, usageText)
-	return fmt.Errorf("unknown command %q", cmd)
+	root := m.commands(args)
+	if err := root.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v (run 'sessiond help')", err)
+	}
+	return root.Run(ctx)
 }
+
+// rootFlags are the flags of sessiond itself rather than of serve.
+var rootFlags = map[string]bool{"-h": true, "-help": true, "--help": true, "-v": true, "-version": true, "--version": true}
 
 // Close stops a server started by Run. Safe to call when none runs.
 func (m *Main) Close() error {
@@ -96,33 +68,71 @@ func (m *Main) Close() error {
 // exitCode reports err and picks the process exit status: 0 for success
 // and -h, 2 for bad usage, 1 otherwise.
 func (m *Main) exitCode(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, ErrSecretFlag):
-		fmt.Fprintln(m.Stderr, "sessiond:", err)
+	}
+	fmt.Fprintln(m.Stderr, "sessiond: "+errorText(err))
+	if errors.Is(err, errUsage) || errors.Is(err, ErrSecretFlag) {
 		return 2
 	}
-	fmt.Fprintln(m.Stderr, "sessiond:", err)
 	return 1
 }
 
-// errUsage marks a command line that cannot be run.
+// errorText is err's message without the package prefixes that wrapping
+// repeats ("sessiond: sessiond: ...", "client: ...", "cluster: ...").
+func errorText(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"sessiond: ", "client: ", "cluster: "} {
+		for strings.HasPrefix(msg, p) {
+			msg = strings.TrimPrefix(msg, p)
+		}
+	}
+	return msg
+}
+
+// errUsage marks a command line that cannot be run; it adds no words of
+// its own to the message.
 var errUsage = errors.New("usage")
 
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
 func usageErr(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+	return &usageError{msg: fmt.Sprintf(format, a...)}
 }
 
 // runServe runs a node until ctx ends (SIGTERM, SIGINT) or its HTTP
 // server fails.
 func (m *Main) runServe(ctx context.Context, name string, args []string, requireJoin bool) error {
-	cfg, err := parseServeConfig(name, args, m.Env, m.Stderr, requireJoin)
+	if err := refuseSecretFlags(args); err != nil {
+		return err
+	}
+	p := newServeParser(name, m.Stderr)
+	p.fs.Usage = func() {}
+	if err := p.prepare(args, m.Env); err != nil {
+		return err
+	}
+	if err := p.fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	cfg, err := p.finish(m.Env, requireJoin)
 	if err != nil {
 		return err
 	}
+	if p.printConfig {
+		printConfig(m.Stdout, p.fs, cfg)
+		return nil
+	}
+	return m.serve(ctx, cfg)
+}
+
+// serve runs a node with cfg until ctx ends.
+func (m *Main) serve(ctx context.Context, cfg Config) error {
+	bi := readBuildInfo()
 	log := newLogger(m.Stderr, cfg.LogFormat, cfg.LogLevel)
-	log.Info("starting sessiond", "config", cfg)
+	log.Info("starting sessiond", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion, "config", cfg)
 	if hp, def := cfg.hashParams(), DefaultConfig(); hp.Memory < uint32(def.HashMemory) || hp.Time < uint32(def.HashTime) {
 		log.Warn("password hashing is weaker than the production default: for tests and benchmarks only",
 			"hash_memory_kib", hp.Memory, "hash_time", hp.Time)
@@ -136,6 +146,7 @@ func (m *Main) runServe(ctx context.Context, name string, args []string, require
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	m.server = NewServer(cfg, log)
+	m.server.build = bi
 	if err := m.server.Open(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while starting

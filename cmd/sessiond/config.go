@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -97,6 +98,8 @@ type Config struct {
 	TLSCA             string // the cluster CA: mutual TLS between nodes
 	JoinTimeout       time.Duration
 	ShutdownTimeout   time.Duration
+	TrustedProxies    []netip.Prefix // --trusted-proxies
+	AllowWeaker       bool           // --allow-weaker-consistency
 
 	ClusterKey    secret
 	AdminPassword secret
@@ -227,9 +230,18 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env, only map[string]bool) 
 	if err := refuseSecretFlags(args); err != nil {
 		return err
 	}
+	if err := applyEnv(fs, env, only); err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// applyEnv sets each flag (of only, when non-nil) from its SESSIOND_*
+// variable; parsing the command line afterwards overrides them.
+func applyEnv(fs *flag.FlagSet, env Env, only map[string]bool) error {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if only != nil && !only[f.Name] {
+		if (only != nil && !only[f.Name]) || f.Name == "config" || f.Name == "print-config" {
 			return
 		}
 		key := envName(f.Name)
@@ -239,10 +251,7 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env, only map[string]bool) 
 			}
 		}
 	})
-	if envErr != nil {
-		return envErr
-	}
-	return fs.Parse(args)
+	return envErr
 }
 
 // envName is the environment variable a flag falls back on.
@@ -270,51 +279,17 @@ func refuseSecretFlags(args []string) error {
 // parseServeConfig builds the serve configuration from args and env.
 // requireJoin is set for the `join` subcommand.
 func parseServeConfig(name string, args []string, env Env, out io.Writer, requireJoin bool) (Config, error) {
-	c := DefaultConfig()
-	var bootstrap optBool
-	var files secretFiles
-	fs := newFlagSet(name, out)
-	serveFlags(fs, &c, &bootstrap, &files)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: sessiond %s [flags]\n\nEvery flag falls back on SESSIOND_<FLAG> (--node-id: SESSIOND_NODE_ID); a flag wins.\nSecrets only from the environment or files: %s, %s, %s (or %s) and their _FILE forms.\n\n",
-			name, envClusterKey, envAdminPassword, envJWTKey, envOdooJWTKey)
-		fs.PrintDefaults()
+	if err := refuseSecretFlags(args); err != nil {
+		return DefaultConfig(), err
 	}
-	if err := parseFlags(fs, args, env, nil); err != nil {
-		return c, err
+	p := newServeParser(name, out)
+	if err := p.prepare(args, env); err != nil {
+		return p.c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := p.fs.Parse(args); err != nil {
+		return p.c, err
 	}
-	if requireJoin && c.Join == "" {
-		return c, errors.New("join needs --join <URL of a member>")
-	}
-	c.Bootstrap = c.Join == ""
-	if bootstrap.set {
-		if bootstrap.val && c.Join != "" {
-			return c, errors.New("--bootstrap and --join exclude each other: a joining node gets its state from the cluster")
-		}
-		c.Bootstrap = bootstrap.val
-	}
-	var err error
-	if c.ClusterKey, err = readSecret(env, envClusterKey, files.clusterKey); err != nil {
-		return c, err
-	}
-	if c.AdminPassword, err = readSecret(env, envAdminPassword, files.adminPassword); err != nil {
-		return c, err
-	}
-	if c.JWTKey, err = readSecret(env, envJWTKey, files.jwtKey); err != nil {
-		return c, err
-	}
-	if c.JWTKey == "" {
-		if v, ok := env(envOdooJWTKey); ok {
-			c.JWTKey = secret(v)
-		}
-	}
-	if c.APIURL == "" && apiPort(c.APIAddr) != "0" {
-		c.APIURL = defaultAPIURL(c.APIAddr, c.TLSCert != "")
-	}
-	return c, c.Validate()
+	return p.finish(env, requireJoin)
 }
 
 // Validate reports settings that cannot work together.
@@ -328,6 +303,9 @@ func (c Config) Validate() error {
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.TLSCA != "" && c.TLSCert == "":
 		return errors.New("--tls-ca (mutual TLS between nodes) needs --tls-cert and --tls-key")
+	case c.AdminPassword != "" && c.authConfig().Policy.Check(string(c.AdminPassword)) != nil:
+		return fmt.Errorf("%s does not meet the password policy (%v): the first admin could not be created; "+
+			"give a password of at least %d characters", envAdminPassword, c.authConfig().Policy.Check(string(c.AdminPassword)), c.authConfig().Policy.MinLen)
 	case c.Join != "" && c.ClusterKey == "":
 		return fmt.Errorf("--join needs the cluster key in %s or %s_FILE", envClusterKey, envClusterKey)
 	case cluster.CheckClusterKey(string(c.ClusterKey)) != nil:
@@ -454,6 +432,9 @@ func (c Config) clusterConfig() cluster.Config {
 	cc.NodeID, cc.DataDir, cc.RaftBind, cc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
 	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
 	cc.MaxStale = c.MaxStale
+	if c.LogLevel <= slog.LevelDebug {
+		cc.RaftLogLevel = "debug" // --log-level debug shows Raft's own debug lines too
+	}
 	cc.SnapshotThreshold = c.SnapshotThreshold
 	cc.SnapshotInterval = c.SnapshotInterval
 	cc.TrailingLogs = c.TrailingLogs
@@ -477,6 +458,7 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	ac := api.DefaultConfig()
 	ac.BaseURL, ac.DefaultLevel, ac.TLS = c.APIURL, c.Consistency, c.TLSCert != ""
 	ac.DefaultDB, ac.AdminPassword, ac.Logger = c.DefaultDB, string(c.AdminPassword), log
+	ac.TrustedProxies, ac.AllowWeakerConsistency = c.TrustedProxies, c.AllowWeaker
 	if c.JWTKey != "" {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}

@@ -35,6 +35,8 @@ type Server struct {
 	api   *api.Server
 	hs    *http.Server
 
+	build    buildInfo  // reported in logs, /metrics and status
+	lock     *os.File   // data dir lock, held while the node runs
 	serveErr chan error // the HTTP server stopped on its own
 	stopWait context.CancelFunc
 	close    sync.Once
@@ -55,11 +57,22 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			s.Close()
 		}
 	}()
+	// The data dir lock comes first: a second process on the same dir
+	// must say so, not fail on a port in use or wait for raft.db.
+	if s.lock, err = lockDataDir(s.cfg.DataDir); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err := s.listen(); err != nil {
 		return err
 	}
 	if err := s.openNode(); err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	if err := s.openAPI(); err != nil {
 		return err
@@ -99,6 +112,7 @@ func (s *Server) listen() (err error) {
 func (s *Server) openNode() (err error) {
 	ccfg := s.cfg.clusterConfig()
 	ccfg.LogOutput = &raftLogWriter{log: s.log.With("component", "raft")}
+	ccfg.Version = s.build.Version
 	if s.mutualTLS() {
 		// Raft over mutual TLS, and internal calls with this node's
 		// certificate; the cluster builds its forwarding client from it.
@@ -134,6 +148,9 @@ func (s *Server) openAPI() error {
 		if err := s.api.Registry().Register(c); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+	}
+	if err := registerBuildInfo(s.api.Registry(), s.build); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	// The Raft library reports through go-metrics' process-global sink:
 	// bridged once per process, here, where process-wide things live.
@@ -256,8 +273,8 @@ func (s *Server) reportReady(ctx context.Context) {
 	}
 	st := s.node.Status(false)
 	s.log.Info("ready", "leader", st.Leader, "term", st.Term, "applied_index", st.AppliedIndex)
-	if s.cfg.AdminPassword != "" {
-		return
+	if s.cfg.AdminPassword != "" || !s.cfg.Bootstrap {
+		return // a joining node is not the one to seed the first admin
 	}
 	// The leader seeds the default db as its first act; once the db is
 	// there, a cluster without users needs its first admin.
@@ -311,6 +328,9 @@ func (s *Server) shutdown() error {
 		if err := s.shutdownNode(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
 	}
 	s.log.Info("stopped", "node_id", s.cfg.NodeID)
 	return errors.Join(errs...)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,25 +14,54 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/sessiond/sessiond/api/client"
 	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
+func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
+	decl := func(yes bool) func(fs *flag.FlagSet) {
+		return func(fs *flag.FlagSet) {
+			new(cliFlags).register(fs)
+			if yes {
+				fs.Bool("yes", false, "do not ask before replacing the cluster's state")
+			}
+		}
+	}
+	return group("snapshot", "save, restore or inspect a backup", "sessiond snapshot save|restore|inspect FILE", snapshotLong,
+		leaf([]string{"snapshot", "save"}, "write a consistent backup from any node", "sessiond snapshot save [flags] FILE", snapshotLong, decl(false),
+			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "save", raw) }),
+		leaf([]string{"snapshot", "restore"}, "replace the cluster's state with a backup (asks first)", "sessiond snapshot restore [--yes] [flags] FILE", snapshotLong, decl(true),
+			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "restore", raw) }),
+		leaf([]string{"snapshot", "inspect"}, "verify a backup file and show what it holds (offline)", "sessiond snapshot inspect FILE", snapshotLong, nil,
+			func(ctx context.Context, raw []string) error { return m.snapshotInspect(raw) }))
+}
+
 // runSnapshot is `sessiond snapshot save FILE` (a consistent backup from
 // any node) and `sessiond snapshot restore FILE` (into the cluster, through
 // the leader). A file is verified before it is written in place or sent, so
 // a bad one changes nothing.
-func (m *Main) runSnapshot(ctx context.Context, args []string) error {
+func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) error {
 	var f cliFlags
-	fs := newFlagSet("snapshot", m.Stderr)
+	var yes bool
+	fs := newFlagSet("snapshot "+verb, m.Stderr)
 	f.register(fs)
+	if verb == "restore" {
+		fs.BoolVar(&yes, "yes", false, "do not ask before replacing the cluster's state")
+	}
 	pos, err := parseCommand(fs, args, m.Env)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 || (pos[0] != "save" && pos[0] != "restore") {
-		return usageErr("usage: sessiond snapshot save|restore FILE")
+	if len(pos) != 1 {
+		return usageErr("snapshot %s needs exactly one FILE", verb)
+	}
+	if verb == "restore" && !yes {
+		if err := m.confirmRestore(pos[0]); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -60,10 +92,15 @@ func (m *Main) runSnapshot(ctx context.Context, args []string) error {
 		}
 		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	}
-	if pos[0] == "save" {
-		return m.snapshotSave(ctx, hc, f.addr, auth, pos[1])
+	if verb == "save" {
+		err = m.snapshotSave(ctx, hc, f.addr, auth, pos[0])
+	} else {
+		err = m.snapshotRestore(ctx, hc, f.addr, auth, pos[0])
 	}
-	return m.snapshotRestore(ctx, hc, f.addr, auth, pos[1])
+	if key != "" && errors.Is(err, client.ErrForbidden) {
+		return keyRefused(err)
+	}
+	return err
 }
 
 // eachAddr tries the comma-separated addresses in turn until one answers.
@@ -179,4 +216,49 @@ func httpError(resp *http.Response) error {
 	}
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
 	return &client.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+}
+
+// confirmRestore shows what the file holds and asks before the whole
+// cluster's state is replaced: nothing else the CLI does is as final.
+func (m *Main) confirmRestore(path string) error {
+	desc, err := describeSnapshot(path)
+	if err != nil {
+		return fmt.Errorf("snapshot restore: %w", err)
+	}
+	fmt.Fprintf(m.Stderr, "restore replaces the state of the whole cluster with %s.\nType yes to go on: ", desc)
+	line, err := bufio.NewReader(m.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		if err != nil {
+			return usageErr("snapshot restore: no answer on stdin; give --yes to restore without asking")
+		}
+		return errors.New("snapshot restore: not confirmed; nothing was sent")
+	}
+	return nil
+}
+
+// snapshotInspect verifies a backup offline and says what it holds.
+func (m *Main) snapshotInspect(args []string) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return usageErr("snapshot inspect needs exactly one FILE")
+	}
+	desc, err := describeSnapshot(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%s: valid\n", desc)
+	return nil
+}
+
+func describeSnapshot(path string) (string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer file.Close()
+	st, index, err := fsm.ReadSnapshot(file)
+	if err != nil {
+		return "", fmt.Errorf("%s does not verify: %w", path, err)
+	}
+	users, sessions := st.Counts()
+	return fmt.Sprintf("%s (index %d, %d dbs, %d users, %d sessions)", path, index, len(st.DBs()), users, sessions), nil
 }

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sessiond/sessiond/api/client"
+	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
 // memberView is one member as `sessiond status` shows it: the leader's
@@ -19,7 +23,9 @@ type memberView struct {
 	client.Member
 	Status *client.ClusterStatus `json:"status,omitempty"`
 	Error  string                `json:"error,omitempty"`
-	Lag    *uint64               `json:"lag,omitempty"` // leader's commit index minus this member's applied index
+	Lag    *uint64               `json:"lag,omitempty"` // leader's applied index minus this member's
+	// Version is the binary the member runs, from its own status.
+	Version string `json:"version,omitempty"`
 }
 
 // statusView is the whole answer of `sessiond status`.
@@ -65,6 +71,9 @@ func (m *Main) runStatus(ctx context.Context, args []string) error {
 	}
 	from, err := c.ClusterStatus(ctx, token)
 	if err != nil {
+		if key != "" && errors.Is(err, client.ErrForbidden) {
+			return keyRefused(err)
+		}
 		return err
 	}
 	view := m.collectStatus(ctx, &f, string(key), token, from)
@@ -86,6 +95,12 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 		view.Members[i].Member = mem
 		if mem.ID == from.NodeID {
 			view.Members[i].Status = from
+			one := *f
+			one.addr = from.Meta.Addr
+			if mem.APIURL != "" {
+				one.addr = mem.APIURL
+			}
+			view.Members[i].Version = m.memberVersion(ctx, &one, key, token)
 			continue
 		}
 		if mem.APIURL == "" {
@@ -102,6 +117,9 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 				mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				defer cancel()
 				mv.Status, err = c.ClusterStatus(mctx, token)
+				if err == nil {
+					mv.Version = m.memberVersion(mctx, &one, key, token)
+				}
 			}
 			if err != nil {
 				mv.Error = err.Error()
@@ -109,22 +127,50 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 		}(&view.Members[i])
 	}
 	wg.Wait()
-	var leaderCommit uint64
+	// Lag is measured against the leader's state machine, not its commit
+	// index: configuration changes, no-ops and barriers are committed but
+	// never reach the FSM, so an idle healthy cluster would show a lag.
+	var leaderApplied uint64
 	for _, mv := range view.Members {
 		if mv.Leader && mv.Status != nil {
-			leaderCommit = mv.Status.CommitIndex
+			leaderApplied = mv.Status.AppliedIndex
 		}
 	}
 	for i, mv := range view.Members {
-		if mv.Status != nil && leaderCommit > 0 {
+		if mv.Status != nil && leaderApplied > 0 {
 			lag := uint64(0)
-			if leaderCommit > mv.Status.AppliedIndex {
-				lag = leaderCommit - mv.Status.AppliedIndex
+			if leaderApplied > mv.Status.AppliedIndex {
+				lag = leaderApplied - mv.Status.AppliedIndex
 			}
 			view.Members[i].Lag = &lag
 		}
 	}
 	return view
+}
+
+// memberVersion reads the version a member reports in its own status
+// (cluster.Status.Version; the api client's type predates it). "" when
+// it does not say: an older binary.
+func (m *Main) memberVersion(ctx context.Context, f *cliFlags, key, token string) string {
+	a := &apiCaller{m: m, f: f, hc: http.DefaultClient}
+	if f.tlsCA != "" {
+		if pool, err := loadCAPool(f.tlsCA); err == nil {
+			a.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		}
+	}
+	if key != "" {
+		k := reqsign.Key(key)
+		a.auth = func(r *http.Request) error { return reqsign.Sign(r, k) }
+	} else {
+		a.auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
+	}
+	var out struct {
+		Version string `json:"version"`
+	}
+	if a.call(ctx, http.MethodGet, "/v1/cluster", nil, &out) != nil {
+		return ""
+	}
+	return out.Version
 }
 
 // printStatus writes the table.
@@ -135,7 +181,7 @@ func printStatus(w io.Writer, v statusView) {
 	}
 	fmt.Fprintf(w, "leader: %s   term: %d   (as seen by %s at %s)\n\n", leader, v.From.Term, v.From.NodeID, v.From.Meta.Addr)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tSUFFRAGE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tLAG\tREADY\tAPI\tRAFT")
+	fmt.Fprintln(tw, "ID\tSTATE\tSUFFRAGE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tLAG\tREADY\tVERSION\tAPI\tRAFT")
 	for _, mv := range v.Members {
 		state, term, commit, applied, lag, ready := "unreachable", "-", "-", "-", "-", "-"
 		if s := mv.Status; s != nil {
@@ -150,8 +196,8 @@ func printStatus(w io.Writer, v statusView) {
 		if mv.Leader {
 			star = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mv.ID, state, strings.ToLower(mv.Suffrage),
-			star, term, commit, applied, lag, ready, orDash(mv.APIURL), mv.RaftAddr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mv.ID, state, strings.ToLower(mv.Suffrage),
+			star, term, commit, applied, lag, ready, orDash(mv.Version), orDash(mv.APIURL), mv.RaftAddr)
 	}
 	tw.Flush()
 	for _, mv := range v.Members {

@@ -3,24 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/sessiond/sessiond/api/client"
 )
-
-const userUsage = `usage:
-  sessiond user add [--admin] [--email E] [--name N] [--db DB] [--password-file F] <login>
-  sessiond user passwd [--db DB] [--password-file F] <login>   (ends the user's sessions)
-  sessiond user disable [--db DB] <login>                       (ends the user's sessions)
-  sessiond user enable [--db DB] <login>
-  sessiond user list [--db DB] [--json]
-
-They act through a running node (--addr) as an admin (--admin-login, password
-from SESSIOND_ADMIN_PASSWORD[_FILE] or --admin-password-file). A new password
-comes from --password-file, SESSIOND_USER_PASSWORD or stdin; never a flag.
-`
 
 // userCmd is one parsed `sessiond user` command.
 type userCmd struct {
@@ -34,16 +25,19 @@ type userCmd struct {
 	login    string
 }
 
-// runUser dispatches `sessiond user <verb>`.
-func (m *Main) runUser(ctx context.Context, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(m.Stderr, userUsage)
-		return usageErr("user needs a command: add, passwd, disable, enable or list")
-	}
-	verb, args := args[0], args[1:]
-	var u userCmd
-	fs := newFlagSet("user "+verb, m.Stderr)
-	fs.Usage = func() { fmt.Fprint(m.Stderr, userUsage, "\nflags:\n"); fs.PrintDefaults() }
+// userVerbs are the user commands and what each does.
+var userVerbs = []struct{ verb, usage, short string }{
+	{"add", "sessiond user add [--admin] [--email E] [--name N] [--db DB] [--password-file F] LOGIN", "create a user"},
+	{"passwd", "sessiond user passwd [--db DB] [--password-file F] LOGIN", "set a new password (ends the user's sessions)"},
+	{"disable", "sessiond user disable [--db DB] LOGIN", "refuse the user's logins (ends the user's sessions)"},
+	{"enable", "sessiond user enable [--db DB] LOGIN", "allow the user's logins again"},
+	{"unlock", "sessiond user unlock [--db DB] LOGIN", "lift a lockout after failed logins"},
+	{"delete", "sessiond user delete [--db DB] LOGIN", "delete the user and end its sessions"},
+	{"list", "sessiond user list [--db DB] [--json]", "list users"},
+}
+
+// userFlags declares the flags of one user verb on fs.
+func userFlags(fs *flag.FlagSet, verb string, u *userCmd) {
 	u.cli.register(fs)
 	fs.StringVar(&u.db, "db", "", "the user's `db` (default: the server's default)")
 	switch verb {
@@ -56,11 +50,36 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 		fs.StringVar(&u.passFile, "password-file", "", "`file` holding the new password")
 	case "list":
 		fs.BoolVar(&u.asJSON, "json", false, "print JSON")
-	case "disable", "enable":
-	default:
-		fmt.Fprint(m.Stderr, userUsage)
-		return usageErr("unknown user command %q", verb)
 	}
+}
+
+func (m *Main) userCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
+	var subs []*ffcli.Command
+	for _, v := range userVerbs {
+		verb := v.verb
+		subs = append(subs, leaf([]string{"user", verb}, v.short, v.usage, userLong,
+			func(fs *flag.FlagSet) { userFlags(fs, verb, new(userCmd)) },
+			func(ctx context.Context, raw []string) error { return m.runUser(ctx, append([]string{verb}, raw...)) }))
+	}
+	return group("user", "manage users through a running node", "sessiond user add|passwd|disable|enable|unlock|delete|list [flags] [LOGIN]", userLong, subs...)
+}
+
+// runUser runs `sessiond user <verb>`.
+func (m *Main) runUser(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("user needs a command: add, passwd, disable, enable, unlock, delete or list")
+	}
+	verb, args := args[0], args[1:]
+	known := false
+	for _, v := range userVerbs {
+		known = known || v.verb == verb
+	}
+	if !known {
+		return usageErr("unknown user command %q: run 'sessiond user --help'", verb)
+	}
+	var u userCmd
+	fs := newFlagSet("user "+verb, m.Stderr)
+	userFlags(fs, verb, &u)
 	pos, err := parseCommand(fs, args, m.Env)
 	if err != nil {
 		return err
@@ -102,6 +121,19 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 	case "enable":
 		no := false
 		return m.userUpdate(ctx, c, token, &u, client.UserUpdate{Disabled: &no}, "enabled")
+	case "unlock":
+		yes := true
+		return m.userUpdate(ctx, c, token, &u, client.UserUpdate{Unlock: &yes}, "unlocked")
+	case "delete":
+		found, err := findUser(ctx, c, token, u.db, u.login)
+		if err != nil {
+			return err
+		}
+		if err := c.DeleteUser(ctx, token, found.ID); err != nil {
+			return fmt.Errorf("delete user %q: %w", u.login, err)
+		}
+		fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): deleted\n", found.Login, found.ID, found.DB)
+		return nil
 	}
 	return m.userList(ctx, c, token, &u)
 }

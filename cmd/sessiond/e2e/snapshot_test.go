@@ -72,7 +72,7 @@ func TestCLI_SnapshotSaveWipeRestore(t *testing.T) {
 		t.Fatalf("server-side corrupt restore: %v %v", err, resp)
 	}
 
-	if out, err := runCLI(t, freshEnv, "", "snapshot", "restore", backup); err != nil || !strings.Contains(out, "restored") {
+	if out, err := runCLI(t, freshEnv, "yes\n", "snapshot", "restore", backup); err != nil || !strings.Contains(out, "restored") {
 		t.Fatalf("snapshot restore: %v %q", err, out)
 	}
 	for _, tok := range append(tokens, admin.Token) {
