@@ -31,6 +31,7 @@ type Server struct {
 	log   *slog.Logger
 	ln    net.Listener
 	certs *cluster.CertReloader // nil without --tls-cert
+	seal  *auth.Sealer          // seals the JWT keyring, MACs backups
 	node  *cluster.Node
 	api   *api.Server
 	hs    *http.Server
@@ -56,6 +57,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 	}()
 	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.loadSeal(); err != nil {
 		return err
 	}
 	if err := s.openNode(); err != nil {
@@ -99,6 +103,7 @@ func (s *Server) listen() (err error) {
 func (s *Server) openNode() (err error) {
 	ccfg := s.cfg.clusterConfig()
 	ccfg.LogOutput = &raftLogWriter{log: s.log.With("component", "raft")}
+	ccfg.BackupKeys = s.seal.BackupMACKeys()
 	if s.mutualTLS() {
 		// Raft over mutual TLS, and internal calls with this node's
 		// certificate; the cluster builds its forwarding client from it.
@@ -121,7 +126,7 @@ func (s *Server) openAPI() error {
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
 		runtime.GOMAXPROCS(auth.MaxProcsFor(acfg.Pool, startProcs))
 	}
-	svc, err := auth.NewService(acfg, s.node, s.node.FSM())
+	svc, err := auth.NewService(acfg, s.node, auth.WithSealer(s.node.FSM(), s.seal))
 	if err != nil {
 		return err
 	}
