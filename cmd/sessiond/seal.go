@@ -180,8 +180,11 @@ func (s *Server) loadSeal() error {
 	}
 	s.seal = sealer
 	kv := []any{"source", s.cfg.Seal.Source, "old_secrets", len(s.cfg.Seal.Old)}
-	if s.cfg.Seal.File != "" {
-		kv = append(kv, "file", s.cfg.Seal.File)
+	if f := s.cfg.Seal.File; f != "" {
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs // the log names the file an operator must back up
+		}
+		kv = append(kv, "file", f)
 	}
 	if created {
 		s.log.Warn("generated a seal key file for the JWT keyring; back it up apart from the data dir: "+
