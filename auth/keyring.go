@@ -13,15 +13,18 @@ import (
 
 // stateKeyring is a Keyring over the replicated keyring. It reads the
 // node's current state on every lookup, so keys added or retired through
-// the log are seen at once and a restored snapshot is never stale.
-type stateKeyring struct{ state StateReader }
+// the log are seen at once and a restored snapshot is never stale. Keys
+// are unsealed on the way out (from the sealer's per-kid cache after the
+// first use); one that does not unseal here is not found.
+type stateKeyring struct{ s *Service }
 
 func (k stateKeyring) LookupKey(kid string) (Key, bool) {
-	sk, ok := k.state.State().Key(kid)
+	sk, ok := k.s.state.State().Key(kid)
 	if !ok {
 		return Key{}, false
 	}
-	return keyFromFSM(sk), true
+	key, err := k.s.unseal(sk)
+	return key, err == nil
 }
 
 func keyFromFSM(k fsm.SigningKey) Key {
@@ -43,14 +46,22 @@ func (s *Service) ActiveKey() (Key, error) {
 	if !ok || k.Retired != 0 {
 		return Key{}, ErrNoSigningKey
 	}
-	return keyFromFSM(k), nil
+	key, err := s.unseal(k)
+	if err != nil {
+		return Key{}, fmt.Errorf("%w: %w", ErrNoSigningKey, err)
+	}
+	return key, nil
 }
 
-// Keys lists the keyring and names the active key ("" when none).
+// Keys lists the keyring and names the active key ("" when none). The
+// keys come without their Secret: listing and JWKS need only the public
+// parts, and a list should not carry every private key around.
 func (s *Service) Keys() (keys []Key, activeKid string) {
 	st := s.state.State()
 	for _, k := range st.Keys() {
-		keys = append(keys, keyFromFSM(k))
+		key := keyFromFSM(k)
+		key.Secret = nil
+		keys = append(keys, key)
 	}
 	return keys, st.Settings().JWTActiveKid
 }
@@ -69,8 +80,16 @@ func (s *Service) AddKey(ctx context.Context, alg string, activate bool) (Key, e
 	return k, s.PutKey(ctx, k, activate)
 }
 
-// PutKey commits a key made elsewhere (the configured secret).
+// PutKey commits a key made elsewhere (the configured secret). With a
+// sealer the secret is sealed here, before the command is built, so the
+// log, snapshots and backups only ever hold its ciphertext.
 func (s *Service) PutKey(ctx context.Context, k Key, activate bool) error {
+	if sl := s.sealer(); sl != nil {
+		var err error
+		if k, err = sl.Seal(k); err != nil {
+			return err
+		}
+	}
 	_, err := s.apply.Apply(ctx, &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
 	return err
 }
@@ -114,7 +133,7 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	if tok == "" || len(tok) > MaxJWTLen {
 		return Principal{}, ErrTokenMalformed
 	}
-	claims, err := VerifyJWT(stateKeyring{s.state}, tok, s.cfg.Now())
+	claims, err := VerifyJWT(stateKeyring{s}, tok, s.cfg.Now())
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)

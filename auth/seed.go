@@ -20,7 +20,8 @@ type Seed struct {
 // leader, and it only acts on what is missing: the default db, the first
 // admin (when an admin password was given) and the JWT signing key. Every
 // step is idempotent, so a leader change mid-way is harmless. It logs what
-// it did (never a secret): these are operator-facing events.
+// it did (never a secret): these are operator-facing events. Last, it
+// reseals keys stored in the clear or under an old seal secret.
 func (s *Service) SeedCluster(ctx context.Context, seed Seed, log *slog.Logger) {
 	st := s.state.State()
 	if seed.DefaultDB != "" && !st.HasDB(seed.DefaultDB) && len(st.DBs()) == 0 {
@@ -31,6 +32,7 @@ func (s *Service) SeedCluster(ctx context.Context, seed Seed, log *slog.Logger) 
 	}
 	s.seedAdmin(ctx, seed, log)
 	s.seedJWTKey(ctx, seed, log)
+	s.ResealKeys(ctx, log)
 }
 
 func (s *Service) seedAdmin(ctx context.Context, seed Seed, log *slog.Logger) {

@@ -28,16 +28,17 @@ const restoreGap = 1 << 20
 
 // Backup writes a consistent snapshot of the state to w: it first waits for
 // a read index, so the backup holds every write acknowledged before the
-// call. The stream carries a version header and a SHA-256 checksum.
+// call. The stream carries a version header and a SHA-256 checksum, then
+// a MAC under the backup key (backupmac.go).
 func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := n.ReadBarrier(ctx, Consistent, false); err != nil {
 		return 0, err
 	}
-	return n.fsm.WriteSnapshot(w)
+	return writeBackup(w, n.cfg.BackupKeys, n.fsm.WriteSnapshot)
 }
 
 // Restore replaces the whole cluster state with a backup. The backup is
-// verified completely (magic, version, checksum, every record) before
+// verified completely (MAC, magic, version, checksum, every record) before
 // anything changes; a bad one is refused with ErrBadBackup. On a follower
 // the verified stream is forwarded to the leader.
 func (n *Node) Restore(ctx context.Context, r io.Reader) error {
@@ -50,10 +51,16 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) error {
 	if _, err := io.Copy(tmp, io.LimitReader(r, MaxBackupSize)); err != nil {
 		return fmt.Errorf("%w: reading upload: %v", ErrBadBackup, err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	info, err := tmp.Stat()
+	if err != nil {
 		return err
 	}
-	st, _, err := fsm.ReadSnapshot(tmp)
+	payload, err := verifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
+	if err != nil {
+		n.authLogger().Warn("backup refused before anything was proposed", "err", err)
+		return fmt.Errorf("%w: %w", ErrBadBackup, err)
+	}
+	st, _, err := fsm.ReadSnapshot(io.NewSectionReader(tmp, 0, payload))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}

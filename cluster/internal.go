@@ -39,6 +39,9 @@ func (n *Node) InternalHandler() http.Handler {
 		if r.URL.Path == "/internal/v1/restore" {
 			limit = MaxBackupSize
 		}
+		if n.guard.needsCert(w, r) {
+			return
+		}
 		r, cleanup, ok := n.guard.admit(w, r, limit)
 		if !ok {
 			return

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
@@ -42,7 +44,10 @@ type reqGuard struct {
 	throttle *failThrottle
 	metrics  *authMetrics
 	log      *rateLog
+	audit    hclog.Logger // one line per accepted break-glass call
 	spoolDir string
+	nodeID   string
+	mutual   bool // mutual TLS: a signed call also needs a node certificate
 }
 
 func newReqGuard(n *Node) *reqGuard {
@@ -53,11 +58,28 @@ func newReqGuard(n *Node) *reqGuard {
 		metrics:  n.auth,
 		log:      newRateLog(n.authLogger().Named("internal"), authLogInterval, authLogBurst),
 		spoolDir: n.cfg.DataDir,
+		audit:    hclog.New(&hclog.LoggerOptions{Name: "audit", Level: hclog.Info, Output: n.cfg.logOutput()}),
+		nodeID:   n.cfg.NodeID,
+		mutual:   n.cfg.TLS != nil,
 	}
 	if n.cfg.ClusterKey != "" {
 		g.key = reqsign.Key(n.cfg.ClusterKey)
 	}
 	return g
+}
+
+// needsCert refuses, under mutual TLS, a signed call that did not come
+// over a connection with a verified node certificate: the cluster key is
+// for nodes, and a node has its certificate. It has written the 403.
+func (g *reqGuard) needsCert(w http.ResponseWriter, r *http.Request) bool {
+	if !g.mutual || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0) {
+		return false
+	}
+	g.metrics.reqFailures.WithLabelValues("no_node_cert").Inc()
+	g.throttle.fail(remoteIP(r.RemoteAddr), g.now())
+	g.log.warn("refused cluster-key call without a node certificate", "remote", r.RemoteAddr, "method", clip(r.Method), "path", clip(r.URL.Path))
+	writeInternalError(w, fmt.Errorf("%w: a node certificate is required with the cluster key", ErrUnauthorized))
+	return true
 }
 
 // admit authenticates r before any handler sees it. On success it returns
@@ -197,11 +219,19 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if n.guard.needsCert(w, r) {
+			return
+		}
 		r2, cleanup, ok := n.guard.admit(w, r, MaxBackupSize)
 		if !ok {
 			return
 		}
 		defer cleanup()
+		// The break-glass path: an operator's tool holding the cluster key
+		// acts as root on /v1/cluster/*. Each use gets its own audit line;
+		// the signature is never logged.
+		n.guard.audit.Info("cluster key used", "event", "cluster_key_call", "node", n.guard.nodeID,
+			"client_addr", r.RemoteAddr, "route", clip(r.Method+" "+r.URL.Path))
 		r2.Header.Set(KeyHeader, n.capToken)
 		next.ServeHTTP(w, r2)
 	})

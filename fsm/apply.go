@@ -1,5 +1,7 @@
 package fsm
 
+import "crypto/sha256"
+
 // apply changes the state by one command at a log index. It holds s.mu for
 // writing (and a shard lock per session touched) for the duration of one
 // command only; the index moves with the state under the same lock, so a
@@ -113,6 +115,24 @@ func (s *State) applyPutKey(c *PutKey) Result {
 	s.keys[c.Key.Kid] = c.Key
 	if c.Activate {
 		s.settings.JWTActiveKid = c.Key.Kid
+	}
+	return Result{}
+}
+
+// applyResealKey swaps the sealed material only if the key still holds
+// what the reseal was computed from; anything else (already resealed, or
+// replaced by a restore) is left alone, so a retried reseal is harmless.
+func (s *State) applyResealKey(c *ResealKey) Result {
+	k, ok := s.keys[c.Kid]
+	if !ok {
+		return fail(ErrKeyNotFound)
+	}
+	if len(c.Secret) == 0 {
+		return fail(ErrBadCommand)
+	}
+	if sha256.Sum256(k.Secret) == c.From {
+		k.Secret = c.Secret
+		s.keys[c.Kid] = k
 	}
 	return Result{}
 }

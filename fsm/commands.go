@@ -33,6 +33,7 @@ const (
 	TypePutKey             CmdType = 14
 	TypeRetireKey          CmdType = 15
 	TypeCreateDB           CmdType = 16
+	TypeResealKey          CmdType = 17
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -172,6 +173,18 @@ type CreateDB struct {
 	Name string `json:"name"`
 }
 
+// ResealKey replaces a key's Secret with the same key material sealed
+// anew (under a rotated seal secret, or sealed for the first time after an
+// upgrade). The FSM cannot check that the material is the same — Secret
+// is opaque here — so auth builds it; From is the SHA-256 of the Secret it
+// replaces, so a reseal computed against a state that has since changed
+// (a retry, a restore, a second leader's reseal) is a no-op.
+type ResealKey struct {
+	Kid    string `json:"kid"`
+	From   Digest `json:"from"`
+	Secret []byte `json:"secret"`
+}
+
 // Type implementations.
 func (CreateUser) Type() CmdType         { return TypeCreateUser }
 func (UpdateUser) Type() CmdType         { return TypeUpdateUser }
@@ -189,6 +202,7 @@ func (RemoveNode) Type() CmdType         { return TypeRemoveNode }
 func (PutKey) Type() CmdType             { return TypePutKey }
 func (RetireKey) Type() CmdType          { return TypeRetireKey }
 func (CreateDB) Type() CmdType           { return TypeCreateDB }
+func (ResealKey) Type() CmdType          { return TypeResealKey }
 
 // cmdSpec is what the package knows about one command type besides its
 // struct: the name it goes by in metrics and messages, how to make a zero
@@ -221,6 +235,7 @@ var commands = [...]cmdSpec{
 	TypePutKey:             spec("put_key", (*State).applyPutKey),
 	TypeRetireKey:          spec("retire_key", (*State).applyRetireKey),
 	TypeCreateDB:           spec("create_db", (*State).applyCreateDB),
+	TypeResealKey:          spec("reseal_key", (*State).applyResealKey),
 }
 
 // spec builds a row of commands from a typed applyX, so that each applyX

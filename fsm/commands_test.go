@@ -13,7 +13,7 @@ func TestCmdType_String(t *testing.T) {
 		TypeRefreshSessions: "refresh_sessions", TypeLoginFailed: "login_failed",
 		TypeResetFailures: "reset_failures", TypeSetSettings: "set_settings", TypePutNode: "put_node",
 		TypeRemoveNode: "remove_node", TypePutKey: "put_key", TypeRetireKey: "retire_key",
-		TypeCreateDB: "create_db",
+		TypeCreateDB: "create_db", TypeResealKey: "reseal_key",
 	}
 	for typ := 0; typ < 256; typ++ {
 		ct := CmdType(typ)

@@ -33,6 +33,7 @@ func allCommands() []Command {
 		&PutKey{Key: key, Activate: true},
 		&RetireKey{Kid: "k1", At: 3},
 		&CreateDB{Name: "db"},
+		&ResealKey{Kid: "k1", From: dg("s"), Secret: []byte{9, 0, 0xFE}},
 	}
 }
 

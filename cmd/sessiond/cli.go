@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/api/client"
+	"github.com/sessiond/sessiond/cluster"
 )
 
 // Main is the program: it parses arguments and runs a command. Run blocks
@@ -170,6 +171,8 @@ func (m *Main) serve(ctx context.Context, cfg Config) error {
 type cliFlags struct {
 	addr           string
 	tlsCA          string
+	tlsCert        string // a node certificate, for cluster-key calls under mutual TLS
+	tlsKey         string
 	timeout        time.Duration
 	adminLogin     string
 	adminDB        string
@@ -181,7 +184,7 @@ type cliFlags struct {
 // where and as whom to connect. A command's own flags (--admin, --db...)
 // do not, so a stray variable cannot change what a command does.
 var cliEnvFlags = map[string]bool{
-	"addr": true, "tls-ca": true, "timeout": true, "admin-login": true,
+	"addr": true, "tls-ca": true, "tls-cert": true, "tls-key": true, "timeout": true, "admin-login": true,
 	"admin-db": true, "admin-password-file": true, "cluster-key-file": true,
 }
 
@@ -189,6 +192,8 @@ func (f *cliFlags) register(fs *flag.FlagSet) {
 	f.addr, f.adminLogin, f.timeout = "http://127.0.0.1:8080", "admin", 15*time.Second
 	fs.StringVar(&f.addr, "addr", f.addr, "API base `URL`s of nodes, comma-separated (tried in turn)")
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA `file` for HTTPS nodes")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM node certificate `file`: under mutual TLS, cluster-key calls need one (admin-token calls do not)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.DurationVar(&f.timeout, "timeout", f.timeout, "give up after this long")
 	fs.StringVar(&f.adminLogin, "admin-login", f.adminLogin, "admin `login` to act as")
 	fs.StringVar(&f.adminDB, "admin-db", "", "`db` of the admin (default: the server's)")
@@ -210,16 +215,42 @@ func (m *Main) client(f *cliFlags, opts ...client.Option) (*client.Client, error
 	if len(addrs) == 0 {
 		return nil, usageErr("--addr is empty")
 	}
+	hc, err := f.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	if hc != http.DefaultClient {
+		opts = append(opts, client.WithHTTPClient(hc))
+	}
+	opts = append(opts, client.WithUserAgent("sessiond-cli"))
+	return client.New(addrs, opts...), nil
+}
+
+// httpClient trusts --tls-ca and presents --tls-cert when given; with
+// neither it is http.DefaultClient.
+func (f *cliFlags) httpClient() (*http.Client, error) {
+	if f.tlsCA == "" && f.tlsCert == "" {
+		return http.DefaultClient, nil
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, usageErr("--tls-cert and --tls-key go together")
+	}
+	cfg := cluster.TLSPolicy(&tls.Config{})
 	if f.tlsCA != "" {
 		pool, err := loadCAPool(f.tlsCA)
 		if err != nil {
 			return nil, err
 		}
-		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-		opts = append(opts, client.WithHTTPClient(hc))
+		cfg.RootCAs = pool
 	}
-	opts = append(opts, client.WithUserAgent("sessiond-cli"))
-	return client.New(addrs, opts...), nil
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}, nil
 }
 
 // adminSession logs the admin in and returns the token and a function

@@ -40,6 +40,8 @@ var secretFlags = map[string]string{
 	"admin-password": envAdminPassword + " or " + envAdminPassword + "_FILE",
 	"jwt-key":        envJWTKey + " or " + envJWTKey + "_FILE",
 	"odoo-jwt-key":   envOdooJWTKey + " or " + envJWTKey + "_FILE",
+	"seal-key":       envSealKey + " or --seal-key-file",
+	"seal-key-old":   envSealKeyOld + " or --seal-key-old-file",
 	"password":       envUserPassword + ", --password-file or stdin",
 	"user-password":  envUserPassword + ", --password-file or stdin",
 }
@@ -104,6 +106,7 @@ type Config struct {
 	ClusterKey    secret
 	AdminPassword secret
 	JWTKey        secret
+	Seal          SealConfig // see seal.go
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -130,7 +133,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("bootstrap", c.Bootstrap), slog.String("consistency", c.Consistency.String()),
 		slog.Duration("max_stale", c.MaxStale), slog.Bool("tls", c.TLSCert != ""),
 		slog.Bool("cluster_key_set", c.ClusterKey != ""), slog.Bool("admin_password_set", c.AdminPassword != ""),
-		slog.Bool("jwt_key_set", c.JWTKey != ""),
+		slog.Bool("jwt_key_set", c.JWTKey != ""), slog.String("seal", c.Seal.Source),
 	)
 }
 
@@ -217,10 +220,11 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.clusterKey, "cluster-key-file", "", "`file` holding the cluster key (or "+envClusterKey+")")
 	fs.StringVar(&keyFiles.adminPassword, "admin-password-file", "", "`file` holding the first admin's password (or "+envAdminPassword+")")
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
+	sealFlags(fs, keyFiles)
 }
 
 // secretFiles are the *-file flags.
-type secretFiles struct{ clusterKey, adminPassword, jwtKey string }
+type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld string }
 
 // parseFlags refuses secret flags, applies environment fallbacks and then
 // parses args, so that a flag on the command line wins over the
@@ -332,6 +336,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		return fmt.Errorf("--raft-addr: %w", err)
+	}
+	if err := c.Seal.check(c.DataDir); err != nil {
+		return err
 	}
 	if err := c.checkRaftAuth(); err != nil {
 		return err

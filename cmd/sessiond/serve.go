@@ -31,6 +31,7 @@ type Server struct {
 	log   *slog.Logger
 	ln    net.Listener
 	certs *cluster.CertReloader // nil without --tls-cert
+	seal  *auth.Sealer          // seals the JWT keyring, MACs backups
 	node  *cluster.Node
 	api   *api.Server
 	hs    *http.Server
@@ -66,6 +67,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return ctx.Err()
 	}
 	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.loadSeal(); err != nil {
 		return err
 	}
 	if err := s.openNode(); err != nil {
@@ -113,6 +117,7 @@ func (s *Server) openNode() (err error) {
 	ccfg := s.cfg.clusterConfig()
 	ccfg.LogOutput = &raftLogWriter{log: s.log.With("component", "raft")}
 	ccfg.Version = s.build.Version
+	ccfg.BackupKeys = s.seal.BackupMACKeys()
 	if s.mutualTLS() {
 		// Raft over mutual TLS, and internal calls with this node's
 		// certificate; the cluster builds its forwarding client from it.
@@ -135,7 +140,7 @@ func (s *Server) openAPI() error {
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
 		runtime.GOMAXPROCS(auth.MaxProcsFor(acfg.Pool, startProcs))
 	}
-	svc, err := auth.NewService(acfg, s.node, s.node.FSM())
+	svc, err := auth.NewService(acfg, s.node, auth.WithSealer(s.node.FSM(), s.seal))
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,9 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 			c.JWTKey = secret(v)
 		}
 	}
+	if c.Seal, err = readSealConfig(env, p.files, c.DataDir, c.ClusterKey); err != nil {
+		return c, err
+	}
 	if c.APIURL == "" && apiPort(c.APIAddr) != "0" {
 		c.APIURL = defaultAPIURL(c.APIAddr, c.TLSCert != "")
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/api/client"
+	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
 // testCA makes a throwaway CA in dir and returns its file and a function
@@ -161,9 +163,59 @@ func TestTLS_MutualBetweenNodes(t *testing.T) {
 		t.Fatalf("after SIGHUP: %v", err)
 	}
 
-	// The CLI over HTTPS, with the CA.
-	out, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), "", "status", "--addr", n2.apiURL, "--tls-ca", ca)
+	// The CLI over HTTPS, with the CA: with the cluster key it needs a
+	// node certificate too.
+	if out, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), "", "status", "--addr", n2.apiURL, "--tls-ca", ca); err == nil && !strings.Contains(out, "unreachable") {
+		t.Fatalf("status with the cluster key and no certificate: %s", out)
+	}
+	cliCert, cliKey := issue("operator")
+	out, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), "", "status", "--addr", n2.apiURL, "--tls-ca", ca, "--tls-cert", cliCert, "--tls-key", cliKey)
 	if err != nil || !strings.Contains(out, "node1") || !strings.Contains(out, "node2") || strings.Contains(out, "unreachable") {
 		t.Fatalf("status over https: %v\n%s", err, out)
+	}
+	if !strings.Contains(n2.Log(), "cluster_key_call") {
+		t.Error("the cluster-key call left no audit line")
+	}
+	mtlsClusterKeyNeedsCert(t, n1, ca, cliCert, cliKey)
+}
+
+// Under mutual TLS the cluster key without a node certificate gets 403
+// from /v1/cluster/* and /internal/*; with the certificate it works, and
+// an admin's Bearer token reaches /v1/cluster/* without one.
+func mtlsClusterKeyNeedsCert(t *testing.T, n *node, ca, cert, key string) {
+	t.Helper()
+	noCert := httpsClient(t, ca)
+	withCert := httpsClient(t, ca)
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{pair}
+	do := func(hc *http.Client, method, path string, auth func(*http.Request)) int {
+		req, _ := http.NewRequest(method, n.apiURL+path, nil)
+		auth(req)
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	signed := func(r *http.Request) { reqsign.Sign(r, reqsign.Key(clusterKey)) }
+	for _, route := range [][2]string{{"GET", "/v1/cluster/status"}, {"GET", "/v1/cluster/snapshot"},
+		{"POST", "/v1/cluster/restore"}, {"POST", "/internal/v1/readindex"}, {"POST", "/internal/v1/apply"}} {
+		if code := do(noCert, route[0], route[1], signed); code != http.StatusForbidden {
+			t.Errorf("cluster key, no certificate: %s %s = %d, want 403", route[0], route[1], code)
+		}
+	}
+	if code := do(withCert, "GET", "/v1/cluster/snapshot", signed); code != http.StatusOK {
+		t.Errorf("cluster key with a node certificate: snapshot = %d", code)
+	}
+	n.opts = []client.Option{client.WithHTTPClient(noCert)}
+	tok := login(t, n.client(), "admin", adminPassword).Token
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	if code := do(noCert, "GET", "/v1/cluster/snapshot", bearer); code != http.StatusOK {
+		t.Errorf("admin token without a certificate: snapshot = %d", code)
 	}
 }
