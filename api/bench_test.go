@@ -48,6 +48,12 @@ func newBenchAPI(b *testing.B) *benchAPI {
 	node, svc, srv := tn.node, tn.svc, tn.srv
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// One user holds every benchmark session: lift the per-user cap.
+	set := svc.Settings()
+	set.MaxSessionsPerUser = 0
+	if _, err := svc.SetSettings(ctx, set); err != nil {
+		b.Fatal(err)
+	}
 	uid, err := svc.CreateUser(ctx, auth.NewUser{Login: "bench", Password: "bench-password-123"})
 	if err != nil {
 		b.Fatal(err)

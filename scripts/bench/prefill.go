@@ -100,6 +100,12 @@ func buildState(backup io.Reader, p plan) ([]byte, error) {
 		}
 		return ids, nil
 	}
+	// The benchmark's users hold thousands of sessions each: no cap.
+	set := f.State().Settings()
+	set.MaxSessionsPerUser = 0
+	if _, err := apply(&fsm.SetSettings{Settings: set}); err != nil {
+		return nil, err
+	}
 	minIDs, err := mkUsers(kindMinUser, p.MinUsers, minHash)
 	if err != nil {
 		return nil, err
