@@ -109,3 +109,18 @@ func (c *Client) Ready(ctx context.Context) error {
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/readyz", repeatable: true, onePass: true}, nil)
 	return err
 }
+
+// Unlock clears an account's failed logins and spent guess budget (POST
+// /v1/cluster/unlock): the break-glass that works while the admin account
+// itself is being guessed at. It authenticates with adminToken, or with the
+// cluster key (WithClusterKey) when adminToken is empty.
+func (c *Client) Unlock(ctx context.Context, adminToken, db, login string) (*User, error) {
+	var out User
+	req := &request{method: http.MethodPost, path: "/v1/cluster/unlock", token: adminToken, clusterKey: adminToken == "",
+		body: map[string]string{"db": db, "login": login}, repeatable: true}
+	if _, err := c.do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+

@@ -105,6 +105,13 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if verb == "unlock" {
+		// Break-glass first: with the cluster key, unlock without logging
+		// in, so it works while the admin account itself is being guessed at.
+		if done, err := m.unlockWithKey(ctx, &u); done {
+			return err
+		}
+	}
 	token, logout, err := m.adminSession(ctx, c, &u.cli)
 	if err != nil {
 		return err
@@ -198,3 +205,24 @@ func findUser(ctx context.Context, c *client.Client, token, db, login string) (*
 	}
 	return nil, usageErr("login %q exists in several dbs; give --db", login)
 }
+
+// unlockWithKey unlocks through POST /v1/cluster/unlock signed with the
+// cluster key (SESSIOND_CLUSTER_KEY[_FILE]); done is false when no key is
+// configured, and the caller falls back on an admin login.
+func (m *Main) unlockWithKey(ctx context.Context, u *userCmd) (done bool, err error) {
+	key, err := readSecret(m.Env, envClusterKey, u.cli.clusterKeyFile)
+	if err != nil || key == "" {
+		return false, nil
+	}
+	c, err := m.client(&u.cli, client.WithClusterKey(string(key)))
+	if err != nil {
+		return true, err
+	}
+	found, err := c.Unlock(ctx, "", u.db, u.login)
+	if err != nil {
+		return true, fmt.Errorf("unlock %q with the cluster key: %w", u.login, err)
+	}
+	fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): unlocked (break-glass, with the cluster key)\n", found.Login, found.ID, found.DB)
+	return true, nil
+}
+
