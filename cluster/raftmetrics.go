@@ -115,7 +115,7 @@ var raftTimers = map[string]bool{
 	"fsm_apply": true, "fsm_applyBatch": true, "fsm_enqueue": true, "fsm_restore": true,
 	"fsm_snapshot": true, "fsm_store_config": true,
 	"leader_dispatchLog": true,
-	"net_getRPCType": true, "net_rpcDecode": true, "net_rpcEnqueue": true, "net_rpcRespond": true,
+	"net_getRPCType":     true, "net_rpcDecode": true, "net_rpcEnqueue": true, "net_rpcRespond": true,
 	"replication_appendEntries_rpc": true, "replication_heartbeat": true, "replication_installSnapshot": true,
 	"rpc_appendEntries": true, "rpc_appendEntries_processLogs": true, "rpc_appendEntries_storeLogs": true,
 	"rpc_installSnapshot": true, "rpc_processHeartbeat": true, "rpc_requestVote": true,
