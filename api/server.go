@@ -97,6 +97,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	reg     *prometheus.Registry
+	table   []string // every pattern handle registered, for the OpenAPI coverage test
 }
 
 // New builds the API over a node and a login service.
@@ -130,6 +131,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // handle registers a route; the pattern doubles as the metrics label.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
+	s.table = append(s.table, pattern)
 }
 
 func (s *Server) routes() {
@@ -142,6 +144,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.node.ID()})
 	})
 	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /v1/openapi.json", s.openapi)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
