@@ -107,6 +107,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	reg     *prometheus.Registry
+	table   []string // every pattern handle registered, for the OpenAPI coverage test
 }
 
 // New builds the API over a node and a login service.
@@ -140,6 +141,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // handle registers a route; the pattern doubles as the metrics label.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
+	s.table = append(s.table, pattern)
 }
 
 func (s *Server) routes() {
@@ -153,6 +155,7 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /readyz", s.readyz)
 	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
+	s.handle("GET /v1/openapi.json", s.openapi)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	gmetrics "github.com/hashicorp/go-metrics/compat"
-	gmprom "github.com/hashicorp/go-metrics/compat/prometheus"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -142,21 +141,21 @@ func (n *Node) Collectors() []prometheus.Collector {
 var bridgeOnce sync.Once
 
 // BridgeRaftMetrics sends the Raft library's own metrics (go-metrics) into
-// reg through go-metrics' Prometheus sink, named sessiond_raft_*. go-metrics
-// is process-global, so only the first registry of a process gets them:
-// call it once per process with the node's registry.
+// reg, named sessiond_raft_* under Prometheus' conventions (raftBridge).
+// go-metrics is process-global, so only the first registry of a process
+// gets them: call it once per process with the node's registry.
 func BridgeRaftMetrics(reg prometheus.Registerer) error {
 	var err error
 	bridgeOnce.Do(func() {
-		var sink *gmprom.PrometheusSink
-		sink, err = gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Name: "sessiond_raft_bridge", Expiration: 5 * time.Minute})
-		if err != nil {
+		var b *raftBridge
+		var sink gmetrics.MetricSink
+		if b, sink, err = newRaftBridge(); err != nil {
 			return
 		}
-		cfg := gmetrics.DefaultConfig("sessiond")
-		cfg.EnableHostname = false
-		cfg.EnableRuntimeMetrics = false
-		_, err = gmetrics.NewGlobal(cfg, sink)
+		if err = reg.Register(b); err != nil {
+			return
+		}
+		_, err = gmetrics.NewGlobal(raftMetricsConfig(), sink)
 	})
 	return err
 }
