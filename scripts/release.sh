@@ -7,7 +7,7 @@
 # dist). Writes OUT/sessiond-VERSION-linux-ARCH and OUT/SHA256SUMS
 # (`sha256sum -c SHA256SUMS` verifies). Binaries are built with
 # CGO_ENABLED=0, -trimpath and -ldflags "-s -w -X main.version=…
-# -X main.commit=… -X main.date=…"; the date is the commit's, so two
+# -X main.commit=… -X main.buildTime=…"; the date is the commit's, so two
 # builds of one commit are byte-identical.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,7 +28,7 @@ for arch in $arches; do
 	name=sessiond-$version-linux-$arch
 	echo "release.sh: building $name"
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -buildvcs=false \
-		-ldflags "-s -w -X main.version=$version -X main.commit=$commit -X main.date=$date" \
+		-ldflags "-s -w -X main.version=$version -X main.commit=$commit -X main.buildTime=$date" \
 		-o "$out/$name" ./cmd/sessiond
 	names+=("$name")
 done

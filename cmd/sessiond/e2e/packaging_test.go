@@ -56,6 +56,10 @@ func TestRelease_BuildsOneArch(t *testing.T) {
 	if f.Section(".symtab") != nil {
 		t.Errorf("%s has a symbol table: not stripped (-s)", name)
 	}
+	// The version given to release.sh is the one the binary reports.
+	if v, err := exec.Command(filepath.Join(out, name), "version").CombinedOutput(); err != nil || !strings.Contains(string(v), "0.0.0-test") {
+		t.Errorf("%s version: %v %s", name, err, v)
+	}
 	sums, err := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +128,7 @@ func TestDockerfile_Shape(t *testing.T) {
 	}
 	text := string(b)
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "FROM gcr.io/distroless/static", "USER 65532:65532",
-		"EXPOSE 8080 8300", `VOLUME ["/data"]`, "-X main.version=", "-X main.commit=", "-X main.date="} {
+		"EXPOSE 8080 8300", `VOLUME ["/data"]`, "-X main.version=", "-X main.commit=", "-X main.buildTime="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
