@@ -33,6 +33,8 @@ const (
 	TypePutKey             CmdType = 14
 	TypeRetireKey          CmdType = 15
 	TypeCreateDB           CmdType = 16
+	TypePutClient          CmdType = 24
+	TypeDeleteClient       CmdType = 25
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -221,6 +223,8 @@ var commands = [...]cmdSpec{
 	TypePutKey:             spec("put_key", (*State).applyPutKey),
 	TypeRetireKey:          spec("retire_key", (*State).applyRetireKey),
 	TypeCreateDB:           spec("create_db", (*State).applyCreateDB),
+	TypePutClient:          spec("put_client", (*State).applyPutClient),
+	TypeDeleteClient:       spec("delete_client", (*State).applyDeleteClient),
 }
 
 // spec builds a row of commands from a typed applyX, so that each applyX

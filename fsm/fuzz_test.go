@@ -33,6 +33,8 @@ func allCommands() []Command {
 		&PutKey{Key: key, Activate: true},
 		&RetireKey{Kid: "k1", At: 3},
 		&CreateDB{Name: "db"},
+		&PutClient{Client: Client{ID: "c1", Name: "n", DB: "db", SecretDigest: dg("s"), Created: 1}},
+		&DeleteClient{ID: "c1"},
 	}
 }
 
