@@ -13,7 +13,7 @@ func TestCmdType_String(t *testing.T) {
 		TypeRefreshSessions: "refresh_sessions", TypeLoginFailed: "login_failed",
 		TypeResetFailures: "reset_failures", TypeSetSettings: "set_settings", TypePutNode: "put_node",
 		TypeRemoveNode: "remove_node", TypePutKey: "put_key", TypeRetireKey: "retire_key",
-		TypeCreateDB: "create_db",
+		TypeCreateDB:  "create_db",
 		TypePutClient: "put_client", TypeDeleteClient: "delete_client",
 	}
 	for typ := 0; typ < 256; typ++ {

@@ -79,7 +79,7 @@ func TestApply_CreateSession(t *testing.T) {
 				step{kx(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
 				step{kx(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
 				step{kx(1, "a3"), Result{Code: "session_limit"}},
-				step{kx(1, "a2"), Result{UserID: 1, SessionID: "a2"}}, // a retry is not a new one
+				step{kx(1, "a2"), Result{UserID: 1, SessionID: "a2"}},         // a retry is not a new one
 				step{newSession(1, "n1"), Result{UserID: 1, SessionID: "n1"}}, // another dialect: not counted
 				step{kx(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
 				step{&RevokeSession{Digest: dp(dg("a1"))}, Result{UserID: 1, SessionID: "a1", Count: 1}},
