@@ -243,6 +243,7 @@ type settingsJSON struct {
 	KnoxTTLSeconds    *int64 `json:"knox_ttl_seconds,omitempty"`
 	NativeTTLSeconds  *int64 `json:"native_ttl_seconds,omitempty"`
 	NativeIdleSeconds *int64 `json:"native_idle_seconds,omitempty"`
+	dialectSettingsJSON
 }
 
 // durFields pairs each JSON seconds field with the settings field it sets.
@@ -268,6 +269,7 @@ func toSettingsJSON(st fsm.Settings) settingsJSON {
 		v := *f.dst / int64(time.Second)
 		*f.json = &v
 	}
+	out.dialectSettingsJSON = toDialectSettings(st)
 	return out
 }
 
@@ -314,6 +316,10 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, p princip
 			}
 			*f.dst = **f.json * int64(time.Second)
 		}
+	}
+	if err := in.dialectSettingsJSON.apply(&st, s.svc); err != nil {
+		writeNativeError(w, err)
+		return
 	}
 	st, err := s.svc.SetSettings(r.Context(), st)
 	s.auditAdmin(r, "settings_update", p, 0, err)

@@ -137,7 +137,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, auth.ErrBadCredentials)
 		return
 	}
-	key, err := s.svc.ActiveKey()
+	key, err := s.svc.DialectKey()
 	if err != nil {
 		writeJWTError(w, err)
 		return
@@ -217,7 +217,7 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, err)
 		return
 	}
-	key, err := s.svc.ActiveKey()
+	key, err := s.svc.DialectKey()
 	if err != nil {
 		writeJWTError(w, err)
 		return
@@ -311,4 +311,23 @@ func (s *Server) baseURL(r *http.Request) string {
 		}
 	}
 	return scheme + "://" + r.Host
+}
+
+// dialectWarning adds to a key answer which key the Odoo JWT dialect signs
+// with ("jwt_dialect_kid") and, when the change just made moved it, a
+// "warning": the dialect's clients verify with the shared secret
+// (ODOO_JWT_KEY), so its tokens would no longer verify there.
+func dialectWarning(out map[string]any, before auth.Key, svc *auth.Service) {
+	after, err := svc.DialectKey()
+	if err != nil {
+		out["jwt_dialect_kid"] = nil
+		out["warning"] = "the Odoo JWT dialect has no HMAC signing key: its logins fail until jwt_dialect_kid names a key (PATCH /v1/settings)"
+		return
+	}
+	out["jwt_dialect_kid"] = after.Kid
+	if before.Kid != "" && after.Kid != before.Kid {
+		out["warning"] = "the Odoo JWT dialect now signs with kid " + after.Kid + " instead of " + before.Kid +
+			": clients verifying with the shared secret (ODOO_JWT_KEY) will refuse its new tokens; " +
+			`PATCH /v1/settings {"jwt_dialect_kid": "` + before.Kid + `"} keeps it on the old key`
+	}
 }

@@ -73,6 +73,7 @@ func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p principal) {
 		writeNativeError(w, fieldError(ErrBadField, "alg must be one of HS256, HS384, HS512, EdDSA, RS256"))
 		return
 	}
+	before, _ := s.svc.DialectKey()
 	k, err := s.svc.AddKey(r.Context(), in.Alg, activate)
 	s.auditAdmin(r, "key_add", p, 0, err)
 	if err != nil {
@@ -84,7 +85,9 @@ func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p principal) {
 	if activate {
 		active = k.Kid
 	}
-	writeJSON(w, http.StatusCreated, keyJSON(k, active))
+	out := keyJSON(k, active)
+	dialectWarning(out, before, s.svc)
+	writeJSON(w, http.StatusCreated, out)
 }
 
 // retireKey stops a key from signing (auth.Service.RetireKey).

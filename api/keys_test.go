@@ -54,6 +54,15 @@ func TestKeys_ListRotateRetireJWKS(t *testing.T) {
 		t.Fatalf("add key: %d %s", r.Status, r.Body)
 	}
 	kid2 := r.json(t)["kid"].(string)
+	// The Odoo JWT dialect stays on the shared secret (the seed's
+	// contract) until the operator moves it.
+	if m := r.json(t); m["jwt_dialect_kid"] != kid1 || m["warning"] != nil {
+		t.Fatalf("add EdDSA key: dialect kid %v, warning %v", m["jwt_dialect_kid"], m["warning"])
+	}
+	if h := jwtHeader(t, e.jwtLogin("user@odoo.com", "user-password")); h["kid"] != kid1 || h["alg"] != "HS256" {
+		t.Fatalf("dialect token after an EdDSA activation: %v", h)
+	}
+	e.patchSettings(map[string]any{"jwt_dialect_kid": kid2})
 	tok2 := e.jwtLogin("user@odoo.com", "user-password")
 	if h := jwtHeader(t, tok2); h["kid"] != kid2 || h["alg"] != "EdDSA" {
 		t.Fatalf("new token header %v", h)
@@ -122,12 +131,15 @@ func TestKeys_ListRotateRetireJWKS(t *testing.T) {
 		set.Keys[1]["kty"] != "RSA" || set.Keys[1]["n"] == "" || set.Keys[1]["e"] != "AQAB" {
 		t.Fatalf("jwks with RSA: %+v %v", set, err)
 	}
-	// HS512 by an empty body's default alg HS256, then with an explicit one.
+	// HS512 by an empty body's default alg HS256, then with an explicit
+	// one; unpinned, the dialect follows an active HMAC key, and the
+	// answer warns that it moved.
+	e.patchSettings(map[string]any{"jwt_dialect_kid": ""})
 	if r := e.raw("POST", "/v1/keys", "", "", bearerH(e.admin)); r.Status != 201 || r.json(t)["alg"] != "HS256" {
 		t.Fatalf("default key: %d %s", r.Status, r.Body)
 	}
 	r = e.do("POST", "/v1/keys", map[string]any{"alg": "HS512"}, bearerH(e.admin))
-	if r.Status != 201 {
+	if r.Status != 201 || r.json(t)["jwt_dialect_kid"] != r.json(t)["kid"] || r.json(t)["warning"] == nil {
 		t.Fatalf("HS512: %d %s", r.Status, r.Body)
 	}
 	tok3 := e.jwtLogin("user@odoo.com", "user-password")

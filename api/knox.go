@@ -180,8 +180,36 @@ func (s *Server) knoxLogin(w http.ResponseWriter, r *http.Request) {
 	if iss.Session.ExpiresAt != 0 {
 		expiry = time.Unix(0, iss.Session.ExpiresAt).UTC().Format(knoxTimeLayout)
 	}
+	set := s.svc.Settings()
+	out := map[string]any{"expiry": expiry, "token": set.KnoxTokenPrefix + iss.Token}
+	if set.KnoxUserSerializer == knoxSerializerUser {
+		out["user"] = knoxUser(u)
+	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, map[string]any{"expiry": expiry, "token": iss.Token})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// knoxSerializerUser is the one USER_SERIALIZER sessiond offers: the
+// fields of a ModelSerializer over Django's User that knox's docs show.
+const knoxSerializerUser = "user"
+
+// knoxUser is that serializer's answer: first_name is the user's name up
+// to its first space, last_name the rest (sessiond keeps one name).
+func knoxUser(u *fsm.User) map[string]any {
+	first, last, _ := strings.Cut(u.Name, " ")
+	return map[string]any{"id": u.ID, "username": u.Login, "email": u.Email, "first_name": first, "last_name": last}
+}
+
+// knoxStrip removes a TOKEN_PREFIX from a presented token: the configured
+// one, or any prefix of up to knox's 10 characters before 64 hex, so that
+// tokens minted under an earlier prefix keep working (upstream stores the
+// prefix with each token). The prefix is not secret; only the hex part is
+// digested.
+func knoxStrip(tok string) string {
+	if n := len(tok) - auth.TokenLen; n > 0 && n <= knoxMaxPrefix {
+		return tok[n:]
+	}
+	return tok
 }
 
 // knoxToken parses "Authorization: Token <token>" as knox's
@@ -208,7 +236,7 @@ func (s *Server) knoxAuth(r *http.Request) (principal, error) {
 	if err != nil {
 		return principal{}, err
 	}
-	p, err := s.validateOpaque(r, dialectKnox, tok, auth.TokenLen)
+	p, err := s.validateOpaque(r, dialectKnox, knoxStrip(tok), auth.TokenLen)
 	if err != nil {
 		return p, err
 	}

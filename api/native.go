@@ -16,6 +16,7 @@ func (s *Server) nativeRoutes() {
 	s.handle("POST /v1/logoutall", s.nativeLogoutAll)
 	s.handle("GET /v1/sessions", s.listOwnSessions)
 	s.handle("DELETE /v1/sessions/{id}", s.deleteOwnSession)
+	s.clientRoutes()
 }
 
 // sessionJSON is how the native API shows a session; never its token or
@@ -114,46 +115,6 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.Session, true), User: userJSON(p.User)})
-}
-
-// introspect answers RFC 7662 for services holding an admin token or the
-// cluster key. Any token kind can be introspected; an invalid one is
-// simply {"active": false}.
-func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
-	if err := s.adminOrClusterKey(r); err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	var in struct {
-		Token         string `json:"token"`
-		TokenTypeHint string `json:"token_type_hint"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	if in.Token == "" {
-		writeNativeError(w, fieldError(ErrMissingField, "token is required"))
-		return
-	}
-	p, err := s.validateAny(r, in.Token)
-	if err != nil {
-		if lookupError(err).status == http.StatusServiceUnavailable {
-			writeNativeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"active": false})
-		return
-	}
-	out := map[string]any{
-		"active": true, "sub": strconv.FormatUint(p.User.ID, 10), "username": p.User.Login,
-		"iat": p.Session.Created / 1e9, "token_type": p.Session.Kind.String(), "sid": p.Session.ID, "db": p.Session.DB,
-	}
-	if p.Session.ExpiresAt != 0 {
-		out["exp"] = p.Session.ExpiresAt / 1e9
-	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, out)
 }
 
 // validateAny recognises a token of any dialect by its shape.

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sessiond/sessiond/auth"
@@ -134,7 +133,7 @@ func (s *Server) odooAuthenticate(w http.ResponseWriter, r *http.Request, db, lo
 		}
 		http.SetCookie(w, s.odooCookie(iss.Token, maxAge))
 	}
-	out := odooSessionInfo(u)
+	out := odooSessionInfo(u, s.svc.Settings(), s.odooBaseURL(r))
 	out["session"] = map[string]any{"sid": iss.Token, "expires_at": expires.Format(odooTimeLayout)}
 	noStore(w)
 	writeJSON(w, http.StatusOK, out)
@@ -206,34 +205,4 @@ func displayName(u *fsm.User) string {
 		return u.Name
 	}
 	return u.Login
-}
-
-// odooSessionInfo is ir.http's session_info() for an internal user, in
-// the shape of Odoo 15 (the newest branch of the seed module): user
-// context, identity, and user_companies {current_company, allowed_companies
-// {id: {id, name, sequence}}}. partner_id is the user's id: sessiond keeps
-// no separate partners.
-func odooSessionInfo(u *fsm.User) map[string]any {
-	cid, cname := company(u)
-	name := displayName(u)
-	return map[string]any{
-		"uid":                  u.ID,
-		"is_system":            u.Admin,
-		"is_admin":             u.Admin,
-		"user_context":         map[string]any{"lang": "en_US", "tz": "UTC", "uid": u.ID},
-		"db":                   u.DB,
-		"name":                 name,
-		"username":             u.Login,
-		"partner_display_name": name,
-		"company_id":           cid,
-		"partner_id":           u.ID,
-		"user_companies": map[string]any{
-			"current_company": cid,
-			"allowed_companies": map[string]any{
-				strconv.FormatUint(cid, 10): map[string]any{"id": cid, "name": cname, "sequence": 10},
-			},
-		},
-		"show_effect":                 true,
-		"display_switch_company_menu": false,
-	}
 }

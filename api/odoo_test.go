@@ -55,10 +55,12 @@ func TestOdoo_LoginSessionInfo(t *testing.T) {
 	}
 	delete(m, "session")
 	got, _ := json.Marshal(m)
-	want := `{"company_id":7,"db":"sessiond","display_switch_company_menu":false,"is_admin":false,"is_system":false,` +
-		`"name":"Alice A","partner_display_name":"Alice A","partner_id":` + itoa(id) + `,"show_effect":true,"uid":` + itoa(id) +
+	want := `{"active_ids_limit":20000,"company_id":7,"currencies":{"1":{"digits":[69,2],"position":"before","symbol":"$"}},` +
+		`"db":"sessiond","display_switch_company_menu":false,"home_action_id":false,"is_admin":false,"is_system":false,` +
+		`"max_file_upload_size":134217728,"name":"Alice A","partner_display_name":"Alice A","partner_id":` + itoa(id) +
+		`,"server_version":"15.0","server_version_info":[15,0,0,"final",0,""],"show_effect":true,"support_url":"https://www.odoo.com/buy","uid":` + itoa(id) +
 		`,"user_companies":{"allowed_companies":{"7":{"id":7,"name":"Acme","sequence":10}},"current_company":7},` +
-		`"user_context":{"lang":"en_US","tz":"UTC","uid":` + itoa(id) + `},"username":"alice"}`
+		`"user_context":{"lang":"en_US","tz":"UTC","uid":` + itoa(id) + `},"username":"alice","web.base.url":"` + e.URL + `"}`
 	if string(got) != want {
 		t.Fatalf("session_info\n got %s\nwant %s", got, want)
 	}

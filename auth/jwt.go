@@ -29,6 +29,9 @@ type Claims struct {
 type wireClaims struct {
 	jwt.RegisteredClaims
 	Login string `json:"lgn,omitempty"`
+	// UID is the user id as a JSON integer, what jwt_provider's sub was:
+	// sub stays the decimal string RFC 7519 (and PyJWT >= 2.10) wants.
+	UID uint64 `json:"uid,omitempty"`
 }
 
 // Keyring finds verification keys by kid. The replicated keyring in fsm
@@ -39,7 +42,8 @@ type Keyring interface {
 }
 
 // SignJWT mints a token for c with k: header alg pinned to k.Alg and kid
-// set to k.Kid; payload sub (decimal user id), lgn, jti, iat (if set) and
+// set to k.Kid; payload sub (decimal user id), uid (the same id as a JSON
+// number), lgn, jti, iat (if set) and
 // exp. exp and jti are required and exp must follow iat, else ErrBadClaims.
 // SignJWT does not look at k.Retired: signing only with an active key is
 // the caller's job. Safe for concurrent use.
@@ -59,6 +63,7 @@ func SignJWT(k Key, c Claims) (string, error) {
 			ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
 		},
 		Login: c.Login,
+		UID:   c.Subject,
 	}
 	if !c.IssuedAt.IsZero() {
 		wc.IssuedAt = jwt.NewNumericDate(c.IssuedAt)
@@ -150,6 +155,9 @@ func claimsFromWire(wc wireClaims) (Claims, error) {
 	}
 	if wc.ID == "" {
 		return Claims{}, fmt.Errorf("%w: no jti", ErrInvalidJWT)
+	}
+	if wc.UID != 0 && wc.UID != sub {
+		return Claims{}, fmt.Errorf("%w: uid and sub differ", ErrInvalidJWT)
 	}
 	c := Claims{Subject: sub, Login: wc.Login, SessionID: wc.ID}
 	if wc.ExpiresAt != nil {

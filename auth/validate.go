@@ -63,7 +63,7 @@ func (s *Service) Validate(ctx context.Context, level fsm.Level, d fsm.Digest) (
 	if !ok || u.Disabled {
 		return Principal{}, ErrUserInactive
 	}
-	if sess.IdleTimeout > 0 && now-sess.LastRefresh > int64(s.cfg.RefreshEvery) && s.reader != nil {
+	if (sess.IdleTimeout > 0 || knoxSlideDue(st, sess, now)) && now-sess.LastRefresh > int64(s.cfg.RefreshEvery) && s.reader != nil {
 		s.reader.Touch(sess.Digest, time.Unix(0, now))
 	}
 	return Principal{Session: sess, User: u}, nil
@@ -104,4 +104,17 @@ func (s *Service) LiveSessions(uid uint64) []*fsm.Session {
 		}
 	}
 	return out
+}
+
+// knoxSlideDue reports whether a use of a knox token at now should slide
+// its expiry (knox's AUTO_REFRESH): the new expiry now+TTL would gain
+// more than MIN_REFRESH_INTERVAL. The slide itself is the batched
+// refresh's (fsm applies it from the replicated settings), so a use still
+// costs no write of its own.
+func knoxSlideDue(st *fsm.State, sess *fsm.Session, now int64) bool {
+	if sess.Kind != fsm.KindKnox || sess.ExpiresAt == 0 {
+		return false
+	}
+	set := st.Settings()
+	return set.KnoxAutoRefresh && set.KnoxTTL > 0 && now+set.KnoxTTL-sess.ExpiresAt > set.KnoxMinRefreshInterval
 }

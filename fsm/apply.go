@@ -67,6 +67,9 @@ func (s *State) applyRefreshSessions(c *RefreshSessions) Result {
 		}
 		cp := *sess
 		cp.LastRefresh = r.At
+		if exp, ok := s.knoxSlide(sess, r.At); ok {
+			cp.ExpiresAt = exp
+		}
 		s.putSession(&cp)
 		n++
 	}
@@ -218,7 +221,12 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	s.users[u.ID] = &cp
 	s.indexEmails(&cp)
 	n := 0
-	if endSessions {
+	switch {
+	case endSessions && c.PasswordHash == nil: // disabled: knox's tokens stay, refused as inactive
+		n = s.dropUserSessionsUnless(u.ID, keepOnDisable)
+	case endSessions:
+		n = s.dropUserSessions(u.ID, "")
+	case u.Disabled && !cp.Disabled: // re-enabled: what disabling kept ends now
 		n = s.dropUserSessions(u.ID, "")
 	}
 	return Result{UserID: u.ID, Count: n}
@@ -251,7 +259,7 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 	case c.UserVersion != 0 && c.UserVersion != u.Version:
 		return fail(ErrStaleUser)
 	}
-	if lim := s.settings.TokenLimitPerUser; lim > 0 && len(s.byUser[u.ID]) >= lim {
+	if lim := s.settings.TokenLimitPerUser; lim > 0 && in.Kind == KindKnox && s.liveKnox(u.ID, in.Created) >= lim {
 		return fail(ErrSessionLimit)
 	}
 	if max := s.settings.MaxSessionsPerUser; max > 0 && s.liveSessions(u.ID, in.Created) >= max {

@@ -34,6 +34,8 @@ const (
 	TypeRetireKey          CmdType = 15
 	TypeCreateDB           CmdType = 16
 	TypeResealKey          CmdType = 17
+	TypePutClient          CmdType = 24
+	TypeDeleteClient       CmdType = 25
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -236,6 +238,8 @@ var commands = [...]cmdSpec{
 	TypeRetireKey:          spec("retire_key", (*State).applyRetireKey),
 	TypeCreateDB:           spec("create_db", (*State).applyCreateDB),
 	TypeResealKey:          spec("reseal_key", (*State).applyResealKey),
+	TypePutClient:          spec("put_client", (*State).applyPutClient),
+	TypeDeleteClient:       spec("delete_client", (*State).applyDeleteClient),
 }
 
 // spec builds a row of commands from a typed applyX, so that each applyX

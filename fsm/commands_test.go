@@ -14,6 +14,7 @@ func TestCmdType_String(t *testing.T) {
 		TypeResetFailures: "reset_failures", TypeSetSettings: "set_settings", TypePutNode: "put_node",
 		TypeRemoveNode: "remove_node", TypePutKey: "put_key", TypeRetireKey: "retire_key",
 		TypeCreateDB: "create_db", TypeResealKey: "reseal_key",
+		TypePutClient: "put_client", TypeDeleteClient: "delete_client",
 	}
 	for typ := 0; typ < 256; typ++ {
 		ct := CmdType(typ)

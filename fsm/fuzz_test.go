@@ -34,6 +34,8 @@ func allCommands() []Command {
 		&RetireKey{Kid: "k1", At: 3},
 		&CreateDB{Name: "db"},
 		&ResealKey{Kid: "k1", From: dg("s"), Secret: []byte{9, 0, 0xFE}},
+		&PutClient{Client: Client{ID: "c1", Name: "n", DB: "db", SecretDigest: dg("s"), Created: 1}},
+		&DeleteClient{ID: "c1"},
 	}
 }
 

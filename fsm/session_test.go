@@ -73,19 +73,20 @@ func TestApply_CreateSession(t *testing.T) {
 			check: func(t *testing.T, s *State) { wantCounts(t, s, 2, 0) },
 		},
 		{
-			name: "token limit per user",
+			name: "token limit per user (knox tokens only)",
 			steps: with(
 				step{&SetSettings{Settings: limit2}, Result{}},
-				step{newSession(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
-				step{newSession(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
-				step{newSession(1, "a3"), Result{Code: "session_limit"}},
-				step{newSession(1, "a2"), Result{UserID: 1, SessionID: "a2"}}, // a retry is not a new one
-				step{newSession(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
+				step{kx(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
+				step{kx(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
+				step{kx(1, "a3"), Result{Code: "session_limit"}},
+				step{kx(1, "a2"), Result{UserID: 1, SessionID: "a2"}},         // a retry is not a new one
+				step{newSession(1, "n1"), Result{UserID: 1, SessionID: "n1"}}, // another dialect: not counted
+				step{kx(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
 				step{&RevokeSession{Digest: dp(dg("a1"))}, Result{UserID: 1, SessionID: "a1", Count: 1}},
-				step{newSession(1, "a3"), Result{UserID: 1, SessionID: "a3"}},
+				step{kx(1, "a3"), Result{UserID: 1, SessionID: "a3"}},
 			),
 			check: func(t *testing.T, s *State) {
-				wantSessions(t, s, 1, "a2,a3")
+				wantSessions(t, s, 1, "a2,a3,n1")
 				wantSessions(t, s, 2, "b1")
 			},
 		},

@@ -58,6 +58,7 @@ const (
 	recNode    byte = 3
 	recKey     byte = 4
 	recSession byte = 5
+	recClient  byte = 6 // written only when there are clients, so older snapshots' bytes are unchanged
 	recEnd     byte = 0xFF
 
 	maxRecord = 1 << 20
@@ -86,6 +87,7 @@ type image struct {
 	nodes    []Node
 	keys     []SigningKey
 	sessions []*Session
+	clients  []Client
 }
 
 // capture copies the state's pointers and the index they belong to.
@@ -105,6 +107,9 @@ func (s *State) capture() *image {
 	for _, k := range s.keys {
 		img.keys = append(img.keys, k)
 	}
+	for _, c := range s.clients {
+		img.clients = append(img.clients, c)
+	}
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -122,6 +127,7 @@ func (img *image) sort() {
 	sort.Slice(img.users, func(i, j int) bool { return img.users[i].ID < img.users[j].ID })
 	sort.Slice(img.nodes, func(i, j int) bool { return img.nodes[i].ID < img.nodes[j].ID })
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
+	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
 	sort.Slice(img.sessions, func(i, j int) bool {
 		return bytes.Compare(img.sessions[i].Digest[:], img.sessions[j].Digest[:]) < 0
 	})
@@ -198,6 +204,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, k := range img.keys {
 		rw.json(recKey, k)
+	}
+	for _, c := range img.clients {
+		rw.json(recClient, c)
 	}
 	for _, sess := range img.sessions {
 		rw.buf = appendSession(rw.buf[:0], sess)
@@ -356,6 +365,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.putSession(sess)
+	case recClient:
+		var c Client
+		if err := json.Unmarshal(b, &c); err != nil {
+			return err
+		}
+		if s.clients == nil {
+			s.clients = make(map[string]Client)
+		}
+		s.clients[c.ID] = c
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.

@@ -28,6 +28,7 @@ type State struct {
 	dbs      map[string]struct{}
 	nodes    map[string]Node
 	keys     map[string]SigningKey
+	clients  map[string]Client // service clients (clients.go); nil until the first
 	settings Settings
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu

@@ -137,6 +137,17 @@ type Settings struct {
 	// unexpired at once (0 = unlimited). TokenLimitPerUser stays knox's
 	// own TOKEN_LIMIT_PER_USER. See DefaultMaxSessionsPerUser.
 	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
+
+	// Dialect behaviours of upstream settings (docs/DIALECTS.md). Each zero
+	// value keeps the answer sessiond gave before the field existed.
+	KnoxAutoRefresh        bool   `json:"knox_auto_refresh,omitempty"`         // knox AUTO_REFRESH: a use slides ExpiresAt to use+KnoxTTL
+	KnoxMinRefreshInterval int64  `json:"knox_min_refresh_interval,omitempty"` // ns; knox MIN_REFRESH_INTERVAL (upstream default 60 s)
+	KnoxTokenPrefix        string `json:"knox_token_prefix,omitempty"`         // knox TOKEN_PREFIX, at most 10 characters
+	KnoxUserSerializer     string `json:"knox_user_serializer,omitempty"`      // "" = no "user" in the login answer; "user" = id, username, email, first_name, last_name
+	OdooVersion            string `json:"odoo_version,omitempty"`              // session_info shape: "13.0", "14.0" or "15.0" ("" = 15.0)
+	OdooWebBaseURL         string `json:"odoo_web_base_url,omitempty"`         // web.base.url; "" = the request's scheme and host
+	OdooActiveIdsLimit     int    `json:"odoo_active_ids_limit,omitempty"`     // web.active_ids_limit; 0 = Odoo's 20000
+	JWTDialectKid          string `json:"jwt_dialect_kid,omitempty"`           // the Odoo JWT dialect's signing key; "" = the shared-secret HMAC key
 }
 
 // DefaultMaxSessionsPerUser is the session cap a new cluster starts with.

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Service clients: the callers of POST /v1/introspect (introspect.go).
+// Only admins manage them; a client's secret is shown once, in the
+// answer that creates it.
+func (s *Server) clientRoutes() {
+	s.handle("POST /v1/clients", s.admin(s.createClient))
+	s.handle("GET /v1/clients", s.admin(s.listClients))
+	s.handle("DELETE /v1/clients/{id}", s.admin(s.deleteClient))
+}
+
+// clientJSON shows a client without its secret's digest.
+func clientJSON(c fsm.Client) map[string]any {
+	var db any
+	if c.DB != "" {
+		db = c.DB
+	}
+	return map[string]any{"id": c.ID, "name": c.Name, "db": db, "created": unixOrNil(c.Created)}
+}
+
+// createClient: {"name"?, "db"?} → 201 {"id", "secret", "name", "db",
+// "created"}. Without db the client is cluster-wide: it may introspect
+// the tokens of every db.
+func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principal) {
+	var in struct {
+		Name string `json:"name"`
+		DB   string `json:"db"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	c, secret, err := s.svc.CreateClient(r.Context(), in.Name, in.DB)
+	if errors.Is(err, auth.ErrBadClientName) {
+		err = fieldError(ErrBadField, "name is longer than 128 bytes")
+	}
+	s.auditAdmin(r, "client_create", p, 0, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	s.log.Info("service client created", "client_id", c.ID, "db", c.DB)
+	out := clientJSON(c)
+	out["secret"] = secret
+	noStore(w)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listClients(w http.ResponseWriter, r *http.Request, _ principal) {
+	out := []map[string]any{}
+	for _, c := range s.svc.Clients() {
+		out = append(out, clientJSON(c))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clients": out})
+}
+
+func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request, p principal) {
+	id := r.PathValue("id")
+	if !auth.ValidTokenSyntax(id, auth.IDLen) {
+		writeNativeError(w, fieldError(ErrBadField, "client id must be 32 hex characters"))
+		return
+	}
+	found, err := s.svc.DeleteClient(r.Context(), id)
+	s.auditAdmin(r, "client_delete", p, 0, err)
+	switch {
+	case err != nil:
+		writeNativeError(w, err)
+	case !found:
+		writeNativeError(w, ErrNotFound)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,58 @@
+package auth
+
+import "github.com/sessiond/sessiond/fsm"
+
+// DialectKey is the key the Odoo RESTful JWT dialect signs with. The
+// seed's contract (jwt_provider reads ODOO_JWT_KEY and signs HS256) is
+// that this dialect stays on the shared-secret key unless the operator
+// moves it: the settings' JWTDialectKid when set (and not retired), else
+// the active key when it is an HMAC key, else the newest unretired HMAC
+// key. So activating an RS256 or EdDSA key for the native API leaves
+// the dialect's tokens verifying with ODOO_JWT_KEY; the admin API warns
+// when an activation moved it.
+func (s *Service) DialectKey() (Key, error) {
+	st := s.state.State()
+	return dialectKey(st.Keys(), st.Settings())
+}
+
+// dialectKey applies DialectKey's rule to a keyring and settings. Among
+// HMAC keys the configured secret (Created 0: KeyFromSecret) comes first,
+// then the newest.
+func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (Key, error) {
+	find := func(kid string) (fsm.SigningKey, bool) {
+		for _, k := range keys {
+			if k.Kid == kid && k.Retired == 0 {
+				return k, true
+			}
+		}
+		return fsm.SigningKey{}, false
+	}
+	if set.JWTDialectKid != "" {
+		if k, ok := find(set.JWTDialectKid); ok {
+			return keyFromFSM(k), nil
+		}
+	}
+	if k, ok := find(set.JWTActiveKid); ok && isHMAC(k.Alg) {
+		return keyFromFSM(k), nil
+	}
+	var best *fsm.SigningKey
+	for i := range keys {
+		k := &keys[i]
+		if k.Retired != 0 || !isHMAC(k.Alg) {
+			continue
+		}
+		if best == nil || (best.Created != 0 && (k.Created == 0 || k.Created > best.Created)) {
+			best = k
+		}
+	}
+	if best == nil {
+		return Key{}, ErrNoSigningKey
+	}
+	return keyFromFSM(*best), nil
+}
+
+// HasLiveKey reports whether the keyring holds kid and it is not retired.
+func (s *Service) HasLiveKey(kid string) bool {
+	k, ok := s.state.State().Key(kid)
+	return ok && k.Retired == 0
+}
