@@ -107,6 +107,7 @@ type Config struct {
 	AdminPassword secret
 	JWTKey        secret
 	Seal          SealConfig // see seal.go
+	Authz         AuthzFlags // see authzflags.go
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -221,6 +222,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.adminPassword, "admin-password-file", "", "`file` holding the first admin's password (or "+envAdminPassword+")")
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
+	authzFlags(fs, &c.Authz)
 }
 
 // secretFiles are the *-file flags.
@@ -469,5 +471,6 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	if c.JWTKey != "" {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}
+	c.Authz.apply(&ac)
 	return ac
 }

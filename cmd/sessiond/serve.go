@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -278,6 +280,7 @@ func (s *Server) reportReady(ctx context.Context) {
 	}
 	st := s.node.Status(false)
 	s.log.Info("ready", "leader", st.Leader, "term", st.Term, "applied_index", st.AppliedIndex)
+	notifySystemd(daemon.SdNotifyReady, s.log)
 	if s.cfg.AdminPassword != "" || !s.cfg.Bootstrap {
 		return // a joining node is not the one to seed the first admin
 	}
@@ -315,6 +318,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) shutdown() error {
+	notifySystemd(daemon.SdNotifyStopping, s.log)
 	if s.stopWait != nil {
 		s.stopWait()
 	}

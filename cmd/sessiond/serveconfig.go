@@ -86,6 +86,9 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 	if c.Seal, err = readSealConfig(env, p.files, c.DataDir, c.ClusterKey); err != nil {
 		return c, err
 	}
+	if err = c.Authz.load(); err != nil {
+		return c, err
+	}
 	if c.APIURL == "" && apiPort(c.APIAddr) != "0" {
 		c.APIURL = defaultAPIURL(c.APIAddr, c.TLSCert != "")
 	}
