@@ -123,4 +123,3 @@ func (c *Client) Unlock(ctx context.Context, adminToken, db, login string) (*Use
 	}
 	return &out, nil
 }
-

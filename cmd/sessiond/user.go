@@ -225,4 +225,3 @@ func (m *Main) unlockWithKey(ctx context.Context, u *userCmd) (done bool, err er
 	fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): unlocked (break-glass, with the cluster key)\n", found.Login, found.ID, found.DB)
 	return true, nil
 }
-
