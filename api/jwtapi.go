@@ -19,7 +19,6 @@ const (
 	statusTokenInvalid = 498 // Esri's "Invalid Token", as the seed uses
 	msgTokenInvalid    = "Token invalid or expired"
 	msgIncorrectLogin  = "incorrect login"
-	defaultJWTTTL      = 30 * 24 * time.Hour // the seed's exp
 )
 
 // emailRe is jwt_provider's is_valid_email pattern. sessiond matches it
@@ -99,10 +98,7 @@ func jwtToken(r *http.Request) string {
 
 // jwtTTL is the lifetime of new JWTs and their sessions.
 func (s *Server) jwtTTL() time.Duration {
-	if ttl := s.svc.Settings().JWTTTL; ttl > 0 {
-		return time.Duration(ttl)
-	}
-	return defaultJWTTTL
+	return auth.JWTLifetime(s.svc.Settings())
 }
 
 // optionalParam reads a parameter that may be absent; a JSON value that

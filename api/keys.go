@@ -16,6 +16,7 @@ func (s *Server) keyRoutes() {
 	s.handle("GET /v1/keys", s.admin(s.listKeys))
 	s.handle("POST /v1/keys", s.admin(s.addKey))
 	s.handle("DELETE /v1/keys/{kid}", s.admin(s.retireKey))
+	s.handle("POST /v1/keys/{kid}/revoke", s.admin(s.revokeKey))
 	s.handle("GET /.well-known/jwks.json", s.jwks)
 }
 
@@ -122,4 +123,24 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// revokeKey revokes a key at once (a compromised key): no token it signed
+// verifies any more, on any node, from the acknowledgement on.
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, p principal) {
+	err := s.svc.RevokeKey(r.Context(), r.PathValue("kid"))
+	switch {
+	case errors.Is(err, auth.ErrActiveKey):
+		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be revoked; add a new active key first (POST /v1/keys)"))
+		return
+	case errors.Is(err, fsm.ErrKeyNotFound):
+		writeNativeError(w, err)
+		return
+	}
+	s.auditAdmin(r, "key_revoke", p, 0, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -21,6 +21,7 @@ type dialectSettingsJSON struct {
 	OdooWebBaseURL                *string `json:"odoo_web_base_url,omitempty"`
 	OdooActiveIdsLimit            *int    `json:"odoo_active_ids_limit,omitempty"`
 	JWTDialectKid                 *string `json:"jwt_dialect_kid,omitempty"`
+	JWTRetiredGraceSeconds        *int64  `json:"jwt_retired_grace_seconds,omitempty"`
 }
 
 // knoxMaxPrefix is knox's MAXIMUM_TOKEN_PREFIX_LENGTH.
@@ -28,13 +29,14 @@ const knoxMaxPrefix = 10
 
 func toDialectSettings(st fsm.Settings) dialectSettingsJSON {
 	minRefresh := st.KnoxMinRefreshInterval / int64(time.Second)
+	grace := st.JWTRetiredGrace / int64(time.Second)
 	version := odooVersion(st)
 	limit := odooActiveIdsLimit(st)
 	return dialectSettingsJSON{
 		KnoxAutoRefresh: &st.KnoxAutoRefresh, KnoxMinRefreshIntervalSeconds: &minRefresh,
 		KnoxTokenPrefix: &st.KnoxTokenPrefix, KnoxUserSerializer: &st.KnoxUserSerializer,
 		OdooVersion: &version, OdooWebBaseURL: &st.OdooWebBaseURL, OdooActiveIdsLimit: &limit,
-		JWTDialectKid: &st.JWTDialectKid,
+		JWTDialectKid: &st.JWTDialectKid, JWTRetiredGraceSeconds: &grace,
 	}
 }
 
@@ -42,6 +44,12 @@ func toDialectSettings(st fsm.Settings) dialectSettingsJSON {
 func (in dialectSettingsJSON) apply(st *fsm.Settings, svc *auth.Service) error {
 	if in.KnoxAutoRefresh != nil {
 		st.KnoxAutoRefresh = *in.KnoxAutoRefresh
+	}
+	if v := in.JWTRetiredGraceSeconds; v != nil {
+		if *v < 0 || *v > 10*365*24*3600 {
+			return fieldError(ErrBadField, "jwt_retired_grace_seconds must be between 0 (the JWT lifetime) and 10 years")
+		}
+		st.JWTRetiredGrace = *v * int64(time.Second)
 	}
 	if v := in.KnoxMinRefreshIntervalSeconds; v != nil {
 		if *v < 0 || *v > 10*365*24*3600 {

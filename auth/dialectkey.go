@@ -1,6 +1,10 @@
 package auth
 
-import "github.com/sessiond/sessiond/fsm"
+import (
+	"fmt"
+
+	"github.com/sessiond/sessiond/fsm"
+)
 
 // DialectKey is the key the Odoo RESTful JWT dialect signs with. The
 // seed's contract (jwt_provider reads ODOO_JWT_KEY and signs HS256) is
@@ -12,13 +16,22 @@ import "github.com/sessiond/sessiond/fsm"
 // when an activation moved it.
 func (s *Service) DialectKey() (Key, error) {
 	st := s.state.State()
-	return dialectKey(st.Keys(), st.Settings())
+	k, err := dialectKey(st.Keys(), st.Settings())
+	if err != nil {
+		return Key{}, err
+	}
+	// The keyring holds sealed secrets: sign with the unsealed one.
+	key, err := s.unseal(k)
+	if err != nil {
+		return Key{}, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
+	}
+	return key, nil
 }
 
 // dialectKey applies DialectKey's rule to a keyring and settings. Among
 // HMAC keys the configured secret (Created 0: KeyFromSecret) comes first,
 // then the newest.
-func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (Key, error) {
+func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (fsm.SigningKey, error) {
 	find := func(kid string) (fsm.SigningKey, bool) {
 		for _, k := range keys {
 			if k.Kid == kid && k.Retired == 0 {
@@ -29,11 +42,11 @@ func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (Key, error) {
 	}
 	if set.JWTDialectKid != "" {
 		if k, ok := find(set.JWTDialectKid); ok {
-			return keyFromFSM(k), nil
+			return k, nil
 		}
 	}
 	if k, ok := find(set.JWTActiveKid); ok && isHMAC(k.Alg) {
-		return keyFromFSM(k), nil
+		return k, nil
 	}
 	var best *fsm.SigningKey
 	for i := range keys {
@@ -46,9 +59,9 @@ func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (Key, error) {
 		}
 	}
 	if best == nil {
-		return Key{}, ErrNoSigningKey
+		return fsm.SigningKey{}, ErrNoSigningKey
 	}
-	return keyFromFSM(*best), nil
+	return *best, nil
 }
 
 // HasLiveKey reports whether the keyring holds kid and it is not retired.

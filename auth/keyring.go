@@ -19,8 +19,9 @@ import (
 type stateKeyring struct{ s *Service }
 
 func (k stateKeyring) LookupKey(kid string) (Key, bool) {
-	sk, ok := k.s.state.State().Key(kid)
-	if !ok {
+	st := k.s.state.State()
+	sk, ok := st.Key(kid)
+	if !ok || !keyVerifies(sk, st.Settings(), k.s.cfg.Now()) {
 		return Key{}, false
 	}
 	key, err := k.s.unseal(sk)
@@ -148,4 +149,50 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 		return Principal{}, ErrTokenUnknown
 	}
 	return p, nil
+}
+
+// DefaultJWTLifetime is a JWT's lifetime when the settings give none (the
+// seed's exp: 30 days).
+const DefaultJWTLifetime = 30 * 24 * time.Hour
+
+// JWTLifetime is the lifetime of new JWTs under set.
+func JWTLifetime(set fsm.Settings) time.Duration {
+	if set.JWTTTL > 0 {
+		return time.Duration(set.JWTTTL)
+	}
+	return DefaultJWTLifetime
+}
+
+// keyVerifies reports whether tokens signed by k still verify at now: not
+// after a revocation, and after a retirement only for the grace period
+// (by default the JWT lifetime, so every token signed before the
+// retirement lives out its exp, and none outlives it).
+func keyVerifies(k fsm.SigningKey, set fsm.Settings, now time.Time) bool {
+	if k.Revoked != 0 {
+		return false
+	}
+	if k.Retired == 0 {
+		return true
+	}
+	grace := time.Duration(set.JWTRetiredGrace)
+	if grace <= 0 {
+		grace = JWTLifetime(set)
+	}
+	return now.UnixNano() < k.Retired+int64(grace)
+}
+
+// RevokeKey revokes a key at once: every token it signed is refused on
+// every node at its next validation (the command is acknowledged only once
+// every read-lease holder applied it). The active key cannot be revoked:
+// rotate first.
+func (s *Service) RevokeKey(ctx context.Context, kid string) error {
+	st := s.state.State()
+	if _, ok := st.Key(kid); !ok {
+		return fsm.ErrKeyNotFound
+	}
+	if st.Settings().JWTActiveKid == kid {
+		return ErrActiveKey
+	}
+	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano(), Revoke: true})
+	return err
 }

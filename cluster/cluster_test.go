@@ -30,6 +30,17 @@ func mustUser(t *testing.T, n *Node, login string) uint64 {
 	return res.UserID
 }
 
+// liftSessionCap removes the per-user session cap, for tests in which one
+// user holds hundreds of sessions.
+func liftSessionCap(t *testing.T, n *Node) {
+	t.Helper()
+	set := n.fsm.State().Settings()
+	set.MaxSessionsPerUser = 0
+	if _, err := n.Apply(ctx5(t), &fsm.SetSettings{Settings: set}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mustLogin stores a session for uid through n, as a login would.
 func mustLogin(t *testing.T, n *Node, uid uint64, tok string) {
 	t.Helper()
@@ -164,6 +175,7 @@ func TestCluster_LateJoinerInstallsSnapshot(t *testing.T) {
 	c := newTestCluster(t, 3, tweak)
 	leader := c.waitLeader()
 	uid := mustUser(t, leader.Node, "erin")
+	liftSessionCap(t, leader.Node)
 	for i := 0; i < 200; i++ {
 		mustLogin(t, leader.Node, uid, fmt.Sprintf("s%d", i))
 	}

@@ -21,12 +21,7 @@ func TestCluster_RollingRestartUnderLoad(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	leader := c.waitLeader()
 	uid := mustUser(t, leader.Node, "rolling")
-	// One user logs in hundreds of times: lift the per-user session cap.
-	set := leader.fsm.State().Settings()
-	set.MaxSessionsPerUser = 0
-	if _, err := leader.Apply(ctx5(t), &fsm.SetSettings{Settings: set}); err != nil {
-		t.Fatal(err)
-	}
+	liftSessionCap(t, leader.Node) // one user logs in hundreds of times
 
 	var mu sync.Mutex
 	acked := map[string]bool{}

@@ -149,8 +149,11 @@ func (s *State) applyRetireKey(c *RetireKey) Result {
 	}
 	if k.Retired == 0 {
 		k.Retired = c.At
-		s.keys[c.Kid] = k
 	}
+	if c.Revoke && k.Revoked == 0 {
+		k.Revoked = c.At
+	}
+	s.keys[c.Kid] = k
 	if s.settings.JWTActiveKid == c.Kid {
 		s.settings.JWTActiveKid = ""
 	}

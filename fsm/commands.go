@@ -168,6 +168,8 @@ type PutKey struct {
 type RetireKey struct {
 	Kid string `json:"kid"`
 	At  int64  `json:"at"`
+	// Revoke also revokes the key: no token it signed verifies any more.
+	Revoke bool `json:"revoke,omitempty"`
 }
 
 // CreateDB declares a database (tenant). Creating an existing one succeeds.

@@ -117,6 +117,9 @@ type SigningKey struct {
 	Public  []byte `json:"public,omitempty"`
 	Created int64  `json:"created"`
 	Retired int64  `json:"retired,omitempty"`
+	// Revoked, when set, refuses every token the key signed at once (a
+	// compromised key); a key only retired verifies for a grace period.
+	Revoked int64 `json:"revoked,omitempty"`
 }
 
 // Settings are the cluster-wide tunables changed through the admin API.
@@ -147,7 +150,11 @@ type Settings struct {
 	OdooVersion            string `json:"odoo_version,omitempty"`              // session_info shape: "13.0", "14.0" or "15.0" ("" = 15.0)
 	OdooWebBaseURL         string `json:"odoo_web_base_url,omitempty"`         // web.base.url; "" = the request's scheme and host
 	OdooActiveIdsLimit     int    `json:"odoo_active_ids_limit,omitempty"`     // web.active_ids_limit; 0 = Odoo's 20000
-	JWTDialectKid          string `json:"jwt_dialect_kid,omitempty"`           // the Odoo JWT dialect's signing key; "" = the shared-secret HMAC key
+	JWTDialectKid          string `json:"jwt_dialect_kid,omitempty"`
+	// JWTRetiredGrace is how long a retired key keeps verifying the tokens
+	// it signed (ns); 0 = the JWT lifetime (JWTTTL, else 30 days), the
+	// longest any of them can live.
+	JWTRetiredGrace int64 `json:"jwt_retired_grace,omitempty"` // the Odoo JWT dialect's signing key; "" = the shared-secret HMAC key
 }
 
 // DefaultMaxSessionsPerUser is the session cap a new cluster starts with.

@@ -49,6 +49,11 @@ func (m *Main) runDev(ctx context.Context, args []string) error {
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.APIAddr, cfg.RaftAddr = "dev", dir, o.apiAddr, "127.0.0.1:0"
 	cfg.AdminPassword = secret(pw)
+	// A throw-away keyring: a random seal secret that dies with the node
+	// (nothing to back up, nothing left in /tmp).
+	var sealRaw [32]byte
+	rand.Read(sealRaw[:])
+	cfg.Seal = SealConfig{Source: sealDedicated, Secret: secret(base64.RawURLEncoding.EncodeToString(sealRaw[:]))}
 	if err := (slogLevelFlag{&cfg.LogLevel}).Set(o.logLevel); err != nil {
 		return usageErr("--log-level: %v", err)
 	}
