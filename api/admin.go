@@ -54,7 +54,7 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, err)
 		return
 	}
-	s.log.Info("audit", "event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r))
+	s.cfg.AuditLog.Info("audit", "event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r))
 	_, sessions := s.svc.Counts()
 	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.AppliedIndex()})
 }
@@ -404,7 +404,7 @@ func (s *Server) clusterUnlock(w http.ResponseWriter, r *http.Request) {
 	} else {
 		attrs = append(attrs, "result", "ok")
 	}
-	s.log.Info("audit", attrs...)
+	s.cfg.AuditLog.Info("audit", attrs...)
 	if err != nil {
 		writeNativeError(w, err)
 		return

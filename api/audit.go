@@ -19,7 +19,7 @@ func (s *Server) audit(r *http.Request, event, dialect string, u *fsm.User, err 
 	} else {
 		attrs = append(attrs, "result", "ok")
 	}
-	s.log.Info("audit", attrs...)
+	s.cfg.AuditLog.Info("audit", attrs...)
 }
 
 // auditAdmin records an admin's change to a user or the settings.
@@ -33,5 +33,5 @@ func (s *Server) auditAdmin(r *http.Request, event string, p principal, target u
 	} else {
 		attrs = append(attrs, "result", "ok")
 	}
-	s.log.Info("audit", attrs...)
+	s.cfg.AuditLog.Info("audit", attrs...)
 }

@@ -86,7 +86,10 @@ type Config struct {
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
 	JWTSecret     []byte // SESSIOND_JWT_KEY / ODOO_JWT_KEY; never logged
 	Logger        *slog.Logger
-	Registry      *prometheus.Registry // per node; nil = a new one
+	// AuditLog receives the audit lines (logins, logouts, admin changes,
+	// break-glass); nil = Logger. cmd points it at --audit-log.
+	AuditLog *slog.Logger
+	Registry *prometheus.Registry // per node; nil = a new one
 }
 
 // DefaultConfig returns the defaults.
@@ -117,6 +120,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.AuditLog == nil {
+		cfg.AuditLog = cfg.Logger
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -87,6 +88,9 @@ type Config struct {
 
 	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
 	LogOutput  io.Writer    // Raft library logs; nil = stderr
+	// AuditLog receives the node's audit lines (each cluster-key call);
+	// nil = a text logger on LogOutput.
+	AuditLog *slog.Logger
 	// RaftLogLevel is the Raft library's level: trace, debug, info, warn
 	// or error; "" = warn, so a healthy cluster's heartbeats stay quiet
 	// while --log-level debug can still show them.
@@ -239,4 +243,11 @@ func codeError(code, msg string) error {
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrForward, msg)
+}
+
+func (c *Config) auditLog() *slog.Logger {
+	if c.AuditLog != nil {
+		return c.AuditLog
+	}
+	return slog.New(slog.NewTextHandler(c.logOutput(), nil))
 }

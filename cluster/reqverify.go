@@ -10,13 +10,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/sessiond/sessiond/cluster/reqsign"
 )
@@ -44,7 +43,7 @@ type reqGuard struct {
 	throttle *failThrottle
 	metrics  *authMetrics
 	log      *rateLog
-	audit    hclog.Logger // one line per accepted break-glass call
+	audit    *slog.Logger // one line per accepted break-glass call (Config.AuditLog)
 	spoolDir string
 	nodeID   string
 	mutual   bool // mutual TLS: a signed call also needs a node certificate
@@ -58,7 +57,7 @@ func newReqGuard(n *Node) *reqGuard {
 		metrics:  n.auth,
 		log:      newRateLog(n.authLogger().Named("internal"), authLogInterval, authLogBurst),
 		spoolDir: n.cfg.DataDir,
-		audit:    hclog.New(&hclog.LoggerOptions{Name: "audit", Level: hclog.Info, Output: n.cfg.logOutput()}),
+		audit:    n.cfg.auditLog(),
 		nodeID:   n.cfg.NodeID,
 		mutual:   n.cfg.TLS != nil,
 	}
@@ -230,7 +229,7 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 		// The break-glass path: an operator's tool holding the cluster key
 		// acts as root on /v1/cluster/*. Each use gets its own audit line;
 		// the signature is never logged.
-		n.guard.audit.Info("cluster key used", "event", "cluster_key_call", "node", n.guard.nodeID,
+		n.guard.audit.Info("audit", "event", "cluster_key_call", "break_glass", true, "node", n.guard.nodeID,
 			"client_addr", r.RemoteAddr, "route", clip(r.Method+" "+r.URL.Path))
 		r2.Header.Set(KeyHeader, n.capToken)
 		next.ServeHTTP(w, r2)

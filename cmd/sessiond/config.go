@@ -108,6 +108,7 @@ type Config struct {
 	JWTKey        secret
 	Seal          SealConfig // see seal.go
 	Authz         AuthzFlags // see authzflags.go
+	AuditLog      string     // --audit-log (auditlog.go)
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -223,6 +224,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
+	auditFlag(fs, c)
 }
 
 // secretFiles are the *-file flags.

@@ -29,14 +29,16 @@ import (
 // Server is one running sessiond node: the Raft node, the login service
 // and the HTTP API in front of them.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	ln    net.Listener
-	certs *cluster.CertReloader // nil without --tls-cert
-	seal  *auth.Sealer          // seals the JWT keyring, MACs backups
-	node  *cluster.Node
-	api   *api.Server
-	hs    *http.Server
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	certs  *cluster.CertReloader // nil without --tls-cert
+	seal   *auth.Sealer          // seals the JWT keyring, MACs backups
+	audit  *slog.Logger          // --audit-log; nil = the log
+	stdout io.Writer             // where --audit-log - writes
+	node   *cluster.Node
+	api    *api.Server
+	hs     *http.Server
 
 	build    buildInfo  // reported in logs, /metrics and status
 	lock     *os.File   // data dir lock, held while the node runs
@@ -69,6 +71,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return ctx.Err()
 	}
 	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.openAudit(); err != nil {
 		return err
 	}
 	if err := s.loadSeal(); err != nil {
@@ -118,6 +123,7 @@ func (s *Server) listen() (err error) {
 func (s *Server) openNode() (err error) {
 	ccfg := s.cfg.clusterConfig()
 	ccfg.LogOutput = &raftLogWriter{log: s.log.With("component", "raft")}
+	ccfg.AuditLog = s.audit
 	ccfg.Version = s.build.Version
 	ccfg.BackupKeys = s.seal.BackupMACKeys()
 	if s.mutualTLS() {
@@ -146,7 +152,9 @@ func (s *Server) openAPI() error {
 	if err != nil {
 		return err
 	}
-	if s.api, err = api.New(s.cfg.apiConfig(s.log), s.node, svc); err != nil {
+	apicfg := s.cfg.apiConfig(s.log)
+	apicfg.AuditLog = s.audit
+	if s.api, err = api.New(apicfg, s.node, svc); err != nil {
 		return err
 	}
 	// One process, one node: the process and Go runtime metrics go on the
@@ -386,4 +394,22 @@ func loadCAPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls ca: no certificate in %s", file)
 	}
 	return pool, nil
+}
+
+// openAudit opens the audit sink (--audit-log); the file stays open for
+// the life of the process and is closed by the OS at exit.
+func (s *Server) openAudit() error {
+	out := s.stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	l, _, err := openAuditLog(s.cfg.AuditLog, out)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		s.audit = l.With("node", s.cfg.NodeID)
+		s.log.Info("audit lines go to their own sink", "audit_log", s.cfg.AuditLog)
+	}
+	return nil
 }
