@@ -58,6 +58,9 @@ type Op struct {
 	// second precision as the API shows it; 0 = none).
 	ExpiresAt int64  `json:"expires_at,omitempty"`
 	Sweep     bool   `json:"sweep,omitempty"` // part of the end-of-test sweep (P3)
+	// Via says how: a knox login; a logoutall that is a password change
+	// or a disable (each ends every session of the user, as logoutall).
+	Via string `json:"via,omitempty"`
 	Err       string `json:"err,omitempty"`
 }
 

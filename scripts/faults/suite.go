@@ -177,6 +177,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if nem.snapshotWait <= 0 {
 		nem.snapshotWait = 15 * opts.Election
 	}
+	wl.Target = nem.Target
 	rctx, stopRun := context.WithTimeout(ctx, opts.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -202,6 +203,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	final := waitConverged(cvctx, cl)
 	stopSampling()
 	sampWG.Wait()
+	syncNode := 0
+	if l, ok := cl.leaderOnce(ctx); ok {
+		syncNode = l
+	}
+	syncs := CheckLogSyncs(ctx, cl, syncNode, ccfg.AdminPassword)
 
 	for _, p := range cl.Procs {
 		rep.Crashes = append(rep.Crashes, p.Crashes()...)
@@ -233,7 +239,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		CheckNoSecrets(nodeFiles(cl), tokens, append(wl.Passwords(), ccfg.AdminPassword)),
 		CheckExpiry(h, opts.Skew),
 		CheckCorrectLogins(h),
+		syncs,
 	}
+	rep.Verdicts = append(rep.Verdicts,
+		CheckNotVacuous(opts.Scenario, rep.Verdicts),
+		CheckFaultsInjected(opts.Scenario, nem.Events()),
+		CheckTargetTraffic(h, nem.Events(), ids))
 	writeJSON(filepath.Join(opts.Dir, "report.json"), rep)
 	return rep, nil
 }
