@@ -55,9 +55,9 @@ type testUser struct {
 	pw       sync.RWMutex
 	disabled bool
 	mu       sync.Mutex
-	tokens          []string // recent tokens, revoked ones included
-	revoked         []string // recently revoked (acknowledged) tokens
-	ops             int
+	tokens   []string // recent tokens, revoked ones included
+	revoked  []string // recently revoked (acknowledged) tokens
+	ops      int
 }
 
 // revoke notes tokens whose revocation was acknowledged, so validations
@@ -126,7 +126,7 @@ type Workload struct {
 	// Passwords holds every test password, for P7.
 	passwords []string
 	// Target, when set, names the node the nemesis is faulting (-1: none).
-	Target func() int
+	Target  func() int
 	retired chan *testUser
 }
 
