@@ -134,6 +134,9 @@ func (h History) Counts() map[string]int {
 	out := map[string]int{}
 	for _, op := range h.Ops {
 		k := string(op.Kind)
+		if op.Via != "" {
+			k += " (" + op.Via + ")"
+		}
 		if op.Kind == Validate && op.Result == OK {
 			k += fmt.Sprintf(" %s %v", op.Level, op.Valid)
 		} else {

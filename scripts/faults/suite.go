@@ -103,7 +103,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		HeartbeatTimeout: opts.Election, ElectionTimeout: opts.Election, MaxStale: opts.MaxStale,
 		TmpfsNode: -1,
 	}
-	if opts.Scenario == ScSnapshotInstall || opts.Scenario == ScAll {
+	// Snapshots early and often where a node restarts or falls behind, so
+	// a restart or catch-up starts from a real snapshot with something in
+	// it to resurrect.
+	switch opts.Scenario {
+	case ScSnapshotInstall, ScAll, ScKillFollower, ScKillLeader, ScKillAll:
 		ccfg.SnapshotThreshold = 64
 		if snapFlags {
 			ccfg.ExtraFlags = append(ccfg.ExtraFlags, "--trailing-logs", "32", "--snapshot-interval", "1s")
@@ -326,7 +330,7 @@ func Table(reps []*Report) string {
 		fmt.Fprintf(&b, "   %-50s %s\n", "checker", "verdict")
 		for _, v := range r.Verdicts {
 			fmt.Fprintf(&b, "   %-50s %s\n", v.Name, v.Result)
-			if v.Result != Pass {
+			if v.Result != Pass || strings.HasPrefix(v.Name, "operations on") || strings.HasPrefix(v.Name, "raft log") {
 				for _, d := range v.Detail {
 					fmt.Fprintf(&b, "      %s\n", d)
 				}
