@@ -330,6 +330,7 @@ func (w *Workload) login(ctx context.Context, client, node int, u *testUser) {
 	case a.Status == http.StatusCreated && res.Token != "":
 		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
 		u.addToken(res.Token)
+		defer w.followUp(ctx, client, node, u, res.Token)
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		op.Result = Failed
 	default:
@@ -381,6 +382,9 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 		u.revoke(tok)
 	}
 	w.rec.Add(op)
+	if op.Result == OK {
+		w.followUp(ctx, client, node, u, tok)
+	}
 	return op.Result == Unknown
 }
 

@@ -85,3 +85,18 @@ func (w *Workload) endAll(ctx context.Context, client, node int, u *testUser, vi
 	w.rec.Add(op)
 	return op.Result == Unknown
 }
+
+// followUp validates tok at once on another node (the faulted one when
+// there is one), at the default or consistent level, after its login or
+// logout was acknowledged there: the moments a lagging replica, a skipped
+// apply wait or a local answer to a miss shows, which random probes
+// reach seconds too late.
+func (w *Workload) followUp(ctx context.Context, client, node int, u *testUser, tok string) {
+	other := (node + 1 + mrand.IntN(max(w.nodes-1, 1))) % w.nodes
+	if w.Target != nil {
+		if t := w.Target(); t >= 0 && t != node {
+			other = t
+		}
+	}
+	w.validate(ctx, client, other, u, tok, []string{"default", "consistent"}[mrand.IntN(2)])
+}
