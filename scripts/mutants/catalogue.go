@@ -44,7 +44,7 @@ var Catalogue = []Mutant{
 		Scenarios: []string{"none"}, Expect: "P3", Fast: true},
 	{Name: "clock-read-in-apply", Class: "a clock read in Apply",
 		Edits: []Edit{{"fsm/apply.go", "package fsm\n", "package fsm\n\nimport \"time\"\n"},
-			{"fsm/apply.go", "\t\tsess.LastRefresh = sess.Created\n", "\t\tsess.LastRefresh = time.Now().UnixNano()\n"}},
+			{"fsm/apply.go", "\tsess.DB = u.DB\n", "\tsess.DB = u.DB\n\tsess.Created = time.Now().UnixNano()\n"}},
 		Scenarios: []string{"none"}, Expect: "P5", Fast: true},
 	{Name: "restore-merges", Class: "a restore that merges",
 		Edits: []Edit{{"fsm/snapshot.go", "\tf.state.Store(st)\n\tf.applied.Store(index)\n",
