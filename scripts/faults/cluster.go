@@ -133,7 +133,7 @@ func (c *Cluster) args(i int) []string {
 		APIAddr: cfg.Net.APIAddr(i), APIURL: c.Procs[i].URL,
 		RaftAddr: cfg.Net.RaftBind(i), RaftAdvertise: cfg.Net.RaftAdvertise(i),
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-		FastHash: true, LogLevel: "info",
+		FastHash: true, LogLevel: "debug", // P7 then also sees what debug lines leak
 		Extra: []string{"--max-stale", cfg.MaxStale.String()}}
 	if cfg.SnapshotThreshold > 0 {
 		n.Extra = append(n.Extra, "--snapshot-threshold", fmt.Sprint(cfg.SnapshotThreshold))

@@ -56,9 +56,12 @@ type Op struct {
 	Index  uint64  `json:"index,omitempty"` // X-Sessiond-Index of the answer
 	// ExpiresAt is the session's expiry from the login response (unix ns,
 	// second precision as the API shows it; 0 = none).
-	ExpiresAt int64  `json:"expires_at,omitempty"`
-	Sweep     bool   `json:"sweep,omitempty"` // part of the end-of-test sweep (P3)
-	Err       string `json:"err,omitempty"`
+	ExpiresAt int64 `json:"expires_at,omitempty"`
+	Sweep     bool  `json:"sweep,omitempty"` // part of the end-of-test sweep (P3)
+	// Via says how: a knox login; a logoutall that is a password change
+	// or a disable (each ends every session of the user, as logoutall).
+	Via string `json:"via,omitempty"`
+	Err string `json:"err,omitempty"`
 }
 
 // History is every operation of a run, in the order they were recorded.
@@ -131,6 +134,9 @@ func (h History) Counts() map[string]int {
 	out := map[string]int{}
 	for _, op := range h.Ops {
 		k := string(op.Kind)
+		if op.Via != "" {
+			k += " (" + op.Via + ")"
+		}
 		if op.Kind == Validate && op.Result == OK {
 			k += fmt.Sprintf(" %s %v", op.Level, op.Valid)
 		} else {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -70,9 +71,18 @@ type Nemesis struct {
 	snapshotWait time.Duration
 	longWaits    int // long holds so far
 
+	// target is 1 + the index of the node the current fault is aimed
+	// at (0: none): the workload sends part of its traffic there.
+	target atomic.Int64
+
 	mu     sync.Mutex
 	events []FaultEvent
 }
+
+// Target is the node the latest fault was aimed at, or -1. It stays set
+// after the heal until the next fault, so a restarted or rejoining node
+// keeps receiving traffic while it catches up.
+func (n *Nemesis) Target() int { return int(n.target.Load()) - 1 }
 
 // Events returns the faults injected so far.
 func (n *Nemesis) Events() []FaultEvent {
@@ -125,6 +135,7 @@ func (n *Nemesis) hold(ctx context.Context) {
 
 func (n *Nemesis) inject(ctx context.Context, f string) error {
 	start := n.rec.Now()
+	n.target.Store(0)
 	switch f {
 	case ScKillLeader, ScKillFollower:
 		i, err := n.pick(ctx, f == ScKillLeader)
@@ -231,7 +242,12 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 }
 
 // pick returns the leader or a random running follower.
-func (n *Nemesis) pick(ctx context.Context, leader bool) (int, error) {
+func (n *Nemesis) pick(ctx context.Context, leader bool) (i int, err error) {
+	defer func() {
+		if err == nil {
+			n.target.Store(int64(i) + 1)
+		}
+	}()
 	lctx, cancel := context.WithTimeout(ctx, 10*n.election)
 	defer cancel()
 	l, err := n.cl.Leader(lctx)

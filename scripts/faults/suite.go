@@ -103,10 +103,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		HeartbeatTimeout: opts.Election, ElectionTimeout: opts.Election, MaxStale: opts.MaxStale,
 		TmpfsNode: -1,
 	}
-	if opts.Scenario == ScSnapshotInstall || opts.Scenario == ScAll {
-		ccfg.SnapshotThreshold = 64
+	// Snapshots early and often where a node restarts or falls behind, so
+	// a restart or catch-up starts from a real snapshot with something in
+	// it to resurrect.
+	trailing := 32
+	if opts.Scenario == ScSnapshotInstall {
+		// The held-back follower must fall a snapshot behind within one
+		// short run: snapshot every 16 entries, keep 8.
+		trailing = 8
+	}
+	switch opts.Scenario {
+	case ScSnapshotInstall, ScAll, ScKillFollower, ScKillLeader, ScKillAll:
+		ccfg.SnapshotThreshold = uint64(2 * trailing)
 		if snapFlags {
-			ccfg.ExtraFlags = append(ccfg.ExtraFlags, "--trailing-logs", "32", "--snapshot-interval", "1s")
+			ccfg.ExtraFlags = append(ccfg.ExtraFlags, "--trailing-logs", fmt.Sprint(trailing), "--snapshot-interval", "1s")
 		} else {
 			rep.Notes = append(rep.Notes, "binary has no --trailing-logs/--snapshot-interval: snapshots follow Raft's 120 s interval, so a held-back follower may catch up from the log")
 		}
@@ -172,11 +182,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	nem := &Nemesis{cl: cl, net: nw, rec: rec, election: opts.Election, r: mrand.New(mrand.NewPCG(seed, 7)),
 		log: opts.Log, snapshotFlags: snapFlags, trailingLogs: 10240, snapshotWait: opts.SnapshotWait}
 	if snapFlags {
-		nem.trailingLogs = 32
+		nem.trailingLogs = uint64(trailing)
 	}
 	if nem.snapshotWait <= 0 {
 		nem.snapshotWait = 15 * opts.Election
 	}
+	wl.Target = nem.Target
 	rctx, stopRun := context.WithTimeout(ctx, opts.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -202,6 +213,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	final := waitConverged(cvctx, cl)
 	stopSampling()
 	sampWG.Wait()
+	syncNode := 0
+	if l, ok := cl.leaderOnce(ctx); ok {
+		syncNode = l
+	}
+	syncs := CheckLogSyncs(ctx, cl, syncNode, ccfg.AdminPassword)
 
 	for _, p := range cl.Procs {
 		rep.Crashes = append(rep.Crashes, p.Crashes()...)
@@ -233,7 +249,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		CheckNoSecrets(nodeFiles(cl), tokens, append(wl.Passwords(), ccfg.AdminPassword)),
 		CheckExpiry(h, opts.Skew),
 		CheckCorrectLogins(h),
+		syncs,
 	}
+	rep.Verdicts = append(rep.Verdicts,
+		CheckNotVacuous(opts.Scenario, rep.Verdicts),
+		CheckFaultsInjected(opts.Scenario, nem.Events()),
+		CheckTargetTraffic(h, nem.Events(), ids))
 	writeJSON(filepath.Join(opts.Dir, "report.json"), rep)
 	return rep, nil
 }
@@ -315,7 +336,7 @@ func Table(reps []*Report) string {
 		fmt.Fprintf(&b, "   %-50s %s\n", "checker", "verdict")
 		for _, v := range r.Verdicts {
 			fmt.Fprintf(&b, "   %-50s %s\n", v.Name, v.Result)
-			if v.Result != Pass {
+			if v.Result != Pass || strings.HasPrefix(v.Name, "operations on") || strings.HasPrefix(v.Name, "raft log") {
 				for _, d := range v.Detail {
 					fmt.Fprintf(&b, "      %s\n", d)
 				}

@@ -23,24 +23,41 @@ type WorkloadConfig struct {
 	Levels      []string      // validation levels to spread over
 	// Percentages of logins, logouts and logoutalls; the rest validates.
 	LoginPct, LogoutPct, LogoutAllPct int
+	// PasswordPct of operations change a user's password (ending its
+	// sessions); KnoxPct of logins go through knox's /auth/login/;
+	// RetireDisablePct of retiring users are disabled (ending theirs).
+	PasswordPct, KnoxPct, RetireDisablePct int
+	// TargetPct of operations go to the node the nemesis is faulting, so
+	// that a short fault window sees traffic on the faulted node.
+	TargetPct int
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
 func DefaultWorkload() WorkloadConfig {
 	return WorkloadConfig{
-		Workers: 16, ActiveUsers: 24, OpsPerUser: 150, OpTimeout: 1500 * time.Millisecond,
+		// OpTimeout is longer than the nodes' apply deadline (5 s) and
+		// read deadline (2 s): a server failure arrives as the 503 (or the
+		// false 204) it is, not as a client timeout.
+		Workers: 16, ActiveUsers: 24, OpsPerUser: 150, OpTimeout: 6500 * time.Millisecond,
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
+		PasswordPct: 2, KnoxPct: 30, RetireDisablePct: 50, TargetPct: 50,
 	}
 }
 
 // testUser is one user of the workload with the tokens it holds.
 type testUser struct {
 	login, password string
-	mu              sync.Mutex
-	tokens          []string // recent tokens, revoked ones included
-	revoked         []string // recently revoked (acknowledged) tokens
-	ops             int
+	id              uint64 // 0 when unknown (created by an earlier attempt)
+	// pw is held for reading by logins and for writing by a password
+	// change or a disable, so no login races a change of credentials
+	// (CheckCorrectLogins stays exact); disabled users log in no more.
+	pw       sync.RWMutex
+	disabled bool
+	mu       sync.Mutex
+	tokens   []string // recent tokens, revoked ones included
+	revoked  []string // recently revoked (acknowledged) tokens
+	ops      int
 }
 
 // revoke notes tokens whose revocation was acknowledged, so validations
@@ -108,6 +125,9 @@ type Workload struct {
 	lastDown atomic.Int64
 	// Passwords holds every test password, for P7.
 	passwords []string
+	// Target, when set, names the node the nemesis is faulting (-1: none).
+	Target  func() int
+	retired chan *testUser
 }
 
 // NewWorkload prepares a workload; Setup creates the first users.
@@ -115,7 +135,7 @@ func NewWorkload(cfg WorkloadConfig, cl *Cluster, rec *Recorder) *Workload {
 	b := make([]byte, 3)
 	rand.Read(b)
 	return &Workload{cfg: cfg, cl: cl, rec: rec, runID: hex.EncodeToString(b), nodes: len(cl.Procs),
-		fresh: make(chan *testUser, cfg.ActiveUsers)}
+		fresh: make(chan *testUser, cfg.ActiveUsers), retired: make(chan *testUser, 64)}
 }
 
 // newPassword returns a unique test password with a recognisable prefix.
@@ -140,6 +160,7 @@ func (w *Workload) createUser(ctx context.Context) (*testUser, error) {
 		cancel()
 		switch last.Status {
 		case http.StatusCreated, http.StatusConflict: // 409: an earlier attempt created it
+			u.id = userID(last)
 			w.mu.Lock()
 			w.all = append(w.all, u)
 			w.mu.Unlock()
@@ -213,6 +234,10 @@ func (w *Workload) pickUser(r *mrand.Rand) *testUser {
 		select {
 		case nu := <-w.fresh:
 			w.active[i] = nu
+			select {
+			case w.retired <- u:
+			default:
+			}
 			u = nu
 			u.ops++
 		default:
@@ -226,11 +251,20 @@ func (w *Workload) worker(ctx context.Context, r *mrand.Rand) {
 	down := w.lastDown.Load()
 	for ctx.Err() == nil {
 		u := w.pickUser(r)
-		node := r.IntN(w.nodes)
+		node := w.pickNode(r)
 		tok := u.pickToken(r)
 		p := r.IntN(100)
 		var unknownWrite bool
+		var old *testUser
+		select {
+		case old = <-w.retired:
+		default:
+		}
 		switch {
+		case old != nil:
+			unknownWrite = w.retire(ctx, client, node, old, r)
+		case p >= 100-w.cfg.PasswordPct:
+			unknownWrite = w.changePassword(ctx, client, node, u)
 		case tok == "" || p < w.cfg.LoginPct:
 			w.login(ctx, client, node, u)
 		case p < w.cfg.LoginPct+w.cfg.LogoutPct:
@@ -278,15 +312,25 @@ func (w *Workload) finish(op *Op, a Answer) {
 }
 
 func (w *Workload) login(ctx context.Context, client, node int, u *testUser) {
+	u.pw.RLock()
+	defer u.pw.RUnlock()
+	if u.disabled {
+		return
+	}
 	op := w.begin(client, Login, u, node)
 	cctx, cancel := w.opCtx(ctx)
-	res, a := w.cl.Client.Login(cctx, node, u.login, u.password)
+	login := w.cl.Client.Login
+	if mrand.IntN(100) < w.cfg.KnoxPct {
+		login, op.Via = w.cl.Client.KnoxLogin, "knox"
+	}
+	res, a := login(cctx, node, u.login, u.password)
 	cancel()
 	w.finish(&op, a)
 	switch {
 	case a.Status == http.StatusCreated && res.Token != "":
 		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
 		u.addToken(res.Token)
+		defer w.followUp(ctx, client, node, u, res.Token)
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		op.Result = Failed
 	default:
@@ -338,6 +382,9 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 		u.revoke(tok)
 	}
 	w.rec.Add(op)
+	if op.Result == OK {
+		w.followUp(ctx, client, node, u, tok)
+	}
 	return op.Result == Unknown
 }
 

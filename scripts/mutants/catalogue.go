@@ -1,0 +1,103 @@
+package main
+
+// Edit is one Go-source find/replace in a named file of the repository;
+// Find must occur exactly once (a mutant whose text moved is reported as
+// stale, never silently skipped).
+type Edit struct {
+	File, Find, Replace string
+}
+
+// Mutant is one planted bug: its edits, the scenarios that must fail it,
+// and the checker expected to catch it (a verdict name prefix).
+type Mutant struct {
+	Name      string
+	Class     string // the bug class of issue 12
+	Edits     []Edit
+	Scenarios []string
+	Expect    string
+	Fast      bool // in CI's subset (each a few seconds)
+}
+
+// Catalogue is every planted bug. Each is a class the fault suite claims
+// to rule out; the runner proves it does.
+var Catalogue = []Mutant{
+	{Name: "logout-ack-before-commit", Class: "acknowledging logout before commit",
+		Edits: []Edit{{"auth/revoke.go",
+			"\tres, err := s.apply.Apply(ctx, &fsm.RevokeSession{Digest: &d})",
+			"\tgo s.apply.Apply(context.WithoutCancel(ctx), &fsm.RevokeSession{Digest: &d})\n\tvar res fsm.Result\n\tvar err error"}},
+		Scenarios: []string{"none"}, Expect: "P2"},
+	{Name: "consistent-skips-apply-wait", Class: "consistent reads skipping the apply wait",
+		Edits: []Edit{{"cluster/readindex.go",
+			"\tidx, err := n.ReadIndex(ctx)\n\tif err != nil {\n\t\treturn err\n\t}\n\treturn n.WaitApplied(ctx, idx)",
+			"\t_, err := n.ReadIndex(ctx)\n\treturn err"}},
+		Scenarios: []string{"latency"}, Expect: "P1"},
+	{Name: "default-miss-answered-locally", Class: "local answers for misses",
+		Edits: []Edit{{"cluster/readindex.go",
+			"if level == Stale || (level == Default && hit && n.LeaseValid()) {",
+			"if level == Stale || (level == Default && (!hit || n.LeaseValid())) {"}},
+		Scenarios: []string{"latency"}, Expect: "P1"},
+	{Name: "logoutall-replayed", Class: "a replayed logoutall",
+		Edits: []Edit{{"auth/revoke.go", "import (\n\t\"context\"\n", "import (\n\t\"context\"\n\t\"time\"\n"},
+			{"auth/revoke.go",
+				"\t_, err := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})",
+				"\t_, err := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\tgo func() {\n\t\ttime.Sleep(300 * time.Millisecond)\n\t\ts.apply.Apply(context.Background(), &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\t}()"}},
+		Scenarios: []string{"none"}, Expect: "P3", Fast: true},
+	{Name: "clock-read-in-apply", Class: "a clock read in Apply",
+		Edits: []Edit{{"fsm/apply.go", "package fsm\n", "package fsm\n\nimport \"time\"\n"},
+			{"fsm/apply.go", "\tsess.DB = u.DB\n", "\tsess.DB = u.DB\n\tsess.Created = time.Now().UnixNano()\n"}},
+		Scenarios: []string{"none"}, Expect: "P5", Fast: true},
+	{Name: "restore-merges", Class: "a restore that merges",
+		Edits: []Edit{{"fsm/snapshot.go", "\tf.state.Store(st)\n\tf.applied.Store(index)\n",
+			"\tif old := f.state.Load(); old != nil {\n\t\tfor i := range old.shards {\n\t\t\tfor d, sess := range old.shards[i].m {\n\t\t\t\tif _, ok := st.shard(d).m[d]; !ok {\n\t\t\t\t\tst.putSession(sess)\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n\tf.state.Store(st)\n\tf.applied.Store(index)\n"}},
+		Scenarios: []string{"snapshot-install"}, Expect: "P3"},
+	{Name: "default-hit-ignores-lease", Class: "a default hit served without checking the lease",
+		Edits: []Edit{{"cluster/readindex.go",
+			"if level == Stale || (level == Default && hit && n.LeaseValid()) {",
+			"if level == Stale || (level == Default && hit) {"}},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+	{Name: "restart-serves-before-catchup", Class: "a restarted node serving before catch-up",
+		Edits: []Edit{{"cluster/readindex.go",
+			"\treturn at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale)",
+			"\treturn int64(n.mono())-at < int64(n.cfg.MaxStale)"}},
+		Scenarios: []string{"kill-follower"}, Expect: "P2"},
+	{Name: "local-read-skips-expiry", Class: "followers skipping the expiry check",
+		Edits:     []Edit{{"auth/validate.go", "\tif sess.Expired(now) {", "\tif sess.Expired(now) && level == fsm.Consistent {"}},
+		Scenarios: []string{"expiry"}, Expect: "P8"},
+	{Name: "logout-commit-error-ignored", Class: "a logout whose commit error is ignored",
+		Edits: []Edit{{"auth/revoke.go",
+			"\tif err != nil {\n\t\treturn nil, err\n\t}\n\tvar u *fsm.User",
+			"\t_ = err\n\tvar u *fsm.User"}},
+		Scenarios: []string{"isolate-leader"}, Expect: "P3"},
+	{Name: "logoutall-forgets-knox", Class: "logoutall forgetting one session kind",
+		Edits: []Edit{{"fsm/state.go", "\t\tif keepID != \"\" && sess.ID == keepID {",
+			"\t\tif keepID != \"\" && sess.ID == keepID || sess.Kind == KindKnox {"}},
+		Scenarios: []string{"none"}, Expect: "P2", Fast: true},
+	{Name: "raft-log-nosync", Class: "NoSync: true",
+		Edits:     []Edit{{"cluster/node.go", "\t\tNoSync: false,", "\t\tNoSync: true,"}},
+		Scenarios: []string{"none"}, Expect: "raft log is fsynced", Fast: true},
+	{Name: "readindex-without-verifyleader", Class: "a read-index round without VerifyLeader",
+		Edits: []Edit{{"cluster/readindex.go", "\tif err := n.raft.VerifyLeader().Error(); err != nil {",
+			"\tif err := error(nil); err != nil {"}},
+		Scenarios: []string{"pause-leader"}, Expect: "P2"},
+	{Name: "reads-before-term-barrier", Class: "a new leader serving reads before its term barrier",
+		Edits:     []Edit{{"cluster/readindex.go", "\tif n.readyTerm.Load() != term {", "\tif false && n.readyTerm.Load() != term {"}},
+		Scenarios: []string{"kill-leader"}, Expect: "P2"},
+	{Name: "password-change-keeps-sessions", Class: "password change no longer ending sessions",
+		Edits:     []Edit{{"fsm/apply.go", "\t\tcp.Version++\n\t\tendSessions = true\n", "\t\tcp.Version++\n"}},
+		Scenarios: []string{"none"}, Expect: "P2"},
+	{Name: "disable-keeps-sessions", Class: "disable no longer ending sessions",
+		// Keeping the sessions alone is invisible while the user stays
+		// disabled (validation refuses a disabled user); the bug that
+		// shows is the pair: sessions kept and the user check dropped.
+		Edits: []Edit{{"fsm/apply.go", "\tendSessions := c.Disabled != nil && cp.Disabled\n", "\tendSessions := false\n"},
+			{"auth/validate.go", "\tif !ok || u.Disabled {", "\tif !ok {"}},
+		Scenarios: []string{"none"}, Expect: "P2"},
+	{Name: "token-logged-at-debug", Class: "a token logged at debug level",
+		Edits: []Edit{{"api/native.go", "\tif err := s.revokeToken(r, \"native\", tok); err != nil {",
+			"\ts.log.Debug(\"logout\", \"token\", tok)\n\tif err := s.revokeToken(r, \"native\", tok); err != nil {"}},
+		Scenarios: []string{"none"}, Expect: "P7"},
+	{Name: "revocation-skips-lease-wait", Class: "the revocation lease wait skipped",
+		Edits: []Edit{{"cluster/leases.go", "func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n",
+			"func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n\tif true {\n\t\treturn nil\n\t}\n"}},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+}
