@@ -52,13 +52,22 @@ func mustLogin(t *testing.T, n *Node, uid uint64, tok string) {
 	}
 }
 
+// valid looks tok up on n at level. A lookup that cannot tell yet (no
+// leader, a leader change under way on a loaded machine) is retried for a
+// few seconds: only a verdict counts.
 func valid(t *testing.T, n *Node, level Level, tok string) bool {
 	t.Helper()
-	sess, err := n.LookupSession(ctx5(t), level, digest(tok))
-	if err != nil {
-		t.Fatalf("lookup on %s at %v: %v", n.ID(), level, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sess, err := n.LookupSession(ctx5(t), level, digest(tok))
+		if err == nil {
+			return sess != nil
+		}
+		if !retryable(err) && !errorsIs(err, ErrTimeout) || time.Now().After(deadline) {
+			t.Fatalf("lookup on %s at %v: %v", n.ID(), level, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
 	}
-	return sess != nil
 }
 
 func TestCluster_FollowerLoginValidatesOnOtherFollower(t *testing.T) {
