@@ -88,9 +88,9 @@ func firstCount(detail []string) (int, bool) {
 	return 0, false
 }
 
-// CheckTargetTraffic counts the operations sent to the faulted node during
-// each fault window aimed at one node, and fails when a window saw none:
-// a fault nobody talked to proves nothing.
+// CheckTargetTraffic counts the operations on the faulted node in flight
+// during each fault window aimed at one node, and fails when a window saw
+// none: a fault nobody talked to proves nothing.
 func CheckTargetTraffic(h History, events []FaultEvent, ids []string) Verdict {
 	v := Verdict{Name: "operations on the faulted node in every fault window"}
 	var counts, answered []int
@@ -106,7 +106,11 @@ func CheckTargetTraffic(h History, events []FaultEvent, ids []string) Verdict {
 		}
 		n, a := 0, 0
 		for _, op := range h.Ops {
-			if op.Node == target && !op.Sweep && op.Call >= e.Start && op.Call <= e.End {
+			// In flight during the window, not only started in it: a
+			// request that was under way when the fault hit met it (a
+			// short window may start none while workers wait on the
+			// faulted node).
+			if op.Node == target && !op.Sweep && op.Call <= e.End && op.Return >= e.Start {
 				n++
 				if op.Status != 0 {
 					a++
