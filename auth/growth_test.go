@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,31 +11,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// foldingNode is a single in-memory replica whose Apply folds the FSM's
-// business failure into the error, as cluster.Node does.
-type foldingNode struct {
-	mu  sync.Mutex
-	f   *fsm.FSM
-	idx uint64
-}
-
-func (n *foldingNode) Apply(_ context.Context, cmd fsm.Command) (fsm.Result, error) {
-	data, err := fsm.Encode(cmd)
-	if err != nil {
-		return fsm.Result{}, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.idx++
-	res := n.f.ApplyEntry(n.idx, data)
-	return res, res.Err()
-}
-
-func (n *foldingNode) State() *fsm.State { return n.f.State() }
-
-func newGrowthService(t *testing.T, edit func(*ServiceConfig)) (*Service, *foldingNode) {
+func newGrowthService(t *testing.T, edit func(*ServiceConfig)) (*Service, *fsmNode) {
 	t.Helper()
-	node := &foldingNode{f: fsm.New()}
+	node := &fsmNode{f: fsm.New()}
 	cfg := DefaultServiceConfig()
 	cfg.Hash = MinimalHashParams()
 	cfg.DefaultDB = "db"

@@ -8,33 +8,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
 )
-
-// fsmNode applies commands straight to a real FSM: the log without Raft.
-type fsmNode struct {
-	mu  sync.Mutex
-	f   *fsm.FSM
-	idx uint64
-}
-
-func (n *fsmNode) Apply(_ context.Context, cmd fsm.Command) (fsm.Result, error) {
-	data, err := fsm.Encode(cmd)
-	if err != nil {
-		return fsm.Result{}, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.idx++
-	res := n.f.ApplyEntry(n.idx, data)
-	return res, res.Err()
-}
-
-func (n *fsmNode) State() *fsm.State { return n.f.State() }
 
 var (
 	sealA = []byte("seal-secret-A-0123456789abcdef")
