@@ -66,6 +66,24 @@ func (m *Main) newCaller(ctx context.Context, f *cliFlags, keyOK bool) (*apiCall
 	return a, nil
 }
 
+// request is one admin call of a subcommand within its --timeout: it opens
+// a caller (an admin session unless the cluster key signs) and closes it
+// again. A failure of the call itself is prefixed with what, the failure
+// to open the caller is returned as it is.
+func (m *Main) request(ctx context.Context, f *cliFlags, keyOK bool, what, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	a, err := m.newCaller(ctx, f, keyOK)
+	if err != nil {
+		return err
+	}
+	defer a.logout()
+	if err := a.call(ctx, method, path, in, out); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
 // call sends in as JSON (nil: no body) and decodes the answer into out.
 func (a *apiCaller) call(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
@@ -138,21 +156,14 @@ func (m *Main) runNode(ctx context.Context, verb string, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("node %s needs exactly one node ID", verb)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	a, err := m.newCaller(ctx, &f, true)
-	if err != nil {
-		return err
-	}
-	defer a.logout()
 	path, method := "/v1/cluster/nodes/"+url.PathEscape(pos[0]), http.MethodPost
 	if verb == "remove" {
 		method = http.MethodDelete
 	} else {
 		path += "/" + verb
 	}
-	if err := a.call(ctx, method, path, nil, nil); err != nil {
-		return fmt.Errorf("node %s %s: %w", verb, pos[0], err)
+	if err := m.request(ctx, &f, true, "node "+verb+" "+pos[0], method, path, nil, nil); err != nil {
+		return err
 	}
 	fmt.Fprintf(m.Stdout, "node %s: %s done\n", pos[0], verb)
 	return nil
@@ -197,21 +208,13 @@ func (m *Main) runSettings(ctx context.Context, verb string, args []string) erro
 			return usageErr("%s: %q is neither a boolean nor a whole number", k, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	a, err := m.newCaller(ctx, &f, false)
-	if err != nil {
-		return err
-	}
-	defer a.logout()
-	var out map[string]any
+	method, body := http.MethodPatch, any(patch)
 	if verb == "get" {
-		err = a.call(ctx, http.MethodGet, "/v1/settings", nil, &out)
-	} else {
-		err = a.call(ctx, http.MethodPatch, "/v1/settings", patch, &out)
+		method, body = http.MethodGet, nil
 	}
-	if err != nil {
-		return fmt.Errorf("settings %s: %w", verb, err)
+	var out map[string]any
+	if err := m.request(ctx, &f, false, "settings "+verb, method, "/v1/settings", body, &out); err != nil {
+		return err
 	}
 	return m.printMap(out, asJSON)
 }
@@ -268,24 +271,16 @@ func (m *Main) runKeys(ctx context.Context, verb string, args []string) error {
 	if want := map[string]int{"list": 0, "add": 0, "retire": 1}[verb]; len(pos) != want {
 		return usageErr("keys %s takes %d argument(s), got %d", verb, want, len(pos))
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	a, err := m.newCaller(ctx, &f, false)
-	if err != nil {
-		return err
-	}
-	defer a.logout()
-	var out map[string]any
+	method, path, body := http.MethodGet, "/v1/keys", any(nil)
 	switch verb {
-	case "list":
-		err = a.call(ctx, http.MethodGet, "/v1/keys", nil, &out)
 	case "add":
-		err = a.call(ctx, http.MethodPost, "/v1/keys", map[string]any{"alg": alg, "activate": activate}, &out)
+		method, body = http.MethodPost, map[string]any{"alg": alg, "activate": activate}
 	case "retire":
-		err = a.call(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(pos[0]), nil, &out)
+		method, path = http.MethodDelete, "/v1/keys/"+url.PathEscape(pos[0])
 	}
-	if err != nil {
-		return fmt.Errorf("keys %s: %w", verb, err)
+	var out map[string]any
+	if err := m.request(ctx, &f, false, "keys "+verb, method, path, body, &out); err != nil {
+		return err
 	}
 	if verb == "list" && !asJSON {
 		return printKeys(m, out)

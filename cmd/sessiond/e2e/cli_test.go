@@ -81,3 +81,40 @@ func TestCLI_UserAndStatus(t *testing.T) {
 	n.stop()
 	assertNoSecrets(t, []string{n.LogPath}, []string{n.dataDir}, adminPassword, "bob-password-1", "bob-password-2", clusterKey)
 }
+
+// TestCLI_SettingsKeysNode drives `sessiond settings`, `sessiond keys` and
+// `sessiond node` against a running node: one admin request each, its
+// failure named after the subcommand.
+func TestCLI_SettingsKeysNode(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADMIN_PASSWORD="+adminPassword))
+	waitReady(t, n)
+	adminEnv := cleanEnv("SESSIOND_ADMIN_PASSWORD="+adminPassword, "SESSIOND_ADDR="+n.apiURL)
+
+	if out, err := runCLI(t, adminEnv, "", "settings", "set", "signup_enabled=true"); err != nil || !strings.Contains(out, "signup_enabled") {
+		t.Fatalf("settings set: %v %s", err, out)
+	}
+	var set map[string]any
+	if out, err := runCLI(t, adminEnv, "", "settings", "get", "--json"); err != nil || json.Unmarshal([]byte(out), &set) != nil || set["signup_enabled"] != true {
+		t.Fatalf("settings get: %v %s", err, out)
+	}
+	var key map[string]any
+	out, err := runCLI(t, adminEnv, "", "keys", "add", "--alg", "EdDSA", "--activate=false", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &key) != nil || key["kid"] == nil {
+		t.Fatalf("keys add: %v %s", err, out)
+	}
+	kid := key["kid"].(string)
+	if out, err := runCLI(t, adminEnv, "", "keys", "list"); err != nil || !strings.Contains(out, kid) {
+		t.Fatalf("keys list: %v %s", err, out)
+	}
+	if out, err := runCLI(t, adminEnv, "", "keys", "retire", kid); err != nil || !strings.Contains(out, kid) {
+		t.Fatalf("keys retire: %v %s", err, out)
+	}
+	keyEnv := cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADDR="+n.apiURL)
+	if _, err := runCLI(t, keyEnv, "", "node", "remove", "nosuch"); err == nil || !strings.Contains(err.Error(), "node remove nosuch:") {
+		t.Fatalf("node remove of a stranger: %v", err)
+	}
+	if _, err := runCLI(t, cleanEnv("SESSIOND_ADDR="+n.apiURL), "", "settings", "get"); err == nil || strings.Contains(err.Error(), "settings get:") {
+		t.Fatalf("settings without credentials: %v", err)
+	}
+}
