@@ -99,6 +99,23 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	return err
 }
 
+// roundTrip signs req, sends it and hands the body of a 200 to read; any
+// other status is the node's error (httpError).
+func roundTrip(hc *http.Client, auth func(*http.Request) error, req *http.Request, read func(body io.Reader) error) error {
+	if err := auth(req); err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return httpError(resp)
+	}
+	return read(resp.Body)
+}
+
 // eachAddr tries the comma-separated addresses in turn until one answers.
 func eachAddr(addrs string, fn func(base string) error) error {
 	var last error
@@ -125,21 +142,12 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 		if err != nil {
 			return err
 		}
-		if err := auth(req); err != nil {
+		return roundTrip(hc, auth, req, func(body io.Reader) error {
+			tmp.Truncate(0)
+			tmp.Seek(0, io.SeekStart)
+			_, err := io.Copy(tmp, body)
 			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return httpError(resp)
-		}
-		tmp.Truncate(0)
-		tmp.Seek(0, io.SeekStart)
-		_, err = io.Copy(tmp, resp.Body)
-		return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
@@ -180,24 +188,15 @@ func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs strin
 			return err
 		}
 		req.Header.Set("Content-Type", "application/octet-stream")
-		if err := auth(req); err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return httpError(resp)
-		}
-		var out struct {
-			Sessions int    `json:"sessions"`
-			Index    uint64 `json:"index"`
-		}
-		json.NewDecoder(resp.Body).Decode(&out)
-		fmt.Fprintf(m.Stdout, "restored %s: %d sessions, cluster at index %d\n", path, out.Sessions, out.Index)
-		return nil
+		return roundTrip(hc, auth, req, func(body io.Reader) error {
+			var out struct {
+				Sessions int    `json:"sessions"`
+				Index    uint64 `json:"index"`
+			}
+			json.NewDecoder(body).Decode(&out)
+			fmt.Fprintf(m.Stdout, "restored %s: %d sessions, cluster at index %d\n", path, out.Sessions, out.Index)
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
