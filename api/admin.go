@@ -399,12 +399,7 @@ func (s *Server) clusterUnlock(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
 	}
-	if err != nil {
-		attrs = append(attrs, "result", lookupError(err).code)
-	} else {
-		attrs = append(attrs, "result", "ok")
-	}
-	s.cfg.AuditLog.Info("audit", attrs...)
+	s.writeAudit(attrs, err)
 	if err != nil {
 		writeNativeError(w, err)
 		return

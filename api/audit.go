@@ -14,12 +14,7 @@ func (s *Server) audit(r *http.Request, event, dialect string, u *fsm.User, err 
 	if u != nil {
 		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
 	}
-	if err != nil {
-		attrs = append(attrs, "result", lookupError(err).code)
-	} else {
-		attrs = append(attrs, "result", "ok")
-	}
-	s.cfg.AuditLog.Info("audit", attrs...)
+	s.writeAudit(attrs, err)
 }
 
 // auditAdmin records an admin's change to a user or the settings.
@@ -28,10 +23,15 @@ func (s *Server) auditAdmin(r *http.Request, event string, p principal, target u
 	if target != 0 {
 		attrs = append(attrs, "user_id", target)
 	}
+	s.writeAudit(attrs, err)
+}
+
+// writeAudit ends an audit line with its outcome (the stable error code,
+// or "ok") and writes it: every audit line says how it ended the same way.
+func (s *Server) writeAudit(attrs []any, err error) {
+	result := "ok"
 	if err != nil {
-		attrs = append(attrs, "result", lookupError(err).code)
-	} else {
-		attrs = append(attrs, "result", "ok")
+		result = lookupError(err).code
 	}
-	s.cfg.AuditLog.Info("audit", attrs...)
+	s.cfg.AuditLog.Info("audit", append(attrs, "result", result)...)
 }
