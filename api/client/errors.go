@@ -74,20 +74,22 @@ var codeSentinels = map[string]error{
 	"signup_disabled": ErrInternal, // 501: this server does not offer it
 }
 
+// statusSentinels is the fallback of a code not in codeSentinels: the
+// sentinel of the answer's status.
+var statusSentinels = map[int]error{
+	http.StatusUnauthorized:       ErrInvalidToken,
+	http.StatusForbidden:          ErrForbidden,
+	http.StatusNotFound:           ErrNotFound,
+	http.StatusConflict:           ErrConflict,
+	http.StatusTooManyRequests:    ErrThrottled,
+	http.StatusServiceUnavailable: ErrUnavailable,
+}
+
 func statusSentinel(status int) error {
+	if err, ok := statusSentinels[status]; ok {
+		return err
+	}
 	switch {
-	case status == http.StatusUnauthorized:
-		return ErrInvalidToken
-	case status == http.StatusForbidden:
-		return ErrForbidden
-	case status == http.StatusNotFound:
-		return ErrNotFound
-	case status == http.StatusConflict:
-		return ErrConflict
-	case status == http.StatusTooManyRequests:
-		return ErrThrottled
-	case status == http.StatusServiceUnavailable:
-		return ErrUnavailable
 	case status >= 400 && status < 500:
 		return ErrBadRequest
 	case status >= 500:
