@@ -92,15 +92,7 @@ func TestApply_CreateUser(t *testing.T) {
 }
 
 func TestApply_UpdateUser(t *testing.T) {
-	// Two users; alice (1) has sessions a1 and a2, bob (2) has b1.
-	setup := []step{
-		{newUser("alice"), Result{UserID: 1}},
-		{newUser("bob"), Result{UserID: 2}},
-		{newSession(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
-		{newSession(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
-		{newSession(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
-	}
-	with := func(more ...step) []step { return append(append([]step(nil), setup...), more...) }
+	with := func(more ...step) []step { return after(aliceAndBob(), more...) }
 	onlyBobLeft := func(t *testing.T, s *State) {
 		t.Helper()
 		wantSessions(t, s, 1, "")

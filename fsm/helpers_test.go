@@ -60,6 +60,24 @@ type scenario struct {
 	check func(t *testing.T, s *State)
 }
 
+// aliceAndBob is the start of the user and session scenarios: two users;
+// alice (1) has sessions a1 and a2, bob (2) has b1.
+func aliceAndBob() []step {
+	return []step{
+		{newUser("alice"), Result{UserID: 1}},
+		{newUser("bob"), Result{UserID: 2}},
+		{newSession(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
+		{newSession(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
+		{newSession(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
+	}
+}
+
+// after is setup followed by more, in a new slice: scenarios share a
+// setup without appending into one another's steps.
+func after(setup []step, more ...step) []step {
+	return append(append([]step(nil), setup...), more...)
+}
+
 func runScenarios(t *testing.T, cases []scenario) {
 	t.Helper()
 	for _, tc := range cases {

@@ -11,7 +11,7 @@ func TestApply_CreateSession(t *testing.T) {
 		{newUser("alice"), Result{UserID: 1}},
 		{newUser("bob"), Result{UserID: 2}},
 	}
-	with := func(more ...step) []step { return append(append([]step(nil), users...), more...) }
+	with := func(more ...step) []step { return after(users, more...) }
 	conflicting := newSession(1, "other-id")
 	conflicting.Session.Digest = dg("a1")
 	foreignDB := newSession(1, "a1")
@@ -106,14 +106,7 @@ func TestApply_CreateSession(t *testing.T) {
 }
 
 func TestApply_RevokeSession(t *testing.T) {
-	setup := []step{
-		{newUser("alice"), Result{UserID: 1}},
-		{newUser("bob"), Result{UserID: 2}},
-		{newSession(1, "a1"), Result{UserID: 1, SessionID: "a1"}},
-		{newSession(1, "a2"), Result{UserID: 1, SessionID: "a2"}},
-		{newSession(2, "b1"), Result{UserID: 2, SessionID: "b1"}},
-	}
-	with := func(more ...step) []step { return append(append([]step(nil), setup...), more...) }
+	with := func(more ...step) []step { return after(aliceAndBob(), more...) }
 	untouched := func(t *testing.T, s *State) {
 		wantSessions(t, s, 1, "a1,a2")
 		wantSessions(t, s, 2, "b1")
@@ -261,7 +254,7 @@ func TestApply_RefreshSessions(t *testing.T) {
 		{idle("i2", 10*minute), Result{UserID: 1, SessionID: "i2"}},
 		{newSession(1, "abs"), Result{UserID: 1, SessionID: "abs"}},
 	}
-	with := func(more ...step) []step { return append(append([]step(nil), setup...), more...) }
+	with := func(more ...step) []step { return after(setup, more...) }
 
 	runScenarios(t, []scenario{
 		{
