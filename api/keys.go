@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 
@@ -93,16 +94,29 @@ func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p principal) {
 
 // retireKey stops a key from signing (auth.Service.RetireKey).
 func (s *Server) retireKey(w http.ResponseWriter, r *http.Request, p principal) {
-	err := s.svc.RetireKey(r.Context(), r.PathValue("kid"))
+	s.endKey(w, r, p, "retired", "key_retire", s.svc.RetireKey)
+}
+
+// revokeKey revokes a key at once (a compromised key): no token it signed
+// verifies any more, on any node, from the acknowledgement on.
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, p principal) {
+	s.endKey(w, r, p, "revoked", "key_revoke", s.svc.RevokeKey)
+}
+
+// endKey is retiring and revoking alike: the same refusals (the active
+// key; an unknown kid, which asked nothing of the cluster and so has no
+// audit line), an audit line of event, and 204.
+func (s *Server) endKey(w http.ResponseWriter, r *http.Request, p principal, done, event string, end func(context.Context, string) error) {
+	err := end(r.Context(), r.PathValue("kid"))
 	switch {
 	case errors.Is(err, auth.ErrActiveKey):
-		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be retired; add a new active key first (POST /v1/keys)"))
+		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be "+done+"; add a new active key first (POST /v1/keys)"))
 		return
 	case errors.Is(err, fsm.ErrKeyNotFound):
-		writeNativeError(w, err) // nothing was asked of the cluster: no audit line
+		writeNativeError(w, err)
 		return
 	}
-	s.auditAdmin(r, "key_retire", p, 0, err)
+	s.auditAdmin(r, event, p, 0, err)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -123,24 +137,4 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-}
-
-// revokeKey revokes a key at once (a compromised key): no token it signed
-// verifies any more, on any node, from the acknowledgement on.
-func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, p principal) {
-	err := s.svc.RevokeKey(r.Context(), r.PathValue("kid"))
-	switch {
-	case errors.Is(err, auth.ErrActiveKey):
-		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be revoked; add a new active key first (POST /v1/keys)"))
-		return
-	case errors.Is(err, fsm.ErrKeyNotFound):
-		writeNativeError(w, err)
-		return
-	}
-	s.auditAdmin(r, "key_revoke", p, 0, err)
-	if err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

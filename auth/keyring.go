@@ -95,16 +95,25 @@ func (s *Service) PutKey(ctx context.Context, k Key, activate bool) error {
 	return err
 }
 
-// RetireKey stops a key from signing; tokens it signed verify until they
-// expire. The active key cannot be retired: rotate first, so JWT logins
-// never find the keyring without a signing key.
-func (s *Service) RetireKey(ctx context.Context, kid string) error {
+// inactiveKey is what retiring and revoking ask of a key: that it exists
+// and is not the one JWT logins sign with.
+func (s *Service) inactiveKey(kid string) error {
 	st := s.state.State()
 	if _, ok := st.Key(kid); !ok {
 		return fsm.ErrKeyNotFound
 	}
 	if st.Settings().JWTActiveKid == kid {
 		return ErrActiveKey
+	}
+	return nil
+}
+
+// RetireKey stops a key from signing; tokens it signed verify until they
+// expire. The active key cannot be retired: rotate first, so JWT logins
+// never find the keyring without a signing key.
+func (s *Service) RetireKey(ctx context.Context, kid string) error {
+	if err := s.inactiveKey(kid); err != nil {
+		return err
 	}
 	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano()})
 	return err
@@ -186,12 +195,8 @@ func keyVerifies(k fsm.SigningKey, set fsm.Settings, now time.Time) bool {
 // every read-lease holder applied it). The active key cannot be revoked:
 // rotate first.
 func (s *Service) RevokeKey(ctx context.Context, kid string) error {
-	st := s.state.State()
-	if _, ok := st.Key(kid); !ok {
-		return fsm.ErrKeyNotFound
-	}
-	if st.Settings().JWTActiveKid == kid {
-		return ErrActiveKey
+	if err := s.inactiveKey(kid); err != nil {
+		return err
 	}
 	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano(), Revoke: true})
 	return err
