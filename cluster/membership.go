@@ -78,16 +78,9 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: remove needs an id", ErrConfig)
 	}
 	body, _ := json.Marshal(map[string]string{"id": id})
-	return n.retryLeader(ctx, func(ctx context.Context) error {
-		if n.raft.State() != raft.Leader {
-			return n.callLeader(ctx, "/internal/v1/remove", body, nil)
-		}
-		cf := n.raft.GetConfiguration()
-		if err := cf.Error(); err != nil {
-			return fmt.Errorf("%w: %v", ErrNotLeader, err)
-		}
+	return n.viaLeader(ctx, "/internal/v1/remove", body, func(ctx context.Context, servers []raft.Server) error {
 		found := false
-		for _, s := range cf.Configuration().Servers {
+		for _, s := range servers {
 			found = found || string(s.ID) == id
 		}
 		if !found {
@@ -99,6 +92,22 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		}
 		_, err := n.Apply(ctx, &fsm.RemoveNode{ID: id})
 		return err
+	})
+}
+
+// viaLeader is the shape of a membership change through any node: a
+// follower sends body to the leader's path, the leader runs change on its
+// current Raft configuration; either is retried across leader changes.
+func (n *Node) viaLeader(ctx context.Context, path string, body []byte, change func(ctx context.Context, servers []raft.Server) error) error {
+	return n.retryLeader(ctx, func(ctx context.Context) error {
+		if n.raft.State() != raft.Leader {
+			return n.callLeader(ctx, path, body, nil)
+		}
+		cf := n.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return change(ctx, cf.Configuration().Servers)
 	})
 }
 
@@ -268,15 +277,8 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // non-voter. Any node accepts it and forwards to the leader.
 func (n *Node) SetVoter(ctx context.Context, id string, voter bool) error {
 	body, _ := json.Marshal(map[string]any{"id": id, "voter": voter})
-	return n.retryLeader(ctx, func(ctx context.Context) error {
-		if n.raft.State() != raft.Leader {
-			return n.callLeader(ctx, "/internal/v1/suffrage", body, nil)
-		}
-		cf := n.raft.GetConfiguration()
-		if err := cf.Error(); err != nil {
-			return fmt.Errorf("%w: %v", ErrNotLeader, err)
-		}
-		for _, s := range cf.Configuration().Servers {
+	return n.viaLeader(ctx, "/internal/v1/suffrage", body, func(ctx context.Context, servers []raft.Server) error {
+		for _, s := range servers {
 			if string(s.ID) != id {
 				continue
 			}
