@@ -55,17 +55,25 @@ func (n *Node) becomeLeader() {
 // leaderLoop purges expired sessions while this node leads. Expiry is
 // decided by the leader's clock once, in the command; followers only apply.
 func (n *Node) leaderLoop() {
+	n.every(n.cfg.PurgeInterval, func() {
+		if n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() {
+			n.PurgeOnce(context.Background())
+		}
+	})
+}
+
+// every is the body of each background loop: fn at every tick of d until
+// the node stops, then the loop's n.wg.Done.
+func (n *Node) every(d time.Duration, fn func()) {
 	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.PurgeInterval)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
-			if n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() {
-				n.PurgeOnce(context.Background())
-			}
+			fn()
 		}
 	}
 }
@@ -112,19 +120,11 @@ func (n *Node) Touch(d fsm.Digest, at time.Time) {
 }
 
 func (r *refresher) loop() {
-	defer r.n.wg.Done()
-	t := time.NewTicker(r.n.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.n.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.ApplyTimeout)
-			r.flush(ctx)
-			cancel()
-		}
-	}
+	r.n.every(r.n.cfg.RefreshInterval, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.ApplyTimeout)
+		r.flush(ctx)
+		cancel()
+	})
 }
 
 func (r *refresher) flush(ctx context.Context) {

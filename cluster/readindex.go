@@ -327,19 +327,11 @@ func (n *Node) Sync(ctx context.Context) error { return n.ReadBarrier(ctx, Consi
 // leaseLoop keeps the read lease fresh in the background so that hits at
 // the Default level do not wait for a round trip.
 func (n *Node) leaseLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.MaxStale / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.MaxStale)
-			n.refreshLease(ctx)
-			cancel()
-		}
-	}
+	n.every(n.cfg.MaxStale/3, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.MaxStale)
+		n.refreshLease(ctx)
+		cancel()
+	})
 }
 
 // LookupSession finds the session with digest d at the given consistency
