@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sessiond/sessiond/fsm"
+	"github.com/sessiond/sessiond/wire"
 )
 
 // Join adds a member (a voter unless req.NonVoter) and records its API
@@ -191,44 +192,25 @@ func isTimeout(err error) bool { return err != nil && codeOf(err) == "timeout" }
 
 // Member is one server of the Raft configuration with its published
 // addresses.
-type Member struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	APIURL   string `json:"api_url,omitempty"`
-	Suffrage string `json:"suffrage"`
-	Leader   bool   `json:"leader"`
-}
+type Member = wire.Member
 
-// Status is what `sessiond status` and GET /v1/cluster show.
+// Status is what `sessiond status` and GET /v1/cluster show: the shape the
+// api client reads, plus this node's binary version.
 type Status struct {
-	NodeID       string   `json:"node_id"`
-	State        string   `json:"state"`
-	Leader       string   `json:"leader"`
-	LeaderURL    string   `json:"leader_url,omitempty"`
-	Term         uint64   `json:"term"`
-	CommitIndex  uint64   `json:"commit_index"`
-	AppliedIndex uint64   `json:"applied_index"`
-	LastIndex    uint64   `json:"last_index"`
-	LastContact  string   `json:"last_contact,omitempty"`
-	LeaseValid   bool     `json:"lease_valid"`
-	Ready        bool     `json:"ready"`
-	Users        int      `json:"users"`
-	Sessions     int      `json:"sessions"`
-	StateHash    string   `json:"state_hash,omitempty"`
-	Members      []Member `json:"members"`
-	Version      string   `json:"version,omitempty"` // this node's binary
+	wire.ClusterStatus
+	Version string `json:"version,omitempty"` // this node's binary
 }
 
 // Status reports this node's view of the cluster. withHash adds the state
 // hash (costly on large states: it serialises everything).
 func (n *Node) Status(withHash bool) Status {
 	_, leaderID := n.raft.LeaderWithID()
-	st := Status{
+	st := Status{ClusterStatus: wire.ClusterStatus{
 		NodeID: n.cfg.NodeID, State: n.raft.State().String(), Leader: string(leaderID),
 		LeaderURL: n.LeaderURL(), Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(),
 		AppliedIndex: n.fsm.AppliedIndex(), LastIndex: n.raft.LastIndex(),
-		LeaseValid: n.LeaseValid(), Ready: n.Ready(), Version: n.cfg.Version,
-	}
+		LeaseValid: n.LeaseValid(), Ready: n.Ready(),
+	}, Version: n.cfg.Version}
 	st.Users, st.Sessions = n.fsm.State().Counts()
 	if lc := n.raft.LastContact(); !lc.IsZero() {
 		st.LastContact = lc.UTC().Format(time.RFC3339Nano)

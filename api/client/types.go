@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"time"
+
+	"github.com/sessiond/sessiond/wire"
+)
 
 // LoginRequest is the body of POST /v1/login. DB may be empty when the
 // cluster has one database (or a default one).
@@ -101,34 +105,15 @@ type UserUpdate struct {
 	Unlock   *bool   `json:"unlock,omitempty"`
 }
 
-// ClusterStatus is one node's view of the cluster (GET /v1/cluster).
+// ClusterStatus is one node's view of the cluster (GET /v1/cluster): the
+// shape the server writes (package wire) and where the answer came from.
 type ClusterStatus struct {
-	NodeID       string   `json:"node_id"`
-	State        string   `json:"state"`
-	Leader       string   `json:"leader"`
-	LeaderURL    string   `json:"leader_url,omitempty"`
-	Term         uint64   `json:"term"`
-	CommitIndex  uint64   `json:"commit_index"`
-	AppliedIndex uint64   `json:"applied_index"`
-	LastIndex    uint64   `json:"last_index"`
-	LastContact  string   `json:"last_contact,omitempty"`
-	LeaseValid   bool     `json:"lease_valid"`
-	Ready        bool     `json:"ready"`
-	Users        int      `json:"users"`
-	Sessions     int      `json:"sessions"`
-	StateHash    string   `json:"state_hash,omitempty"`
-	Members      []Member `json:"members"`
-	Meta         Meta     `json:"-"`
+	wire.ClusterStatus
+	Meta Meta `json:"-"`
 }
 
 // Member is one server of the Raft configuration.
-type Member struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	APIURL   string `json:"api_url,omitempty"`
-	Suffrage string `json:"suffrage"`
-	Leader   bool   `json:"leader"`
-}
+type Member = wire.Member
 
 // Consistency levels for Session (see docs/ARCHITECTURE.md, rule 4). Empty means the
 // node's default.

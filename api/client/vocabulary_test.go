@@ -2,6 +2,11 @@ package client
 
 import (
 	"errors"
+	"go/parser"
+	"go/token"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sessiond/sessiond/api"
@@ -32,6 +37,33 @@ func TestCodeSentinels_CoverTheServersTable(t *testing.T) {
 			}
 		default:
 			t.Errorf("code %q (status %d) maps to %v, its status to %v", code, status, sent, fallback)
+		}
+	}
+}
+
+// The client imports nothing of the server: of this module, only the leaf
+// packages made to be shared with it (the wire shapes, the request
+// signature), which themselves import nothing of ours.
+func TestImports_NothingOfTheServer(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const module = "github.com/sessiond/sessiond/"
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, module) && path != module+"wire" && path != module+"cluster/reqsign" {
+				t.Errorf("%s imports %s", name, path)
+			}
 		}
 	}
 }
