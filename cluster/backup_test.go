@@ -57,13 +57,7 @@ func TestCluster_BackupWipeRestore(t *testing.T) {
 func TestCluster_CorruptRestoreRefused(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	n := c.waitLeader()
-	uid := mustUser(t, n.Node, "hank")
-	mustLogin(t, n.Node, uid, "keep")
-	var backup bytes.Buffer
-	if _, err := n.Backup(ctx5(t), &backup); err != nil {
-		t.Fatal(err)
-	}
-	good := backup.Bytes()
+	good := backupWithOneSession(t, n.Node, "hank")
 	index := n.fsm.AppliedIndex()
 	hash, _ := n.fsm.StateHash()
 	cases := map[string][]byte{
@@ -92,4 +86,18 @@ func flip(b []byte, i int) []byte {
 	out := append([]byte(nil), b...)
 	out[i] ^= 0x40
 	return out
+}
+
+// backupWithOneSession gives login a user and one session ("keep") on n
+// and returns n's backup of that state: the good backup that the refusal
+// tests break in their ways.
+func backupWithOneSession(t *testing.T, n *Node, login string) []byte {
+	t.Helper()
+	uid := mustUser(t, n, login)
+	mustLogin(t, n, uid, "keep")
+	var backup bytes.Buffer
+	if _, err := n.Backup(ctx5(t), &backup); err != nil {
+		t.Fatal(err)
+	}
+	return backup.Bytes()
 }

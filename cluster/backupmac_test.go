@@ -29,13 +29,7 @@ func TestBackup_MACRefusesCraftedBackups(t *testing.T) {
 	k1, k2 := []byte("backup-key-one-0123456789abcdef!"), []byte("backup-key-two-0123456789abcdef!")
 	c := newTestCluster(t, 1, func(cfg *Config) { cfg.BackupKeys = [][]byte{k1} })
 	n := c.waitLeader()
-	uid := mustUser(t, n.Node, "ivy")
-	mustLogin(t, n.Node, uid, "keep")
-	var backup bytes.Buffer
-	if _, err := n.Backup(ctx5(t), &backup); err != nil {
-		t.Fatal(err)
-	}
-	good := backup.Bytes()
+	good := backupWithOneSession(t, n.Node, "ivy")
 	snap := good[:len(good)-backupMACLen]
 	if _, _, err := fsm.ReadSnapshot(bytes.NewReader(snap)); err != nil {
 		t.Fatalf("the snapshot part is not the fsm format: %v", err)
