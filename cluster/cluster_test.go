@@ -71,15 +71,22 @@ func valid(t *testing.T, n *Node, level Level, tok string) bool {
 }
 
 func TestCluster_FollowerLoginValidatesOnOtherFollower(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	loginAcrossFollowers(t, newTestCluster(t, 3, nil), "alice", "tok-a")
+}
+
+// loginAcrossFollowers logs login in as tok through one follower, a, and
+// checks that tok validates at the Default level on the other, b, with no
+// wait: the miss on b is confirmed with a read index.
+func loginAcrossFollowers(t *testing.T, c *testCluster, login, tok string) (a, b *testNode) {
+	t.Helper()
 	fs := c.followers()
-	a, b := fs[0], fs[1]
-	uid := mustUser(t, a.Node, "alice")
-	mustLogin(t, a.Node, uid, "tok-a")
-	// No wait: the miss on b is confirmed with a read index.
-	if !valid(t, b.Node, Default, "tok-a") {
+	a, b = fs[0], fs[1]
+	uid := mustUser(t, a.Node, login)
+	mustLogin(t, a.Node, uid, tok)
+	if !valid(t, b.Node, Default, tok) {
 		t.Fatal("login via follower A does not validate on follower B at default level")
 	}
+	return a, b
 }
 
 func TestCluster_LogoutConsistentRefusedEverywhereAtOnce(t *testing.T) {

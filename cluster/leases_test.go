@@ -33,14 +33,7 @@ func holdApply(n *testNode, from uint64) (release func()) {
 // the logout waits out its lease (at most one lease period) instead of
 // being acknowledged at once, and the follower never answers the hit.
 func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
-	fs := c.followers()
-	a, b := fs[0], fs[1]
-	uid := mustUser(t, a.Node, "alice")
-	mustLogin(t, a.Node, uid, "tok")
-	if !valid(t, b.Node, Default, "tok") {
-		t.Fatal("token not valid on b before the logout")
-	}
+	a, b := loginAcrossFollowers(t, newTestCluster(t, 3, nil), "alice", "tok")
 	eventually(t, 5*time.Second, "b to hold a read lease", b.LeaseValid)
 	release := holdApply(b, b.fsm.AppliedIndex())
 	defer release()
