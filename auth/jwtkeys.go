@@ -144,27 +144,7 @@ func (k Key) signingKey() (any, error) {
 		}
 		return k.Secret, nil
 	}
-	if k.Alg != AlgEdDSA && k.Alg != AlgRS256 {
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlg, k.Alg)
-	}
-	priv, err := x509.ParsePKCS8PrivateKey(k.Secret)
-	if err != nil {
-		return nil, fmt.Errorf("%w: private key: %v", ErrBadKey, err)
-	}
-	switch s := priv.(type) {
-	case ed25519.PrivateKey:
-		if k.Alg == AlgEdDSA {
-			return s, nil
-		}
-	case *rsa.PrivateKey:
-		if k.Alg == AlgRS256 {
-			if s.N.BitLen() < minRSABits {
-				return nil, ErrWeakKey
-			}
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: private key type does not match %s", ErrBadKey, k.Alg)
+	return k.asymmetricKey("private", k.Secret, x509.ParsePKCS8PrivateKey)
 }
 
 // verifyingKey returns what jwt's SigningMethod.Verify wants for k.Alg.
@@ -175,27 +155,37 @@ func (k Key) verifyingKey() (any, error) {
 	if isHMAC(k.Alg) {
 		return k.signingKey()
 	}
+	return k.asymmetricKey("public", k.Public, x509.ParsePKIXPublicKey)
+}
+
+// asymmetricKey parses one half of an EdDSA or RS256 key (DER, with parse)
+// and checks it is of k.Alg and, for RSA, long enough: one rule for the
+// private half that signs and the public half that verifies.
+func (k Key) asymmetricKey(half string, der []byte, parse func([]byte) (any, error)) (any, error) {
 	if k.Alg != AlgEdDSA && k.Alg != AlgRS256 {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlg, k.Alg)
 	}
-	pub, err := x509.ParsePKIXPublicKey(k.Public)
+	key, err := parse(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: public key: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: %s key: %v", ErrBadKey, half, err)
 	}
-	switch p := pub.(type) {
-	case ed25519.PublicKey:
-		if k.Alg == AlgEdDSA {
-			return p, nil
-		}
+	var rsaN *big.Int
+	match := false
+	switch key := key.(type) {
+	case ed25519.PrivateKey, ed25519.PublicKey:
+		match = k.Alg == AlgEdDSA
+	case *rsa.PrivateKey:
+		match, rsaN = k.Alg == AlgRS256, key.N
 	case *rsa.PublicKey:
-		if k.Alg == AlgRS256 {
-			if p.N.BitLen() < minRSABits {
-				return nil, ErrWeakKey
-			}
-			return p, nil
-		}
+		match, rsaN = k.Alg == AlgRS256, key.N
 	}
-	return nil, fmt.Errorf("%w: public key type does not match %s", ErrBadKey, k.Alg)
+	if !match {
+		return nil, fmt.Errorf("%w: %s key type does not match %s", ErrBadKey, half, k.Alg)
+	}
+	if rsaN != nil && rsaN.BitLen() < minRSABits {
+		return nil, ErrWeakKey
+	}
+	return key, nil
 }
 
 // jwk is one entry of a JSON Web Key Set (RFC 7517, RFC 8037).
