@@ -36,23 +36,16 @@ type sessReader struct {
 
 func (r *sessReader) done() bool { return r.err != nil || len(r.b) == 0 }
 
-func (r *sessReader) uvarint(dst *uint64) {
-	if r.done() {
-		return
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errShortSession
-		return
-	}
-	*dst, r.b = v, r.b[n:]
-}
+func (r *sessReader) uvarint(dst *uint64) { readVarint(r, dst, binary.Uvarint) }
+func (r *sessReader) varint(dst *int64)   { readVarint(r, dst, binary.Varint) }
 
-func (r *sessReader) varint(dst *int64) {
+// readVarint is uvarint and varint alike: decode with read, or record
+// errShortSession when the field is cut short.
+func readVarint[T uint64 | int64](r *sessReader, dst *T, read func([]byte) (T, int)) {
 	if r.done() {
 		return
 	}
-	v, n := binary.Varint(r.b)
+	v, n := read(r.b)
 	if n <= 0 {
 		r.err = errShortSession
 		return
