@@ -29,8 +29,8 @@ var emailRe = regexp.MustCompile("^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[a-z0-9!#$%
 func (s *Server) jwtRoutes() {
 	s.handle("POST /api/login", cors(s.jwtLogin))
 	s.handle("POST /api/register", cors(s.jwtRegister))
-	s.handle("/api/me", cors(s.jwtMe))
-	s.handle("/api/logout", cors(s.jwtLogout))
+	s.handle("/api/me", cors(s.withJWT(s.jwtMe)))
+	s.handle("/api/logout", cors(s.withJWT(s.jwtLogout)))
 	wrong := cors(methodNotAllowed("POST", func(w http.ResponseWriter, r *http.Request) { writeJWTError(w, ErrMethod) }))
 	s.handle("/api/login", wrong)
 	s.handle("/api/register", wrong)
@@ -248,14 +248,22 @@ func registerError(err error, pol auth.PasswordPolicy) error {
 	return err
 }
 
+// withJWT wraps a handler of a bearer's own session (/api/me, /api/logout):
+// the token is validated first, a failure answered in the dialect's way.
+func (s *Server) withJWT(h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.validateJWT(r, jwtToken(r))
+		if err != nil {
+			writeJWTError(w, err)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
 // jwtMe answers the seed's documented shape: the user object sits under
 // "success" and "data" is null (the module passes it positionally).
-func (s *Server) jwtMe(w http.ResponseWriter, r *http.Request) {
-	p, err := s.validateJWT(r, jwtToken(r))
-	if err != nil {
-		writeJWTError(w, err)
-		return
-	}
+func (s *Server) jwtMe(w http.ResponseWriter, r *http.Request, p principal) {
 	u := p.User
 	cid, cname := company(u)
 	me := map[string]any{
@@ -278,12 +286,7 @@ func userEmail(u *fsm.User) any {
 }
 
 // jwtLogout ends only this token's session.
-func (s *Server) jwtLogout(w http.ResponseWriter, r *http.Request) {
-	p, err := s.validateJWT(r, jwtToken(r))
-	if err != nil {
-		writeJWTError(w, err)
-		return
-	}
+func (s *Server) jwtLogout(w http.ResponseWriter, r *http.Request, p principal) {
 	if err := s.revokeSession(r, dialectJWT, p); err != nil {
 		writeJWTError(w, err)
 		return
