@@ -39,15 +39,7 @@ func (n *Node) InternalHandler() http.Handler {
 		if r.URL.Path == "/internal/v1/restore" {
 			limit = MaxBackupSize
 		}
-		if n.guard.needsCert(w, r) {
-			return
-		}
-		r, cleanup, ok := n.guard.admit(w, r, limit)
-		if !ok {
-			return
-		}
-		defer cleanup()
-		mux.ServeHTTP(w, r)
+		n.guard.serve(w, r, limit, func(r *http.Request) { mux.ServeHTTP(w, r) })
 	})
 }
 

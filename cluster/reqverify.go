@@ -81,6 +81,22 @@ func (g *reqGuard) needsCert(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// serve runs next on r once it is let in: under mutual TLS a verified
+// node certificate (needsCert), then a valid signature (admit), the same
+// gate for /internal/ and for the cluster-key calls of /v1/cluster/*. A
+// refusal has been answered; next gets r as admit returns it.
+func (g *reqGuard) serve(w http.ResponseWriter, r *http.Request, limit int64, next func(*http.Request)) {
+	if g.needsCert(w, r) {
+		return
+	}
+	r, cleanup, ok := g.admit(w, r, limit)
+	if !ok {
+		return
+	}
+	defer cleanup()
+	next(r)
+}
+
 // admit authenticates r before any handler sees it. On success it returns
 // r with its body replaced by the exact bytes the signature covers and a
 // cleanup to run when the handler is done. On failure it has written the
@@ -218,21 +234,15 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if n.guard.needsCert(w, r) {
-			return
-		}
-		r2, cleanup, ok := n.guard.admit(w, r, MaxBackupSize)
-		if !ok {
-			return
-		}
-		defer cleanup()
-		// The break-glass path: an operator's tool holding the cluster key
-		// acts as root on /v1/cluster/*. Each use gets its own audit line;
-		// the signature is never logged.
-		n.guard.audit.Info("audit", "event", "cluster_key_call", "break_glass", true, "node", n.guard.nodeID,
-			"client_addr", r.RemoteAddr, "route", clip(r.Method+" "+r.URL.Path))
-		r2.Header.Set(KeyHeader, n.capToken)
-		next.ServeHTTP(w, r2)
+		n.guard.serve(w, r, MaxBackupSize, func(r2 *http.Request) {
+			// The break-glass path: an operator's tool holding the cluster
+			// key acts as root on /v1/cluster/*. Each use gets its own
+			// audit line; the signature is never logged.
+			n.guard.audit.Info("audit", "event", "cluster_key_call", "break_glass", true, "node", n.guard.nodeID,
+				"client_addr", r.RemoteAddr, "route", clip(r.Method+" "+r.URL.Path))
+			r2.Header.Set(KeyHeader, n.capToken)
+			next.ServeHTTP(w, r2)
+		})
 	})
 }
 
