@@ -2,65 +2,24 @@ package cluster
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/testca"
 )
 
 // testCA makes a throwaway CA and returns a function that issues node
 // certificates for 127.0.0.1 into files under dir.
 func testCA(t *testing.T, dir, name string) func(node string) TLSFiles {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, name+"-ca.pem")
-	writePEM(t, caFile, "CERTIFICATE", caDER)
-	serial := int64(2)
+	ca := testca.New(t, dir, name)
 	return func(node string) TLSFiles {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		serial++
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: node},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb, _ := x509.MarshalECPrivateKey(key)
-		f := TLSFiles{CertFile: filepath.Join(dir, name+"-"+node+".pem"), KeyFile: filepath.Join(dir, name+"-"+node+"-key.pem"), CAFile: caFile}
-		writePEM(t, f.CertFile, "CERTIFICATE", der)
-		writePEM(t, f.KeyFile, "EC PRIVATE KEY", kb)
-		return f
-	}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+		cert, key := ca.Issue(node)
+		return TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca.File}
 	}
 }
 
