@@ -27,22 +27,7 @@ func (r *runner) phaseFlood(ctx context.Context, round int) error {
 	if err != nil {
 		return err
 	}
-	vc := r.cfg.floodValConc
-	vt := r.sdTarget("sessiond", followers[:1], "", vc)
-	alone := r.goRun(ctx, r.sd.cpuSeconds, vc, validateOp(vt, r.cfg.plan.Sessions))
-	r.record(alone, "sessiond", "validate-alone", "follower", round)
-	lt := r.sdTarget("sessiond", r.sd.nodes, "", r.cfg.floodConc)
-	var login result
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		login = drive(ctx, r.cfg.floodConc, r.cfg.warmup, r.cfg.d, r.cfg.maxOps, loginOp(lt, kindProdUser, r.cfg.plan.ProdUsers, prodPassword))
-	}()
-	during := r.goRun(ctx, r.sd.cpuSeconds, vc, validateOp(vt, r.cfg.plan.Sessions))
-	wg.Wait()
-	r.record(during, "sessiond", "validate-during-flood", "follower", round)
-	r.record(login, "sessiond", "login-prodhash-flood", "all", round)
+	r.floodOn(ctx, round, r.sd, followers[0], r.sd.nodes, "follower")
 	return nil
 }
 
