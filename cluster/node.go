@@ -33,8 +33,9 @@ type Node struct {
 
 	applied   *appliedWaiter
 	metrics   *nodeMetrics
-	leaderRI  *batcher // read-index rounds served as leader
-	forwardRI *batcher // read-index requests forwarded to the leader
+	leaderRI  *batcher   // read-index rounds served as leader
+	forwardRI *batcher   // read-index requests forwarded to the leader
+	fwd       fwdBatcher // forwarded writes, coalesced (batch.go)
 	refresher *refresher
 	auth      *authMetrics
 	guard     *reqGuard // verifies signed internal calls
