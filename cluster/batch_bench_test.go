@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -12,8 +13,8 @@ import (
 // (issue 16): the command is forwarded to the leader, coalesced with the
 // follower's other forwards (batch.go), committed durably, and applied on
 // the follower before the answer. "requests/op" is internal requests per
-// command: 1 without coalescing. logout/ adds the revocation's lease
-// wait.
+// command: 1 without coalescing (the /single variants). logout/ adds the
+// revocation's lease wait.
 func BenchmarkForwardedWrite(b *testing.B) {
 	leader, followers := benchCluster(b, 3)
 	f := followers[0]
@@ -22,9 +23,19 @@ func BenchmarkForwardedWrite(b *testing.B) {
 	seq.Store(1 << 31)
 	ctx := context.Background()
 	for _, par := range []int{1, 64} {
-		for _, kind := range []string{"login", "logout"} {
-			name := kind + map[int]string{1: "/c1", 64: "/parallel64"}[par]
+		for _, kind := range []string{"login", "logout", "login-single", "logout-single"} {
+			single := strings.HasSuffix(kind, "-single")
+			if single && par == 1 {
+				continue // the same path at c1
+			}
+			kind := strings.TrimSuffix(kind, "-single")
+			name := kind + map[int]string{1: "/c1", 64: "/parallel64"}[par] + map[bool]string{true: "/single"}[single]
 			b.Run(name, func(b *testing.B) {
+				// single: one internal request per command, as before
+				// coalescing (the path an older leader gets).
+				f.fwd.mu.Lock()
+				f.fwd.legacy = single
+				f.fwd.mu.Unlock()
 				b.ReportAllocs()
 				sent0 := f.fwd.sent.Load()
 				op := func() error {

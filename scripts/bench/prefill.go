@@ -199,7 +199,9 @@ func (c *sdCluster) prefill(ctx context.Context, p plan) error {
 	}
 	want := p.Sessions + p.LogoutPool + p.LogoutAllPool
 	for _, n := range c.nodes {
-		err := waitFor(ctx, 5*time.Minute, "prefill on "+n.id, n.proc, func() bool {
+		// Five minutes, and one more per million sessions (--huge).
+		wait := 5*time.Minute + time.Duration(want/1_000_000)*time.Minute
+		err := waitFor(ctx, wait, "prefill on "+n.id, n.proc, func() bool {
 			st, err := c.status(ctx, n)
 			return err == nil && st.Sessions >= want && st.Ready
 		})
