@@ -35,6 +35,9 @@ const (
 	maxBatch           = 128
 	maxBatchesInFlight = 2
 	batchPath          = "/internal/v1/applybatch"
+	// maxBatchBytes keeps a batch well inside the internal body limit
+	// (maxInternalBody), which a single command must already fit.
+	maxBatchBytes = maxInternalBody / 2
 )
 
 // fwdCall is one forwarded command waiting for its result.
@@ -89,7 +92,11 @@ func (n *Node) sendBatches() {
 	b := &n.fwd
 	for {
 		b.mu.Lock()
-		k := min(len(b.queue), maxBatch)
+		k, size := 0, 0
+		for k < len(b.queue) && k < maxBatch && (k == 0 || size+len(b.queue[k].data) <= maxBatchBytes) {
+			size += len(b.queue[k].data)
+			k++
+		}
 		if k == 0 {
 			b.inFlight--
 			b.mu.Unlock()
