@@ -45,6 +45,7 @@ type config struct {
 	maxOps                      int64
 	nodeFlags                   []string // extra sessiond serve flags
 	deadline                    time.Duration
+	memorySessions              int // the memory phase's own count (0: -sessions)
 }
 
 func setOf(s string) map[string]bool {
@@ -85,6 +86,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.floodConc, "flood-c", 16, "concurrent production-hash logins in the flood")
 	fs.IntVar(&c.floodValConc, "flood-val-c", 8, "concurrent validations measured with and without the flood")
 	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of operations in one run")
+	fs.IntVar(&c.memorySessions, "memory-sessions", 0, "sessions of the in-process memory phase (default -sessions): it needs no cluster, so it can go past what the cluster's restore takes")
 	fs.DurationVar(&c.deadline, "deadline", 0, "give up (and stop everything) after this long; 0 = no limit")
 	fs.StringVar(&nodeFlags, "node-flags", "", "extra flags for every sessiond node, space separated (e.g. \"--heartbeat-timeout 500ms --election-timeout 500ms\")")
 	if err := fs.Parse(args); err != nil {

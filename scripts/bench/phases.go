@@ -167,6 +167,9 @@ func (r *runner) phaseFailover(ctx context.Context) error {
 // each node's RSS per session, an upper bound that includes GC headroom.
 func (r *runner) phaseMemory(ctx context.Context) error {
 	n := r.cfg.plan.Sessions
+	if r.cfg.memorySessions > 0 {
+		n = r.cfg.memorySessions
+	}
 	users := r.cfg.plan.MinUsers
 	f := fsm.New()
 	idx := uint64(0)
