@@ -184,6 +184,12 @@ func (r *runner) phaseMemory(ctx context.Context) error {
 	if err := apply(&fsm.CreateDB{Name: "sessiond"}); err != nil {
 		return err
 	}
+	// Thousands of sessions per user at 1M and beyond: no per-user cap.
+	set := f.State().Settings()
+	set.MaxSessionsPerUser = 0
+	if err := apply(&fsm.SetSettings{Settings: set}); err != nil {
+		return err
+	}
 	hash, _ := auth.HashPassword(minPassword, auth.MinimalHashParams())
 	for u := 0; u < users; u++ {
 		if err := apply(&fsm.CreateUser{Nonce: userLogin(kindMinUser, u), DB: "sessiond", Login: userLogin(kindMinUser, u), PasswordHash: hash, Now: 1}); err != nil {
