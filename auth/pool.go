@@ -11,7 +11,7 @@ import (
 // PoolConfig sizes the hashing pool. Non-positive fields take their
 // defaults in NewPool.
 type PoolConfig struct {
-	// Workers is how many hashes run at once. Default runtime.NumCPU().
+	// Workers is how many hashes run at once. Default DefaultWorkers().
 	Workers int
 	// Queue is how many callers may wait for a worker. Default
 	// QueuePerWorker*Workers: MaxWait, not the queue, is meant to bound
@@ -45,12 +45,25 @@ type PoolConfig struct {
 	Observer func(waited time.Duration)
 }
 
-// DefaultPoolConfig returns NumCPU workers, QueuePerWorker*NumCPU
-// waiting slots, a 2s maximum wait, and hashing at normal priority.
+// DefaultPoolConfig bounds hashing by default (issue 16): DefaultWorkers
+// hashes at once, QueuePerWorker waiting per worker for at most 2 s (then
+// 503 + Retry-After), on threads niced by DefaultNice. Anyone can make a
+// node hash (a wrong password hashes through the dummy hash), so the
+// default must leave the rest of the CPU to validation and Raft; a
+// deployment that only logs in trusted clients may raise Workers.
 func DefaultPoolConfig() PoolConfig {
-	n := runtime.NumCPU()
-	return PoolConfig{Workers: n, Queue: QueuePerWorker * n, MaxWait: 2 * time.Second}
+	n := DefaultWorkers()
+	return PoolConfig{Workers: n, Queue: QueuePerWorker * n, MaxWait: 2 * time.Second, Nice: DefaultNice}
 }
+
+// DefaultWorkers is half of the process's GOMAXPROCS at start (at least
+// one): the share of the CPUs password hashing may take.
+func DefaultWorkers() int { return max(1, startProcs/2) }
+
+// startProcs is GOMAXPROCS as the runtime chose it (CPUs or the cgroup's
+// limit), taken before MaxProcsFor's raise, so that the default does not
+// grow with it.
+var startProcs = runtime.GOMAXPROCS(0)
 
 // DefaultSlowAfter is PoolConfig.SlowAfter's default.
 const DefaultSlowAfter = 250 * time.Millisecond
@@ -59,8 +72,8 @@ const DefaultSlowAfter = 250 * time.Millisecond
 // a hash) 32 waiting per worker is under a second of work, inside MaxWait.
 const QueuePerWorker = 32
 
-// DefaultNice is the nice value to give hashing threads when an operator
-// asks for it: at 10 a thread weighs about a tenth of a normal one in the
+// DefaultNice is the nice value of hashing threads by default
+// (DefaultPoolConfig; PoolConfig's zero Nice stays "normal priority"): at 10 a thread weighs about a tenth of a normal one in the
 // Linux scheduler, so a login flood takes the idle CPU but yields it to
 // validation at once.
 const DefaultNice = 10
@@ -91,7 +104,7 @@ func (c PoolConfig) Validate() error {
 
 func (c PoolConfig) withDefaults() PoolConfig {
 	if c.Workers <= 0 {
-		c.Workers = runtime.NumCPU()
+		c.Workers = DefaultWorkers()
 	}
 	if c.Queue <= 0 {
 		c.Queue = QueuePerWorker * c.Workers

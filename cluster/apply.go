@@ -117,10 +117,19 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	return res, nil
 }
 
+// forwardApply forwards a command to the leader, coalesced with this
+// node's other concurrent forwards (batch.go).
 func (n *Node) forwardApply(ctx context.Context, data []byte) (fsm.Result, error) {
+	return n.forwardBatched(ctx, data)
+}
+
+// forwardOne forwards a single command (a leader older than the batch
+// endpoint).
+func (n *Node) forwardOne(ctx context.Context, data []byte) (fsm.Result, error) {
 	var out struct {
 		Result fsm.Result `json:"result"`
 	}
+	n.fwd.sent.Add(1)
 	err := n.callLeader(ctx, "/internal/v1/apply", data, &out)
 	n.metrics.forwardResult(err)
 	if err != nil {

@@ -125,6 +125,12 @@ func benchPrefill(tb testing.TB, leader *Node, n int) uint64 {
 		tb.Fatalf("create user: %v %v", err, res.Err())
 	}
 	uid := res.UserID
+	// One user holds every benchmark session: lift the per-user cap.
+	set := leader.fsm.State().Settings()
+	set.MaxSessionsPerUser = 0
+	if _, err := leader.Apply(ctx, &fsm.SetSettings{Settings: set}); err != nil {
+		tb.Fatal(err)
+	}
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup

@@ -28,6 +28,7 @@ const maxInternalBody = 1 << 20
 func (n *Node) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/v1/apply", n.handleApply)
+	mux.HandleFunc("POST "+batchPath, n.handleApplyBatch)
 	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/applied", n.handleApplied)
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
@@ -195,6 +196,9 @@ func (n *Node) call(ctx context.Context, base, path string, body []byte, out any
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		if path == batchPath {
+			return batchStatusError(resp.StatusCode, data)
+		}
 		return decodeInternalError(resp.StatusCode, data)
 	}
 	if out == nil {

@@ -87,7 +87,7 @@ func TestReqSign_FakeLeaderLearnsNoKey(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	for _, p := range []string{"/internal/v1/apply", "/internal/v1/readindex", "/internal/v1/join", "/internal/v1/remove", "/internal/v1/restore"} {
+	for _, p := range []string{batchPath, "/internal/v1/readindex", "/internal/v1/join", "/internal/v1/remove", "/internal/v1/restore"} {
 		if !paths[p] {
 			t.Errorf("the fake leader got no signed %s (got %v)", p, paths)
 		}

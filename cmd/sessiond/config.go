@@ -92,8 +92,8 @@ type Config struct {
 	ElectionTimeout   time.Duration
 	HashMemory        uint // KiB
 	HashTime          uint
-	HashWorkers       int // concurrent hashes; 0 = one per CPU
-	HashNice          int // nice value of hashing threads; 0 = normal priority
+	HashWorkers       int // concurrent hashes; 0 = auth.DefaultWorkers (half the CPUs)
+	HashNice          int // nice value of hashing threads; default auth.DefaultNice, 0 = normal priority
 	LogLevel          slog.Level
 	LogFormat         string // text or json
 	TLSCert, TLSKey   string
@@ -120,7 +120,7 @@ func DefaultConfig() Config {
 		NodeID: "node1", DataDir: "./data", APIAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:8300",
 		Bootstrap: true, Consistency: cluster.Default, MaxStale: cc.MaxStale, DefaultDB: "sessiond",
 		SnapshotThreshold: cc.SnapshotThreshold, SnapshotInterval: cc.SnapshotInterval, TrailingLogs: cc.TrailingLogs, HeartbeatTimeout: cc.HeartbeatTimeout,
-		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time),
+		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time), HashNice: auth.DefaultNice,
 		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -210,8 +210,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "Raft election timeout")
 	fs.UintVar(&c.HashMemory, "hash-memory", c.HashMemory, "argon2id memory in `KiB` (64 is the test minimum; never in production)")
 	fs.UintVar(&c.HashTime, "hash-time", c.HashTime, "argon2id passes")
-	fs.IntVar(&c.HashWorkers, "hash-workers", c.HashWorkers, "password hashes run at once (0: one per CPU)")
-	fs.IntVar(&c.HashNice, "hash-nice", c.HashNice, "nice value (0-19) of hashing threads, so a login flood yields the CPU to validation (10 is a good value; raises GOMAXPROCS); 0 hashes at normal priority")
+	fs.IntVar(&c.HashWorkers, "hash-workers", c.HashWorkers, "password hashes run at once (0: half the CPUs, at least 1); beyond 32 waiting per worker or 2 s, logins get 503 + Retry-After")
+	fs.IntVar(&c.HashNice, "hash-nice", c.HashNice, "nice value (0-19) of hashing threads, so a login flood yields the CPU to validation (raises GOMAXPROCS by --hash-workers); 0 hashes at normal priority")
 	fs.Var(slogLevelFlag{&c.LogLevel}, "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate `file`: serve the API over HTTPS")

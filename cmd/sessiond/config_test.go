@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sessiond/sessiond/auth"
 	"io"
 	"log/slog"
 	"os"
@@ -130,8 +131,12 @@ func TestConfig_HashPoolFlags(t *testing.T) {
 	if ac := c.authConfig(); ac.Pool.Workers != 3 || ac.Pool.Nice != 10 {
 		t.Fatalf("pool config %+v", ac.Pool)
 	}
-	if ac := parse(t, nil, mapEnv()).authConfig(); ac.Pool.Nice != 0 {
-		t.Fatalf("hashing is niced by default: %+v", ac.Pool)
+	// Issue 16: hashing is bounded and niced by default; 0 turns nice off.
+	if ac := parse(t, nil, mapEnv()).authConfig(); ac.Pool.Nice != auth.DefaultNice || ac.Pool.Workers != 0 {
+		t.Fatalf("default pool %+v, want Nice %d and the default worker share", ac.Pool, auth.DefaultNice)
+	}
+	if ac := parse(t, []string{"--hash-nice", "0"}, mapEnv()).authConfig(); ac.Pool.Nice != 0 {
+		t.Fatalf("--hash-nice 0: %+v", ac.Pool)
 	}
 }
 

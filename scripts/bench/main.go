@@ -44,6 +44,8 @@ type config struct {
 	floodConc, floodValConc     int
 	maxOps                      int64
 	nodeFlags                   []string // extra sessiond serve flags
+	deadline                    time.Duration
+	memorySessions              int // the memory phase's own count (0: -sessions)
 }
 
 func setOf(s string) map[string]bool {
@@ -56,7 +58,7 @@ func setOf(s string) map[string]bool {
 	return m
 }
 
-const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,flood,snapshot,failover,startup,memory"
+const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,flood,flood1,proxy,snapshot,failover,startup,memory"
 
 func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -84,6 +86,8 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.floodConc, "flood-c", 16, "concurrent production-hash logins in the flood")
 	fs.IntVar(&c.floodValConc, "flood-val-c", 8, "concurrent validations measured with and without the flood")
 	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of operations in one run")
+	fs.IntVar(&c.memorySessions, "memory-sessions", 0, "sessions of the in-process memory phase (default -sessions): it needs no cluster, so it can go past what the cluster's restore takes")
+	fs.DurationVar(&c.deadline, "deadline", 0, "give up (and stop everything) after this long; 0 = no limit")
 	fs.StringVar(&nodeFlags, "node-flags", "", "extra flags for every sessiond node, space separated (e.g. \"--heartbeat-timeout 500ms --election-timeout 500ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -111,6 +115,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.deadline)
+		defer cancel()
+	}
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -27,22 +27,7 @@ func (r *runner) phaseFlood(ctx context.Context, round int) error {
 	if err != nil {
 		return err
 	}
-	vc := r.cfg.floodValConc
-	vt := r.sdTarget("sessiond", followers[:1], "", vc)
-	alone := r.goRun(ctx, r.sd.cpuSeconds, vc, validateOp(vt, r.cfg.plan.Sessions))
-	r.record(alone, "sessiond", "validate-alone", "follower", round)
-	lt := r.sdTarget("sessiond", r.sd.nodes, "", r.cfg.floodConc)
-	var login result
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		login = drive(ctx, r.cfg.floodConc, r.cfg.warmup, r.cfg.d, r.cfg.maxOps, loginOp(lt, kindProdUser, r.cfg.plan.ProdUsers, prodPassword))
-	}()
-	during := r.goRun(ctx, r.sd.cpuSeconds, vc, validateOp(vt, r.cfg.plan.Sessions))
-	wg.Wait()
-	r.record(during, "sessiond", "validate-during-flood", "follower", round)
-	r.record(login, "sessiond", "login-prodhash-flood", "all", round)
+	r.floodOn(ctx, round, r.sd, followers[0], r.sd.nodes, "follower")
 	return nil
 }
 
@@ -182,6 +167,9 @@ func (r *runner) phaseFailover(ctx context.Context) error {
 // each node's RSS per session, an upper bound that includes GC headroom.
 func (r *runner) phaseMemory(ctx context.Context) error {
 	n := r.cfg.plan.Sessions
+	if r.cfg.memorySessions > 0 {
+		n = r.cfg.memorySessions
+	}
 	users := r.cfg.plan.MinUsers
 	f := fsm.New()
 	idx := uint64(0)
@@ -194,6 +182,12 @@ func (r *runner) phaseMemory(ctx context.Context) error {
 		return f.ApplyEntry(idx, data).Err()
 	}
 	if err := apply(&fsm.CreateDB{Name: "sessiond"}); err != nil {
+		return err
+	}
+	// Thousands of sessions per user at 1M and beyond: no per-user cap.
+	set := f.State().Settings()
+	set.MaxSessionsPerUser = 0
+	if err := apply(&fsm.SetSettings{Settings: set}); err != nil {
 		return err
 	}
 	hash, _ := auth.HashPassword(minPassword, auth.MinimalHashParams())

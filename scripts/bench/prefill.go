@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -144,7 +145,20 @@ func buildState(backup io.Reader, p plan) ([]byte, error) {
 	if _, err := f.WriteSnapshot(&buf); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return macBackup(buf.Bytes())
+}
+
+// macBackup appends the trailer cluster/backupmac.go wants on a restore:
+// "SDBKMAC1" and an HMAC-SHA256 of the snapshot under the backup key the
+// nodes derive from their seal secret (the cluster key here).
+func macBackup(snap []byte) ([]byte, error) {
+	s, err := auth.NewSealer([]byte(benchClusterKey))
+	if err != nil {
+		return nil, err
+	}
+	h := hmac.New(sha256.New, s.BackupMACKeys()[0])
+	h.Write(snap)
+	return h.Sum(append(snap, "SDBKMAC1"...)), nil
 }
 
 // prefill replaces the cluster's state with the plan's through the
@@ -185,7 +199,9 @@ func (c *sdCluster) prefill(ctx context.Context, p plan) error {
 	}
 	want := p.Sessions + p.LogoutPool + p.LogoutAllPool
 	for _, n := range c.nodes {
-		err := waitFor(ctx, 5*time.Minute, "prefill on "+n.id, n.proc, func() bool {
+		// Five minutes, and one more per million sessions (--huge).
+		wait := 5*time.Minute + time.Duration(want/1_000_000)*time.Minute
+		err := waitFor(ctx, wait, "prefill on "+n.id, n.proc, func() bool {
 			st, err := c.status(ctx, n)
 			return err == nil && st.Sessions >= want && st.Ready
 		})

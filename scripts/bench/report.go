@@ -78,6 +78,15 @@ func (r *runner) summary() []ratio {
 	add(mkRatio("validation default, follower, wrk c64 / baseline validator (SHA-256 + map)", r.perRound(func(k int) (float64, bool) {
 		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "validate", "", "", 64, k))
 	}), "(context)", atLeast(0)))
+	add(mkRatio("forward auth GET /v1/authz / GET /v1/session, follower default, wrk c64", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "authz", "follower", "", 64, k), r.find("sessiond", "validate", "follower", "default", 64, k))
+	}), ">= 0.9", atLeast(0.9)))
+	add(mkRatio("nginx -> /v1/authz -> app / nginx -> app, wrk c64", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("nginx", "nginx-authz", "", "", 64, k), r.find("nginx", "nginx-bare", "", "", 64, k))
+	}), "(context)", atLeast(0)))
+	add(mkRatio("validation default / stale, follower, wrk c64", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("sessiond", "validate", "follower", "stale", 64, k))
+	}), ">= 0.95", atLeast(0.95)))
 	for _, role := range []string{"follower", "leader"} {
 		add(mkRatio("validation consistent / default, "+role+", wrk c64", r.perRound(func(k int) (float64, bool) {
 			return r.ratioOf(r.find("sessiond", "validate", role, "consistent", 64, k), r.find("sessiond", "validate", role, "default", 64, k))
@@ -86,10 +95,26 @@ func (r *runner) summary() []ratio {
 	add(mkRatio("validation default (Go driver c64, all nodes) / etcd serializable get", r.perRound(func(k int) (float64, bool) {
 		return r.ratioOf(r.find("sessiond", "validate-go", "all", "default", 64, k), r.find("etcd-serializable", "validate-go", "", "", 64, k))
 	}), ">= 5", atLeast(5)))
-	for _, wl := range []string{"login-minhash", "logout"} {
-		add(mkRatio(wl+" c64 / etcd login (lease + put) c64", r.perRound(func(k int) (float64, bool) {
-			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("etcd", "login", "", "", 64, k))
+	for _, w := range []struct{ wl, other string }{{"login-minhash", "login"}, {"logout", "logout"}} {
+		wl := w.wl
+		add(mkRatio(wl+" c64 / etcd "+w.other+" c64", r.perRound(func(k int) (float64, bool) {
+			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("etcd", w.other, "", "", 64, k))
 		}), ">= 10", atLeast(10)))
+		add(mkRatio(wl+" c64 / redis (AOF everysec) "+w.other+" c64", r.perRound(func(k int) (float64, bool) {
+			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("redis-aof-everysec", w.other, "", "", 64, k))
+		}), ">= 0.3", atLeast(0.3)))
+		for _, c := range []int{1, 64} {
+			add(mkRatio(fmt.Sprintf("%s c%d p50 (ms)", wl, c), r.perRound(func(k int) (float64, bool) {
+				x := r.find("sessiond", wl, "all", "", c, k)
+				if len(x) != 1 {
+					return 0, false
+				}
+				return x[0].P50, true
+			}), "(context)", atLeast(0)))
+		}
+		add(mkRatio(wl+" c1 p99 (ms)", r.perRound(func(k int) (float64, bool) {
+			return firstP99(r.find("sessiond", wl, "all", "", 1, k))
+		}), "(context)", atLeast(0)))
 		add(mkRatio(wl+" c64 p99 (ms)", r.perRound(func(k int) (float64, bool) {
 			x := r.find("sessiond", wl, "all", "", 64, k)
 			return firstP99(x)
@@ -111,15 +136,37 @@ func (r *runner) summary() []ratio {
 			add(mkRatio("login prodhash c64 ok/s (no validation load) / (cores / one hash)", []float64{x[0].OkPerSec / bound}, ">= 0.8", atLeast(0.8)))
 		}
 	}
-	for _, wl := range []string{"validate-during-flood", "validate-during-snapshot"} {
-		add(mkRatio(wl+" p99 / validate-alone p99", r.perRound(func(k int) (float64, bool) {
-			during := r.find("sessiond", wl, "", "", 0, k)
-			alone := r.findBefore(wl, k)
+	for _, f := range []struct {
+		wl, node, target string
+		max              float64
+	}{{"validate-during-flood", "follower", "<= 3", 3}, {"validate-during-flood", "one-node", "<= 3", 3},
+		{"validate-during-snapshot", "follower", "<= 2", 2}} {
+		add(mkRatio(f.wl+" p99 / validate-alone p99, "+f.node, r.perRound(func(k int) (float64, bool) {
+			during := r.find("sessiond", f.wl, f.node, "", 0, k)
+			alone := r.findBefore(f.wl, f.node, k)
 			if len(during) != 1 || alone == nil || alone.P99 == 0 {
 				return 0, false
 			}
 			return during[0].P99 / alone.P99, true
-		}), "<= 2", atMost(2)))
+		}), f.target, atMost(f.max)))
+		if f.wl != "validate-during-flood" {
+			continue
+		}
+		add(mkRatio(f.wl+" ok/s / validate-alone ok/s, "+f.node, r.perRound(func(k int) (float64, bool) {
+			during := r.find("sessiond", f.wl, f.node, "", 0, k)
+			alone := r.findBefore(f.wl, f.node, k)
+			if len(during) != 1 || alone == nil {
+				return 0, false
+			}
+			return r.ratioOf(during, []result{*alone})
+		}), ">= 0.5", atLeast(0.5)))
+		add(mkRatio("login-prodhash-flood ok/s (right + wrong passwords), "+f.node, r.perRound(func(k int) (float64, bool) {
+			x := r.find("sessiond", "login-prodhash-flood", f.node, "", 0, k)
+			if len(x) != 1 {
+				return 0, false
+			}
+			return x[0].OkPerSec, true
+		}), "> 0", atLeast(1e-9)))
 	}
 	if t, ok := r.extras["failover_s"].([]float64); ok {
 		add(mkRatio("failover: kill -9 leader -> writes succeed (s)", t, "<= 2", atMost(2)))
@@ -148,11 +195,11 @@ func firstP99(x []result) (float64, bool) {
 
 // findBefore is the validate-alone run recorded just before the "during"
 // run wl of round k.
-func (r *runner) findBefore(wl string, k int) *result {
+func (r *runner) findBefore(wl, node string, k int) *result {
 	for i, x := range r.results {
-		if x.Workload == wl && x.Round == k {
+		if x.Workload == wl && x.Node == node && x.Round == k {
 			for j := i - 1; j >= 0; j-- {
-				if r.results[j].Workload == "validate-alone" {
+				if r.results[j].Workload == "validate-alone" && r.results[j].Node == node {
 					return &r.results[j]
 				}
 			}

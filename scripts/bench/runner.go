@@ -18,7 +18,10 @@ type runner struct {
 	started time.Time
 
 	sd        *sdCluster
+	one       *sdCluster // the one-node flood cluster (flood1), started on first use
 	baseURL   string
+	nginxAuth string // nginx with docs/deploy/nginx.conf (proxy), started on first use
+	nginxBare string // the same nginx, no auth_request
 	redis     *redisTarget
 	etcd      *etcdCluster
 	tokenFile string
@@ -34,7 +37,7 @@ type runner struct {
 func (r *runner) setup(ctx context.Context) error {
 	cfg := r.cfg
 	r.extras = map[string]any{}
-	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, cfg.nodeFlags)
+	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, append(benchNodeFlags(), cfg.nodeFlags...))
 	if err != nil {
 		return err
 	}
@@ -147,7 +150,7 @@ func (r *runner) phases(ctx context.Context) error {
 		}{
 			{"validate-wrk", r.phaseValidateWrk}, {"validate-go", r.phaseValidateGo},
 			{"login", r.phaseLogin}, {"logout", r.phaseLogout}, {"logoutall", r.phaseLogoutAll},
-			{"mixed", r.phaseMixed}, {"flood", r.phaseFlood}, {"snapshot", r.phaseSnapshot},
+			{"mixed", r.phaseMixed}, {"flood", r.phaseFlood}, {"flood1", r.phaseFlood1}, {"proxy", r.phaseProxy}, {"snapshot", r.phaseSnapshot},
 			{"startup", r.phaseStartup},
 		}
 		for _, s := range steps {
@@ -204,6 +207,14 @@ func (r *runner) phaseValidateWrk(ctx context.Context, round int) error {
 				}
 				res.ServerCPU = r.sd.cpuSeconds() - c0
 				r.record(res, "sessiond", "validate", n.role, round)
+				if n.role == "follower" && lv == "default" {
+					// Forward auth right after, same node and tokens.
+					res, err := r.cfg.runWrk(ctx, wrkRun{url: n.node.url, path: "/v1/authz", tokens: r.tokenFile, conc: c, d: r.cfg.d})
+					if err != nil {
+						return err
+					}
+					r.record(res, "sessiond", "authz", n.role, round)
+				}
 			}
 		}
 	}

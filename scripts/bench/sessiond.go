@@ -42,6 +42,7 @@ type sdCluster struct {
 	procs *procSet
 	nodes []*sdNode
 	extra []string // extra serve flags for every node
+	wrap  []string // arguments before the node's own when bin wraps sessiond (taskset)
 	http  *http.Client
 	admin string // admin's native token
 }
@@ -82,7 +83,7 @@ func (c *sdCluster) startNode(n *sdNode) error {
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return err
 	}
-	args := append(append([]string(nil), n.args...), c.extra...)
+	args := append(append(append([]string(nil), c.wrap...), n.args...), c.extra...)
 	p, err := c.procs.start("sessiond-"+n.id+"-"+strconv.FormatInt(time.Now().UnixMilli(), 36), c.env(), c.bin, args...)
 	if err != nil {
 		return err
