@@ -50,6 +50,13 @@ func (s *Server) clusterBackup(w http.ResponseWriter, r *http.Request) {
 // clusterRestore replaces the cluster's state with an uploaded backup; a
 // bad file is refused with 400 and changes nothing.
 func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
+	// A backup of millions of sessions is an upload of gigabytes: the
+	// server-wide read and write timeouts (sized for small requests) would
+	// cut it off, so this route gets its own, long deadline. The size stays
+	// bounded by cluster.MaxBackupSize.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(restoreTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(restoreTimeout))
 	if err := s.node.Restore(r.Context(), r.Body); err != nil {
 		writeNativeError(w, err)
 		return
@@ -58,6 +65,9 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 	_, sessions := s.svc.Counts()
 	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.AppliedIndex()})
 }
+
+// restoreTimeout bounds one restore upload and its answer.
+const restoreTimeout = 30 * time.Minute
 
 // admin wraps a handler that needs an admin's Bearer token.
 func (s *Server) admin(h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {

@@ -253,6 +253,10 @@ func (w *respWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (the restore
+// route sets its own deadlines).
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *respWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
