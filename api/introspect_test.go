@@ -102,9 +102,12 @@ func TestIntrospect_ClientAuthentication(t *testing.T) {
 	if r := e.do("POST", "/v1/introspect", map[string]string{"token": tok}, "Authorization: Basic "+basic(id, secret)); r.Status != 200 || r.json(t)["active"] != true {
 		t.Fatalf("json: %d %s", r.Status, r.Body)
 	}
+	// A wrong secret: the right one with its last hex digit changed (never
+	// to itself: one secret in 16 ends in "0").
+	wrong := secret[:63] + map[bool]string{true: "1", false: "0"}[secret[63] == '0']
 	for name, r := range map[string]resp{
 		"none":         e.raw("POST", "/v1/introspect", form("token", tok), formCT),
-		"wrong secret": e.raw("POST", "/v1/introspect", form("token", tok), formCT, "Authorization: Basic "+basic(id, secret[:63]+"0")),
+		"wrong secret": e.raw("POST", "/v1/introspect", form("token", tok), formCT, "Authorization: Basic "+basic(id, wrong)),
 		"unknown id":   e.raw("POST", "/v1/introspect", form("token", tok, "client_id", strings.Repeat("a", 32), "client_secret", secret), formCT),
 		"bad key":      e.raw("POST", "/v1/introspect", form("token", tok), formCT, "X-Sessiond-Cluster-Key: nope"),
 	} {
