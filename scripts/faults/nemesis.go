@@ -36,13 +36,13 @@ const (
 // Scenarios lists every scenario in the order the short suite runs them.
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
 }
 
 // mixFaults are the faults the "all" scenario draws from.
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScSnapshotInstall, ScLatency, ScDiskFull,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScSnapshotInstall, ScLatency, ScDiskFull,
 }
 
 // FaultEvent is one injected fault.
@@ -70,6 +70,8 @@ type Nemesis struct {
 	trailingLogs uint64
 	snapshotWait time.Duration
 	longWaits    int // long holds so far
+	// wl, when set, sends the probes some faults aim at their moment.
+	wl *Workload
 
 	// target is 1 + the index of the node the current fault is aimed
 	// at (0: none): the workload sends part of its traffic there.
@@ -137,18 +139,16 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 	start := n.rec.Now()
 	n.target.Store(0)
 	switch f {
-	case ScKillLeader, ScKillFollower:
-		i, err := n.pick(ctx, f == ScKillLeader)
-		if err != nil {
-			return err
-		}
-		if err := n.cl.Kill(i); err != nil {
-			return err
-		}
-		n.hold(ctx)
-		err = n.cl.Start(i)
-		n.record(f, n.cl.Procs[i].ID, "", start)
-		return err
+	case ScKillLeader:
+		return n.killLeaderProbed(ctx, start)
+	case ScKillFollower:
+		return n.killFollowerProbed(ctx, start)
+	case ScIsolateLeader:
+		return n.isolateLeaderProbed(ctx, start)
+	case ScStallLeader:
+		return n.stallLeader(ctx, start)
+	case ScMembership:
+		return n.membership(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)
@@ -159,15 +159,12 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		}
 		n.record(f, "all", "", start)
 		return nil
-	case ScIsolateLeader, ScIsolateFollower:
-		i, err := n.pick(ctx, f == ScIsolateLeader)
+	case ScIsolateFollower:
+		i, err := n.pick(ctx, false)
 		if err != nil {
 			return err
 		}
 		minority := []int{i}
-		if f == ScIsolateLeader && len(n.cl.Procs) >= 5 {
-			minority = append(minority, (i+1)%len(n.cl.Procs))
-		}
 		if err := n.partition(minority); err != nil {
 			return err
 		}

@@ -1,0 +1,170 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// The faults below aim probes (probes.go) at the moment their bug would
+// show; each falls back to the plain fault when the nemesis has no
+// workload (unit tests).
+
+// ScStallLeader stalls the leader's disk (every fsync held for seconds) and
+// cuts it off: its Raft loop, stuck in a log write, cannot notice that it
+// lost its followers, so it still believes it leads while the majority
+// elects a new leader and acknowledges revocations. Only VerifyLeader in
+// the read-index round stops it from serving those reads from old state.
+const ScStallLeader = "stall-leader"
+
+// killLeaderProbed kills the leader the moment it acknowledged a login,
+// slows the links between the survivors (so the new leader's first
+// commit, its term barrier, takes a few hundred milliseconds) and
+// validates that login on every survivor while they elect: a new leader
+// that serves reads before its barrier answers from a commit index that
+// lacks the login (P1).
+func (n *Nemesis) killLeaderProbed(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, true)
+	if err != nil {
+		return err
+	}
+	var toks []probeToken
+	if n.wl != nil {
+		toks = n.wl.FirstLogin(ctx, i, 3)
+	}
+	if err := n.cl.Kill(i); err != nil {
+		return err
+	}
+	var rest []int
+	for j := range n.cl.Procs {
+		if j != i {
+			rest = append(rest, j)
+		}
+	}
+	for _, a := range rest {
+		for _, b := range rest {
+			if a != b {
+				n.net.SetLatency(a, b, n.election/6)
+			}
+		}
+	}
+	hold := n.jitter(2*n.election, 4*n.election)
+	probes := 0
+	if n.wl != nil {
+		probes = n.wl.Probe(ctx, rest, toks, []string{"consistent", "default"}, hold, 4)
+	} else {
+		sleepCtx(ctx, hold)
+	}
+	err = n.cl.Start(i)
+	n.record(ScKillLeader, n.cl.Procs[i].ID, fmt.Sprintf("killed after a login ack; %d probes of %d tokens on the survivors", probes, len(toks)), start)
+	return err
+}
+
+// killFollowerProbed kills a follower, restarts it after a while and
+// validates, from the moment it starts, the tokens revoked while it was
+// down: a node that serves default hits before it has caught up accepts
+// them (P2).
+func (n *Nemesis) killFollowerProbed(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, false)
+	if err != nil {
+		return err
+	}
+	if err := n.cl.Kill(i); err != nil {
+		return err
+	}
+	down := n.rec.Now()
+	n.hold(ctx)
+	err = n.cl.Start(i)
+	probes, toks := 0, 0
+	if n.wl != nil && err == nil {
+		t := n.wl.RevokedSince(down)
+		toks = len(t)
+		probes = n.wl.Probe(context.WithoutCancel(ctx), []int{i}, t, []string{"default", "default", "consistent"}, 5*n.election/2, 3)
+	}
+	n.record(ScKillFollower, n.cl.Procs[i].ID, fmt.Sprintf("%d probes of %d tokens revoked while down", probes, toks), start)
+	return err
+}
+
+// isolateLeaderProbed cuts the leader off for longer than the nodes'
+// apply deadline (5 s) and sends it a burst of logouts at once: each must
+// answer 503 (or succeed after the heal), never a 204 for a revocation that
+// was not committed (P2 on the follow-up, P3 in the sweep).
+func (n *Nemesis) isolateLeaderProbed(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, true)
+	if err != nil {
+		return err
+	}
+	minority := []int{i}
+	if len(n.cl.Procs) >= 5 {
+		minority = append(minority, (i+1)%len(n.cl.Procs))
+	}
+	if err := n.partition(minority); err != nil {
+		return err
+	}
+	hold := n.jitter(6500*time.Millisecond, 7500*time.Millisecond)
+	end := time.Now().Add(hold)
+	if n.wl != nil {
+		sleepCtx(ctx, 50*time.Millisecond)
+		n.wl.LogoutBurst(context.WithoutCancel(ctx), i, 4)
+	}
+	sleepCtx(context.WithoutCancel(ctx), time.Until(end))
+	n.record(ScIsolateLeader, n.names(minority), "held past the apply deadline, logout burst", start)
+	return nil
+}
+
+// stallLeader holds every fsync of the leader for a few seconds (strace
+// fault injection, so the product needs no hook) and partitions it.
+func (n *Nemesis) stallLeader(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, true)
+	if err != nil {
+		return err
+	}
+	stop, err := n.stallDisk(i, 4*time.Second)
+	if err != nil {
+		n.record(ScStallLeader, n.cl.Procs[i].ID, "skipped: "+err.Error(), start)
+		return nil
+	}
+	if err := n.partition([]int{i}); err != nil {
+		stop()
+		return err
+	}
+	n.hold(ctx)
+	n.net.Heal()
+	stop()
+	n.record(ScStallLeader, n.cl.Procs[i].ID, "fsync held 4 s, partitioned", start)
+	return nil
+}
+
+// stallDisk attaches strace to node i and delays each fsync/fdatasync by
+// d; stop detaches it (the node then runs at full speed again).
+func (n *Nemesis) stallDisk(i int, d time.Duration) (stop func(), err error) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		return nil, fmt.Errorf("strace not installed")
+	}
+	pid := n.cl.Procs[i].Pid()
+	if pid <= 0 {
+		return nil, fmt.Errorf("%s not running", n.cl.Procs[i].ID)
+	}
+	us := strconv.FormatInt(d.Microseconds(), 10)
+	cmd := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-p", strconv.Itoa(pid),
+		"-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:delay_enter="+us)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// strace attaches to every thread before the delays take effect.
+	sleepCtx(context.Background(), 300*time.Millisecond)
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * d):
+			cmd.Process.Kill()
+			<-done
+		}
+	}, nil
+}
