@@ -36,13 +36,13 @@ const (
 // Scenarios lists every scenario in the order the short suite runs them.
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
 }
 
 // mixFaults are the faults the "all" scenario draws from.
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScSnapshotInstall, ScLatency, ScDiskFull,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull,
 }
 
 // FaultEvent is one injected fault.
@@ -149,6 +149,8 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		return n.stallLeader(ctx, start)
 	case ScMembership:
 		return n.membership(ctx, start)
+	case ScClockSkew:
+		return n.clockSkew(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)
@@ -404,6 +406,7 @@ func (n *Nemesis) diskFull(ctx context.Context, start int64) error {
 // dead nodes restarted, the disk ballast removed.
 func (n *Nemesis) HealAll() {
 	n.net.Heal()
+	n.resetClocks()
 	if dir := n.cl.tmpfsDir(); dir != "" {
 		os.Remove(filepath.Join(dir, ballast))
 	}

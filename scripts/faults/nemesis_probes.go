@@ -47,14 +47,27 @@ func (n *Nemesis) killLeaderProbed(ctx context.Context, start int64) error {
 	for _, a := range rest {
 		for _, b := range rest {
 			if a != b {
-				n.net.SetLatency(a, b, n.election/6)
+				n.net.SetLatency(a, b, n.election/10)
 			}
 		}
 	}
+	// Probe until a survivor leads and a while after (its first
+	// milliseconds as leader are the point), at least a normal hold.
 	hold := n.jitter(2*n.election, 4*n.election)
 	probes := 0
 	if n.wl != nil {
-		probes = n.wl.Probe(ctx, rest, toks, []string{"consistent", "default"}, hold, 4)
+		pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan int)
+		go func() {
+			done <- n.wl.Probe(pctx, rest, toks, []string{"consistent", "consistent", "default"}, 20*n.election, 8)
+		}()
+		began := time.Now()
+		lctx, cancel := context.WithTimeout(pctx, 15*n.election)
+		n.cl.Leader(lctx)
+		cancel()
+		sleepCtx(ctx, max(3*n.election/2, hold-time.Since(began)))
+		stop()
+		probes = <-done
 	} else {
 		sleepCtx(ctx, hold)
 	}

@@ -101,7 +101,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Nodes: opts.Nodes, Binary: opts.Binary, Dir: opts.Dir, Net: nw, IDs: ids,
 		ClusterKey: randomHex(24), AdminPassword: newPassword(),
 		HeartbeatTimeout: opts.Election, ElectionTimeout: opts.Election, MaxStale: opts.MaxStale,
-		TmpfsNode: -1,
+		TmpfsNode: -1, ClockFiles: binaryHasFlags(opts.Binary, "fault-clock-file"),
 	}
 	// Snapshots early and often where a node restarts or falls behind, so
 	// a restart or catch-up starts from a real snapshot with something in

@@ -1,5 +1,7 @@
 package main
 
+import "time"
+
 // Edit is one Go-source find/replace in a named file of the repository;
 // Find must occur exactly once (a mutant whose text moved is reported as
 // stale, never silently skipped).
@@ -16,6 +18,9 @@ type Mutant struct {
 	Scenarios []string
 	Expect    string
 	Fast      bool // in CI's subset (each a few seconds)
+	// Duration, when longer than the run's -duration, is this mutant's
+	// workload time: its fault must recur a few times to be hit.
+	Duration time.Duration
 }
 
 // Catalogue is every planted bug. Each is a class the fault suite claims
@@ -81,7 +86,7 @@ var Catalogue = []Mutant{
 		Scenarios: []string{"stall-leader"}, Expect: "P2"},
 	{Name: "reads-before-term-barrier", Class: "a new leader serving reads before its term barrier",
 		Edits:     []Edit{{"cluster/readindex.go", "\tif n.readyTerm.Load() != term {", "\tif false && n.readyTerm.Load() != term {"}},
-		Scenarios: []string{"kill-leader"}, Expect: "P1"},
+		Scenarios: []string{"kill-leader"}, Expect: "P1", Duration: 30 * time.Second},
 	{Name: "password-change-keeps-sessions", Class: "password change no longer ending sessions",
 		Edits:     []Edit{{"fsm/apply.go", "\t\tcp.Version++\n\t\tendSessions = true\n", "\t\tcp.Version++\n"}},
 		Scenarios: []string{"none"}, Expect: "P2"},
