@@ -162,17 +162,7 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		n.record(f, "all", "", start)
 		return nil
 	case ScIsolateFollower:
-		i, err := n.pick(ctx, false)
-		if err != nil {
-			return err
-		}
-		minority := []int{i}
-		if err := n.partition(minority); err != nil {
-			return err
-		}
-		n.hold(ctx)
-		n.record(f, n.names(minority), "", start)
-		return nil
+		return n.isolateFollowerProbed(ctx, start)
 	case ScOneWay:
 		// The leader still hears the others but cannot reach them.
 		i, err := n.pick(ctx, true)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,15 +91,23 @@ func (n *Nemesis) killFollowerProbed(ctx context.Context, start int64) error {
 		return err
 	}
 	down := n.rec.Now()
+	// The node restarts from its newest snapshot: sessions logged in up
+	// to that index are in its state, so revoke some of them now.
+	snap := n.snapshotIndexOf(i)
+	if n.wl != nil && snap > 0 {
+		if l, err := n.leaderOf(ctx, nil); err == nil {
+			n.wl.RevokeOld(context.WithoutCancel(ctx), l, snap, 6)
+		}
+	}
 	n.hold(ctx)
 	err = n.cl.Start(i)
 	probes, toks := 0, 0
 	if n.wl != nil && err == nil {
-		t := n.wl.RevokedSince(down)
+		t := n.wl.RevokedSince(down, snap)
 		toks = len(t)
 		probes = n.wl.Probe(context.WithoutCancel(ctx), []int{i}, t, []string{"default", "default", "consistent"}, 5*n.election/2, 3)
 	}
-	n.record(ScKillFollower, n.cl.Procs[i].ID, fmt.Sprintf("%d probes of %d tokens revoked while down", probes, toks), start)
+	n.record(ScKillFollower, n.cl.Procs[i].ID, fmt.Sprintf("%d probes of %d tokens in its snapshot (index %d) revoked while down", probes, toks, snap), start)
 	return err
 }
 
@@ -128,6 +138,38 @@ func (n *Nemesis) isolateLeaderProbed(ctx context.Context, start int64) error {
 	return nil
 }
 
+// isolateFollowerProbed cuts a follower off, revokes through the leader
+// sessions the follower holds (the leader acknowledges once the follower's
+// lease has lapsed) and validates them on the follower at the default
+// level for the rest of the hold: a follower that serves default hits
+// without a valid lease accepts them (P2).
+func (n *Nemesis) isolateFollowerProbed(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, false)
+	if err != nil {
+		return err
+	}
+	st, _ := n.cl.Client.Status(ctx, i, false)
+	if err := n.partition([]int{i}); err != nil {
+		return err
+	}
+	end := time.Now().Add(n.jitter(2*n.election, 4*n.election))
+	note := ""
+	if n.wl != nil && st.Applied > 0 {
+		bg := context.WithoutCancel(ctx)
+		lctx, cancel := context.WithDeadline(ctx, end)
+		if l, err := n.leaderOf(lctx, n.others(i)); err == nil {
+			since := n.rec.Now()
+			n.wl.RevokeOld(bg, l, st.Applied, 6)
+			k := n.wl.Probe(bg, []int{i}, n.wl.RevokedSince(since, st.Applied), []string{"default", "default", "consistent"}, max(time.Until(end), n.election/2), 4)
+			note = fmt.Sprintf("%d probes of sessions revoked through %s", k, n.cl.Procs[l].ID)
+		}
+		cancel()
+	}
+	sleepCtx(ctx, time.Until(end))
+	n.record(ScIsolateFollower, n.names([]int{i}), note, start)
+	return nil
+}
+
 // stallLeader holds every fsync of the leader for a few seconds (strace
 // fault injection, so the product needs no hook) and partitions it.
 func (n *Nemesis) stallLeader(ctx context.Context, start int64) error {
@@ -144,11 +186,75 @@ func (n *Nemesis) stallLeader(ctx context.Context, start int64) error {
 		stop()
 		return err
 	}
-	n.hold(ctx)
+	end := time.Now().Add(n.jitter(2*n.election, 4*n.election))
+	note := "fsync held 4 s, partitioned"
+	if n.wl != nil {
+		// Once the majority has a leader, revoke through it and validate
+		// those tokens on the old leader, which may still believe it leads.
+		others := n.others(i)
+		lctx, cancel := context.WithDeadline(ctx, end)
+		if l, err := n.leaderOf(lctx, others); err == nil {
+			since := n.rec.Now()
+			bg := context.WithoutCancel(ctx)
+			n.wl.RevokeOld(bg, l, ^uint64(0), 6)
+			k := n.wl.Probe(bg, []int{i}, n.wl.RevokedSince(since, 0), []string{"consistent", "default"}, max(time.Until(end), n.election), 6)
+			note += fmt.Sprintf("; %d probes on it after revocations through %s", k, n.cl.Procs[l].ID)
+		}
+		cancel()
+	}
+	sleepCtx(ctx, time.Until(end))
 	n.net.Heal()
 	stop()
-	n.record(ScStallLeader, n.cl.Procs[i].ID, "fsync held 4 s, partitioned", start)
+	n.record(ScStallLeader, n.cl.Procs[i].ID, note, start)
 	return nil
+}
+
+// others is every node but i.
+func (n *Nemesis) others(i int) []int {
+	var out []int
+	for j := range n.cl.Procs {
+		if j != i {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// leaderOf polls the given nodes (nil: every running node) until one
+// reports that it leads, or ctx ends.
+func (n *Nemesis) leaderOf(ctx context.Context, nodes []int) (int, error) {
+	if nodes == nil {
+		nodes = n.others(-1)
+	}
+	for {
+		for _, j := range nodes {
+			if p := n.cl.Procs[j]; !p.Running() || p.Paused() {
+				continue
+			}
+			if st, err := n.cl.Client.Status(ctx, j, false); err == nil && st.State == "Leader" {
+				return j, nil
+			}
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return -1, ctx.Err()
+		}
+	}
+}
+
+// snapshotIndexOf is the index of node i's newest snapshot (0: none).
+func (n *Nemesis) snapshotIndexOf(i int) uint64 {
+	var best uint64
+	entries, _ := os.ReadDir(filepath.Join(n.cl.Procs[i].DataDir, "snapshots"))
+	for _, e := range entries {
+		parts := strings.Split(e.Name(), "-")
+		if len(parts) != 3 || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		if idx, err := strconv.ParseUint(parts[1], 10, 64); err == nil && idx > best {
+			best = idx
+		}
+	}
+	return best
 }
 
 // stallDisk attaches strace to node i and delays each fsync/fdatasync by

@@ -69,16 +69,59 @@ func (w *Workload) FirstLogin(ctx context.Context, node, k int) []probeToken {
 }
 
 // RevokedSince returns tokens whose revocation was acknowledged after
-// since (recorder time): what a node that was down since then has not
-// applied.
-func (w *Workload) RevokedSince(since int64) []probeToken {
+// since (recorder time) and whose login answered with an index at most
+// maxIndex (0: any): what a node that holds state up to maxIndex but has
+// not heard from the cluster since then still finds as live sessions.
+func (w *Workload) RevokedSince(since int64, maxIndex uint64) []probeToken {
 	var out []probeToken
 	for tok, ti := range w.rec.History().tokens() {
+		if maxIndex > 0 && (ti.login.Index == 0 || ti.login.Index+8 > maxIndex) {
+			continue
+		}
 		if ack, ok := ti.ackRevoke(); ok && ack >= since {
 			out = append(out, probeToken{tok, ti.login.User})
 		}
 	}
 	return out
+}
+
+// RevokeOld logs out, through node, up to k live tokens whose login
+// answered with an index at most maxIndex: sessions that a node holding
+// state up to maxIndex has, and must stop accepting once the logouts are
+// acknowledged.
+func (w *Workload) RevokeOld(ctx context.Context, node int, maxIndex uint64, k int) {
+	var pick []probeToken
+	soon := time.Now().Add(5 * time.Second).UnixNano()
+	for tok, ti := range w.rec.History().tokens() {
+		if len(pick) >= k {
+			break
+		}
+		if ti.login.Index == 0 || ti.login.Index+8 > maxIndex || ti.maybeRevoked() {
+			continue
+		}
+		if exp := ti.login.ExpiresAt; exp != 0 && exp < soon {
+			continue
+		}
+		pick = append(pick, probeToken{tok, ti.login.User})
+	}
+	var wg sync.WaitGroup
+	for _, p := range pick {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op := w.begin(w.rec.NewClient(), Logout, &testUser{login: p.user}, node)
+			op.Token = p.tok
+			cctx, cancel := w.opCtx(ctx)
+			a := w.cl.Client.Logout(cctx, node, p.tok)
+			cancel()
+			w.finish(&op, a)
+			if op.Result = writeOutcome(a, http.StatusNoContent); op.Result == Unknown {
+				op.Return = Open
+			}
+			w.rec.Add(op)
+		}()
+	}
+	wg.Wait()
 }
 
 // Probe validates toks on nodes from k clients, one request at a time

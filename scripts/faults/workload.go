@@ -43,7 +43,7 @@ func DefaultWorkload() WorkloadConfig {
 		// OpTimeout is longer than the nodes' apply deadline (5 s) and
 		// read deadline (2 s): a server failure arrives as the 503 (or the
 		// false 204) it is, not as a client timeout.
-		Workers: 16, ActiveUsers: 24, OpsPerUser: 150, OpTimeout: 6500 * time.Millisecond,
+		Workers: 16, ActiveUsers: 24, OpsPerUser: 60, OpTimeout: 6500 * time.Millisecond,
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
 		PasswordPct: 2, KnoxPct: 30, RetireDisablePct: 50, TargetPct: 50,
