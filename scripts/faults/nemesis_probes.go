@@ -87,6 +87,13 @@ func (n *Nemesis) killFollowerProbed(ctx context.Context, start int64) error {
 	if err != nil {
 		return err
 	}
+	// Early in a run the node may have no snapshot yet: it would restart
+	// empty, and every probe would miss. Give it a few seconds to take one.
+	for end := time.Now().Add(5 * n.election); n.snapshotIndexOf(i) == 0 && time.Now().Before(end); {
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return nil
+		}
+	}
 	if err := n.cl.Kill(i); err != nil {
 		return err
 	}
