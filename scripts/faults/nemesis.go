@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -334,19 +332,9 @@ func (n *Nemesis) snapshotInstall(ctx context.Context, start int64) error {
 // skip (snapshot directories are named term-index-millis).
 func (n *Nemesis) newestSnapshotIndex(skip int) uint64 {
 	var best uint64
-	for j, p := range n.cl.Procs {
-		if j == skip {
-			continue
-		}
-		entries, _ := os.ReadDir(filepath.Join(p.DataDir, "snapshots"))
-		for _, e := range entries {
-			parts := strings.Split(e.Name(), "-")
-			if len(parts) != 3 || strings.HasSuffix(e.Name(), ".tmp") {
-				continue
-			}
-			if idx, err := strconv.ParseUint(parts[1], 10, 64); err == nil && idx > best {
-				best = idx
-			}
+	for j := range n.cl.Procs {
+		if j != skip {
+			best = max(best, n.snapshotIndexOf(j))
 		}
 	}
 	return best
