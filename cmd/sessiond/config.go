@@ -225,6 +225,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
 	auditFlag(fs, c)
+	faultClockFlag(fs)
 }
 
 // secretFiles are the *-file flags.

@@ -126,6 +126,9 @@ func (s *Server) openNode() (err error) {
 	ccfg.AuditLog = s.audit
 	ccfg.Version = s.build.Version
 	ccfg.BackupKeys = s.seal.BackupMACKeys()
+	if now := faultNow(); now != nil {
+		ccfg.Now = now // test only: --fault-clock-file
+	}
 	if s.mutualTLS() {
 		// Raft over mutual TLS, and internal calls with this node's
 		// certificate; the cluster builds its forwarding client from it.
@@ -143,6 +146,9 @@ var startProcs = runtime.GOMAXPROCS(0)
 // the http.Server that serves it.
 func (s *Server) openAPI() error {
 	acfg := s.cfg.authConfig()
+	if now := faultNow(); now != nil {
+		acfg.Now = now // test only: --fault-clock-file
+	}
 	// Niced hashing threads only yield to validation if they cannot hold
 	// every P; an operator's own GOMAXPROCS wins.
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {

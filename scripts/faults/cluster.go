@@ -34,6 +34,9 @@ type ClusterConfig struct {
 	// (root only) so the disk-full fault can fill it.
 	TmpfsNode int
 	TmpfsSize string
+	// ClockFiles: the binary has --fault-clock-file; each node gets one
+	// (Dir/ID.clock, offset 0 until the clock-skew fault writes it).
+	ClockFiles bool
 }
 
 // Proc is one node process.
@@ -93,6 +96,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		if err := os.MkdirAll(p.DataDir, 0o700); err != nil {
 			return nil, err
 		}
+		if cfg.ClockFiles {
+			if err := c.setClock(i, 0); err != nil {
+				return nil, err
+			}
+		}
 		if i == cfg.TmpfsNode && cfg.TmpfsNode >= 0 {
 			if err := run("mount", "-t", "tmpfs", "-o", "size="+cfg.TmpfsSize+",mode=0700", "tmpfs", p.DataDir); err != nil {
 				return nil, err
@@ -143,6 +151,9 @@ func (c *Cluster) args(i int) []string {
 	}
 	if i > 0 {
 		n.Join = c.Procs[0].URL
+	}
+	if cfg.ClockFiles {
+		n.Extra = append(n.Extra, "--fault-clock-file", c.clockFile(i))
 	}
 	n.Extra = append(n.Extra, cfg.ExtraFlags...)
 	return n.Args()

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,13 +34,13 @@ const (
 // Scenarios lists every scenario in the order the short suite runs them.
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
 }
 
 // mixFaults are the faults the "all" scenario draws from.
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
-	ScOneWay, ScFlapping, ScPauseLeader, ScSnapshotInstall, ScLatency, ScDiskFull,
+	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull,
 }
 
 // FaultEvent is one injected fault.
@@ -70,6 +68,8 @@ type Nemesis struct {
 	trailingLogs uint64
 	snapshotWait time.Duration
 	longWaits    int // long holds so far
+	// wl, when set, sends the probes some faults aim at their moment.
+	wl *Workload
 
 	// target is 1 + the index of the node the current fault is aimed
 	// at (0: none): the workload sends part of its traffic there.
@@ -137,18 +137,18 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 	start := n.rec.Now()
 	n.target.Store(0)
 	switch f {
-	case ScKillLeader, ScKillFollower:
-		i, err := n.pick(ctx, f == ScKillLeader)
-		if err != nil {
-			return err
-		}
-		if err := n.cl.Kill(i); err != nil {
-			return err
-		}
-		n.hold(ctx)
-		err = n.cl.Start(i)
-		n.record(f, n.cl.Procs[i].ID, "", start)
-		return err
+	case ScKillLeader:
+		return n.killLeaderProbed(ctx, start)
+	case ScKillFollower:
+		return n.killFollowerProbed(ctx, start)
+	case ScIsolateLeader:
+		return n.isolateLeaderProbed(ctx, start)
+	case ScStallLeader:
+		return n.stallLeader(ctx, start)
+	case ScMembership:
+		return n.membership(ctx, start)
+	case ScClockSkew:
+		return n.clockSkew(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)
@@ -159,21 +159,8 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		}
 		n.record(f, "all", "", start)
 		return nil
-	case ScIsolateLeader, ScIsolateFollower:
-		i, err := n.pick(ctx, f == ScIsolateLeader)
-		if err != nil {
-			return err
-		}
-		minority := []int{i}
-		if f == ScIsolateLeader && len(n.cl.Procs) >= 5 {
-			minority = append(minority, (i+1)%len(n.cl.Procs))
-		}
-		if err := n.partition(minority); err != nil {
-			return err
-		}
-		n.hold(ctx)
-		n.record(f, n.names(minority), "", start)
-		return nil
+	case ScIsolateFollower:
+		return n.isolateFollowerProbed(ctx, start)
 	case ScOneWay:
 		// The leader still hears the others but cannot reach them.
 		i, err := n.pick(ctx, true)
@@ -345,19 +332,9 @@ func (n *Nemesis) snapshotInstall(ctx context.Context, start int64) error {
 // skip (snapshot directories are named term-index-millis).
 func (n *Nemesis) newestSnapshotIndex(skip int) uint64 {
 	var best uint64
-	for j, p := range n.cl.Procs {
-		if j == skip {
-			continue
-		}
-		entries, _ := os.ReadDir(filepath.Join(p.DataDir, "snapshots"))
-		for _, e := range entries {
-			parts := strings.Split(e.Name(), "-")
-			if len(parts) != 3 || strings.HasSuffix(e.Name(), ".tmp") {
-				continue
-			}
-			if idx, err := strconv.ParseUint(parts[1], 10, 64); err == nil && idx > best {
-				best = idx
-			}
+	for j := range n.cl.Procs {
+		if j != skip {
+			best = max(best, n.snapshotIndexOf(j))
 		}
 	}
 	return best
@@ -407,6 +384,7 @@ func (n *Nemesis) diskFull(ctx context.Context, start int64) error {
 // dead nodes restarted, the disk ballast removed.
 func (n *Nemesis) HealAll() {
 	n.net.Heal()
+	n.resetClocks()
 	if dir := n.cl.tmpfsDir(); dir != "" {
 		os.Remove(filepath.Join(dir, ballast))
 	}

@@ -101,7 +101,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Nodes: opts.Nodes, Binary: opts.Binary, Dir: opts.Dir, Net: nw, IDs: ids,
 		ClusterKey: randomHex(24), AdminPassword: newPassword(),
 		HeartbeatTimeout: opts.Election, ElectionTimeout: opts.Election, MaxStale: opts.MaxStale,
-		TmpfsNode: -1,
+		TmpfsNode: -1, ClockFiles: binaryHasFlags(opts.Binary, "fault-clock-file"),
 	}
 	// Snapshots early and often where a node restarts or falls behind, so
 	// a restart or catch-up starts from a real snapshot with something in
@@ -137,6 +137,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.Log("cluster ready in %v", time.Since(start).Round(time.Millisecond))
 
 	rec := NewRecorder()
+	if opts.Scenario == ScExpiry || opts.Scenario == ScAll {
+		// Probe sessions just after they expired, before the purge (30 s).
+		opts.Workload.ExpiryEvery, opts.Workload.ExpirySkew = 3, opts.Skew
+		if opts.Scenario == ScAll {
+			opts.Workload.ExpiryEvery = 10
+		}
+	}
 	wl := NewWorkload(opts.Workload, cl, rec)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -188,6 +195,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		nem.snapshotWait = 15 * opts.Election
 	}
 	wl.Target = nem.Target
+	nem.wl = wl
 	rctx, stopRun := context.WithTimeout(ctx, opts.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -30,6 +30,11 @@ type WorkloadConfig struct {
 	// TargetPct of operations go to the node the nemesis is faulting, so
 	// that a short fault window sees traffic on the faulted node.
 	TargetPct int
+	// ExpiryEvery, when > 0, has a user of its own log in every
+	// ExpiryEvery × 100 ms and each session probed just after P8's limit
+	// (expires_at + 1 s + ExpirySkew).
+	ExpiryEvery int
+	ExpirySkew  time.Duration
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
@@ -38,7 +43,7 @@ func DefaultWorkload() WorkloadConfig {
 		// OpTimeout is longer than the nodes' apply deadline (5 s) and
 		// read deadline (2 s): a server failure arrives as the 503 (or the
 		// false 204) it is, not as a client timeout.
-		Workers: 16, ActiveUsers: 24, OpsPerUser: 150, OpTimeout: 6500 * time.Millisecond,
+		Workers: 16, ActiveUsers: 24, OpsPerUser: 60, OpTimeout: 6500 * time.Millisecond,
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
 		PasswordPct: 2, KnoxPct: 30, RetireDisablePct: 50, TargetPct: 50,
@@ -195,8 +200,9 @@ func (w *Workload) Passwords() []string {
 // operations to return.
 func (w *Workload) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); w.refill(ctx) }()
+	go func() { defer wg.Done(); w.expiryProbes(ctx) }()
 	for i := 0; i < w.cfg.Workers; i++ {
 		wg.Add(1)
 		go func(seed uint64) {
@@ -312,31 +318,9 @@ func (w *Workload) finish(op *Op, a Answer) {
 }
 
 func (w *Workload) login(ctx context.Context, client, node int, u *testUser) {
-	u.pw.RLock()
-	defer u.pw.RUnlock()
-	if u.disabled {
-		return
+	if op := w.loginOp(ctx, client, node, u); op.Token != "" {
+		w.followUp(ctx, client, node, u, op.Token)
 	}
-	op := w.begin(client, Login, u, node)
-	cctx, cancel := w.opCtx(ctx)
-	login := w.cl.Client.Login
-	if mrand.IntN(100) < w.cfg.KnoxPct {
-		login, op.Via = w.cl.Client.KnoxLogin, "knox"
-	}
-	res, a := login(cctx, node, u.login, u.password)
-	cancel()
-	w.finish(&op, a)
-	switch {
-	case a.Status == http.StatusCreated && res.Token != "":
-		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
-		u.addToken(res.Token)
-		defer w.followUp(ctx, client, node, u, res.Token)
-	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
-		op.Result = Failed
-	default:
-		op.Result = Unknown // dropped by the checkers: nobody learned the token
-	}
-	w.rec.Add(op)
 }
 
 // validate records one validation of the workload.

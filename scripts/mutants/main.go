@@ -115,6 +115,7 @@ func runMutant(root string, m Mutant, dur time.Duration, keep bool) result {
 			os.RemoveAll(dir)
 		}
 	}()
+	dur = max(dur, m.Duration)
 	for _, sc := range m.Scenarios {
 		runDir := filepath.Join(dir, "run-"+sc)
 		os.MkdirAll(runDir, 0o700)
