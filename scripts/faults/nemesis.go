@@ -298,6 +298,12 @@ func (n *Nemesis) snapshotInstall(ctx context.Context, start int64) error {
 	if err := n.partition([]int{i}); err != nil {
 		return err
 	}
+	// While the follower is held back, the traffic goes to the majority:
+	// its writes are what moves the log a snapshot past the follower (aimed
+	// at the cut-off node they would only wait out their deadlines). The
+	// follower is the target again from the heal on.
+	n.target.Store(0)
+	defer n.target.Store(int64(i) + 1)
 	need := st.Applied + n.trailingLogs + 1
 	wait := n.snapshotWait
 	if n.longWaits > 0 {

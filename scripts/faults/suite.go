@@ -41,6 +41,9 @@ type Options struct {
 	Log          func(format string, args ...any)
 }
 
+// minSnapshotInstallRun is the shortest snapshot-install run.
+const minSnapshotInstallRun = 15 * time.Second
+
 // DefaultOptions are short-run settings for the given scenario.
 func DefaultOptions(scenario string) Options {
 	return Options{
@@ -83,7 +86,19 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
 	}
+	var floorNote string
+	if opts.Scenario == ScSnapshotInstall && opts.Duration < minSnapshotInstallRun {
+		// One hold-back must fit: the follower is cut off, the majority
+		// writes a snapshot past it, then it is let go and killed mid-install.
+		// In a shorter run a fault that starts late is cut by the end of the
+		// run before any install, and the scenario would prove nothing.
+		floorNote = fmt.Sprintf("run lengthened from %v to %v: one snapshot install must fit", opts.Duration, minSnapshotInstallRun)
+		opts.Duration = minSnapshotInstallRun
+	}
 	rep := &Report{Scenario: opts.Scenario, Nodes: opts.Nodes, Duration: opts.Duration.String(), Dir: opts.Dir}
+	if floorNote != "" {
+		rep.Notes = append(rep.Notes, floorNote)
+	}
 	ids := make([]string, opts.Nodes)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("node-%02d", i+1)
