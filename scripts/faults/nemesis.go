@@ -228,6 +228,18 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 	return fmt.Errorf("unknown fault %q", f)
 }
 
+// cutFollower picks a running follower, notes its state, and partitions it
+// from the others (snapshot-install and the probed isolate-follower start
+// alike).
+func (n *Nemesis) cutFollower(ctx context.Context) (int, NodeState, error) {
+	i, err := n.pick(ctx, false)
+	if err != nil {
+		return -1, NodeState{}, err
+	}
+	st, _ := n.cl.Client.Status(ctx, i, false)
+	return i, st, n.partition([]int{i})
+}
+
 // pick returns the leader or a random running follower.
 func (n *Nemesis) pick(ctx context.Context, leader bool) (i int, err error) {
 	defer func() {
@@ -290,12 +302,8 @@ func (n *Nemesis) names(idx []int) string {
 // If that takes longer than snapshotWait, the follower is let go anyway
 // and only catches up from the log (the note says so).
 func (n *Nemesis) snapshotInstall(ctx context.Context, start int64) error {
-	i, err := n.pick(ctx, false)
+	i, st, err := n.cutFollower(ctx)
 	if err != nil {
-		return err
-	}
-	st, _ := n.cl.Client.Status(ctx, i, false)
-	if err := n.partition([]int{i}); err != nil {
 		return err
 	}
 	// While the follower is held back, the traffic goes to the majority:

@@ -151,12 +151,8 @@ func (n *Nemesis) isolateLeaderProbed(ctx context.Context, start int64) error {
 // level for the rest of the hold: a follower that serves default hits
 // without a valid lease accepts them (P2).
 func (n *Nemesis) isolateFollowerProbed(ctx context.Context, start int64) error {
-	i, err := n.pick(ctx, false)
+	i, st, err := n.cutFollower(ctx)
 	if err != nil {
-		return err
-	}
-	st, _ := n.cl.Client.Status(ctx, i, false)
-	if err := n.partition([]int{i}); err != nil {
 		return err
 	}
 	end := time.Now().Add(n.jitter(2*n.election, 4*n.election))
