@@ -135,13 +135,36 @@ func (n *Node) forwardOne(ctx context.Context, data []byte) (fsm.Result, error) 
 	if err != nil {
 		return fsm.Result{}, err
 	}
-	// The write is committed; make it visible here before answering, so a
-	// client reading its own write from this node sees it. A wait cut short
-	// (deadline, shutdown) does not undo the commit: the result is still
-	// the truth, and reporting an error would make the client retry a write
-	// that happened. The next read on this node waits at its own level.
-	_ = n.WaitApplied(ctx, out.Result.Index) // see above: the commit stands either way
+	n.afterForward(ctx, data, out.Result.Index)
 	return out.Result, nil
+}
+
+// afterForward makes a committed, forwarded write visible on this node
+// before its caller answers, so a client reading its own write from this
+// node sees it. A wait cut short (deadline, shutdown) does not undo the
+// commit: the result is still the truth, and reporting an error would make
+// the client retry a write that happened.
+//
+// A new session is the exception (issue 16): only a validation looks for
+// it, and a validation that misses on this node catches up first — at the
+// default and consistent levels with a read index from the leader, at
+// stale with the forwarded index noted here (LookupIn). So a login does not
+// wait for its commit to reach this node, which takes the leader's next
+// AppendEntries (up to two CommitTimeouts) plus the apply: most of a
+// forwarded login's latency.
+func (n *Node) afterForward(ctx context.Context, data []byte, idx uint64) {
+	if idx == 0 {
+		return
+	}
+	if len(data) > 0 && fsm.CmdType(data[0])&^fsm.IgnorableFlag == fsm.TypeCreateSession {
+		for {
+			cur := n.fwdIndex.Load()
+			if idx <= cur || n.fwdIndex.CompareAndSwap(cur, idx) {
+				return
+			}
+		}
+	}
+	_ = n.WaitApplied(ctx, idx) // see above: the commit stands either way
 }
 
 // Barrier waits until every entry committed so far is applied locally; the

@@ -78,6 +78,9 @@ func (n *Node) forwardBatched(ctx context.Context, data []byte) (fsm.Result, err
 	}
 	select {
 	case <-c.done:
+		if c.err == nil {
+			n.afterForward(ctx, data, c.res.Index)
+		}
 		return c.res, c.err
 	case <-ctx.Done():
 		// The command may still commit; it is idempotent, and the caller's
@@ -138,26 +141,18 @@ func (n *Node) sendBatch(calls []*fwdCall) {
 		err = fmt.Errorf("%w: batch of %d answered with %d results", ErrForward, len(calls), len(out.Items))
 	}
 	n.metrics.forwardResult(err)
-	var last uint64
+	// Each caller waits for its own write to be visible here
+	// (afterForward), not the sender: a sender waiting for the apply would
+	// hold one of the maxBatchesInFlight slots for the commit's whole
+	// journey back to this node, and the next batch would wait behind it.
 	for i, c := range calls {
 		if err != nil {
 			c.err = err
-			continue
-		}
-		it := out.Items[i]
-		c.res = it.Result
-		if it.Code != "" {
-			c.err = codeError(it.Code, it.Msg)
+		} else if it := out.Items[i]; it.Code != "" {
+			c.res, c.err = it.Result, codeError(it.Code, it.Msg)
 		} else {
-			last = max(last, it.Result.Index)
+			c.res = it.Result
 		}
-	}
-	if last > 0 {
-		// As forwardApply: the writes are committed; make them visible
-		// here before answering (read-your-writes on this node).
-		_ = n.WaitApplied(ctx, last)
-	}
-	for _, c := range calls {
 		close(c.done)
 	}
 }

@@ -31,7 +31,10 @@ type Node struct {
 	transport *raft.NetworkTransport
 	client    *http.Client
 
-	applied   *appliedWaiter
+	applied *appliedWaiter
+	// fwdIndex is the highest index of a session creation forwarded from
+	// here and answered before this node applied it (afterForward).
+	fwdIndex  atomic.Uint64
 	metrics   *nodeMetrics
 	leaderRI  *batcher   // read-index rounds served as leader
 	forwardRI *batcher   // read-index requests forwarded to the leader

@@ -342,13 +342,38 @@ func (n *Node) LookupSession(ctx context.Context, level Level, d fsm.Digest) (*f
 	return sess, err
 }
 
+// staleForwardWait bounds how long a Stale miss waits for a login this
+// node forwarded to be applied here: the commit reaches a healthy follower
+// within a few CommitTimeouts.
+const staleForwardWait = 100 * time.Millisecond
+
 // LookupIn is LookupSession that also returns the state the answer came
 // from, so the caller reads the session's user from that same state: a
 // session and its user never straddle a restore.
 func (n *Node) LookupIn(ctx context.Context, level Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
 	st := n.fsm.State()
 	sess, hit := st.Session(d)
-	if level == Stale || (level == Default && hit && n.LeaseValid()) {
+	if level == Default && hit && n.LeaseValid() {
+		return st, sess, nil
+	}
+	fwd := n.fwdIndex.Load()
+	if level == Stale && (hit || fwd <= n.applied.index.Load()) {
+		return st, sess, nil
+	}
+	if level == Stale {
+		// A miss while a login forwarded from here is not yet applied
+		// here: it may be that login's session (afterForward). Stale
+		// answers from local state, so the wait is short, and one that
+		// runs out (this node cut off since) is not repeated by every
+		// later miss.
+		wctx, cancel := context.WithTimeout(ctx, staleForwardWait)
+		err := n.WaitApplied(wctx, fwd)
+		cancel()
+		if err != nil {
+			n.fwdIndex.CompareAndSwap(fwd, 0)
+		}
+		st = n.fsm.State()
+		sess, _ = st.Session(d)
 		return st, sess, nil
 	}
 	if _, ok := ctx.Deadline(); !ok && n.cfg.ReadTimeout > 0 {

@@ -109,6 +109,7 @@ type Config struct {
 	Seal          SealConfig // see seal.go
 	Authz         AuthzFlags // see authzflags.go
 	AuditLog      string     // --audit-log (auditlog.go)
+	PprofAddr     string     // --pprof-addr (pprof.go)
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -225,6 +226,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
 	auditFlag(fs, c)
+	pprofFlag(fs, c)
 	faultClockFlag(fs)
 }
 
@@ -346,6 +348,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.checkRaftAuth(); err != nil {
+		return err
+	}
+	if err := checkPprofAddr(c.PprofAddr); err != nil {
 		return err
 	}
 	if c.HashWorkers < 0 {

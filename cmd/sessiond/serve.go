@@ -39,6 +39,7 @@ type Server struct {
 	node   *cluster.Node
 	api    *api.Server
 	hs     *http.Server
+	pprof  *http.Server // --pprof-addr; nil when off
 
 	build    buildInfo  // reported in logs, /metrics and status
 	lock     *os.File   // data dir lock, held while the node runs
@@ -75,6 +76,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	if err := s.openAudit(); err != nil {
 		return err
+	}
+	if s.cfg.PprofAddr != "" {
+		if s.pprof, err = startPprof(s.cfg.PprofAddr, s.log); err != nil {
+			return err
+		}
 	}
 	if err := s.loadSeal(); err != nil {
 		return err
@@ -335,6 +341,9 @@ func (s *Server) shutdown() error {
 	notifySystemd(daemon.SdNotifyStopping, s.log)
 	if s.stopWait != nil {
 		s.stopWait()
+	}
+	if s.pprof != nil {
+		s.pprof.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -45,7 +45,9 @@ type config struct {
 	maxOps                      int64
 	nodeFlags                   []string // extra sessiond serve flags
 	deadline                    time.Duration
-	memorySessions              int // the memory phase's own count (0: -sessions)
+	memorySessions              int             // the memory phase's own count (0: -sessions)
+	pprofDir                    string          // -pprof (profile.go)
+	pprofWorkloads              map[string]bool // -pprof-workloads
 }
 
 func setOf(s string) map[string]bool {
@@ -63,8 +65,10 @@ const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,floo
 func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c := &config{}
-	var targets, workloads, levels, nodeFlags string
+	var targets, workloads, levels, nodeFlags, pprofWorkloads string
 	fs.StringVar(&c.bin, "bin", "", "sessiond binary (required)")
+	fs.StringVar(&c.pprofDir, "pprof", "", "directory for CPU profiles of every node during the c64 runs of round 1 (profile.go)")
+	fs.StringVar(&pprofWorkloads, "pprof-workloads", "login-minhash,logout,mixed-90/8/2", "workloads profiled with -pprof")
 	fs.StringVar(&c.wrk, "wrk", "wrk", "wrk binary")
 	fs.StringVar(&c.redisBin, "redis-server", "redis-server", "redis-server binary (target redis)")
 	fs.StringVar(&c.etcdBin, "etcd", "etcd", "etcd binary (target etcd)")
@@ -97,6 +101,12 @@ func parseConfig(args []string) (*config, error) {
 	}
 	c.targets, c.workloads, c.levels = setOf(targets), setOf(workloads), setOf(levels)
 	c.targets["sessiond"] = true
+	c.pprofWorkloads = setOf(pprofWorkloads)
+	if c.pprofDir != "" {
+		if err := os.MkdirAll(c.pprofDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	c.nodeFlags = strings.Fields(nodeFlags)
 	c.plan.Sessions = max(c.plan.Sessions, 1)
 	c.wrkTokens = min(c.wrkTokens, c.plan.Sessions)

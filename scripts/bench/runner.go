@@ -42,6 +42,11 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	r.sd = sd
+	if cfg.pprofDir != "" {
+		if err := sd.enablePprof(); err != nil {
+			return err
+		}
+	}
 	if err := sd.start(ctx); err != nil {
 		return fmt.Errorf("sessiond cluster: %w", err)
 	}
@@ -267,7 +272,9 @@ func (r *runner) phaseLogin(ctx context.Context, round int) error {
 	p := r.cfg.plan
 	for _, c := range concs {
 		t := r.sdTarget("sessiond", r.sd.nodes, "", c)
+		wait := r.profiled(ctx, "login-minhash", c, round)
 		r.record(r.goRun(ctx, r.sd.cpuSeconds, c, loginOp(t, kindMinUser, p.MinUsers, minPassword)), "sessiond", "login-minhash", "all", round)
+		wait()
 		if round == 1 {
 			r.record(r.goRun(ctx, r.sd.cpuSeconds, c, loginOp(t, kindProdUser, p.ProdUsers, prodPassword)), "sessiond", "login-prodhash", "all", round)
 		}
@@ -295,7 +302,9 @@ func (r *runner) phaseLogout(ctx context.Context, round int) error {
 	parts := r.cfg.rounds - round + len(concs)
 	for _, c := range concs {
 		t := r.sdTarget("sessiond", r.sd.nodes, "", c)
+		wait := r.profiled(ctx, "logout", c, round)
 		r.record(r.goRun(ctx, r.sd.cpuSeconds, c, logoutOp(t, r.sdLogout.share(parts))), "sessiond", "logout", "all", round)
+		wait()
 		if r.etcd != nil {
 			r.record(r.goRun(ctx, r.etcd.cpuSeconds, c, logoutOp(r.etcd, r.etcdLogout.share(parts))), "etcd", "logout", "all", round)
 		}
@@ -331,7 +340,9 @@ func (r *runner) phaseMixed(ctx context.Context, round int) error {
 	p := r.cfg.plan
 	const c = 64
 	t := r.sdTarget("sessiond", r.sd.nodes, "", c)
+	wait := r.profiled(ctx, "mixed-90/8/2", c, round)
 	r.record(r.goRun(ctx, r.sd.cpuSeconds, c, mixedOp(t, p.Sessions, p.MinUsers)), "sessiond", "mixed-90/8/2", "all", round)
+	wait()
 	if round != 1 {
 		return nil
 	}

@@ -27,13 +27,14 @@ const (
 
 // sdNode is one sessiond process.
 type sdNode struct {
-	id       string
-	dir      string
-	apiAddr  string
-	raftAddr string
-	url      string
-	args     []string
-	proc     *proc
+	id        string
+	dir       string
+	apiAddr   string
+	raftAddr  string
+	url       string
+	args      []string
+	proc      *proc
+	pprofAddr string // --pprof-addr when the driver profiles (profile.go)
 }
 
 // sdCluster is a 3-node sessiond cluster started from the built binary.
