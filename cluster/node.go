@@ -117,6 +117,11 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// logCacheSize is how many recent log entries stay in memory for
+// replication: several groups of MaxAppendEntries, so a follower a little
+// behind is served without touching raft.db.
+const logCacheSize = 1024
+
 // commitTimeout is raft's CommitTimeout (see raftConfig).
 const commitTimeout = 2 * time.Millisecond
 
@@ -155,7 +160,15 @@ func (n *Node) startRaft() error {
 		Path: dbPath,
 		// bbolt waits forever for the file lock by default: a second
 		// process on the same data dir must fail, and say why, instead.
-		BoltOptions: &bbolt.Options{Timeout: boltLockTimeout},
+		//
+		// NoFreelistSync: bbolt writes its free-page list in every commit
+		// otherwise, and the list only grows as compaction deletes old
+		// entries; one StoreLogs per group of writes pays for it (issue
+		// 16). Without it the list is rebuilt by a scan at open, which
+		// for raft.db (a few snapshots' worth of entries) is quick; etcd
+		// and Consul run bbolt this way. The map freelist keeps that
+		// rebuilt list's allocations O(1).
+		BoltOptions: &bbolt.Options{Timeout: boltLockTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
 		// NoSync stays false: an acknowledged write must survive power loss.
 		NoSync: false,
 	})
@@ -191,7 +204,16 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("cluster: inspect state: %w", err)
 	}
 	n.nfsm = &notifyingFSM{FSM: n.fsm, w: n.applied, m: n.metrics}
-	r, err := raft.NewRaft(rc, n.nfsm, store, store, snaps, trans)
+	// Replication reads the entries it sends back from the log store; the
+	// cache answers the recent ones from memory instead of a bbolt read
+	// and a msgpack decode each (Consul does the same).
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return fmt.Errorf("cluster: log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.nfsm, logs, store, snaps, trans)
 	if err != nil {
 		store.Close()
 		trans.Close()
