@@ -14,7 +14,8 @@ import (
 // follower's other forwards (batch.go), committed durably, and applied on
 // the follower before the answer. "requests/op" is internal requests per
 // command: 1 without coalescing (the /single variants). logout/ adds the
-// revocation's lease wait.
+// revocation's lease wait; "polls/op" is the leader's applied-polls to
+// the lease holders per logout (shared between concurrent logouts).
 func BenchmarkForwardedWrite(b *testing.B) {
 	leader, followers := benchCluster(b, 3)
 	f := followers[0]
@@ -37,7 +38,7 @@ func BenchmarkForwardedWrite(b *testing.B) {
 				f.fwd.legacy = single
 				f.fwd.mu.Unlock()
 				b.ReportAllocs()
-				sent0 := f.fwd.sent.Load()
+				sent0, polls0 := f.fwd.sent.Load(), leader.leases.polls.Load()
 				op := func() error {
 					n := int(seq.Add(1))
 					res, err := f.Apply(ctx, benchCreateSession(uid, n))
@@ -68,6 +69,10 @@ func BenchmarkForwardedWrite(b *testing.B) {
 					})
 				}
 				b.ReportMetric(float64(f.fwd.sent.Load()-sent0)/float64(b.N), "requests/op")
+				if kind == "logout" {
+					// the leader's applied-polls to lease holders (leases.go)
+					b.ReportMetric(float64(leader.leases.polls.Load()-polls0)/float64(b.N), "polls/op")
+				}
 			})
 		}
 	}

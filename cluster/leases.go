@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -36,9 +37,33 @@ const leaseMargin = 50 * time.Millisecond
 type leaseTable struct {
 	mu      sync.Mutex
 	holders map[string]time.Duration // node id → lease deadline on mono()
+	watches map[string]*holderWatch  // node id → its confirmations (awaitHolder)
+	polls   atomic.Int64             // applied-polls sent (tests, benchmarks)
 }
 
-func newLeaseTable() *leaseTable { return &leaseTable{holders: map[string]time.Duration{}} }
+func newLeaseTable() *leaseTable {
+	return &leaseTable{holders: map[string]time.Duration{}, watches: map[string]*holderWatch{}}
+}
+
+// watch returns holder id's confirmation record, made on first use (one
+// per node that ever held a lease: bounded by the membership).
+func (t *leaseTable) watch(id string) *holderWatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.watches[id]
+	if w == nil {
+		w = &holderWatch{waiters: map[chan bool]uint64{}}
+		t.watches[id] = w
+	}
+	return w
+}
+
+// deadline is holder id's current lease deadline on mono() (0: none).
+func (t *leaseTable) deadline(id string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.holders[id]
+}
 
 // grant notes that node id asked for a read index at now: its lease can
 // last until now+period.
@@ -109,20 +134,33 @@ func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {
 	return first
 }
 
-// awaitHolder asks one holder to confirm it applied idx, and waits out its
-// lease when it cannot (partitioned, paused, slow).
+// awaitHolder waits until one holder has confirmed it applied idx, and
+// waits out its lease when it cannot confirm (partitioned, paused, slow).
+// Confirmations are shared (holderWatch): one poll in flight per holder
+// answers every revocation at or below the index it confirms, so 64
+// concurrent logouts cost a few polls per holder, not 64 each.
 func (n *Node) awaitHolder(ctx context.Context, id string, deadline time.Duration, idx uint64) error {
-	left := deadline - n.mono()
-	if left <= 0 {
+	if deadline-n.mono() <= 0 {
 		return nil
 	}
-	if meta, ok := n.fsm.State().Node(id); ok && meta.APIAddr != "" {
-		cctx, cancel := context.WithTimeout(ctx, left)
-		err := n.call(cctx, meta.APIAddr, "/internal/v1/applied?index="+strconv.FormatUint(idx, 10), nil, nil)
-		cancel()
-		if err == nil {
+	w := n.leases.watch(id)
+	ch, confirmed, start := w.register(idx)
+	if confirmed {
+		return nil
+	}
+	if start {
+		go n.pollHolder(id, w)
+	}
+	select {
+	case ok := <-ch:
+		if ok {
 			return nil
 		}
+	case <-ctx.Done():
+		w.unregister(ch)
+		return fmt.Errorf("%w: waiting for the read lease holder %s", ErrTimeout, id)
+	case <-n.stop:
+		return ErrShutdown
 	}
 	n.metrics.leaseLapses.Inc()
 	t := time.NewTimer(deadline - n.mono())
@@ -135,6 +173,118 @@ func (n *Node) awaitHolder(ctx context.Context, id string, deadline time.Duratio
 	case <-n.stop:
 		return ErrShutdown
 	}
+}
+
+// pollHolder asks holder id for the highest index waited for, releases
+// every waiter its answer covers, and goes on while waiters remain. A
+// failed poll releases its waiters to wait out the lease and ends; the
+// next revocation starts a new one.
+func (n *Node) pollHolder(id string, w *holderWatch) {
+	for {
+		want, ok := w.next()
+		if !ok {
+			return
+		}
+		applied, err := n.askApplied(id, want)
+		if !w.answer(applied, err) {
+			return
+		}
+	}
+}
+
+// askApplied is one /internal/v1/applied call, bounded by what is left
+// of the holder's lease (past it, nobody needs the answer).
+func (n *Node) askApplied(id string, want uint64) (uint64, error) {
+	n.leases.polls.Add(1)
+	left := n.leases.deadline(id) - n.mono()
+	meta, ok := n.fsm.State().Node(id)
+	if left <= 0 || !ok || meta.APIAddr == "" {
+		return 0, fmt.Errorf("%w: no lease or no address for %s", ErrForward, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), left)
+	defer cancel()
+	var out struct {
+		Applied uint64 `json:"applied"`
+	}
+	if err := n.call(ctx, meta.APIAddr, "/internal/v1/applied?index="+strconv.FormatUint(want, 10), nil, &out); err != nil {
+		return 0, err
+	}
+	return max(out.Applied, want), nil
+}
+
+// holderWatch is the leader's record of what one lease holder has
+// confirmed, and who waits for more.
+//
+// Reusing a confirmation across polls is safe: a holder's applied index
+// only grows within one process, and a restarted holder has no lease at
+// all until it has asked for a read index — at or above the leader's
+// commit index, so above anything confirmed before — and applied it
+// (refreshLease in readindex.go). An index at or below a confirmation is
+// therefore applied on every incarnation of the holder that can serve.
+type holderWatch struct {
+	mu        sync.Mutex
+	confirmed uint64
+	polling   bool
+	waiters   map[chan bool]uint64
+}
+
+// register adds a waiter for idx; confirmed means no wait is needed, and
+// start that the caller must start the poll.
+func (w *holderWatch) register(idx uint64) (ch chan bool, confirmed, start bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if idx <= w.confirmed {
+		return nil, true, false
+	}
+	ch = make(chan bool, 1)
+	w.waiters[ch] = idx
+	start = !w.polling
+	w.polling = true
+	return ch, false, start
+}
+
+func (w *holderWatch) unregister(ch chan bool) {
+	w.mu.Lock()
+	delete(w.waiters, ch)
+	w.mu.Unlock()
+}
+
+// next is the index the next poll asks for; !ok ends the poll (nobody
+// waits).
+func (w *holderWatch) next() (uint64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var want uint64
+	for _, idx := range w.waiters {
+		want = max(want, idx)
+	}
+	if want == 0 {
+		w.polling = false
+		return 0, false
+	}
+	return want, true
+}
+
+// answer records a poll's outcome and reports whether polling goes on.
+func (w *holderWatch) answer(applied uint64, err error) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		for ch := range w.waiters {
+			ch <- false
+			delete(w.waiters, ch)
+		}
+		w.polling = false
+		return false
+	}
+	w.confirmed = max(w.confirmed, applied)
+	for ch, idx := range w.waiters {
+		if idx <= w.confirmed {
+			ch <- true
+			delete(w.waiters, ch)
+		}
+	}
+	return true
 }
 
 // handleApplied answers once this node has applied ?index= (or the

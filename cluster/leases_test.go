@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,4 +182,56 @@ func holdLeader(t *testing.T, leader *testNode) func() {
 func testCounter(t *testing.T, c prometheus.Collector) float64 {
 	t.Helper()
 	return testutil.ToFloat64(c)
+}
+
+// Concurrent revocations share the leader's applied-polls to each lease
+// holder (holderWatch): 64 logouts at once cost far fewer polls than 64
+// per holder, every one of them is applied on every holder when it is
+// acknowledged, and no lease is waited out.
+func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	fs := c.followers()
+	uid := mustUser(t, leader.Node, "hana")
+	liftSessionCap(t, leader.Node)
+	const k = 64
+	for i := range k {
+		mustLogin(t, leader.Node, uid, fmt.Sprintf("h-%d", i))
+	}
+	c.waitConverged()
+	for _, f := range fs {
+		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+	}
+	before := leader.leases.polls.Load()
+	var wg sync.WaitGroup
+	errs := make([]error, k)
+	for i := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := digest(fmt.Sprintf("h-%d", i))
+			if _, errs[i] = leader.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); errs[i] != nil {
+				return
+			}
+			for _, f := range fs {
+				if sess, _ := f.fsm.State().Session(d); sess != nil {
+					t.Errorf("%s had not applied logout %d when it was acknowledged", f.id, i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("logout %d: %v", i, err)
+		}
+	}
+	polls := leader.leases.polls.Load() - before
+	t.Logf("%d concurrent logouts, %d lease holders: %d applied-polls", k, len(fs), polls)
+	if polls == 0 || polls > int64(k*len(fs)/4) {
+		t.Fatalf("%d polls for %d logouts to %d holders: not shared (or none at all)", polls, k, len(fs))
+	}
+	if lapses := testCounter(t, leader.metrics.leaseLapses); lapses != 0 {
+		t.Fatalf("%v leases waited out with every follower healthy", lapses)
+	}
 }
