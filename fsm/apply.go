@@ -48,7 +48,7 @@ func (s *State) applyRevokeUserSessions(c *RevokeUserSessions) Result {
 func (s *State) applyPurgeExpired(c *PurgeExpired) Result {
 	n := 0
 	for _, d := range c.Digests {
-		if sess, ok := s.shard(d).m[d]; ok && sess.Expired(c.Now) {
+		if sess, ok := s.shard(d).get(&d); ok && sess.Expired(c.Now) {
 			s.dropSession(sess)
 			n++
 		}
@@ -61,7 +61,7 @@ func (s *State) applyPurgeExpired(c *PurgeExpired) Result {
 func (s *State) applyRefreshSessions(c *RefreshSessions) Result {
 	n := 0
 	for _, r := range c.Refreshes {
-		sess, ok := s.shard(r.Digest).m[r.Digest]
+		sess, ok := s.shard(r.Digest).get(&r.Digest)
 		if !ok || r.At <= sess.LastRefresh || sess.Expired(r.At) {
 			continue
 		}
@@ -247,7 +247,7 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 	if in.ID == "" || in.UserID == 0 {
 		return fail(ErrBadCommand)
 	}
-	if old, ok := s.shard(in.Digest).m[in.Digest]; ok {
+	if old, ok := s.shard(in.Digest).get(&in.Digest); ok {
 		if old.ID == in.ID {
 			return Result{UserID: old.UserID, SessionID: old.ID} // retried
 		}
@@ -299,7 +299,7 @@ func (s *State) applyRevokeSession(c *RevokeSession) Result {
 	var found []*Session
 	switch {
 	case c.Digest != nil:
-		if sess := s.shard(*c.Digest).m[*c.Digest]; sess != nil {
+		if sess, _ := s.shard(*c.Digest).get(c.Digest); sess != nil {
 			found = append(found, sess)
 		}
 	case c.ID != "":

@@ -114,9 +114,10 @@ func (s *State) capture() *image {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		for _, sess := range sh.m {
+		sh.each(func(sess *Session) bool {
 			img.sessions = append(img.sessions, sess)
-		}
+			return true
+		})
 		sh.mu.RUnlock()
 	}
 	return img
@@ -128,9 +129,7 @@ func (img *image) sort() {
 	sort.Slice(img.nodes, func(i, j int) bool { return img.nodes[i].ID < img.nodes[j].ID })
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
-	sort.Slice(img.sessions, func(i, j int) bool {
-		return bytes.Compare(img.sessions[i].Digest[:], img.sessions[j].Digest[:]) < 0
-	})
+	sortByDigest(img.sessions)
 }
 
 // Snapshot captures the state. Raft calls it between Applies, so the image
@@ -290,8 +289,12 @@ func ReadSnapshot(r io.Reader) (*State, uint64, error) {
 	return st, index, nil
 }
 
+// readRecords loads the records into s. Sessions are collected and put
+// into the indexes only after the checksum is verified, all at once
+// (installSessions): they are the last records, and nothing else reads them.
 func (s *State) readRecords(br *bufio.Reader, sum hash.Hash) error {
 	var buf []byte
+	var sessions []*Session
 	for {
 		kind, err := br.ReadByte()
 		if err != nil {
@@ -305,6 +308,7 @@ func (s *State) readRecords(br *bufio.Reader, sum hash.Hash) error {
 			if !bytes.Equal(want[:], sum.Sum(nil)) {
 				return ErrSnapshotChecksum
 			}
+			s.installSessions(sessions)
 			return nil
 		}
 		n, err := binary.ReadUvarint(br)
@@ -322,6 +326,14 @@ func (s *State) readRecords(br *bufio.Reader, sum hash.Hash) error {
 		lh[0] = kind
 		sum.Write(lh[:1+binary.PutUvarint(lh[1:], n)])
 		sum.Write(buf)
+		if kind == recSession {
+			sess, err := readSession(buf)
+			if err != nil {
+				return fmt.Errorf("%w: record kind %d: %v", ErrSnapshotCorrupt, kind, err)
+			}
+			sessions = append(sessions, sess)
+			continue
+		}
 		if err := s.loadRecord(kind, buf); err != nil {
 			return fmt.Errorf("%w: record kind %d: %v", ErrSnapshotCorrupt, kind, err)
 		}
@@ -359,12 +371,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.keys[k.Kid] = k
-	case recSession:
-		sess, err := readSession(b)
-		if err != nil {
-			return err
-		}
-		s.putSession(sess)
+	// recSession is read by readRecords, which collects the sessions.
 	case recClient:
 		var c Client
 		if err := json.Unmarshal(b, &c); err != nil {

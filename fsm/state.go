@@ -8,13 +8,6 @@ import (
 
 const shardCount = 64
 
-// shard holds a slice of the session index. Values are immutable; Apply
-// swaps pointers under the write lock, readers copy one under the read lock.
-type shard struct {
-	mu sync.RWMutex
-	m  map[Digest]*Session
-}
-
 // State is the in-memory store every node keeps. It is built by Apply or
 // Restore and read concurrently by request handlers.
 type State struct {
@@ -49,7 +42,7 @@ func newState() *State {
 		nextUser: 1,
 	}
 	for i := range s.shards {
-		s.shards[i].m = make(map[Digest]*Session)
+		s.shards[i].m = newShardMap(0)
 	}
 	return s
 }
@@ -64,7 +57,7 @@ func loginKey(db, login string) string { return db + "\x00" + login }
 func (s *State) Session(d Digest) (*Session, bool) {
 	sh := s.shard(d)
 	sh.mu.RLock()
-	sess, ok := sh.m[d]
+	sess, ok := sh.get(&d)
 	sh.mu.RUnlock()
 	return sess, ok
 }
@@ -201,16 +194,16 @@ func (s *State) ExpiredSessions(now int64, max int) []Digest {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		for d, sess := range sh.m {
+		all := sh.each(func(sess *Session) bool {
 			if sess.Expired(now) {
-				out = append(out, d)
-				if len(out) >= max {
-					sh.mu.RUnlock()
-					return out
-				}
+				out = append(out, sess.Digest)
 			}
-		}
+			return len(out) < max
+		})
 		sh.mu.RUnlock()
+		if !all {
+			return out
+		}
 	}
 	return out
 }
@@ -229,8 +222,7 @@ func sortSessions(ss []*Session) {
 func (s *State) putSession(sess *Session) {
 	sh := s.shard(sess.Digest)
 	sh.mu.Lock()
-	old, existed := sh.m[sess.Digest]
-	sh.m[sess.Digest] = sess
+	old, existed := sh.put(sess)
 	sh.mu.Unlock()
 	list := s.byUser[sess.UserID]
 	if existed {
@@ -248,7 +240,7 @@ func (s *State) putSession(sess *Session) {
 func (s *State) dropSession(sess *Session) {
 	sh := s.shard(sess.Digest)
 	sh.mu.Lock()
-	delete(sh.m, sess.Digest)
+	sh.del(&sess.Digest)
 	sh.mu.Unlock()
 	list := s.byUser[sess.UserID]
 	for i, o := range list {
