@@ -69,10 +69,10 @@ if [[ $huge == 1 ]]; then
 		echo "bench.sh: --huge with $n sessions needs ~$((need_kb / 1048576)) GiB free, $((avail_kb / 1048576)) GiB available; set HUGE_SESSIONS lower" >&2
 		exit 2
 	fi
-	# The cluster is prefilled through POST /v1/cluster/restore, which the
-	# API's 15 s read timeout cuts short for a backup much over ~250 MB on
-	# a loaded 2-core machine (10M sessions: 1.26 GB); HUGE_CLUSTER_SESSIONS
-	# sizes the cluster apart from the in-process memory phase.
+	# The cluster is prefilled through POST /v1/cluster/restore (its route
+	# has a 30-minute deadline of its own; 10M sessions are a 1.26 GB
+	# backup); HUGE_CLUSTER_SESSIONS sizes the cluster apart from the
+	# in-process memory phase when a smaller cluster is enough.
 	args=(-sessions "${HUGE_CLUSTER_SESSIONS:-$n}" -memory-sessions "$n" -wrk-tokens 100000 -logout-pool 0 -logoutall-pool 0 -prod-users 16 -rounds 1
 		-workloads memory,validate-wrk,snapshot,startup -levels default -deadline "${HUGE_DEADLINE:-45m}" "${args[@]}")
 fi

@@ -49,7 +49,9 @@ type sdCluster struct {
 }
 
 func newSDCluster(bin string, procs *procSet, root string, size int, extra []string) (*sdCluster, error) {
-	c := &sdCluster{bin: bin, procs: procs, extra: extra, http: &http.Client{Timeout: 2 * time.Minute}}
+	// 10 minutes: a --huge prefill uploads and restores a 1.26 GB backup in
+	// one request (the driver's -deadline bounds the whole run).
+	c := &sdCluster{bin: bin, procs: procs, extra: extra, http: &http.Client{Timeout: 10 * time.Minute}}
 	for i := 1; i <= size; i++ {
 		ap, err := proctest.Port()
 		if err != nil {
