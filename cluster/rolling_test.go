@@ -74,7 +74,16 @@ func TestCluster_RollingRestartUnderLoad(t *testing.T) {
 		}(w)
 	}
 
+	ackedN := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
 	for i := range c.nodes {
+		// Writes between every two restarts, however fast a restart is on
+		// this machine: the test is about writes that meet restarts.
+		want := ackedN() + 7
+		eventually(t, 20*time.Second, "writes acknowledged before the next restart", func() bool { return ackedN() >= want })
 		old := c.nodes[i]
 		api := old.apiLn.Addr().String()
 		old.stop()
