@@ -157,12 +157,8 @@ func (n *Node) afterForward(ctx context.Context, data []byte, idx uint64) {
 		return
 	}
 	if len(data) > 0 && fsm.CmdType(data[0])&^fsm.IgnorableFlag == fsm.TypeCreateSession {
-		for {
-			cur := n.fwdIndex.Load()
-			if idx <= cur || n.fwdIndex.CompareAndSwap(cur, idx) {
-				return
-			}
-		}
+		raise(&n.fwdIndex, idx)
+		return
 	}
 	_ = n.WaitApplied(ctx, idx) // see above: the commit stands either way
 }

@@ -27,13 +27,22 @@ func newAppliedWaiter() *appliedWaiter {
 	return &appliedWaiter{waiters: make(map[chan struct{}]uint64)}
 }
 
-func (w *appliedWaiter) set(idx uint64) {
+// raise stores v in a unless a already holds as much: an atomic max, for
+// indexes and clocks that only move forward whoever writes them.
+func raise[T uint64 | int64](a interface {
+	Load() T
+	CompareAndSwap(old, new T) bool
+}, v T) {
 	for {
-		cur := w.index.Load()
-		if idx <= cur || w.index.CompareAndSwap(cur, idx) {
-			break
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
 		}
 	}
+}
+
+func (w *appliedWaiter) set(idx uint64) {
+	raise(&w.index, idx)
 	if w.waiting.Load() == 0 {
 		return
 	}
@@ -279,15 +288,8 @@ func (n *Node) refreshLease(ctx context.Context) error {
 	if err := n.WaitApplied(ctx, idx); err != nil {
 		return err
 	}
-	for {
-		cur := n.leaseAt.Load()
-		if int64(start) <= cur || n.leaseAt.CompareAndSwap(cur, int64(start)) {
-			break
-		}
-	}
-	if idx > n.leaseIndex.Load() {
-		n.leaseIndex.Store(idx)
-	}
+	raise(&n.leaseAt, int64(start))
+	raise(&n.leaseIndex, idx)
 	return nil
 }
 
