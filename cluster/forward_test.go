@@ -15,12 +15,7 @@ import (
 // for the forwarded index. Other forwarded writes keep waiting for the local
 // apply (read-your-writes on this node).
 func TestForward_LoginAnsweredBeforeLocalApplyYetVisible(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
-	f := c.followers()[0]
-	uid := mustUser(t, f.Node, "erin")
-	c.waitConverged()
-
-	release := holdApply(f, f.fsm.AppliedIndex())
+	f, uid, release := heldBackFollower(t, "erin")
 	defer release()
 	// The login's context outlives the test's patience: a login that
 	// waited for the held-back apply would be answered only when its
@@ -103,11 +98,7 @@ func TestForward_LoginAnsweredBeforeLocalApplyYetVisible(t *testing.T) {
 // after the commit) waits once, briefly, and forgets the index, so later
 // misses answer from local state at once.
 func TestForward_StaleMissWaitsOnlyOnce(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
-	f := c.followers()[0]
-	uid := mustUser(t, f.Node, "gina")
-	c.waitConverged()
-	release := holdApply(f, f.fsm.AppliedIndex())
+	f, uid, release := heldBackFollower(t, "gina")
 	defer release()
 	mustLogin(t, f.Node, uid, "lost")
 	start := time.Now()
@@ -120,4 +111,14 @@ func TestForward_StaleMissWaitsOnlyOnce(t *testing.T) {
 	if f.fwdIndex.Load() != 0 {
 		t.Fatal("the forwarded index was kept after its wait ran out: every later miss would wait")
 	}
+}
+
+// heldBackFollower is a 3-node cluster with user login, and a follower
+// whose state machine is held back from applying anything further.
+func heldBackFollower(t *testing.T, login string) (*testNode, uint64, func()) {
+	c := newTestCluster(t, 3, nil)
+	f := c.followers()[0]
+	uid := mustUser(t, f.Node, login)
+	c.waitConverged()
+	return f, uid, holdApply(f, f.fsm.AppliedIndex())
 }
