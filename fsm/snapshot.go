@@ -170,30 +170,21 @@ func (f *FSM) StateHash() (string, uint64) {
 	return hex.EncodeToString(h.Sum(nil)), img.index
 }
 
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	img.sort()
-	cw := &countingWriter{w: out}
-	sum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(cw, sum), 256<<10)
+	var sum hash.Hash
+	if header {
+		sum = sha256.New()
+	}
+	pw := newPipeWriter(out, sum)
 	if header {
 		var hdr [20]byte
 		copy(hdr[:8], snapMagic)
 		binary.BigEndian.PutUint32(hdr[8:], snapVersion)
 		binary.BigEndian.PutUint64(hdr[12:], img.index)
-		bw.Write(hdr[:])
+		pw.Write(hdr[:])
 	}
-	rw := recordWriter{w: bw}
+	rw := recordWriter{w: pw}
 	rw.json(recMeta, img.meta)
 	for _, u := range img.users {
 		rw.json(recUser, u)
@@ -208,26 +199,28 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 		rw.json(recClient, c)
 	}
 	for _, sess := range img.sessions {
+		if rw.err != nil {
+			break
+		}
 		rw.buf = appendSession(rw.buf[:0], sess)
 		rw.record(recSession, rw.buf)
 	}
-	if rw.err != nil {
-		return cw.n, rw.err
+	n, err := pw.Close()
+	if err == nil {
+		err = rw.err
 	}
-	if err := bw.Flush(); err != nil {
-		return cw.n, err
+	if err != nil {
+		return n, err
 	}
 	if header {
-		end := append([]byte{recEnd}, sum.Sum(nil)...)
-		if _, err := cw.Write(end); err != nil {
-			return cw.n, err
-		}
+		m, err := out.Write(append([]byte{recEnd}, sum.Sum(nil)...))
+		return n + int64(m), err
 	}
-	return cw.n, nil
+	return n, nil
 }
 
 type recordWriter struct {
-	w   *bufio.Writer
+	w   io.Writer
 	buf []byte
 	err error
 }

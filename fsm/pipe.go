@@ -1,0 +1,108 @@
+package fsm
+
+import (
+	"errors"
+	"hash"
+	"io"
+	"sync/atomic"
+)
+
+// pipeWriter overlaps the three costs of writing a snapshot: encoding the
+// records (the caller's goroutine), checksumming them, and writing them
+// out, each on its own goroutine, passing 1 MiB chunks along in order.
+// Run in one goroutine they added up (issue 16: at 10M sessions, 1.24 GB,
+// persist took 3.46 s per million on the cluster, SHA-256 and the write
+// syscalls about 65 % of its CPU); pipelined, a snapshot takes about as
+// long as its slowest stage. The bytes and their order are unchanged, so
+// are snapshots (the golden tests hold).
+//
+// A write error stops the writing; the chunks still in flight are
+// dropped, Write reports the error from then on, and Close returns it.
+type pipeWriter struct {
+	buf    []byte
+	toSum  chan []byte
+	toOut  chan []byte
+	free   chan []byte
+	done   chan struct{}
+	failed atomic.Bool
+	err    error // the first write error; read after done
+	n      int64 // bytes written to out; read after done
+}
+
+const (
+	pipeChunk  = 1 << 20
+	pipeChunks = 4 // in flight at most, so memory stays at 4 MiB
+)
+
+// newPipeWriter starts the checksum and output stages. sum may be nil (the
+// state hash writes into a hash already). Close must be called.
+func newPipeWriter(out io.Writer, sum hash.Hash) *pipeWriter {
+	p := &pipeWriter{
+		toSum: make(chan []byte, pipeChunks),
+		toOut: make(chan []byte, pipeChunks),
+		free:  make(chan []byte, pipeChunks),
+		done:  make(chan struct{}),
+		buf:   make([]byte, 0, pipeChunk),
+	}
+	for range pipeChunks - 1 {
+		p.free <- make([]byte, 0, pipeChunk)
+	}
+	go func() {
+		for b := range p.toSum {
+			if sum != nil {
+				sum.Write(b)
+			}
+			p.toOut <- b
+		}
+		close(p.toOut)
+	}()
+	go func() {
+		defer close(p.done)
+		for b := range p.toOut {
+			if p.err == nil {
+				n, err := out.Write(b)
+				p.n += int64(n)
+				if err != nil {
+					p.err = err
+					p.failed.Store(true)
+				}
+			}
+			p.free <- b[:0]
+		}
+	}()
+	return p
+}
+
+// Write buffers b, passing each full chunk on.
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	if p.failed.Load() {
+		return 0, errPipeFailed
+	}
+	written := len(b)
+	for len(b) > 0 {
+		k := min(len(b), cap(p.buf)-len(p.buf))
+		p.buf = append(p.buf, b[:k]...)
+		b = b[k:]
+		if len(p.buf) == cap(p.buf) {
+			p.toSum <- p.buf
+			p.buf = <-p.free
+		}
+	}
+	return written, nil
+}
+
+// Close passes the last partial chunk on, waits for every stage, and
+// returns the bytes written to out and the first write error.
+func (p *pipeWriter) Close() (int64, error) {
+	if len(p.buf) > 0 {
+		p.toSum <- p.buf
+		p.buf = nil
+	}
+	close(p.toSum)
+	<-p.done
+	return p.n, p.err
+}
+
+// errPipeFailed is what Write reports after the output failed; Close
+// returns the output's own error.
+var errPipeFailed = errors.New("fsm: snapshot output failed")
