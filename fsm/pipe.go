@@ -24,6 +24,7 @@ type pipeWriter struct {
 	toOut  chan []byte
 	free   chan []byte
 	done   chan struct{}
+	made   int // chunks allocated so far: made on demand, so a small state costs one
 	failed atomic.Bool
 	err    error // the first write error; read after done
 	n      int64 // bytes written to out; read after done
@@ -43,9 +44,7 @@ func newPipeWriter(out io.Writer, sum hash.Hash) *pipeWriter {
 		free:  make(chan []byte, pipeChunks),
 		done:  make(chan struct{}),
 		buf:   make([]byte, 0, pipeChunk),
-	}
-	for range pipeChunks - 1 {
-		p.free <- make([]byte, 0, pipeChunk)
+		made:  1,
 	}
 	go func() {
 		for b := range p.toSum {
@@ -85,10 +84,25 @@ func (p *pipeWriter) Write(b []byte) (int, error) {
 		b = b[k:]
 		if len(p.buf) == cap(p.buf) {
 			p.toSum <- p.buf
-			p.buf = <-p.free
+			p.buf = p.nextChunk()
 		}
 	}
 	return written, nil
+}
+
+// nextChunk is a free chunk, a new one while fewer than pipeChunks
+// exist, or else the next one the output stage gives back.
+func (p *pipeWriter) nextChunk() []byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	if p.made < pipeChunks {
+		p.made++
+		return make([]byte, 0, pipeChunk)
+	}
+	return <-p.free
 }
 
 // Close passes the last partial chunk on, waits for every stage, and
