@@ -15,11 +15,38 @@ import (
 // crosses chunk boundaries.
 const pipeSessions = 50_000
 
+// bothWriters runs fn with snapshots written by the pipe and then by the
+// sequential writer, whatever the state's size.
+func bothWriters(t *testing.T, fn func(t *testing.T)) {
+	old := pipeMinSessions
+	t.Cleanup(func() { pipeMinSessions = old })
+	for _, w := range []struct {
+		name string
+		min  int
+	}{{"pipe", 0}, {"sequential", 1 << 62}} {
+		pipeMinSessions = w.min
+		t.Run(w.name, fn)
+	}
+}
+
 // TestPipeWriter_ManyChunksRoundTrip: a snapshot spanning many chunks
 // restores to the same state, its reported size is its length, and its
-// trailer checksums exactly the bytes before it.
+// trailer checksums exactly the bytes before it; the pipe and the
+// sequential writer write the same bytes.
 func TestPipeWriter_ManyChunksRoundTrip(t *testing.T) {
 	f, _ := benchState(t, pipeSessions)
+	var first []byte
+	bothWriters(t, func(t *testing.T) {
+		b := manyChunksRoundTrip(t, f)
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Fatal("the two writers wrote different bytes")
+		}
+	})
+}
+
+func manyChunksRoundTrip(t *testing.T, f *FSM) []byte {
 	b := snapshotBytes(t, f)
 	if len(b) < (pipeChunks+2)*pipeChunk {
 		t.Fatalf("snapshot is %d bytes: too small to fill the pipe", len(b))
@@ -35,6 +62,7 @@ func TestPipeWriter_ManyChunksRoundTrip(t *testing.T) {
 	if again := snapshotBytes(t, g); !bytes.Equal(again, b) {
 		t.Fatal("the restored state writes different bytes")
 	}
+	return b
 }
 
 // TestPipeWriter_SplitsDoNotMatter: however the encoder cuts its writes,
@@ -72,6 +100,10 @@ func TestPipeWriter_SplitsDoNotMatter(t *testing.T) {
 // goroutines are gone afterwards (none left blocked on a full channel).
 func TestPipeWriter_OutputFailureMidway(t *testing.T) {
 	f, _ := benchState(t, pipeSessions)
+	bothWriters(t, func(t *testing.T) { outputFailureMidway(t, f) })
+}
+
+func outputFailureMidway(t *testing.T, f *FSM) {
 	before := runtime.NumGoroutine()
 	for _, failAfter := range []int{1, pipeChunk - 1, pipeChunk, 2*pipeChunk + 7} {
 		snap, err := f.Snapshot()
@@ -99,4 +131,20 @@ func TestPipeWriter_OutputFailureMidway(t *testing.T) {
 func stateHash(f *FSM) string {
 	h, _ := f.StateHash()
 	return h
+}
+
+// TestSnapWriter_PipeFromAMillionSessions: the pipe is for large states
+// only (pipeMinSessions says why).
+func TestSnapWriter_PipeFromAMillionSessions(t *testing.T) {
+	var out bytes.Buffer
+	for _, c := range []struct {
+		sessions int
+		pipe     bool
+	}{{0, false}, {pipeMinSessions - 1, false}, {pipeMinSessions, true}, {10 * pipeMinSessions, true}} {
+		w := newSnapWriter(&out, sha256.New(), c.sessions)
+		if _, isPipe := w.(*pipeWriter); isPipe != c.pipe {
+			t.Errorf("%d sessions: pipe = %v, want %v", c.sessions, isPipe, c.pipe)
+		}
+		w.Close()
+	}
 }

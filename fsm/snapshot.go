@@ -176,7 +176,7 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	if header {
 		sum = sha256.New()
 	}
-	pw := newPipeWriter(out, sum)
+	pw := newSnapWriter(out, sum, len(img.sessions))
 	if header {
 		var hdr [20]byte
 		copy(hdr[:8], snapMagic)

@@ -75,6 +75,9 @@ func (r *runner) summary() []ratio {
 	add(mkRatio("validation default, follower, wrk c64 / baseline /ping (minimal net/http handler)", r.perRound(func(k int) (float64, bool) {
 		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "ping", "", "", 64, k))
 	}), ">= 0.85", atLeast(0.85)))
+	add(mkRatio("validation default, follower, wrk c64 / baseline /ping sent the same request (Bearer header)", r.perRound(func(k int) (float64, bool) {
+		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "ping-tok", "", "", 64, k))
+	}), ">= 0.85", atLeast(0.85)))
 	add(mkRatio("validation default, follower, wrk c64 / baseline validator (SHA-256 + map)", r.perRound(func(k int) (float64, bool) {
 		return r.ratioOf(r.find("sessiond", "validate", "follower", "default", 64, k), r.find("baseline", "validate", "", "", 64, k))
 	}), "(context)", atLeast(0)))
