@@ -88,7 +88,8 @@ func (r *runner) setup(ctx context.Context) error {
 		if err := r.redis.prefill(ctx, cfg.plan); err != nil {
 			return fmt.Errorf("redis prefill: %w", err)
 		}
-		r.redisLogout, r.redisAll = newPools()
+		r.redisLogout = &pool{n: cfg.plan.LogoutPool * redisPoolScale}
+		r.redisAll = &pool{n: cfg.plan.LogoutAllPool * redisPoolScale}
 	}
 	if cfg.targets["etcd"] {
 		if r.etcd, err = startEtcd(ctx, r.procs, cfg.etcdBin, cfg.root); err != nil {
