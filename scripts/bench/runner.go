@@ -85,11 +85,11 @@ func (r *runner) setup(ctx context.Context) error {
 		if r.redis, err = startRedis(ctx, r.procs, cfg.redisBin, cfg.root); err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
-		if err := r.redis.prefill(ctx, cfg.plan); err != nil {
+		rp := redisPlan(cfg.plan)
+		if err := r.redis.prefill(ctx, rp); err != nil {
 			return fmt.Errorf("redis prefill: %w", err)
 		}
-		r.redisLogout = &pool{n: cfg.plan.LogoutPool * redisPoolScale}
-		r.redisAll = &pool{n: cfg.plan.LogoutAllPool * redisPoolScale}
+		r.redisLogout, r.redisAll = &pool{n: rp.LogoutPool}, &pool{n: rp.LogoutAllPool}
 	}
 	if cfg.targets["etcd"] {
 		if r.etcd, err = startEtcd(ctx, r.procs, cfg.etcdBin, cfg.root); err != nil {
