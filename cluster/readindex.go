@@ -175,18 +175,27 @@ func (b *batcher) loop() {
 	}
 }
 
-// leaderReadIndexRound is one read-index round on the leader: note the
-// index, then confirm leadership with a quorum (VerifyLeader) in the same
-// term in which this leader has already committed and applied an entry.
+// leaderReadIndexRound is one read-index round on the leader: it confirms
+// leadership by committing a barrier entry in this leader's term, and
+// returns the applied index once everything before the barrier is applied.
 //
-// The index covers every entry committed so far, not only what this
-// leader's state machine has applied: a committed write may already be
-// applied, and observed, on a fast follower before the leader applies it,
-// so a read index below it would let a later read miss a write an earlier
-// read saw. It is the last committed entry a state machine will see (a
-// command or a configuration change), not Raft's commit index itself,
-// which may be a no-op no state machine ever applies — a reader waiting for
-// that would wait forever.
+// Not raft's VerifyLeader: it counts any successful AppendEntries response
+// that arrives after the call, including one to a request sent before it.
+// A leader paused (SIGSTOP, a VM stall) with heartbeats in flight wakes
+// up, gets those old answers — given before a new leader was elected — and
+// VerifyLeader succeeds although another leader has since committed
+// writes: the fault suite's pause-leader scenario caught exactly that (a
+// deposed leader validated a token 13 µs after its logout was
+// acknowledged elsewhere). A barrier entry can only commit on answers to
+// requests that carry it, all sent after it was appended, so a quorum
+// that still follows this term has seen it. It costs a log write (fsync on
+// a quorum) per round instead of a heartbeat; rounds are batched, and
+// validations at the default level take them only on a miss or for the
+// lease refresh.
+//
+// The index is the FSM's applied index after the barrier: every entry
+// committed before the round is applied by then, also one a fast follower
+// may have applied (and shown a reader) before this leader did.
 func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
@@ -195,32 +204,17 @@ func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
 	if n.readyTerm.Load() != term {
 		return 0, fmt.Errorf("%w: leader has not committed in its term yet", ErrNotLeader)
 	}
-	applied, commit := n.fsm.AppliedIndex(), n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	if n.raft.CurrentTerm() != term {
 		return 0, ErrNotLeader
 	}
-	return n.lastApplicable(applied, commit), nil
-}
-
-// lastApplicable is the highest index in (applied, commit] whose entry a
-// state machine sees (a command or a configuration), else applied. The
-// gap is a handful of entries in flight, read from the local log.
-func (n *Node) lastApplicable(applied, commit uint64) uint64 {
-	var l raft.Log
-	for i := commit; i > applied; i-- {
-		if err := n.store.GetLog(i, &l); err != nil {
-			// Compacted or unreadable: commit is then at most a snapshot
-			// away, and a snapshot's index is applied when restored.
-			return max(applied, i)
-		}
-		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-			return i
-		}
-	}
-	return applied
+	return n.fsm.AppliedIndex(), nil
 }
 
 // forwardReadIndexRound asks the leader for a read index over the internal
