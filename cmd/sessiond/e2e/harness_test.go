@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +27,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// The fast tier (go test -short ./...) leaves out every test that
+		// builds and starts the real binary.
+		fmt.Println("e2e: skipped with -short (these tests build and run the real binary)")
+		return 0
+	}
 	defer proctest.RemoveBinaries()
 	wd, err := os.Getwd()
 	if err == nil {
