@@ -36,7 +36,7 @@ func TestKnoxSettings_TTLPrefixSerializer(t *testing.T) {
 	r = e.do("POST", "/auth/login/", map[string]string{"username": "john", "password": "john-password"})
 	m := r.json(t)
 	exp, err := time.Parse(time.RFC3339Nano, m["expiry"].(string))
-	if err != nil || exp.Sub(time.Now()) < 59*time.Minute || exp.Sub(time.Now()) > 61*time.Minute {
+	if err != nil || time.Until(exp) < 59*time.Minute || time.Until(exp) > 61*time.Minute {
 		t.Fatalf("expiry %v: %v", m["expiry"], err)
 	}
 	tok := m["token"].(string)

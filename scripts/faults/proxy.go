@@ -2,7 +2,6 @@ package faults
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -266,5 +265,3 @@ func sniffSender(first []byte, ids [][]byte) (int, bool) {
 	}
 	return -1, false
 }
-
-var errNotRoot = errors.New("faults: needs root")

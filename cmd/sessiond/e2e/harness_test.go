@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -250,12 +249,4 @@ func leaderOf(t *testing.T, nodes []*node) (*node, error) {
 		}
 	}
 	return nil, fmt.Errorf("no leader among the nodes: %v", ids)
-}
-
-func httpStatus(err error) int {
-	var e *client.Error
-	if errors.As(err, &e) {
-		return e.Status
-	}
-	return 0
 }
