@@ -276,7 +276,8 @@ type SessionOptions struct {
 }
 
 // Issued is a created session and the secret the client gets. For JWT
-// sessions Token is the jti; the caller signs the JWT around it.
+// sessions Token is the jti (the store holds only its digest, and the
+// session's ID is unrelated to it); the caller signs the JWT around it.
 type Issued struct {
 	Token   string
 	Session fsm.Session
@@ -311,11 +312,13 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if err != nil {
 		return Issued{}, err
 	}
-	id := tok
-	if o.Kind != fsm.KindJWT {
-		if id, err = NewID(); err != nil {
-			return Issued{}, err
-		}
+	// Every kind gets a random public id, a JWT's too: its jti is a secret
+	// like any token (with a signing key it makes a valid token), so only
+	// its digest is stored, and the id that is listed, logged and sent in
+	// forward auth's headers is unrelated to it.
+	id, err := NewID()
+	if err != nil {
+		return Issued{}, err
 	}
 	now := s.cfg.Now().UnixNano()
 	ttl, idle := ttlFor(s.state.State().Settings(), o.Kind)
