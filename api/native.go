@@ -94,7 +94,7 @@ func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
 	iss, u, err := s.svc.Login(r.Context(),
 		auth.Credentials{DB: in.DB, Login: in.Login, Password: in.Password, ClientAddr: s.clientAddr(r)},
 		auth.SessionOptions{Kind: fsm.KindNative, Name: in.Name, UserAgent: r.UserAgent()})
-	s.audit(r, "login", "native", u, err)
+	s.auditLogin(r, "native", u, iss, err)
 	if err != nil {
 		s.metrics.login("native", err)
 		writeNativeError(w, err)

@@ -281,6 +281,10 @@ type SessionOptions struct {
 type Issued struct {
 	Token   string
 	Session fsm.Session
+	// Evicted are the user's sessions ended to make room under the
+	// per-user cap (least recently used first), for the audit log; they
+	// are set even when the login itself then failed.
+	Evicted []fsm.Session
 }
 
 // ttlFor picks the lifetimes of a kind from the replicated settings.
@@ -297,7 +301,9 @@ func ttlFor(set fsm.Settings, k fsm.Kind) (ttl, idle int64) {
 }
 
 // CreateSession mints a token for u and commits its digest. The session is
-// refused if the user's password changed since it was verified.
+// refused if the user's password changed since it was verified. At the
+// per-user session cap the least recently used sessions end first
+// (sessioncap.go); knox's own token limit still refuses.
 func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptions) (Issued, error) {
 	var tok string
 	var err error
@@ -334,10 +340,11 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 		sess.ExpiresAt = now + ttl
 	}
 	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
-	if _, err := s.apply.Apply(ctx, cmd); err != nil {
-		return Issued{}, err
+	evicted, err := s.createCapped(ctx, cmd)
+	if err != nil {
+		return Issued{Evicted: evicted}, err
 	}
-	return Issued{Token: tok, Session: sess}, nil
+	return Issued{Token: tok, Session: sess, Evicted: evicted}, nil
 }
 
 // Login is Authenticate followed by CreateSession.
