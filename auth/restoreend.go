@@ -1,0 +1,162 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// restoreWorkers bounds the revocations in flight after a restore: enough
+// to fill the leader's batches, few enough not to crowd out logins.
+const restoreWorkers = 8
+
+// AfterRestore is what EndRestoredAccess did.
+type AfterRestore struct {
+	EndedSessions int      `json:"ended_sessions"`
+	Users         int      `json:"users_logged_out"`
+	NewKid        string   `json:"new_kid,omitempty"`
+	RetiredKids   []string `json:"retired_kids,omitempty"`
+	RevokedKids   []string `json:"revoked_again_kids,omitempty"`
+	// KeptKid is the configured shared-secret key (SESSIOND_JWT_KEY /
+	// ODOO_JWT_KEY), which the restore cannot replace: the Odoo JWT
+	// dialect's clients verify with it. Its tokens' sessions ended all
+	// the same; rotating it means changing that secret.
+	KeptKid string `json:"kept_configured_kid,omitempty"`
+}
+
+// State is the node's current replicated state, for a caller that must
+// compare it with another (the state a restore replaced).
+func (s *Service) State() *fsm.State { return s.state.State() }
+
+// EndRestoredAccess runs after a restore, through existing commands only
+// (so a mixed-version cluster applies them alike): it ends every session
+// of every user (RevokeUserSessions, so tokens issued before the restore,
+// the backup's included, are refused everywhere), then starts a fresh
+// signing key and retires the others (PutKey with activation, RetireKey),
+// and revokes again every key that before (the replaced state) had
+// revoked. A backup cannot tell a logout made after it from a session
+// never ended, so all end. A login in the moments between the restore and
+// these revocations ends too. On error the result says how far it got;
+// every step is idempotent, so running it again finishes the job.
+func (s *Service) EndRestoredAccess(ctx context.Context, before *fsm.State) (AfterRestore, error) {
+	var out AfterRestore
+	var err error
+	if out.EndedSessions, out.Users, err = s.endAllSessions(ctx); err != nil {
+		return out, fmt.Errorf("ending the sessions from before the restore: %w", err)
+	}
+	if err := s.rotateAfterRestore(ctx, before, &out); err != nil {
+		return out, fmt.Errorf("rotating the JWT keys after the restore: %w", err)
+	}
+	return out, nil
+}
+
+// endAllSessions proposes RevokeUserSessions for every user holding a
+// session, restoreWorkers at a time.
+func (s *Service) endAllSessions(ctx context.Context) (ended, users int, err error) {
+	st := s.state.State()
+	work := make(chan uint64)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	for range restoreWorkers {
+		wg.Go(func() {
+			for uid := range work {
+				res, e := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid})
+				mu.Lock()
+				if e != nil && !errors.Is(e, fsm.ErrUserNotFound) {
+					errs = append(errs, e)
+				} else {
+					ended += res.Count
+					users++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, u := range st.Users("") {
+		if len(st.UserSessions(u.ID)) == 0 {
+			continue
+		}
+		select {
+		case work <- u.ID:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return ended, users, errors.Join(errs...)
+}
+
+// rotateAfterRestore activates a fresh key of the active key's algorithm
+// (HS256 when none), retires every other live key but the configured
+// shared secret, and revokes again the keys before had revoked. When the
+// Odoo JWT dialect signed with the configured secret, it is pinned to it
+// (jwt_dialect_kid), so the fresh HMAC key does not take the dialect over
+// and its clients' shared secret keeps verifying.
+func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out *AfterRestore) error {
+	st := s.state.State()
+	set := st.Settings()
+	alg := AlgHS256
+	if k, ok := st.Key(set.JWTActiveKid); ok {
+		alg = k.Alg
+	}
+	if dk, err := dialectKey(st.Keys(), set); err == nil && dk.Created == 0 && dk.Revoked == 0 && !revokedIn(before, dk.Kid) {
+		out.KeptKid = dk.Kid
+		if set.JWTDialectKid != dk.Kid {
+			set.JWTDialectKid = dk.Kid
+			if _, err := s.SetSettings(ctx, set); err != nil {
+				return err
+			}
+		}
+	}
+	k, err := s.AddKey(ctx, alg, true)
+	if err != nil {
+		return err
+	}
+	out.NewKid = k.Kid
+	for _, old := range s.state.State().Keys() {
+		switch {
+		case old.Kid == k.Kid:
+		case old.Revoked == 0 && revokedIn(before, old.Kid):
+			if err := s.RevokeKey(ctx, old.Kid); err != nil {
+				return err
+			}
+			out.RevokedKids = append(out.RevokedKids, old.Kid)
+		case old.Retired == 0 && old.Kid != out.KeptKid:
+			if err := s.RetireKey(ctx, old.Kid); err != nil {
+				return err
+			}
+			out.RetiredKids = append(out.RetiredKids, old.Kid)
+		}
+	}
+	return nil
+}
+
+func revokedIn(st *fsm.State, kid string) bool {
+	if st == nil {
+		return false
+	}
+	k, ok := st.Key(kid)
+	return ok && k.Revoked != 0
+}
+
+// CatchUp returns once this node's state holds every write acknowledged
+// before the call (a read index from the leader, applied here), so that
+// after a restore run by the leader the state read here is the restored
+// one. Without a Syncer (a lone in-memory replica) there is nothing to
+// wait for.
+func (s *Service) CatchUp(ctx context.Context) error {
+	if sy, ok := s.apply.(Syncer); ok {
+		return sy.Sync(ctx)
+	}
+	return nil
+}
