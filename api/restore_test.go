@@ -65,6 +65,14 @@ func TestRestore_EndsWhatTheBackupBringsBack(t *testing.T) {
 	if r := e.do("POST", "/v1/cluster/restore?keep_sessions=maybe", backup, bearerH(e.admin)); r.Status != 400 {
 		t.Fatalf("bad keep_sessions: %d %s", r.Status, r.Body)
 	}
+	bad := append([]byte(nil), backup...)
+	bad[len(bad)/2] ^= 1
+	if r := e.do("POST", "/v1/cluster/restore/check", bad, bearerH(e.admin)); r.Status != 400 || r.json(t)["error"].(map[string]any)["code"] != "bad_backup" {
+		t.Fatalf("check of a corrupt backup: %d %s", r.Status, r.Body)
+	}
+	if r := e.do("POST", "/v1/cluster/restore/check", backup, bearerH(s.tok)); r.Status != 401 && r.Status != 403 {
+		t.Fatalf("check by a logged-out non-admin: %d", r.Status)
+	}
 	chk := e.do("POST", "/v1/cluster/restore/check", backup, bearerH(e.admin))
 	if chk.Status != 200 {
 		t.Fatalf("check: %d %s", chk.Status, chk.Body)
@@ -143,5 +151,36 @@ func TestRestore_FreshKeySignsTheDialect(t *testing.T) {
 	}
 	if k, _ := e.node.FSM().State().Key(before); k.Retired == 0 {
 		t.Fatal("the key from before the restore is not retired")
+	}
+}
+
+// With an EdDSA key active (the dialect on the generated HMAC key), the
+// restore activates a fresh EdDSA key and gives the dialect, which signs
+// HS256 only, a fresh HS256 key of its own: JWT logins keep working.
+func TestRestore_AsymmetricActiveKeyLeavesTheDialectAKey(t *testing.T) {
+	e := newTestEnv(t, func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) { c.JWTSecret = nil })
+	e.waitActiveKey()
+	if r := e.do("POST", "/v1/keys", map[string]any{"alg": "EdDSA"}, bearerH(e.admin)); r.Status != http.StatusCreated {
+		t.Fatalf("add EdDSA: %d %s", r.Status, r.Body)
+	}
+	backup := e.do("GET", "/v1/cluster/snapshot", nil, bearerH(e.admin)).Body
+	r := e.do("POST", "/v1/cluster/restore", backup, bearerH(e.admin))
+	if r.Status != 200 {
+		t.Fatalf("restore: %d %s", r.Status, r.Body)
+	}
+	after := r.json(t)["after_restore"].(map[string]any)
+	st := e.node.FSM().State()
+	if k, _ := st.Key(st.Settings().JWTActiveKid); k.Alg != auth.AlgEdDSA || k.Kid != after["new_kid"] {
+		t.Fatalf("active %+v, answer %v", k, after)
+	}
+	dk, _ := after["dialect_kid"].(string)
+	if dk == "" || st.Settings().JWTDialectKid != dk {
+		t.Fatalf("dialect key: answer %v, settings %q", after, st.Settings().JWTDialectKid)
+	}
+	e.admin = e.login("admin", testAdminPassword)
+	tok := e.jwtLogin("admin", testAdminPassword)
+	h, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+	if err != nil || h.Header["kid"] != dk || h.Header["alg"] != "HS256" {
+		t.Fatalf("dialect token header %v, want kid %s", h.Header, dk)
 	}
 }

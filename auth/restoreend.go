@@ -25,6 +25,10 @@ type AfterRestore struct {
 	// dialect's clients verify with it. Its tokens' sessions ended all
 	// the same; rotating it means changing that secret.
 	KeptKid string `json:"kept_configured_kid,omitempty"`
+	// DialectKid is a fresh HS256 key made for the Odoo JWT dialect when
+	// the fresh active key is not HMAC (the dialect signs HS256 only) and
+	// the dialect had no configured secret to keep.
+	DialectKid string `json:"dialect_kid,omitempty"`
 }
 
 // State is the node's current replicated state, for a caller that must
@@ -101,7 +105,9 @@ func (s *Service) endAllSessions(ctx context.Context) (ended, users int, err err
 // shared secret, and revokes again the keys before had revoked. When the
 // Odoo JWT dialect signed with the configured secret, it is pinned to it
 // (jwt_dialect_kid), so the fresh HMAC key does not take the dialect over
-// and its clients' shared secret keeps verifying.
+// and its clients' shared secret keeps verifying; when it signed with
+// another key and the fresh active key is not HMAC, a fresh HS256 key is
+// made and pinned for it, so the dialect is never left without a key.
 func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out *AfterRestore) error {
 	st := s.state.State()
 	set := st.Settings()
@@ -109,13 +115,11 @@ func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out
 	if k, ok := st.Key(set.JWTActiveKid); ok {
 		alg = k.Alg
 	}
-	if dk, err := dialectKey(st.Keys(), set); err == nil && dk.Created == 0 && dk.Revoked == 0 && !revokedIn(before, dk.Kid) {
+	dk, dialectErr := dialectKey(st.Keys(), set)
+	if dialectErr == nil && dk.Created == 0 && dk.Revoked == 0 && !revokedIn(before, dk.Kid) {
 		out.KeptKid = dk.Kid
-		if set.JWTDialectKid != dk.Kid {
-			set.JWTDialectKid = dk.Kid
-			if _, err := s.SetSettings(ctx, set); err != nil {
-				return err
-			}
+		if err := s.pinDialect(ctx, dk.Kid); err != nil {
+			return err
 		}
 	}
 	k, err := s.AddKey(ctx, alg, true)
@@ -123,9 +127,19 @@ func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out
 		return err
 	}
 	out.NewKid = k.Kid
+	if dialectErr == nil && out.KeptKid == "" && !isHMAC(alg) {
+		hk, err := s.AddKey(ctx, AlgHS256, false)
+		if err != nil {
+			return err
+		}
+		out.DialectKid = hk.Kid
+		if err := s.pinDialect(ctx, hk.Kid); err != nil {
+			return err
+		}
+	}
 	for _, old := range s.state.State().Keys() {
 		switch {
-		case old.Kid == k.Kid:
+		case old.Kid == k.Kid, old.Kid == out.DialectKid:
 		case old.Revoked == 0 && revokedIn(before, old.Kid):
 			if err := s.RevokeKey(ctx, old.Kid); err != nil {
 				return err
@@ -139,6 +153,18 @@ func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out
 		}
 	}
 	return nil
+}
+
+// pinDialect sets jwt_dialect_kid, the key the Odoo JWT dialect signs
+// with, keeping every other setting as this node sees it.
+func (s *Service) pinDialect(ctx context.Context, kid string) error {
+	set := s.state.State().Settings()
+	if set.JWTDialectKid == kid {
+		return nil
+	}
+	set.JWTDialectKid = kid
+	_, err := s.SetSettings(ctx, set)
+	return err
 }
 
 func revokedIn(st *fsm.State, kid string) bool {
