@@ -58,6 +58,7 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	longUpload(w)
 	before := s.svc.State()
+	revoked := auth.RevokedKids(before)
 	if err := s.node.Restore(r.Context(), r.Body); err != nil {
 		writeNativeError(w, err)
 		return
@@ -65,14 +66,15 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"restored": true, "keep_sessions": keep}
 	audit := []any{"event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r), "keep_sessions", keep}
 	// The restore ran on the leader: read the restored state here only
-	// once this node has it.
+	// once this node has it. The replaced state is held no longer than
+	// the report needs it (a restore already holds two states at once).
 	err = s.svc.CatchUp(r.Context())
 	if err == nil {
 		rep := auth.CompareRestore(s.svc.State(), before, s.svc.Now())
 		out["report"], out["warning"] = rep, rep.Warning(keep)
 		if !keep {
 			var done auth.AfterRestore
-			done, err = s.svc.EndRestoredAccess(r.Context(), before)
+			done, err = s.svc.EndRestoredAccess(r.Context(), revoked)
 			out["after_restore"] = done
 			audit = append(audit, "ended_sessions", done.EndedSessions, "new_kid", done.NewKid)
 		}

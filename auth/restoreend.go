@@ -40,18 +40,22 @@ func (s *Service) State() *fsm.State { return s.state.State() }
 // of every user (RevokeUserSessions, so tokens issued before the restore,
 // the backup's included, are refused everywhere), then starts a fresh
 // signing key and retires the others (PutKey with activation, RetireKey),
-// and revokes again every key that before (the replaced state) had
-// revoked. A backup cannot tell a logout made after it from a session
+// and revokes again every key in revokedBefore (RevokedKids of the
+// replaced state). A backup cannot tell a logout made after it from a session
 // never ended, so all end. A login in the moments between the restore and
 // these revocations ends too. On error the result says how far it got;
 // every step is idempotent, so running it again finishes the job.
-func (s *Service) EndRestoredAccess(ctx context.Context, before *fsm.State) (AfterRestore, error) {
+func (s *Service) EndRestoredAccess(ctx context.Context, revokedBefore []string) (AfterRestore, error) {
 	var out AfterRestore
 	var err error
 	if out.EndedSessions, out.Users, err = s.endAllSessions(ctx); err != nil {
 		return out, fmt.Errorf("ending the sessions from before the restore: %w", err)
 	}
-	if err := s.rotateAfterRestore(ctx, before, &out); err != nil {
+	revoked := make(map[string]bool, len(revokedBefore))
+	for _, kid := range revokedBefore {
+		revoked[kid] = true
+	}
+	if err := s.rotateAfterRestore(ctx, revoked, &out); err != nil {
 		return out, fmt.Errorf("rotating the JWT keys after the restore: %w", err)
 	}
 	return out, nil
@@ -102,13 +106,13 @@ func (s *Service) endAllSessions(ctx context.Context) (ended, users int, err err
 
 // rotateAfterRestore activates a fresh key of the active key's algorithm
 // (HS256 when none), retires every other live key but the configured
-// shared secret, and revokes again the keys before had revoked. When the
+// shared secret, and revokes again the keys revokedBefore names. When the
 // Odoo JWT dialect signed with the configured secret, it is pinned to it
 // (jwt_dialect_kid), so the fresh HMAC key does not take the dialect over
 // and its clients' shared secret keeps verifying; when it signed with
 // another key and the fresh active key is not HMAC, a fresh HS256 key is
 // made and pinned for it, so the dialect is never left without a key.
-func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out *AfterRestore) error {
+func (s *Service) rotateAfterRestore(ctx context.Context, revokedBefore map[string]bool, out *AfterRestore) error {
 	st := s.state.State()
 	set := st.Settings()
 	alg := AlgHS256
@@ -116,7 +120,7 @@ func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out
 		alg = k.Alg
 	}
 	dk, dialectErr := dialectKey(st.Keys(), set)
-	if dialectErr == nil && dk.Created == 0 && dk.Revoked == 0 && !revokedIn(before, dk.Kid) {
+	if dialectErr == nil && dk.Created == 0 && dk.Revoked == 0 && !revokedBefore[dk.Kid] {
 		out.KeptKid = dk.Kid
 		if err := s.pinDialect(ctx, dk.Kid); err != nil {
 			return err
@@ -140,7 +144,7 @@ func (s *Service) rotateAfterRestore(ctx context.Context, before *fsm.State, out
 	for _, old := range s.state.State().Keys() {
 		switch {
 		case old.Kid == k.Kid, old.Kid == out.DialectKid:
-		case old.Revoked == 0 && revokedIn(before, old.Kid):
+		case old.Revoked == 0 && revokedBefore[old.Kid]:
 			if err := s.RevokeKey(ctx, old.Kid); err != nil {
 				return err
 			}
@@ -167,12 +171,18 @@ func (s *Service) pinDialect(ctx context.Context, kid string) error {
 	return err
 }
 
-func revokedIn(st *fsm.State, kid string) bool {
-	if st == nil {
-		return false
+// RevokedKids lists the revoked keys of st: taken from the state a
+// restore replaces, before it does, they are the revocations
+// EndRestoredAccess makes again (a revoked key is a compromised one), so
+// the rest of that state need not be held while it runs.
+func RevokedKids(st *fsm.State) []string {
+	var out []string
+	for _, k := range st.Keys() {
+		if k.Revoked != 0 {
+			out = append(out, k.Kid)
+		}
 	}
-	k, ok := st.Key(kid)
-	return ok && k.Revoked != 0
+	return out
 }
 
 // CatchUp returns once this node's state holds every write acknowledged
