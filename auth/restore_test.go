@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,59 @@ func apply(t *testing.T, idx *uint64, cmds []fsm.Command, fs ...*fsm.FSM) {
 				t.Fatalf("%T: %v", c, res.Err())
 			}
 		}
+	}
+}
+
+// refusingNode is an fsmNode that cannot commit one command type, as a
+// cluster without a leader cannot commit any.
+type refusingNode struct {
+	*fsmNode
+	refuse fsm.CmdType
+}
+
+var errNoCommit = errors.New("test: no leader")
+
+func (n refusingNode) Apply(ctx context.Context, c fsm.Command) (fsm.Result, error) {
+	if c.Type() == n.refuse {
+		return fsm.Result{}, errNoCommit
+	}
+	return n.fsmNode.Apply(ctx, c)
+}
+
+// When the revocations after a restore cannot be committed, the error says
+// which step failed and wraps the cause, the keyring is left as it was,
+// and nothing else is attempted.
+func TestEndRestoredAccess_FailureSaysWhichStep(t *testing.T) {
+	svc, node := newGrowthService(t, nil)
+	ctx := context.Background()
+	for _, login := range []string{"a", "b", "c"} {
+		uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: login, Password: "password-" + login})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := svc.User(uid)
+		if _, err := svc.CreateSession(ctx, u, SessionOptions{Kind: fsm.KindNative}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keysBefore := len(node.State().Keys())
+	broken, err := NewService(svc.cfg, refusingNode{node, fsm.TypeRevokeUserSessions}, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := broken.EndRestoredAccess(ctx, nil)
+	if !errors.Is(err, errNoCommit) || !strings.Contains(err.Error(), "ending the sessions") {
+		t.Fatalf("error %v", err)
+	}
+	if done.EndedSessions != 0 || done.NewKid != "" || len(node.State().Keys()) != keysBefore {
+		t.Fatalf("went on after the failure: %+v", done)
+	}
+	// The working service finishes the job.
+	done, err = svc.EndRestoredAccess(ctx, nil)
+	if err != nil || done.EndedSessions != 3 || done.Users != 3 || done.NewKid == "" {
+		t.Fatalf("second run: %v %+v", err, done)
+	}
+	if _, sessions := node.State().Counts(); sessions != 0 {
+		t.Fatalf("%d sessions left", sessions)
 	}
 }

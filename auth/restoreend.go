@@ -44,7 +44,8 @@ func (s *Service) State() *fsm.State { return s.state.State() }
 // replaced state). A backup cannot tell a logout made after it from a session
 // never ended, so all end. A login in the moments between the restore and
 // these revocations ends too. On error the result says how far it got;
-// every step is idempotent, so running it again finishes the job.
+// restoring again finishes the job (revocations are idempotent; a second
+// rotation only adds one more key).
 func (s *Service) EndRestoredAccess(ctx context.Context, revokedBefore []string) (AfterRestore, error) {
 	var out AfterRestore
 	var err error
@@ -62,23 +63,28 @@ func (s *Service) EndRestoredAccess(ctx context.Context, revokedBefore []string)
 }
 
 // endAllSessions proposes RevokeUserSessions for every user holding a
-// session, restoreWorkers at a time.
-func (s *Service) endAllSessions(ctx context.Context) (ended, users int, err error) {
+// session, restoreWorkers at a time. The first failure (no leader, say)
+// stops the rest: the others would fail alike.
+func (s *Service) endAllSessions(parent context.Context) (ended, users int, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	st := s.state.State()
 	work := make(chan uint64)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var errs []error
 	for range restoreWorkers {
 		wg.Go(func() {
 			for uid := range work {
 				res, e := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid})
 				mu.Lock()
-				if e != nil && !errors.Is(e, fsm.ErrUserNotFound) {
-					errs = append(errs, e)
-				} else {
+				switch {
+				case e == nil:
 					ended += res.Count
 					users++
+				case errors.Is(e, fsm.ErrUserNotFound): // deleted meanwhile: nothing left to end
+				case err == nil:
+					err = e
+					cancel()
 				}
 				mu.Unlock()
 			}
@@ -98,10 +104,10 @@ func (s *Service) endAllSessions(ctx context.Context) (ended, users int, err err
 	}
 	close(work)
 	wg.Wait()
-	if len(errs) == 0 && ctx.Err() != nil {
-		errs = append(errs, ctx.Err())
+	if err == nil {
+		err = parent.Err()
 	}
-	return ended, users, errors.Join(errs...)
+	return ended, users, err
 }
 
 // rotateAfterRestore activates a fresh key of the active key's algorithm
