@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +35,19 @@ func TestSingleNode_SealSecretAndDataDirForgeNoJWT(t *testing.T) {
 	n := startNode(t, "node1", cleanEnv("SESSIOND_ADMIN_PASSWORD="+adminPassword),
 		"--snapshot-threshold", "4", "--trailing-logs", "2", "--snapshot-interval", "100ms")
 	waitReady(t, n)
+	// The JWT key is seeded by the new leader just after it is ready: a
+	// login before that is 503, so the first one is polled for.
+	eventually(t, waitLong, "a JWT signing key", func() error {
+		res, err := http.PostForm(n.apiURL+"/api/login", url.Values{"email": {"admin"}, "password": {adminPassword}})
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("jwt login: %d", res.StatusCode)
+		}
+		return nil
+	})
 	tok := jwtLogin(t, n.apiURL)
 	var claims jwt.MapClaims
 	head, _, err := jwt.NewParser().ParseUnverified(tok, &claims)

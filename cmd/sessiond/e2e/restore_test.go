@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -12,23 +13,29 @@ import (
 	"github.com/sessiond/sessiond/api/client"
 )
 
-// activeKid reads the keyring's active kid as the admin sees it.
+// activeKid reads the keyring's active kid as the admin sees it, polling
+// until there is one (the leader seeds the key just after the admin).
 func activeKid(t *testing.T, n *node, adminToken string) string {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctxT(t, 5*time.Second), "GET", n.apiURL+"/v1/keys", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out struct {
-		Active string `json:"active_kid"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || out.Active == "" {
-		t.Fatalf("keys: %d %v %+v", res.StatusCode, err, out)
-	}
-	return out.Active
+	var kid string
+	eventually(t, waitLong, "an active JWT key", func() error {
+		req, _ := http.NewRequestWithContext(ctxT(t, 5*time.Second), "GET", n.apiURL+"/v1/keys", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		var out struct {
+			Active string `json:"active_kid"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || out.Active == "" {
+			return fmt.Errorf("keys: %d %v %+v", res.StatusCode, err, out)
+		}
+		kid = out.Active
+		return nil
+	})
+	return kid
 }
 
 // everywhere checks a token's validity on every node, consistently.
