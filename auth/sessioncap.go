@@ -76,8 +76,20 @@ func (s *Service) makeRoom(ctx context.Context, kind fsm.Kind, uid uint64, now i
 	if knoxLimitReached(st, kind, uid, now) {
 		return nil, nil
 	}
+	victims := leastRecentlyUsed(st, uid, now)
+	if sy, ok := s.apply.(Syncer); ok && len(victims) > 0 {
+		// Ending a session is final: choose from the leader's view, not
+		// a lagging one (only logins at the cap pay this read index).
+		if err := sy.Sync(ctx); err != nil {
+			return nil, err
+		}
+		if st = s.state.State(); knoxLimitReached(st, kind, uid, now) {
+			return nil, nil
+		}
+		victims = leastRecentlyUsed(st, uid, now)
+	}
 	var ended []fsm.Session
-	for _, sess := range leastRecentlyUsed(st, uid, now) {
+	for _, sess := range victims {
 		d := sess.Digest
 		res, err := s.apply.Apply(ctx, &fsm.RevokeSession{Digest: &d, UserID: uid})
 		if err != nil {
