@@ -28,6 +28,7 @@ func (s *Server) adminRoutes() {
 	s.handle("GET /v1/cluster/snapshot", s.clusterOp(s.clusterBackup))
 	s.handle("POST /v1/cluster/unlock", s.clusterOp(s.clusterUnlock))
 	s.handle("POST /v1/cluster/restore", s.clusterOp(s.clusterRestore))
+	s.handle("POST /v1/cluster/restore/check", s.clusterOp(s.clusterRestoreCheck))
 }
 
 // clusterBackup streams a consistent snapshot (version header, checksum).
@@ -46,28 +47,6 @@ func (s *Server) clusterBackup(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("backup stream failed", "err", err)
 	}
 }
-
-// clusterRestore replaces the cluster's state with an uploaded backup; a
-// bad file is refused with 400 and changes nothing.
-func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
-	// A backup of millions of sessions is an upload of gigabytes: the
-	// server-wide read and write timeouts (sized for small requests) would
-	// cut it off, so this route gets its own, long deadline. The size stays
-	// bounded by cluster.MaxBackupSize.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(restoreTimeout))
-	_ = rc.SetWriteDeadline(time.Now().Add(restoreTimeout))
-	if err := s.node.Restore(r.Context(), r.Body); err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	s.cfg.AuditLog.Info("audit", "event", "cluster_restore", "node", s.node.ID(), "client_addr", s.clientAddr(r))
-	_, sessions := s.svc.Counts()
-	writeJSON(w, http.StatusOK, map[string]any{"restored": true, "sessions": sessions, "index": s.node.AppliedIndex()})
-}
-
-// restoreTimeout bounds one restore upload and its answer.
-const restoreTimeout = 30 * time.Minute
 
 // admin wraps a handler that needs an admin's Bearer token.
 func (s *Server) admin(h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -15,6 +16,22 @@ func (s *Server) audit(r *http.Request, event, dialect string, u *fsm.User, err 
 		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
 	}
 	s.writeAudit(attrs, err)
+}
+
+// auditLogin writes a login's audit line, preceded by one
+// "session_evicted" line per session the login ended to stay under the
+// per-user cap: the user, and the ended session by its public id and kind
+// (never its token or digest), so an owner or admin can tell a cap
+// eviction from a logout.
+func (s *Server) auditLogin(r *http.Request, dialect string, u *fsm.User, iss auth.Issued, err error) {
+	for i := range iss.Evicted {
+		ev := &iss.Evicted[i]
+		attrs := []any{"event", "session_evicted", "reason", "session_cap", "dialect", dialect, "node", s.node.ID(),
+			"client_addr", s.clientAddr(r), "user_id", ev.UserID, "db", ev.DB,
+			"session_id", auth.PublicID(ev), "session_kind", ev.Kind.String()}
+		s.writeAudit(attrs, nil)
+	}
+	s.audit(r, "login", dialect, u, err)
 }
 
 // auditAdmin records an admin's change to a user or the settings.

@@ -71,7 +71,7 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	// One backing array for the twelve values: one allocation, not twelve
 	// (each header gets a full-capacity slice, so nothing can append into
 	// its neighbour's value).
-	v := [...]string{id, login, email, name, headerValue(u.DB), admin, headerValue(sess.ID), sess.Kind.String(),
+	v := [...]string{id, login, email, name, headerValue(u.DB), admin, headerValue(auth.PublicID(sess)), sess.Kind.String(),
 		login, email, name, groups}
 	vals := v[:]
 	for i, k := range authzHeaders {

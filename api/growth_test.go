@@ -8,7 +8,6 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
-	"github.com/sessiond/sessiond/fsm"
 )
 
 // behindProxy trusts loopback as a proxy, so a test can pick the client
@@ -53,41 +52,6 @@ func TestRegister_PerAddressBudget(t *testing.T) {
 		"X-Forwarded-For: 198.51.100.7"); r.Status != 200 {
 		t.Fatalf("login from the registering address: %d %s", r.Status, r.Body)
 	}
-}
-
-// The per-user session cap (max_sessions_per_user) answers in each
-// dialect's shape once a user holds that many unexpired sessions, and 0
-// lifts it. The default is on.
-func TestSessionCap_EachDialect(t *testing.T) {
-	e := newTestEnv(t)
-	e.waitActiveKey()
-	if got := e.do("GET", "/v1/settings", nil, bearerH(e.admin)).json(t)["max_sessions_per_user"]; got != float64(fsm.DefaultMaxSessionsPerUser) {
-		t.Fatalf("default max_sessions_per_user %v", got)
-	}
-	if r := e.do("PATCH", "/v1/settings", map[string]any{"max_sessions_per_user": -1}, bearerH(e.admin)); r.Status != 400 {
-		t.Fatalf("negative cap: %d %s", r.Status, r.Body)
-	}
-	e.createUser("capped@example.com", "capped-password", nil)
-	e.patchSettings(map[string]any{"max_sessions_per_user": 2})
-	e.login("capped@example.com", "capped-password")
-	e.knoxLogin("capped@example.com", "capped-password")
-
-	r := e.do("POST", "/v1/login", map[string]string{"login": "capped@example.com", "password": "capped-password"})
-	if r.Status != 403 {
-		t.Fatalf("native over the cap: %d %s", r.Status, r.Body)
-	}
-	if m := r.json(t)["error"].(map[string]any); m["code"] != "session_limit" || !strings.Contains(m["message"].(string), "log out") {
-		t.Fatalf("native body %s", r.Body)
-	}
-	wantJSON(t, e.do("POST", "/auth/login/", map[string]string{"username": "capped@example.com", "password": "capped-password"}),
-		403, `{"error": "Maximum amount of tokens allowed per user exceeded."}`)
-	wantJSON(t, e.raw("POST", "/api/login", form("email", "capped@example.com", "password", "capped-password"), formCT),
-		403, `{"success": false, "message": "Maximum amount of tokens allowed per user exceeded.", "data": null}`)
-	wantJSON(t, e.do("POST", "/session/auth/login", map[string]string{"login": "capped@example.com", "password": "capped-password"}),
-		403, `{"code": 403, "name": "Forbidden"}`)
-
-	e.patchSettings(map[string]any{"max_sessions_per_user": 0})
-	e.odooLogin("capped@example.com", "capped-password")
 }
 
 // Issue 11: registration could claim an e-mail another account already

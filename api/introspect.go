@@ -190,6 +190,15 @@ type introspectionView struct {
 
 // introspection renders an active token. exp is when it stops being
 // active if unused: the earlier of its absolute and idle deadlines.
+//
+// sid is the session's public id (auth.PublicID), the one /v1/sessions
+// lists and forward auth sends. jti is RFC 7662 §2.2's "identifier for
+// the token, as defined in JWT": for a JWT that is the token's own jti
+// claim, which the caller holds already (it sent the token, whose payload
+// is only base64), so echoing it gives away nothing and lets a resource
+// server match the claim it reads itself; it is never the session's id,
+// and the store keeps only its digest. An opaque token has no claim, so
+// its jti is the public id, as before.
 func introspection(p principal) introspectionView {
 	sess := p.Session
 	exp := sess.ExpiresAt
@@ -198,9 +207,14 @@ func introspection(p principal) introspectionView {
 			exp = idle
 		}
 	}
+	sid := auth.PublicID(sess)
+	jti := sid
+	if p.JTI != "" {
+		jti = p.JTI
+	}
 	return introspectionView{
 		Active: true, Username: p.User.Login, TokenType: "Bearer",
-		Exp: exp / 1e9, Iat: sess.Created / 1e9, Sub: strconv.FormatUint(p.User.ID, 10), Jti: sess.ID,
-		UID: p.User.ID, SID: sess.ID, DB: sess.DB, Dialect: sess.Kind.String(),
+		Exp: exp / 1e9, Iat: sess.Created / 1e9, Sub: strconv.FormatUint(p.User.ID, 10), Jti: jti,
+		UID: p.User.ID, SID: sid, DB: sess.DB, Dialect: sess.Kind.String(),
 	}
 }

@@ -141,7 +141,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 	iss, u, err := s.svc.Login(r.Context(),
 		auth.Credentials{DB: db, Login: email, Password: password, ClientAddr: s.clientAddr(r)},
 		auth.SessionOptions{Kind: fsm.KindJWT, TTL: s.jwtTTL(), UserAgent: r.UserAgent()})
-	s.audit(r, "login", dialectJWT, u, err)
+	s.auditLogin(r, dialectJWT, u, iss, err)
 	s.metrics.login(dialectJWT, err)
 	if err != nil {
 		if isUnusableCredential(err) {
@@ -221,7 +221,7 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 	iss, err := s.svc.CreateSession(r.Context(), u, auth.SessionOptions{
 		Kind: fsm.KindJWT, TTL: s.jwtTTL(), UserAgent: r.UserAgent(), ClientAddr: s.clientAddr(r),
 	})
-	s.audit(r, "login", dialectJWT, u, err)
+	s.auditLogin(r, dialectJWT, u, iss, err)
 	s.metrics.login(dialectJWT, err)
 	if err != nil {
 		writeJWTError(w, err)

@@ -170,7 +170,7 @@ func (s *Server) knoxLogin(w http.ResponseWriter, r *http.Request) {
 	iss, u, err := s.svc.Login(r.Context(),
 		auth.Credentials{Login: username, Password: password, ClientAddr: s.clientAddr(r)},
 		auth.SessionOptions{Kind: fsm.KindKnox, UserAgent: r.UserAgent()})
-	s.audit(r, "login", dialectKnox, u, err)
+	s.auditLogin(r, dialectKnox, u, iss, err)
 	s.metrics.login(dialectKnox, err)
 	if err != nil {
 		writeKnoxError(w, r, err)

@@ -19,13 +19,13 @@ func (s *Server) nativeRoutes() {
 	s.clientRoutes()
 }
 
-// sessionJSON is how the native API shows a session; never its token or
-// digest. A typed view, fields in alphabetical order: the bytes a map
+// sessionJSON is how the native API shows a session; never its token,
+// digest or (for a JWT) jti: its id is auth.PublicID. A typed view, fields in alphabetical order: the bytes a map
 // would give, without a map and a boxed value per field on the
 // validation path (whoami answers it on every request).
 func sessionJSON(s *fsm.Session, current bool) *sessionView {
 	return &sessionView{ClientAddr: s.ClientAddr, Created: unixOrNil(s.Created), Current: current, DB: s.DB,
-		ExpiresAt: unixOrNil(s.ExpiresAt), ID: s.ID, Kind: s.Kind.String(), LastRefresh: unixOrNil(s.LastRefresh),
+		ExpiresAt: unixOrNil(s.ExpiresAt), ID: auth.PublicID(s), Kind: s.Kind.String(), LastRefresh: unixOrNil(s.LastRefresh),
 		Name: s.Name, UserAgent: s.UserAgent}
 }
 
@@ -94,7 +94,7 @@ func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
 	iss, u, err := s.svc.Login(r.Context(),
 		auth.Credentials{DB: in.DB, Login: in.Login, Password: in.Password, ClientAddr: s.clientAddr(r)},
 		auth.SessionOptions{Kind: fsm.KindNative, Name: in.Name, UserAgent: r.UserAgent()})
-	s.audit(r, "login", "native", u, err)
+	s.auditLogin(r, "native", u, iss, err)
 	if err != nil {
 		s.metrics.login("native", err)
 		writeNativeError(w, err)

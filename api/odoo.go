@@ -114,7 +114,7 @@ func (s *Server) odooAuthenticate(w http.ResponseWriter, r *http.Request, db, lo
 	iss, u, err := s.svc.Login(r.Context(),
 		auth.Credentials{DB: db, Login: login, Password: password, ClientAddr: s.clientAddr(r)},
 		auth.SessionOptions{Kind: fsm.KindOdoo, UserAgent: r.UserAgent()})
-	s.audit(r, "login", dialectOdoo, u, err)
+	s.auditLogin(r, dialectOdoo, u, iss, err)
 	s.metrics.login(dialectOdoo, err)
 	if err != nil {
 		writeOdooError(w, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // Node is what the API needs of the cluster node itself: the cluster
@@ -41,6 +42,9 @@ type Node interface {
 	// state with a verified one.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 	Restore(ctx context.Context, r io.Reader) error
+	// CheckBackup verifies a backup as Restore would and returns the
+	// state it holds, changing nothing.
+	CheckBackup(r io.Reader) (*fsm.State, error)
 	// CheckKey compares a presented cluster key in constant time.
 	CheckKey(presented string) bool
 	// InternalHandler serves the node-to-node /internal/ routes.

@@ -20,7 +20,7 @@ const MaxJWTLen = 8 << 10
 type Claims struct {
 	Subject   uint64 // user id, "sub" as a decimal string
 	Login     string // "lgn"
-	SessionID string // "jti": the session in the store; logout revokes by it
+	SessionID string // "jti": a secret whose digest finds the session in the store (not the session's public ID)
 	IssuedAt  time.Time
 	ExpiresAt time.Time // required
 }

@@ -157,6 +157,7 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	if p.Session.Kind != fsm.KindJWT || p.User.ID != claims.Subject {
 		return Principal{}, ErrTokenUnknown
 	}
+	p.JTI = claims.SessionID
 	return p, nil
 }
 

@@ -35,10 +35,3 @@ func (s *Service) RevokeAll(ctx context.Context, uid uint64, keepID string) erro
 	_, err := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})
 	return err
 }
-
-// RevokeByID ends the user's session with the public id (DELETE
-// /v1/sessions/{id}); a session of another user is not found.
-func (s *Service) RevokeByID(ctx context.Context, uid uint64, id string) error {
-	_, err := s.apply.Apply(ctx, &fsm.RevokeSession{ID: id, UserID: uid})
-	return err
-}

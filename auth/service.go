@@ -276,10 +276,15 @@ type SessionOptions struct {
 }
 
 // Issued is a created session and the secret the client gets. For JWT
-// sessions Token is the jti; the caller signs the JWT around it.
+// sessions Token is the jti (the store holds only its digest, and the
+// session's ID is unrelated to it); the caller signs the JWT around it.
 type Issued struct {
 	Token   string
 	Session fsm.Session
+	// Evicted are the user's sessions ended to make room under the
+	// per-user cap (least recently used first), for the audit log; they
+	// are set even when the login itself then failed.
+	Evicted []fsm.Session
 }
 
 // ttlFor picks the lifetimes of a kind from the replicated settings.
@@ -296,7 +301,9 @@ func ttlFor(set fsm.Settings, k fsm.Kind) (ttl, idle int64) {
 }
 
 // CreateSession mints a token for u and commits its digest. The session is
-// refused if the user's password changed since it was verified.
+// refused if the user's password changed since it was verified. At the
+// per-user session cap the least recently used sessions end first
+// (sessioncap.go); knox's own token limit still refuses.
 func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptions) (Issued, error) {
 	var tok string
 	var err error
@@ -311,11 +318,13 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if err != nil {
 		return Issued{}, err
 	}
-	id := tok
-	if o.Kind != fsm.KindJWT {
-		if id, err = NewID(); err != nil {
-			return Issued{}, err
-		}
+	// Every kind gets a random public id, a JWT's too: its jti is a secret
+	// like any token (with a signing key it makes a valid token), so only
+	// its digest is stored, and the id that is listed, logged and sent in
+	// forward auth's headers is unrelated to it.
+	id, err := NewID()
+	if err != nil {
+		return Issued{}, err
 	}
 	now := s.cfg.Now().UnixNano()
 	ttl, idle := ttlFor(s.state.State().Settings(), o.Kind)
@@ -331,10 +340,11 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 		sess.ExpiresAt = now + ttl
 	}
 	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
-	if _, err := s.apply.Apply(ctx, cmd); err != nil {
-		return Issued{}, err
+	evicted, err := s.createCapped(ctx, cmd)
+	if err != nil {
+		return Issued{Evicted: evicted}, err
 	}
-	return Issued{Token: tok, Session: sess}, nil
+	return Issued{Token: tok, Session: sess, Evicted: evicted}, nil
 }
 
 // Login is Authenticate followed by CreateSession.

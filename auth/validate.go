@@ -38,6 +38,10 @@ type SessionReader interface {
 type Principal struct {
 	Session *fsm.Session
 	User    *fsm.User
+	// JTI is a validated JWT's own jti claim ("" for other kinds): the
+	// caller presented it, so introspection may echo it, but it is never
+	// the session's public id (see PublicID).
+	JTI string
 }
 
 // Validate is the one validation rule every dialect ends in: the session

@@ -42,28 +42,12 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
 // anything changes; a bad one is refused with ErrBadBackup. On a follower
 // the verified stream is forwarded to the leader.
 func (n *Node) Restore(ctx context.Context, r io.Reader) error {
-	tmp, err := os.CreateTemp(n.cfg.DataDir, "restore-*.snap")
+	tmp, st, err := n.stageBackup(r)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if _, err := io.Copy(tmp, io.LimitReader(r, MaxBackupSize)); err != nil {
-		return fmt.Errorf("%w: reading upload: %v", ErrBadBackup, err)
-	}
-	info, err := tmp.Stat()
-	if err != nil {
-		return err
-	}
-	payload, err := verifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
-	if err != nil {
-		n.authLogger().Warn("backup refused before anything was proposed", "err", err)
-		return fmt.Errorf("%w: %w", ErrBadBackup, err)
-	}
-	st, _, err := fsm.ReadSnapshot(io.NewSectionReader(tmp, 0, payload))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadBackup, err)
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 6*n.cfg.ApplyTimeout)

@@ -75,14 +75,20 @@ EXAMPLES
   sessiond keys retire 3f2a9c`
 
 const snapshotLong = `save writes a consistent backup from any node; restore replaces the whole
-cluster's state through the leader (asks first; --yes skips the question);
-inspect verifies a file offline. Authenticates with SESSIOND_CLUSTER_KEY[_FILE]
-when set, else as the admin.
+cluster's state through the leader: it first has a node check the file and
+says how old it is and what it brings back (logged-out sessions, old
+passwords, deleted clients and users, admin rights, revoked keys), then asks
+(--yes skips both). After the restore every session and token issued before
+it is ended and a fresh JWT signing key is activated, unless --keep-sessions;
+passwords, clients and admin rights stay as in the backup. inspect verifies a
+file offline. Authenticates with SESSIOND_CLUSTER_KEY[_FILE] when set, else
+as the admin.
 
 EXAMPLES
   sessiond snapshot save /backup/sessiond-$(date +%F).snap
   sessiond snapshot inspect /backup/sessiond-2026-01-02.snap
-  sessiond snapshot restore --yes /backup/sessiond-2026-01-02.snap`
+  sessiond snapshot restore /backup/sessiond-2026-01-02.snap
+  sessiond snapshot restore --yes --keep-sessions /backup/sessiond-2026-01-02.snap`
 
 const versionLong = `Prints the module version, commit, build time and Go version (also
 'sessiond --version'). Release builds set them with -ldflags -X.

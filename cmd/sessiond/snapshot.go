@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,13 +26,14 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 			new(cliFlags).register(fs)
 			if yes {
 				fs.Bool("yes", false, "do not ask before replacing the cluster's state")
+				fs.Bool("keep-sessions", false, "keep the backup's sessions and tokens valid (default: end every one issued before the restore and start a fresh signing key)")
 			}
 		}
 	}
 	return group("snapshot", "save, restore or inspect a backup", "sessiond snapshot save|restore|inspect FILE", snapshotLong,
 		leaf([]string{"snapshot", "save"}, "write a consistent backup from any node", "sessiond snapshot save [flags] FILE", snapshotLong, decl(false),
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "save", raw) }),
-		leaf([]string{"snapshot", "restore"}, "replace the cluster's state with a backup (asks first)", "sessiond snapshot restore [--yes] [flags] FILE", snapshotLong, decl(true),
+		leaf([]string{"snapshot", "restore"}, "replace the cluster's state with a backup (asks first)", "sessiond snapshot restore [--yes] [--keep-sessions] [flags] FILE", snapshotLong, decl(true),
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "restore", raw) }),
 		leaf([]string{"snapshot", "inspect"}, "verify a backup file and show what it holds (offline)", "sessiond snapshot inspect FILE", snapshotLong, nil,
 			func(ctx context.Context, raw []string) error { return m.snapshotInspect(raw) }))
@@ -45,11 +45,12 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 // a bad one changes nothing.
 func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) error {
 	var f cliFlags
-	var yes bool
+	var yes, keep bool
 	fs := newFlagSet("snapshot "+verb, m.Stderr)
 	f.register(fs)
 	if verb == "restore" {
 		fs.BoolVar(&yes, "yes", false, "do not ask before replacing the cluster's state")
+		fs.BoolVar(&keep, "keep-sessions", false, "keep the backup's sessions and tokens valid")
 	}
 	pos, err := parseCommand(fs, args, m.Env)
 	if err != nil {
@@ -58,13 +59,14 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	if len(pos) != 1 {
 		return usageErr("snapshot %s needs exactly one FILE", verb)
 	}
-	if verb == "restore" && !yes {
-		if err := m.confirmRestore(pos[0]); err != nil {
-			return err
-		}
+	// Each call gets --timeout of its own, so the time an operator takes
+	// to read the restore's warning and answer is not taken from the
+	// restore itself.
+	step := func(run func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+		return run(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	key, err := readSecret(m.Env, envClusterKey, f.clusterKeyFile)
 	if err != nil {
 		return err
@@ -77,7 +79,12 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 		if err != nil {
 			return err
 		}
-		token, logout, err := m.adminSession(ctx, c, &f)
+		var token string
+		var logout func()
+		err = step(func(ctx context.Context) (err error) {
+			token, logout, err = m.adminSession(ctx, c, &f)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("snapshot needs %s (or _FILE) or the admin's password: %w", envClusterKey, err)
 		}
@@ -88,10 +95,14 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	if err != nil {
 		return err
 	}
-	if verb == "save" {
-		err = m.snapshotSave(ctx, hc, f.addr, auth, pos[0])
-	} else {
-		err = m.snapshotRestore(ctx, hc, f.addr, auth, pos[0])
+	switch {
+	case verb == "save":
+		err = step(func(ctx context.Context) error { return m.snapshotSave(ctx, hc, f.addr, auth, pos[0]) })
+	case !yes:
+		err = m.confirmRestore(step, hc, f.addr, auth, pos[0], keep)
+	}
+	if verb == "restore" && err == nil {
+		err = step(func(ctx context.Context) error { return m.snapshotRestore(ctx, hc, f.addr, auth, pos[0], keep) })
 	}
 	if key != "" && errors.Is(err, client.ErrForbidden) {
 		return keyRefused(err)
@@ -170,40 +181,6 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	return nil
 }
 
-func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request) error, path string) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	if _, _, err := readBackup(file); err != nil {
-		return fmt.Errorf("snapshot restore: %s does not verify, nothing was sent: %w", path, err)
-	}
-	err = eachAddr(addrs, func(base string) error {
-		if _, err := file.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/cluster/restore", file)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/octet-stream")
-		return roundTrip(hc, auth, req, func(body io.Reader) error {
-			var out struct {
-				Sessions int    `json:"sessions"`
-				Index    uint64 `json:"index"`
-			}
-			json.NewDecoder(body).Decode(&out)
-			fmt.Fprintf(m.Stdout, "restored %s: %d sessions, cluster at index %d\n", path, out.Sessions, out.Index)
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("snapshot restore: %w", err)
-	}
-	return nil
-}
-
 // readBackup checks a backup file as far as a tool without the seal
 // secret can: the MAC trailer is there and the snapshot before it is
 // whole (magic, version, every record, checksum). The MAC itself is
@@ -227,24 +204,6 @@ func httpError(resp *http.Response) error {
 	}
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
 	return &client.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
-}
-
-// confirmRestore shows what the file holds and asks before the whole
-// cluster's state is replaced: nothing else the CLI does is as final.
-func (m *Main) confirmRestore(path string) error {
-	desc, err := describeSnapshot(path)
-	if err != nil {
-		return fmt.Errorf("snapshot restore: %w", err)
-	}
-	fmt.Fprintf(m.Stderr, "restore replaces the state of the whole cluster with %s.\nType yes to go on: ", desc)
-	line, err := bufio.NewReader(m.Stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		if err != nil {
-			return usageErr("snapshot restore: no answer on stdin; give --yes to restore without asking")
-		}
-		return errors.New("snapshot restore: not confirmed; nothing was sent")
-	}
-	return nil
 }
 
 // snapshotInspect verifies a backup offline and says what it holds.

@@ -180,9 +180,12 @@ func (c *sdCluster) prefill(ctx context.Context, p plan) error {
 	}
 	built := time.Since(t0)
 	// A leader change on a loaded machine can fail a restore; it changes
-	// nothing then, so it is tried again (at most 5 times).
+	// nothing then, so it is tried again (at most 5 times). The plan's
+	// sessions are what the benchmark validates: keep_sessions stops the
+	// restore from ending them (a binary before issue 22 ignores it and
+	// keeps them anyway).
 	for attempt := 1; ; attempt++ {
-		resp, err = c.adminDo(ctx, c.nodes[0], "POST", "/v1/cluster/restore", bytes.NewReader(snap))
+		resp, err = c.adminDo(ctx, c.nodes[0], "POST", "/v1/cluster/restore?keep_sessions=true", bytes.NewReader(snap))
 		if err != nil {
 			return err
 		}

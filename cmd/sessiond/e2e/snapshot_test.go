@@ -72,7 +72,8 @@ func TestCLI_SnapshotSaveWipeRestore(t *testing.T) {
 		t.Fatalf("server-side corrupt restore: %v %v", err, resp)
 	}
 
-	if out, err := runCLI(t, freshEnv, "yes\n", "snapshot", "restore", backup); err != nil || !strings.Contains(out, "restored") {
+	// Recovery onto a wiped node: the backup's sessions are wanted back.
+	if out, err := runCLI(t, freshEnv, "yes\n", "snapshot", "restore", "--keep-sessions", backup); err != nil || !strings.Contains(out, "restored") {
 		t.Fatalf("snapshot restore: %v %q", err, out)
 	}
 	for _, tok := range append(tokens, admin.Token) {
