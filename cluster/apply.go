@@ -91,6 +91,9 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	if timeout <= 0 {
 		return fsm.Result{}, ErrTimeout
 	}
+	if err := n.checkFormat(data); err != nil {
+		return fsm.Result{}, err
+	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {
