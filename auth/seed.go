@@ -52,13 +52,21 @@ func (s *Service) seedAdmin(ctx context.Context, seed Seed, log *slog.Logger) {
 	// The first admin is the cluster's operator: on a new cluster the
 	// leader has announced the current format before it seeds, so the
 	// role passes the format gate.
-	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: "admin", Password: seed.AdminPassword, Name: "Administrator",
-		Admin: true, Operator: true})
+	first := NewUser{DB: db, Login: "admin", Password: seed.AdminPassword, Name: "Administrator", Admin: true, Operator: true}
+	id, err := s.CreateUser(ctx, first)
 	if err != nil && !errors.Is(err, fsm.ErrUserExists) {
-		log.Warn("seeding admin failed", "err", err)
-		return
+		// A member that has not announced a format that knows the role
+		// (joined by hand, not started yet) holds the role back: the
+		// admin is still created, and the operator named later.
+		log.Warn("seeding admin as operator failed; creating it as a plain admin: "+
+			"grant the role with `sessiond user operator admin` and the cluster key", "err", err)
+		first.Operator = false
+		if id, err = s.CreateUser(ctx, first); err != nil && !errors.Is(err, fsm.ErrUserExists) {
+			log.Warn("seeding admin failed", "err", err)
+			return
+		}
 	}
-	log.Info("admin user created", "user_id", id, "db", db)
+	log.Info("admin user created", "user_id", id, "db", db, "operator", first.Operator)
 }
 
 // seedJWTKey makes sure the keyring can sign. A configured secret is added
