@@ -26,7 +26,9 @@ import (
 //   - applyLocal, the one place every write reaches the log on the leader
 //     (local, forwarded, batched), refuses an entry whose
 //     fsm.EntryFormatNeeded is above that level with ErrUpgrading, before
-//     anything is proposed: the refusal changes nothing.
+//     anything is proposed: the refusal changes nothing. The node that
+//     takes the request checks its own view first (ApplyEncoded), so an
+//     entry is not forwarded to a leader too old to know the gate.
 //
 // Older binaries ignore unknown JSON fields, so a record or a snapshot
 // holding a newer field still decodes on them; the gate only keeps them
