@@ -141,3 +141,21 @@ func waitPromoteRounds(t *testing.T, leader *Node, k uint64) {
 		return leader.promoteRounds.Load() >= before+k
 	})
 }
+
+// The one way a member's API URL changes: the node itself, restarted on a
+// new address, announces it over the signed internal channel.
+func TestJoin_NodeRefreshesItsOwnAPIURL(t *testing.T) {
+	c := newTestCluster(t, 2, nil)
+	n2 := c.nodes[1]
+	dir, raftAddr, oldURL := n2.dir, n2.raftAddr, n2.cfg.APIURL
+	n2.stop()
+	c.nodes[1] = startNode(t, "n2", dir, raftAddr, nil, false, nil) // a new API port
+	newURL := c.nodes[1].cfg.APIURL
+	if newURL == oldURL {
+		t.Fatal("the restart kept its API port")
+	}
+	eventually(t, 10*time.Second, "the leader to know n2's new API URL", func() bool {
+		meta, _ := c.waitLeader().fsm.State().Node("n2")
+		return meta.APIAddr == newURL
+	})
+}
