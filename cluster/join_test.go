@@ -25,9 +25,10 @@ func deadAddr(t *testing.T) string {
 }
 
 // The finding's brick: an operator (or anyone who reached the route)
-// joins a voter that never answers to a one-node cluster. It enters as a
-// non-voter, the promoter finds it not caught up, and the cluster keeps
-// committing with its quorum of one.
+// joins a voter that never answers to a one-node cluster, once with a
+// dead API URL and once with a live one that is another node's. Each
+// enters as a non-voter, the promoter finds neither caught up, and the
+// cluster keeps committing with its quorum of one.
 func TestJoin_UnreachableMemberStaysNonVoterAndQuorumHolds(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	leader := c.waitLeader()
@@ -35,16 +36,25 @@ func TestJoin_UnreachableMemberStaysNonVoterAndQuorumHolds(t *testing.T) {
 	if err := leader.Join(ctx5(t), JoinRequest{ID: "bogus", RaftAddr: dead, APIURL: "http://" + dead}); err != nil {
 		t.Fatalf("join: %v", err)
 	}
-	if s := suffrageOf(t, leader.Node, "bogus"); s != raft.Nonvoter {
-		t.Fatalf("bogus member joined as %v, want Nonvoter", s)
+	// Its variant: a dead Raft address behind an API URL that answers
+	// (the leader's own): the probe's answer names another node.
+	if err := leader.Join(ctx5(t), JoinRequest{ID: "borrowed", RaftAddr: deadAddr(t), APIURL: leader.cfg.APIURL}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	for _, id := range []string{"bogus", "borrowed"} {
+		if s := suffrageOf(t, leader.Node, id); s != raft.Nonvoter {
+			t.Fatalf("%s joined as %v, want Nonvoter", id, s)
+		}
 	}
 	// Let the promoter look more times than a promotion needs.
 	waitPromoteRounds(t, leader.Node, promoteChecks+2)
 	for i := range 5 {
 		mustUser(t, leader.Node, "after-bogus-"+string(rune('a'+i)))
 	}
-	if s := suffrageOf(t, leader.Node, "bogus"); s != raft.Nonvoter {
-		t.Fatalf("a member that never answered became %v", s)
+	for _, id := range []string{"bogus", "borrowed"} {
+		if s := suffrageOf(t, leader.Node, id); s != raft.Nonvoter {
+			t.Fatalf("%s, whose Raft address never answered, became %v", id, s)
+		}
 	}
 	if lvl, _, _ := leader.ClusterFormat(); lvl != fsm.FormatBase {
 		t.Fatalf("a member that never announced counts as format %d, want %d", lvl, fsm.FormatBase)

@@ -130,7 +130,7 @@ func (n *Node) promoteLoop() {
 				continue
 			}
 			seen[s.ID] = true
-			if !n.caughtUp(meta) {
+			if !n.caughtUp(s, meta) {
 				streak[s.ID] = 0
 				continue
 			}
@@ -155,20 +155,23 @@ func (n *Node) promoteLoop() {
 }
 
 // caughtUp asks the member over the signed internal channel for its
-// applied index and compares it with the leader's. A member that does not
-// answer is not caught up.
-func (n *Node) caughtUp(meta fsm.Node) bool {
+// applied index and compares it with the leader's. Only the member itself
+// counts: the answer must name its id and Raft address (an API URL that
+// leads to another node, this leader included, proves nothing about the
+// member's Raft address), and it must have applied something. A member
+// that does not answer is not caught up.
+func (n *Node) caughtUp(s raft.Server, meta fsm.Node) bool {
 	if meta.APIAddr == "" {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	var out struct {
-		Applied uint64 `json:"applied"`
-	}
+	var out appliedAnswer
 	if err := n.call(ctx, meta.APIAddr, "/internal/v1/applied?index=0", nil, &out); err != nil {
 		return false
 	}
-	mine := n.fsm.AppliedIndex()
-	return out.Applied+promoteMaxLag >= mine
+	if out.NodeID != string(s.ID) || out.RaftAddr != string(s.Address) || out.Applied == 0 {
+		return false
+	}
+	return out.Applied+promoteMaxLag >= n.fsm.AppliedIndex()
 }
