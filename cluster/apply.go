@@ -35,12 +35,6 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 // ApplyEncoded is Apply for an already encoded command (what the internal
 // forwarding endpoint receives).
 func (n *Node) ApplyEncoded(ctx context.Context, data []byte) (fsm.Result, error) {
-	// The format gate on this node's own view first: a leader on a binary
-	// older than the entry's format would not refuse it (and would not
-	// apply it as this binary does). The leader checks again (applyLocal).
-	if err := n.checkFormat(data); errors.Is(err, ErrUpgrading) {
-		return fsm.Result{}, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
@@ -54,7 +48,7 @@ func (n *Node) ApplyEncoded(ctx context.Context, data []byte) (fsm.Result, error
 		var err error
 		if n.raft.State() == raft.Leader {
 			res, err = n.applyLocal(ctx, data)
-		} else {
+		} else if err = n.checkLeaderFormat(data); err == nil {
 			res, err = n.forwardApply(ctx, data)
 		}
 		if err == nil {

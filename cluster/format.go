@@ -26,9 +26,10 @@ import (
 //   - applyLocal, the one place every write reaches the log on the leader
 //     (local, forwarded, batched), refuses an entry whose
 //     fsm.EntryFormatNeeded is above that level with ErrUpgrading, before
-//     anything is proposed: the refusal changes nothing. The node that
-//     takes the request checks its own view first (ApplyEncoded), so an
-//     entry is not forwarded to a leader too old to know the gate.
+//     anything is proposed: the refusal changes nothing. A follower does
+//     not forward such an entry to a leader whose own record does not
+//     claim the format (checkLeaderFormat): a leader on an older binary
+//     knows no gate, and would apply the entry differently.
 //
 // Older binaries ignore unknown JSON fields, so a record or a snapshot
 // holding a newer field still decodes on them; the gate only keeps them
@@ -82,4 +83,25 @@ func (n *Node) checkFormat(entry []byte) error {
 	return fmt.Errorf("%w: this change needs log format %d on every member; not yet: %s "+
 		"(upgrade or remove them; a member announces its format when it starts)",
 		ErrUpgrading, need, strings.Join(behind, ", "))
+}
+
+// checkLeaderFormat runs on the node that takes a write, before each
+// forward: an entry that needs a format the leader's own record does
+// not claim is refused here. Only the leader's record is consulted: the
+// rest is the leader's authoritative check, on its newer view (a
+// follower's view of other members may lag by a round).
+func (n *Node) checkLeaderFormat(entry []byte) error {
+	need := fsm.EntryFormatNeeded(entry)
+	if need == fsm.FormatBase || n.raft.State() == raft.Leader {
+		return nil
+	}
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return nil // no leader known: the forward fails and is retried, asking again
+	}
+	if meta, ok := n.fsm.State().Node(string(id)); ok && meta.Format >= need {
+		return nil
+	}
+	return fmt.Errorf("%w: this change needs log format %d; the leader %s has not announced it (an older binary?)",
+		ErrUpgrading, need, id)
 }

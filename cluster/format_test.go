@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -61,4 +64,31 @@ func TestFormatGate_MemberAtLevelZeroHoldsOperatorRole(t *testing.T) {
 	if u, _ := c.nodes[1].fsm.State().User(uid); !u.Operator {
 		t.Fatal("the grant is not on the upgraded member")
 	}
+}
+
+// A leader on an older binary knows no gate: a follower that takes the
+// write refuses it itself rather than forward it (the message names the
+// leader, which the leader's own check would not).
+func TestFormatGate_FollowerRefusesForAnOldLeader(t *testing.T) {
+	zero := fsm.FormatBase
+	c := newTestCluster(t, 2, func(cfg *Config) {
+		if cfg.NodeID == "n1" {
+			cfg.claimFormat = &zero
+		}
+	})
+	var leader, follower *testNode
+	eventually(t, 10*time.Second, "n1 to lead", func() bool {
+		leader = c.waitLeader()
+		if leader.id != "n1" {
+			leader.raft.LeadershipTransferToServer("n1", raft.ServerAddress(c.nodes[0].raftAddr))
+			return false
+		}
+		return true
+	})
+	follower = c.nodes[1]
+	_, err := follower.Apply(ctx5(t), &fsm.CreateUser{Nonce: "op", DB: "db", Login: "op", PasswordHash: "$argon2id$test", Operator: true, Now: 1})
+	if !errorsIs(err, ErrUpgrading) || !strings.Contains(err.Error(), "the leader n1 has not announced") {
+		t.Fatalf("operator create via a follower of an old leader: %v", err)
+	}
+	mustUser(t, follower.Node, "plain") // the rest is forwarded as ever
 }

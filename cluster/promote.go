@@ -80,7 +80,7 @@ func (n *Node) announceLoop() {
 
 // membershipLog is the loops' logger: the node's log output, as slog.
 func (n *Node) membershipLog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(n.cfg.logOutput(), nil)).With("component", "membership", "node_id", n.cfg.NodeID)
+	return slog.New(slog.NewTextHandler(n.cfg.logOutput(), nil)).With("component", "membership", "node", n.cfg.NodeID)
 }
 
 // readyTermOrFollower: a leader announces only once its term is ready
