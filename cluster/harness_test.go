@@ -246,7 +246,9 @@ func (c *testCluster) followers() []*testNode {
 // index and knows the leader.
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	eventually(c.t, 10*time.Second, "every node to be a voter", func() bool {
+	// Generous: under -race on a loaded machine a promotion may wait out
+	// an election or two.
+	eventually(c.t, 30*time.Second, "every node to be a voter", func() bool {
 		leader := c.waitLeader()
 		voters := map[string]bool{}
 		for _, s := range leader.raft.GetConfiguration().Configuration().Servers {
