@@ -18,17 +18,18 @@ func (s *Server) adminRoutes() {
 	s.handle("DELETE /v1/users/{id}", s.admin(s.deleteUser))
 	s.handle("GET /v1/users/{id}/sessions", s.admin(s.userSessions))
 	s.handle("DELETE /v1/users/{id}/sessions", s.admin(s.revokeUserSessions))
-	s.handle("GET /v1/settings", s.admin(s.getSettings))
-	s.handle("PATCH /v1/settings", s.admin(s.patchSettings))
-	s.handle("GET /v1/cluster", s.clusterOp(s.clusterStatus))
-	s.handle("POST /v1/cluster/join", s.clusterOp(s.clusterJoin))
-	s.handle("DELETE /v1/cluster/nodes/{id}", s.clusterOp(s.clusterRemove))
-	s.handle("POST /v1/cluster/nodes/{id}/promote", s.clusterOp(s.clusterSuffrage(true)))
-	s.handle("POST /v1/cluster/nodes/{id}/demote", s.clusterOp(s.clusterSuffrage(false)))
-	s.handle("GET /v1/cluster/snapshot", s.clusterOp(s.clusterBackup))
-	s.handle("POST /v1/cluster/unlock", s.clusterOp(s.clusterUnlock))
-	s.handle("POST /v1/cluster/restore", s.clusterOp(s.clusterRestore))
-	s.handle("POST /v1/cluster/restore/check", s.clusterOp(s.clusterRestoreCheck))
+	s.handle("GET /v1/settings", s.operator(s.getSettings))
+	s.handle("PATCH /v1/settings", s.operator(s.patchSettings))
+	s.handle("GET /v1/cluster", s.operatorOrKey(s.clusterStatus))
+	s.handle("POST /v1/cluster/join", s.operatorOrKey(s.clusterJoin))
+	s.handle("DELETE /v1/cluster/nodes/{id}", s.operatorOrKey(s.clusterRemove))
+	s.handle("POST /v1/cluster/nodes/{id}/promote", s.operatorOrKey(s.clusterSuffrage(true)))
+	s.handle("POST /v1/cluster/nodes/{id}/demote", s.operatorOrKey(s.clusterSuffrage(false)))
+	s.handle("GET /v1/cluster/snapshot", s.operatorOrKey(s.clusterBackup))
+	s.handle("POST /v1/cluster/unlock", s.clusterUnlock)
+	s.handle("POST /v1/cluster/operator", s.operatorOrKey(s.clusterOperator))
+	s.handle("POST /v1/cluster/restore", s.operatorOrKey(s.clusterRestore))
+	s.handle("POST /v1/cluster/restore/check", s.operatorOrKey(s.clusterRestoreCheck))
 }
 
 // clusterBackup streams a consistent snapshot (version header, checksum).
@@ -60,17 +61,6 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, principal)) ht
 	}
 }
 
-// clusterOp wraps a handler open to admins and cluster-key holders.
-func (s *Server) clusterOp(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.adminOrClusterKey(r); err != nil {
-			writeNativeError(w, err)
-			return
-		}
-		h(w, r)
-	}
-}
-
 type createUserBody struct {
 	DB           string `json:"db"`
 	Login        string `json:"login"`
@@ -81,6 +71,7 @@ type createUserBody struct {
 	CompanyID    uint64 `json:"company_id"`
 	CompanyName  string `json:"company_name"`
 	Admin        bool   `json:"admin"`
+	Operator     bool   `json:"operator"`
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal) {
@@ -97,8 +88,13 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal)
 		writeNativeError(w, fieldError(ErrBadField, "email, name or company_name too long"))
 		return
 	}
+	db, err := scopeDB(p, in.DB)
+	if err != nil || (in.Operator && !isOperator(p)) {
+		writeNativeError(w, ErrForbidden)
+		return
+	}
 	id, err := s.svc.CreateUser(r.Context(), auth.NewUser{
-		DB: in.DB, Login: in.Login, Password: in.Password, PasswordHash: in.PasswordHash,
+		DB: db, Operator: in.Operator, Login: in.Login, Password: in.Password, PasswordHash: in.PasswordHash,
 		Email: in.Email, Name: in.Name, CompanyID: in.CompanyID, CompanyName: in.CompanyName, Admin: in.Admin,
 	})
 	s.auditAdmin(r, "user_create", p, id, err)
@@ -114,8 +110,12 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal)
 	writeJSON(w, http.StatusCreated, userJSON(u))
 }
 
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ principal) {
-	db := r.URL.Query().Get("db")
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p principal) {
+	db, err := scopeDB(p, r.URL.Query().Get("db"))
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
 	out := []*userView{}
 	for _, u := range s.svc.Users(db) {
 		out = append(out, userJSON(u))
@@ -123,21 +123,27 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ principal) 
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
 }
 
-// pathUser parses {id} and finds the user.
-func (s *Server) pathUser(r *http.Request) (*fsm.User, error) {
+// pathUser parses {id} and finds the user, who must be in a db the
+// caller manages; change also refuses an operator to a non-operator
+// (canChangeUser).
+func (s *Server) pathUser(r *http.Request, p principal, change bool) (*fsm.User, error) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		return nil, fieldError(ErrBadField, "user id must be a positive integer")
 	}
 	u, ok := s.svc.User(id)
-	if !ok {
+	switch {
+	case !ok && isOperator(p):
 		return nil, fsm.ErrUserNotFound
+	case !ok, !canManageDB(p, u.DB), change && !canChangeUser(p, u):
+		// A tenant's admin learns nothing of other dbs' user ids.
+		return nil, ErrForbidden
 	}
 	return u, nil
 }
 
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request, _ principal) {
-	u, err := s.pathUser(r)
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r, p, false)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -150,6 +156,7 @@ type patchUserBody struct {
 	Email    *string `json:"email"`
 	Password *string `json:"password"`
 	Admin    *bool   `json:"admin"`
+	Operator *bool   `json:"operator"`
 	Disabled *bool   `json:"disabled"`
 	Unlock   bool    `json:"unlock"`
 }
@@ -157,7 +164,7 @@ type patchUserBody struct {
 // patchUser changes a user. A new password or disabling ends every session
 // of the user in the same command.
 func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) {
-	u, err := s.pathUser(r)
+	u, err := s.pathUser(r, p, true)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -167,8 +174,13 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) 
 		writeNativeError(w, err)
 		return
 	}
+	if in.Operator != nil && !isOperator(p) {
+		writeNativeError(w, ErrForbidden) // only an operator makes or unmakes one
+		return
+	}
 	u, err = s.svc.UpdateUser(r.Context(), u.ID, auth.UserChanges{
-		Name: in.Name, Email: in.Email, Password: in.Password, Admin: in.Admin, Disabled: in.Disabled, Unlock: in.Unlock,
+		Name: in.Name, Email: in.Email, Password: in.Password, Admin: in.Admin, Disabled: in.Disabled,
+		Operator: in.Operator, Unlock: in.Unlock,
 	})
 	if err != nil {
 		writeNativeError(w, err)
@@ -179,7 +191,7 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) 
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal) {
-	u, err := s.pathUser(r)
+	u, err := s.pathUser(r, p, true)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -193,8 +205,8 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p principal)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) userSessions(w http.ResponseWriter, r *http.Request, _ principal) {
-	u, err := s.pathUser(r)
+func (s *Server) userSessions(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r, p, false)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -203,7 +215,7 @@ func (s *Server) userSessions(w http.ResponseWriter, r *http.Request, _ principa
 }
 
 func (s *Server) revokeUserSessions(w http.ResponseWriter, r *http.Request, p principal) {
-	u, err := s.pathUser(r)
+	u, err := s.pathUser(r, p, true)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -328,13 +340,21 @@ func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.node.Status(withHash))
 }
 
+// clusterJoin adds a new member as a non-voter (promoted once caught up
+// unless non_voter); a known id or Raft address is 409 member_exists and
+// changes nothing (cluster.Node.Join).
 func (s *Server) clusterJoin(w http.ResponseWriter, r *http.Request) {
-	var in cluster.JoinRequest
+	var in struct { // not cluster.JoinRequest: its self-join fields are no caller's to set
+		ID       string `json:"id"`
+		RaftAddr string `json:"raft_addr"`
+		APIURL   string `json:"api_url"`
+		NonVoter bool   `json:"non_voter"`
+	}
 	if err := decodeJSON(r, &in); err != nil {
 		writeNativeError(w, err)
 		return
 	}
-	if err := s.node.Join(r.Context(), in); err != nil {
+	if err := s.node.Join(r.Context(), cluster.JoinRequest{ID: in.ID, RaftAddr: in.RaftAddr, APIURL: in.APIURL, NonVoter: in.NonVoter}); err != nil {
 		writeNativeError(w, err)
 		return
 	}
@@ -363,35 +383,4 @@ func (s *Server) clusterSuffrage(voter bool) http.HandlerFunc {
 		s.log.Info("node suffrage changed", "node_id", id, "voter", voter)
 		writeJSON(w, http.StatusOK, s.node.Status(false))
 	}
-}
-
-// clusterUnlock is the break-glass unlock ({"login": …, "db": …}), open to
-// admins and to cluster-key holders (`sessiond user unlock`), so an
-// operator can recover an account, the only admin's included, without
-// logging in as it. It has its own audit line.
-func (s *Server) clusterUnlock(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		DB    string `json:"db"`
-		Login string `json:"login"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	if in.Login == "" {
-		writeNativeError(w, fieldError(ErrMissingField, "login is required"))
-		return
-	}
-	u, err := s.svc.Unlock(r.Context(), in.DB, in.Login)
-	attrs := []any{"event", "user_unlock", "node", s.node.ID(), "client_addr", s.clientAddr(r),
-		"break_glass", r.Header.Get(cluster.KeyHeader) != ""} // the cluster-key path, not an admin's token
-	if u != nil {
-		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
-	}
-	s.writeAudit(attrs, err)
-	if err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, userJSON(u))
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // Service clients: the callers of POST /v1/introspect (introspect.go).
-// Only admins manage them; a client's secret is shown once, in the
-// answer that creates it.
+// An admin manages its own db's clients, the operator every client,
+// the cluster-wide ones included (roles.go); a client's secret is shown
+// once, in the answer that creates it.
 func (s *Server) clientRoutes() {
 	s.handle("POST /v1/clients", s.admin(s.createClient))
 	s.handle("GET /v1/clients", s.admin(s.listClients))
@@ -27,8 +28,8 @@ func clientJSON(c fsm.Client) map[string]any {
 }
 
 // createClient: {"name"?, "db"?} → 201 {"id", "secret", "name", "db",
-// "created"}. Without db the client is cluster-wide: it may introspect
-// the tokens of every db.
+// "created"}. Without db, the operator's client is cluster-wide (it may
+// introspect the tokens of every db) and an admin's is bound to its db.
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principal) {
 	var in struct {
 		Name string `json:"name"`
@@ -38,7 +39,12 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principa
 		writeNativeError(w, err)
 		return
 	}
-	c, secret, err := s.svc.CreateClient(r.Context(), in.Name, in.DB)
+	db, err := scopeDB(p, in.DB)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	c, secret, err := s.svc.CreateClient(r.Context(), in.Name, db)
 	if errors.Is(err, auth.ErrBadClientName) {
 		err = fieldError(ErrBadField, "name is longer than 128 bytes")
 	}
@@ -54,10 +60,12 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principa
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) listClients(w http.ResponseWriter, r *http.Request, _ principal) {
+func (s *Server) listClients(w http.ResponseWriter, r *http.Request, p principal) {
 	out := []map[string]any{}
 	for _, c := range s.svc.Clients() {
-		out = append(out, clientJSON(c))
+		if isOperator(p) || (c.DB != "" && canManageDB(p, c.DB)) {
+			out = append(out, clientJSON(c))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"clients": out})
 }
@@ -67,6 +75,16 @@ func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request, p principa
 	if !auth.ValidTokenSyntax(id, auth.IDLen) {
 		writeNativeError(w, fieldError(ErrBadField, "client id must be 32 hex characters"))
 		return
+	}
+	if !isOperator(p) {
+		mine := false
+		for _, c := range s.svc.Clients() {
+			mine = mine || (c.ID == id && c.DB != "" && canManageDB(p, c.DB))
+		}
+		if !mine { // another db's, cluster-wide, or none: the same answer
+			writeNativeError(w, ErrForbidden)
+			return
+		}
 	}
 	found, err := s.svc.DeleteClient(r.Context(), id)
 	s.auditAdmin(r, "client_delete", p, 0, err)

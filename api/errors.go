@@ -80,6 +80,8 @@ var errorTable = []struct {
 	{cluster.ErrBadLevel, apiError{400, "bad_consistency"}},
 	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},
 	{cluster.ErrUnknownNode, apiError{404, "unknown_node"}},
+	{cluster.ErrMemberExists, apiError{409, "member_exists"}},
+	{cluster.ErrUpgrading, apiError{503, "cluster_upgrading"}},
 	{cluster.ErrConfig, apiError{400, "bad_request"}},
 	{cluster.ErrUnauthorized, apiError{403, "bad_cluster_key"}},
 	{cluster.ErrNoLeader, apiError{503, "no_leader"}},

@@ -164,9 +164,14 @@ func (s *Server) introspectAuth(w http.ResponseWriter, r *http.Request, p params
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "client authentication required")
 		return introspectCaller{}, false
 	}
-	if _, err := s.adminAuth(r); err != nil {
+	admin, err := s.adminAuth(r)
+	if err != nil {
 		writeNativeError(w, err)
 		return introspectCaller{}, false
+	}
+	if !isOperator(admin) {
+		// An admin sees its own db's tokens, as a client bound to it.
+		return introspectCaller{client: &fsm.Client{DB: admin.User.DB}}, true
 	}
 	return introspectCaller{}, true
 }

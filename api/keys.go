@@ -14,10 +14,11 @@ import (
 // replicated state, so a rotation on any node is seen by every node at
 // the index it commits at, without a restart.
 func (s *Server) keyRoutes() {
-	s.handle("GET /v1/keys", s.admin(s.listKeys))
-	s.handle("POST /v1/keys", s.admin(s.addKey))
-	s.handle("DELETE /v1/keys/{kid}", s.admin(s.retireKey))
-	s.handle("POST /v1/keys/{kid}/revoke", s.admin(s.revokeKey))
+	// The keyring signs every db's tokens: the operator's (roles.go).
+	s.handle("GET /v1/keys", s.operator(s.listKeys))
+	s.handle("POST /v1/keys", s.operator(s.addKey))
+	s.handle("DELETE /v1/keys/{kid}", s.operator(s.retireKey))
+	s.handle("POST /v1/keys/{kid}/revoke", s.operator(s.revokeKey))
 	s.handle("GET /.well-known/jwks.json", s.jwks)
 }
 

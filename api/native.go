@@ -44,13 +44,13 @@ type sessionView struct {
 
 // userJSON is how the native API shows a user; never the password hash.
 func userJSON(u *fsm.User) *userView {
-	return &userView{Admin: u.Admin, CompanyID: u.CompanyID, CompanyName: u.CompanyName, Created: unixOrNil(u.Created),
+	return &userView{Admin: u.Admin, Operator: u.Operator, CompanyID: u.CompanyID, CompanyName: u.CompanyName, Created: unixOrNil(u.Created),
 		DB: u.DB, Disabled: u.Disabled, Email: u.Email, ID: u.ID, LockedUntil: unixOrNil(u.LockedUntil),
 		Login: u.Login, Name: u.Name, PasswordChanged: unixOrNil(u.PasswordChanged)}
 }
 
 type userView struct {
-	Admin           bool   `json:"admin"`
+	Admin           bool   `json:"admin"` // of DB
 	CompanyID       uint64 `json:"company_id"`
 	CompanyName     string `json:"company_name"`
 	Created         any    `json:"created"`
@@ -61,6 +61,7 @@ type userView struct {
 	LockedUntil     any    `json:"locked_until"`
 	Login           string `json:"login"`
 	Name            string `json:"name"`
+	Operator        bool   `json:"operator"` // of the cluster (roles.go); fields in key order
 	PasswordChanged any    `json:"password_changed"`
 }
 

@@ -151,19 +151,6 @@ func (s *Server) adminAuth(r *http.Request) (principal, error) {
 	return p, nil
 }
 
-// adminOrClusterKey admits an admin or a caller holding the cluster key
-// (other nodes and operators' tooling).
-func (s *Server) adminOrClusterKey(r *http.Request) error {
-	if k := r.Header.Get(cluster.KeyHeader); k != "" {
-		if s.node.CheckKey(k) {
-			return nil
-		}
-		return ErrForbidden
-	}
-	_, err := s.adminAuth(r)
-	return err
-}
-
 func unixOrNil(ns int64) any {
 	if ns == 0 {
 		return nil

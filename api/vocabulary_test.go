@@ -25,7 +25,7 @@ func TestErrorVocabulary_HopCodesAreAPICodes(t *testing.T) {
 	}
 	clusterErrs := []error{cluster.ErrConfig, cluster.ErrBadLevel, cluster.ErrNoLeader, cluster.ErrNotLeader,
 		cluster.ErrTimeout, cluster.ErrShutdown, cluster.ErrUnauthorized, cluster.ErrForward, cluster.ErrNotCaughtUp,
-		cluster.ErrUnknownNode, cluster.ErrBadBackup}
+		cluster.ErrUnknownNode, cluster.ErrBadBackup, cluster.ErrMemberExists, cluster.ErrUpgrading}
 	for _, e := range clusterErrs {
 		if got, want := lookupError(e).code, cluster.ErrorCode(e); got != want {
 			t.Errorf("%v: API code %q, hop code %q", e, got, want)

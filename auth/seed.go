@@ -18,7 +18,7 @@ type Seed struct {
 
 // SeedCluster seeds a new cluster; the node calls it each time it becomes
 // leader, and it only acts on what is missing: the default db, the first
-// admin (when an admin password was given) and the JWT signing key. Every
+// admin, who is the cluster operator (when an admin password was given) and the JWT signing key. Every
 // step is idempotent, so a leader change mid-way is harmless. It logs what
 // it did (never a secret): these are operator-facing events. Last, it
 // reseals keys stored in the clear or under an old seal secret.
@@ -49,12 +49,24 @@ func (s *Service) seedAdmin(ctx context.Context, seed Seed, log *slog.Logger) {
 		log.Warn("seeding admin: no db", "err", err)
 		return
 	}
-	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: "admin", Password: seed.AdminPassword, Name: "Administrator", Admin: true})
+	// The first admin is the cluster's operator: on a new cluster the
+	// leader has announced the current format before it seeds, so the
+	// role passes the format gate.
+	first := NewUser{DB: db, Login: "admin", Password: seed.AdminPassword, Name: "Administrator", Admin: true, Operator: true}
+	id, err := s.CreateUser(ctx, first)
 	if err != nil && !errors.Is(err, fsm.ErrUserExists) {
-		log.Warn("seeding admin failed", "err", err)
-		return
+		// A member that has not announced a format that knows the role
+		// (joined by hand, not started yet) holds the role back: the
+		// admin is still created, and the operator named later.
+		log.Warn("seeding admin as operator failed; creating it as a plain admin: "+
+			"grant the role with `sessiond user operator admin` and the cluster key", "err", err)
+		first.Operator = false
+		if id, err = s.CreateUser(ctx, first); err != nil && !errors.Is(err, fsm.ErrUserExists) {
+			log.Warn("seeding admin failed", "err", err)
+			return
+		}
 	}
-	log.Info("admin user created", "user_id", id, "db", db)
+	log.Info("admin user created", "user_id", id, "db", db, "operator", first.Operator)
 }
 
 // seedJWTKey makes sure the keyring can sign. A configured secret is added

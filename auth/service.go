@@ -371,7 +371,10 @@ type NewUser struct {
 	CompanyID                        uint64
 	CompanyName                      string
 	Admin                            bool
-	PasswordHash                     string // an imported hash (bcrypt or argon2id) instead of Password
+	// Operator grants the cluster operator role; who may grant it is the
+	// API's rule. It needs fsm.FormatOperator on every member.
+	Operator     bool
+	PasswordHash string // an imported hash (bcrypt or argon2id) instead of Password
 }
 
 // CreateUser validates, hashes on the pool and commits a new account. The
@@ -406,7 +409,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	res, err := s.apply.Apply(ctx, &fsm.CreateUser{
 		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
-		Admin: nu.Admin, Now: s.cfg.Now().UnixNano(),
+		Admin: nu.Admin, Operator: nu.Operator, Now: s.cfg.Now().UnixNano(),
 	})
 	return res.UserID, err
 }

@@ -24,7 +24,8 @@ func (s *Service) Settings() fsm.Settings { return s.state.State().Settings() }
 type UserChanges struct {
 	Name, Email, Password *string
 	Admin, Disabled       *bool
-	Unlock                bool // clear failed-login counters and any lock
+	Operator              *bool // the cluster operator role (only an operator grants it: api)
+	Unlock                bool  // clear failed-login counters and any lock
 }
 
 // UpdateUser applies an admin's changes in order (password, profile,
@@ -35,9 +36,9 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 			return nil, err
 		}
 	}
-	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil {
+	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil || c.Operator != nil {
 		if _, err := s.apply.Apply(ctx, &fsm.UpdateUser{
-			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled,
+			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled, Operator: c.Operator,
 			Now: s.cfg.Now().UnixNano(),
 		}); err != nil {
 			return nil, err
@@ -112,6 +113,16 @@ func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, erro
 // budget: the break-glass for an account whose budget strangers keep
 // spending (the owner from a known network is never refused anyway).
 func (s *Service) Unlock(ctx context.Context, db, login string) (*fsm.User, error) {
+	u, err := s.FindUser(db, login)
+	if err != nil {
+		return nil, err
+	}
+	return s.UpdateUser(ctx, u.ID, UserChanges{Unlock: true})
+}
+
+// FindUser finds an account by db ("" = the default) and login, as a
+// login would: the break-glass routes name users so.
+func (s *Service) FindUser(db, login string) (*fsm.User, error) {
 	login, err := NormalizeLogin(login)
 	if err != nil {
 		return nil, err
@@ -123,5 +134,5 @@ func (s *Service) Unlock(ctx context.Context, db, login string) (*fsm.User, erro
 	if !ok {
 		return nil, fsm.ErrUserNotFound
 	}
-	return s.UpdateUser(ctx, u.ID, UserChanges{Unlock: true})
+	return u, nil
 }

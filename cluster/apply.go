@@ -48,7 +48,7 @@ func (n *Node) ApplyEncoded(ctx context.Context, data []byte) (fsm.Result, error
 		var err error
 		if n.raft.State() == raft.Leader {
 			res, err = n.applyLocal(ctx, data)
-		} else {
+		} else if err = n.checkLeaderFormat(data); err == nil {
 			res, err = n.forwardApply(ctx, data)
 		}
 		if err == nil {
@@ -90,6 +90,9 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	}
 	if timeout <= 0 {
 		return fsm.Result{}, ErrTimeout
+	}
+	if err := n.checkFormat(data); err != nil {
+		return fsm.Result{}, err
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {

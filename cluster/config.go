@@ -100,6 +100,10 @@ type Config struct {
 	Version string
 	Now     func() time.Time
 	FSM     *fsm.FSM // nil = a new empty one
+
+	// claimFormat, when set, is the format this node announces instead of
+	// fsm.CurrentFormat: tests play a member running an older binary.
+	claimFormat *int
 }
 
 // DefaultConfig returns production defaults for a single node on loopback.
@@ -193,6 +197,13 @@ var (
 	ErrForward      = errors.New("cluster: forwarding to the leader failed")
 	ErrNotCaughtUp  = errors.New("cluster: node has not caught up")
 	ErrUnknownNode  = errors.New("cluster: unknown node")
+	// ErrMemberExists: a join named an id or Raft address the cluster
+	// already has; only the node itself may refresh its own record.
+	ErrMemberExists = errors.New("cluster: already a member")
+	// ErrUpgrading: a write needs a log format some member does not
+	// understand yet (format.go); it succeeds once every member runs a
+	// binary that does.
+	ErrUpgrading = errors.New("cluster: upgrading")
 )
 
 // errorCodes gives each error a stable code so that it survives the
@@ -211,6 +222,8 @@ var errorCodes = []struct {
 	{ErrUnauthorized, "bad_cluster_key"},
 	{ErrNotCaughtUp, "not_caught_up"},
 	{ErrUnknownNode, "unknown_node"},
+	{ErrMemberExists, "member_exists"},
+	{ErrUpgrading, "cluster_upgrading"},
 	{ErrConfig, "bad_request"},
 	{ErrBadBackup, "bad_backup"},
 	{ErrBadLevel, "bad_consistency"},

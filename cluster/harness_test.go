@@ -241,10 +241,26 @@ func (c *testCluster) followers() []*testNode {
 	return out
 }
 
-// waitConverged waits until every running node has applied the leader's
-// commit index and knows the leader.
+// waitConverged waits until every running node is a voter (a joined node
+// is promoted once caught up, promote.go), has applied the leader's commit
+// index and knows the leader.
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
+	// Generous: under -race on a loaded machine a promotion may wait out
+	// an election or two.
+	eventually(c.t, 30*time.Second, "every node to be a voter", func() bool {
+		leader := c.waitLeader()
+		voters := map[string]bool{}
+		for _, s := range leader.raft.GetConfiguration().Configuration().Servers {
+			voters[string(s.ID)] = s.Suffrage == raft.Voter
+		}
+		for _, n := range c.nodes {
+			if n != nil && !voters[n.id] {
+				return false
+			}
+		}
+		return true
+	})
 	leader := c.waitLeader()
 	eventually(c.t, 10*time.Second, "nodes to converge", func() bool {
 		want := leader.fsm.AppliedIndex()

@@ -89,7 +89,16 @@ type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	APIURL   string `json:"api_url"`
-	NonVoter bool   `json:"non_voter,omitempty"`
+	// NonVoter keeps the member a non-voter; otherwise the leader
+	// promotes it once it has caught up (promote.go).
+	NonVoter bool `json:"non_voter,omitempty"`
+	// Self and Format are set only by a node asking for itself over the
+	// signed internal channel (JoinVia, announce.go): Self lets it
+	// refresh its own API URL and format; an operator's join (the public
+	// API, which never decodes these fields) can never change a known
+	// member.
+	Self   bool `json:"self,omitempty"`
+	Format int  `json:"format,omitempty"`
 }
 
 func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +107,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeInternalError(w, fmt.Errorf("%w: %v", ErrConfig, err))
 		return
 	}
-	if err := n.Join(r.Context(), req); err != nil {
+	if err := n.join(r.Context(), req); err != nil {
 		writeInternalError(w, err)
 		return
 	}
@@ -138,6 +147,8 @@ func writeInternalError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrNotLeader):
 		status = http.StatusMisdirectedRequest
+	case errors.Is(err, ErrMemberExists):
+		status = http.StatusConflict
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -301,7 +301,16 @@ func (n *Node) handleApplied(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]uint64{"applied": n.applied.index.Load()})
+	// Who answers, too: the promoter (promote.go) promotes only the member
+	// it asked about, not whatever node an API URL leads to.
+	json.NewEncoder(w).Encode(appliedAnswer{Applied: n.applied.index.Load(), NodeID: n.cfg.NodeID, RaftAddr: n.RaftAddr()})
+}
+
+// appliedAnswer is handleApplied's answer.
+type appliedAnswer struct {
+	Applied  uint64 `json:"applied"`
+	NodeID   string `json:"node_id,omitempty"`
+	RaftAddr string `json:"raft_addr,omitempty"`
 }
 
 // mono is the node's monotonic clock: time since the node started, read

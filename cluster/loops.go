@@ -43,7 +43,10 @@ func (n *Node) becomeLeader() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
-	self := fsm.Node{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIURL}
+	// Its own record first, with its format: on a new cluster this makes
+	// the cluster's format the current one before the seed writes
+	// anything that needs it (the first admin's operator role).
+	self := n.selfMeta()
 	if meta, ok := n.fsm.State().Node(self.ID); !ok || meta != self {
 		n.Apply(ctx, &fsm.PutNode{Node: self})
 	}

@@ -17,10 +17,21 @@ import (
 	"github.com/sessiond/sessiond/wire"
 )
 
-// Join adds a member (a voter unless req.NonVoter) and records its API
-// address. Any node accepts it and forwards to the leader. Joining again
-// with the same ID and address succeeds without a change.
+// Join adds a member on an operator's behalf (POST /v1/cluster/join). It
+// never changes a known member: an id or a Raft address the cluster has
+// already is ErrMemberExists, and nothing changes. A new member enters as
+// a non-voter, so a member that never answers cannot cost the cluster its
+// quorum; unless req.NonVoter, the leader promotes it to voter once it has
+// caught up (promote.go). Any node accepts it and forwards to the leader.
 func (n *Node) Join(ctx context.Context, req JoinRequest) error {
+	req.Self, req.Format = false, fsm.FormatBase // only a node itself says these (JoinVia)
+	return n.join(ctx, req)
+}
+
+// join is Join, and also the self-join a node sends over the signed
+// internal channel (req.Self), which may refresh its own API URL and
+// format but never its Raft address.
+func (n *Node) join(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.APIURL == "" {
 		return fmt.Errorf("%w: join needs id, raft_addr and api_url", ErrConfig)
 	}
@@ -41,35 +52,46 @@ func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
-	present := false
+	known := false
 	for _, s := range cf.Configuration().Servers {
-		if string(s.ID) == req.ID && string(s.Address) != req.RaftAddr {
+		sameID, sameAddr := string(s.ID) == req.ID, string(s.Address) == req.RaftAddr
+		switch {
+		case sameID && !sameAddr:
 			// Re-pointing the member would orphan the node that runs
 			// under this id; replacing a dead node is a remove first.
 			return fmt.Errorf("%w: node id %q is already a member at raft address %s, not %s: "+
 				"give this node another id, or remove the old member first (sessiond node remove %s)",
-				ErrConfig, req.ID, s.Address, req.RaftAddr, req.ID)
+				ErrMemberExists, req.ID, s.Address, req.RaftAddr, req.ID)
+		case sameAddr && !sameID:
+			return fmt.Errorf("%w: raft address %s belongs to member %q; remove it first (sessiond node remove %s)",
+				ErrMemberExists, req.RaftAddr, s.ID, s.ID)
+		case sameID && !req.Self:
+			return fmt.Errorf("%w: node %q is a member already; a member's addresses change only when "+
+				"the node itself announces them (restart it), or remove it first (sessiond node remove %s)",
+				ErrMemberExists, req.ID, req.ID)
 		}
-		if string(s.ID) == req.ID {
-			present = s.Suffrage == raft.Voter || req.NonVoter
+		known = known || sameID
+	}
+	meta, hasMeta := n.fsm.State().Node(req.ID)
+	want := fsm.Node{ID: req.ID, RaftAddr: req.RaftAddr, APIAddr: req.APIURL, Format: req.Format, Promote: !req.NonVoter}
+	if known {
+		want.Promote = meta.Promote // a restart does not undo an operator's demotion
+	}
+	if !hasMeta || meta != want {
+		// The record first: the promoter never sees a non-voter whose
+		// wish it does not know.
+		if _, err := n.Apply(ctx, &fsm.PutNode{Node: want}); err != nil {
+			return err
 		}
 	}
-	if !present {
-		var f raft.IndexFuture
-		if req.NonVoter {
-			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
-		} else {
-			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
-		}
-		if err := f.Error(); err != nil {
-			return fmt.Errorf("%w: add server: %v", ErrNotLeader, err)
-		}
-	}
-	if meta, ok := n.fsm.State().Node(req.ID); ok && meta.APIAddr == req.APIURL && meta.RaftAddr == req.RaftAddr {
+	if known {
 		return nil
 	}
-	_, err := n.Apply(ctx, &fsm.PutNode{Node: fsm.Node{ID: req.ID, RaftAddr: req.RaftAddr, APIAddr: req.APIURL}})
-	return err
+	f := n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("%w: add server: %v", ErrNotLeader, err)
+	}
+	return nil
 }
 
 // Remove takes a member out of the cluster (for example a dead node) and
@@ -136,7 +158,8 @@ func (n *Node) retryLeader(ctx context.Context, fn func(context.Context) error) 
 // that cannot change by waiting (a refused key, an id taken at another
 // address) fails at once.
 func (n *Node) JoinVia(ctx context.Context, baseURL string, nonVoter bool) error {
-	body, _ := json.Marshal(JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIURL: n.cfg.APIURL, NonVoter: nonVoter})
+	body, _ := json.Marshal(JoinRequest{ID: n.cfg.NodeID, RaftAddr: n.RaftAddr(), APIURL: n.cfg.APIURL,
+		NonVoter: nonVoter, Self: true, Format: n.format()})
 	for {
 		err := n.joinOnce(ctx, baseURL, body)
 		if err == nil {
@@ -270,7 +293,17 @@ func (n *Node) SetVoter(ctx context.Context, id string, voter bool) error {
 				f = n.raft.AddVoter(s.ID, s.Address, 0, n.cfg.ApplyTimeout)
 			case !voter && s.Suffrage == raft.Voter:
 				f = n.raft.DemoteVoter(s.ID, 0, n.cfg.ApplyTimeout)
-			default:
+			}
+			if !voter {
+				// The promoter must not undo an operator's demotion.
+				if meta, ok := n.fsm.State().Node(id); ok && meta.Promote {
+					meta.Promote = false
+					if _, err := n.Apply(ctx, &fsm.PutNode{Node: meta}); err != nil {
+						return err
+					}
+				}
+			}
+			if f == nil {
 				return nil
 			}
 			if err := f.Error(); err != nil {

@@ -65,6 +65,9 @@ type Node struct {
 	shutErr  error
 
 	onLeader atomic.Pointer[func(context.Context)]
+	// promoteRounds counts the promoter's rounds as leader (promote.go),
+	// so a test can tell the promoter has looked.
+	promoteRounds atomic.Uint64
 }
 
 // Open starts a node: it opens (or creates) the data dir, starts Raft,
@@ -111,9 +114,11 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.refresher = newRefresher(n)
-	n.wg.Add(2)
+	n.wg.Add(4)
 	go n.leaderLoop()
 	go n.leaseLoop()
+	go n.announceLoop()
+	go n.promoteLoop()
 	return n, nil
 }
 

@@ -186,7 +186,7 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 	u := &User{
 		ID: id, DB: c.DB, Login: c.Login, Email: c.Email, Name: c.Name,
 		CompanyID: c.CompanyID, CompanyName: c.CompanyName,
-		PasswordHash: c.PasswordHash, Admin: c.Admin,
+		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator,
 		Created: c.Now, PasswordChanged: c.Now, Version: 1, Nonce: c.Nonce,
 	}
 	s.users[id] = u
@@ -213,6 +213,7 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 		return fail(ErrEmailExists)
 	}
 	setIf(&cp.Admin, c.Admin)
+	setIf(&cp.Operator, c.Operator)
 	setIf(&cp.Disabled, c.Disabled)
 	endSessions := c.Disabled != nil && cp.Disabled
 	if c.PasswordHash != nil {

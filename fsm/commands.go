@@ -56,6 +56,7 @@ type CreateUser struct {
 	CompanyName  string `json:"company_name,omitempty"`
 	PasswordHash string `json:"password_hash"`
 	Admin        bool   `json:"admin,omitempty"`
+	Operator     bool   `json:"operator,omitempty"` // needs FormatOperator
 	Now          int64  `json:"now"`
 }
 
@@ -68,6 +69,7 @@ type UpdateUser struct {
 	Email        *string `json:"email,omitempty"`
 	PasswordHash *string `json:"password_hash,omitempty"`
 	Admin        *bool   `json:"admin,omitempty"`
+	Operator     *bool   `json:"operator,omitempty"` // needs FormatOperator
 	Disabled     *bool   `json:"disabled,omitempty"`
 	Now          int64   `json:"now"`
 }

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,13 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // and tools. It panics on an undecodable entry, as Apply does.
 func (f *FSM) ApplyEntry(index uint64, entry []byte) Result {
 	cmd, err := Decode(entry)
+	if errors.Is(err, ErrUnknownType) {
+		// The format gate (format.go) keeps this from happening in a
+		// cluster whose members announced their formats; if it does, say
+		// which binary is behind.
+		panic(fmt.Sprintf("fsm: log entry %d: %v: it was written by a newer binary than this one "+
+			"(which understands log format %d): upgrade this node", index, err, CurrentFormat))
+	}
 	if err != nil {
 		panic(fmt.Sprintf("fsm: log entry %d: %v", index, err))
 	}

@@ -37,15 +37,19 @@ func (k Kind) String() string {
 // replaces the pointer rather than editing in place, so readers need no lock
 // once they hold it. All times are Unix nanoseconds stamped before the log.
 type User struct {
-	ID              uint64 `json:"id"`
-	DB              string `json:"db"`
-	Login           string `json:"login"` // case-folded by the caller
-	Email           string `json:"email,omitempty"`
-	Name            string `json:"name,omitempty"`
-	CompanyID       uint64 `json:"company_id,omitempty"`
-	CompanyName     string `json:"company_name,omitempty"`
-	PasswordHash    string `json:"password_hash"` // PHC string, never a password
-	Admin           bool   `json:"admin,omitempty"`
+	ID           uint64 `json:"id"`
+	DB           string `json:"db"`
+	Login        string `json:"login"` // case-folded by the caller
+	Email        string `json:"email,omitempty"`
+	Name         string `json:"name,omitempty"`
+	CompanyID    uint64 `json:"company_id,omitempty"`
+	CompanyName  string `json:"company_name,omitempty"`
+	PasswordHash string `json:"password_hash"`   // PHC string, never a password
+	Admin        bool   `json:"admin,omitempty"` // admin of DB only
+	// Operator is the cluster operator role (membership, backup, restore,
+	// settings, keys, every db). Set only at FormatOperator (format.go):
+	// binaries before it ignore the field.
+	Operator        bool   `json:"operator,omitempty"`
 	Disabled        bool   `json:"disabled,omitempty"`
 	Created         int64  `json:"created"`
 	PasswordChanged int64  `json:"password_changed"`
@@ -105,6 +109,14 @@ type Node struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr"`
+	// Format is the highest log and snapshot format the member's binary
+	// understands (format.go); absent (0) for binaries before formats and
+	// for members that never announced themselves.
+	Format int `json:"format,omitempty"`
+	// Promote asks the leader to make this non-voter a voter once it has
+	// caught up (cluster's promoter); false for members that asked to
+	// stay non-voters and for those an operator demoted.
+	Promote bool `json:"promote,omitempty"`
 }
 
 // SigningKey is one JWT key of the replicated keyring. Secret holds the HMAC

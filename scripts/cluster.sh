@@ -102,6 +102,19 @@ wait_ready() {
 	done
 }
 
+# wait_voters polls the membership until all three nodes vote: a joined
+# node enters as a non-voter and the leader promotes it once caught up.
+wait_voters() {
+	local deadline=$((SECONDS + TIMEOUT)) n
+	while :; do
+		n=$(SESSIOND_CLUSTER_KEY_FILE=$DIR/cluster-key "$BIN" status --json --addr "$(api_url 1)" 2>/dev/null |
+			grep -o '"suffrage": *"Voter"' | wc -l) || n=0
+		((n >= ${#NODES[@]})) && return 0
+		((SECONDS >= deadline)) && die "only $n of ${#NODES[@]} nodes are voters after ${TIMEOUT}s"
+		sleep 0.2
+	done
+}
+
 cmd_start() {
 	command -v curl >/dev/null || die "curl is needed"
 	for i in "${NODES[@]}"; do
@@ -120,6 +133,7 @@ cmd_start() {
 	start_node 2 --join "$(api_url 1)"
 	start_node 3 --join "$(api_url 1)"
 	wait_ready "${NODES[@]}"
+	wait_voters
 	cat <<EOF
 
 cluster ready: $(api_url 1) $(api_url 2) $(api_url 3)

@@ -123,3 +123,18 @@ func (c *Client) Unlock(ctx context.Context, adminToken, db, login string) (*Use
 	}
 	return &out, nil
 }
+
+// SetOperator grants (operator true) or takes back the cluster operator
+// role of the user db/login (POST /v1/cluster/operator). With adminToken
+// "" the call is signed with the cluster key (WithClusterKey): the
+// break-glass way to name the first operator of a cluster upgraded from a
+// release without roles. Otherwise adminToken must be the operator's.
+func (c *Client) SetOperator(ctx context.Context, adminToken, db, login string, operator bool) (*User, error) {
+	var out User
+	req := &request{method: http.MethodPost, path: "/v1/cluster/operator", token: adminToken, clusterKey: adminToken == "",
+		body: map[string]any{"db": db, "login": login, "operator": operator}, repeatable: true}
+	if _, err := c.do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -24,6 +24,11 @@ var (
 	ErrNoLeader       = errors.New("client: no leader")
 	ErrUnavailable    = errors.New("client: service unavailable")
 	ErrInternal       = errors.New("client: internal server error")
+	// ErrUpgrading: the change needs a format some member does not
+	// understand yet (a rolling upgrade under way); it also unwraps to
+	// ErrUnavailable, but retrying helps only once every member runs the
+	// new binary.
+	ErrUpgrading = errors.New("client: cluster upgrading")
 
 	// ErrUnknownOutcome means a non-idempotent write was sent but the
 	// connection broke before an answer came: it may have been applied.
@@ -52,6 +57,7 @@ var codeSentinels = map[string]error{
 	"user_changed":      ErrConflict,
 	"session_conflict":  ErrConflict,
 	"key_exists":        ErrConflict,
+	"member_exists":     ErrConflict,
 	"account_locked":    ErrLocked, // servers before the guess budget
 	"throttled":         ErrThrottled,
 	"no_leader":         ErrNoLeader,
@@ -70,6 +76,8 @@ var codeSentinels = map[string]error{
 	// Brief unavailability: retry, on this node or another.
 	"busy": ErrUnavailable, "not_caught_up": ErrUnavailable, "timeout": ErrUnavailable,
 	"shutting_down": ErrUnavailable, "forward_failed": ErrUnavailable, "no_signing_key": ErrUnavailable,
+
+	"cluster_upgrading": ErrUpgrading,
 
 	"signup_disabled": ErrInternal, // 501: this server does not offer it
 }

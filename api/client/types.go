@@ -48,7 +48,8 @@ type User struct {
 	Name            string     `json:"name,omitempty"`
 	CompanyID       uint64     `json:"company_id,omitempty"`
 	CompanyName     string     `json:"company_name,omitempty"`
-	Admin           bool       `json:"admin"`
+	Admin           bool       `json:"admin"`    // of its db
+	Operator        bool       `json:"operator"` // of the cluster
 	Disabled        bool       `json:"disabled"`
 	Created         time.Time  `json:"created"`
 	PasswordChanged *time.Time `json:"password_changed,omitempty"`
@@ -92,6 +93,7 @@ type NewUser struct {
 	Email    string `json:"email,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Admin    bool   `json:"admin,omitempty"`
+	Operator bool   `json:"operator,omitempty"` // the operator only may grant it
 }
 
 // UserUpdate is the body of PATCH /v1/users/{id}; nil fields are left as
@@ -101,6 +103,7 @@ type UserUpdate struct {
 	Email    *string `json:"email,omitempty"`
 	Password *string `json:"password,omitempty"`
 	Admin    *bool   `json:"admin,omitempty"`
+	Operator *bool   `json:"operator,omitempty"` // the operator only may change it
 	Disabled *bool   `json:"disabled,omitempty"`
 	Unlock   *bool   `json:"unlock,omitempty"`
 }

@@ -26,7 +26,7 @@ func TestCodeSentinels_CoverTheServersTable(t *testing.T) {
 		fallback := statusSentinel(status)
 		switch {
 		case sent == fallback:
-		case status == 503 && errors.Is(sent, ErrNoLeader):
+		case status == 503 && (errors.Is(sent, ErrNoLeader) || sent == ErrUpgrading): // also ErrUnavailable (Unwrap)
 		case status == 401 && (sent == ErrBadCredentials || sent == ErrNoCredentials):
 		case status == 409 && sent == ErrUserExists:
 		case status == 429 && sent == ErrLocked:

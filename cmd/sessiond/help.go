@@ -42,12 +42,15 @@ EXAMPLES
 const userLong = `Manage users through a running node (--addr) as an admin (--admin-login,
 password from SESSIOND_ADMIN_PASSWORD[_FILE] or --admin-password-file). A new
 password comes from --password-file, SESSIOND_USER_PASSWORD or stdin; never a
-flag.
+flag. An admin manages its own db; the cluster operator (the first admin of a
+new cluster) every db, and only it grants the operator role. unlock and
+operator use SESSIOND_CLUSTER_KEY[_FILE] when set (break-glass, no login).
 
 EXAMPLES
   sessiond user add alice --admin --email alice@example.com
   sessiond user passwd alice --password-file /run/secrets/pw
   sessiond user unlock alice
+  sessiond user operator admin  # after upgrading from a release without roles
   sessiond user list --json`
 
 const nodeLong = `Change the membership through any node. Authenticates with

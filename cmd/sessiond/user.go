@@ -20,6 +20,8 @@ type userCmd struct {
 	email    string
 	name     string
 	admin    bool
+	operator bool // add --operator; operator --revoke clears it (false)
+	revoke   bool
 	passFile string
 	asJSON   bool
 	login    string
@@ -27,12 +29,13 @@ type userCmd struct {
 
 // userVerbs are the user commands and what each does.
 var userVerbs = []struct{ verb, usage, short string }{
-	{"add", "sessiond user add [--admin] [--email E] [--name N] [--db DB] [--password-file F] LOGIN", "create a user"},
+	{"add", "sessiond user add [--admin] [--operator] [--email E] [--name N] [--db DB] [--password-file F] LOGIN", "create a user"},
 	{"passwd", "sessiond user passwd [--db DB] [--password-file F] LOGIN", "set a new password (ends the user's sessions)"},
 	{"disable", "sessiond user disable [--db DB] LOGIN", "refuse the user's logins (ends the user's sessions)"},
 	{"enable", "sessiond user enable [--db DB] LOGIN", "allow the user's logins again"},
 	{"unlock", "sessiond user unlock [--db DB] LOGIN", "lift a lockout after failed logins"},
 	{"delete", "sessiond user delete [--db DB] LOGIN", "delete the user and end its sessions"},
+	{"operator", "sessiond user operator [--revoke] [--db DB] LOGIN", "grant (or --revoke) the cluster operator role"},
 	{"list", "sessiond user list [--db DB] [--json]", "list users"},
 }
 
@@ -42,7 +45,8 @@ func userFlags(fs *flag.FlagSet, verb string, u *userCmd) {
 	fs.StringVar(&u.db, "db", "", "the user's `db` (default: the server's default)")
 	switch verb {
 	case "add":
-		fs.BoolVar(&u.admin, "admin", false, "make the user an admin")
+		fs.BoolVar(&u.admin, "admin", false, "make the user an admin of its db")
+		fs.BoolVar(&u.operator, "operator", false, "make the user a cluster operator (as the operator only)")
 		fs.StringVar(&u.email, "email", "", "e-mail `address`")
 		fs.StringVar(&u.name, "name", "", "display `name`")
 		fs.StringVar(&u.passFile, "password-file", "", "`file` holding the new password")
@@ -50,6 +54,8 @@ func userFlags(fs *flag.FlagSet, verb string, u *userCmd) {
 		fs.StringVar(&u.passFile, "password-file", "", "`file` holding the new password")
 	case "list":
 		fs.BoolVar(&u.asJSON, "json", false, "print JSON")
+	case "operator":
+		fs.BoolVar(&u.revoke, "revoke", false, "take the role back instead")
 	}
 }
 
@@ -61,13 +67,13 @@ func (m *Main) userCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 			func(fs *flag.FlagSet) { userFlags(fs, verb, new(userCmd)) },
 			func(ctx context.Context, raw []string) error { return m.runUser(ctx, append([]string{verb}, raw...)) }))
 	}
-	return group("user", "manage users through a running node", "sessiond user add|passwd|disable|enable|unlock|delete|list [flags] [LOGIN]", userLong, subs...)
+	return group("user", "manage users through a running node", "sessiond user add|passwd|disable|enable|unlock|operator|delete|list [flags] [LOGIN]", userLong, subs...)
 }
 
 // runUser runs `sessiond user <verb>`.
 func (m *Main) runUser(ctx context.Context, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("user needs a command: add, passwd, disable, enable, unlock, delete or list")
+		return usageErr("user needs a command: add, passwd, disable, enable, unlock, operator, delete or list")
 	}
 	verb, args := args[0], args[1:]
 	known := false
@@ -105,10 +111,11 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if verb == "unlock" {
-		// Break-glass first: with the cluster key, unlock without logging
-		// in, so it works while the admin account itself is being guessed at.
-		if done, err := m.unlockWithKey(ctx, &u); done {
+	if verb == "unlock" || verb == "operator" {
+		// Break-glass first: with the cluster key, act without logging
+		// in, so it works while the admin account itself is being guessed
+		// at, and names the first operator of an upgraded cluster.
+		if done, err := m.userWithKey(ctx, &u, verb); done {
 			return err
 		}
 	}
@@ -131,6 +138,9 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 	case "unlock":
 		yes := true
 		return m.userUpdate(ctx, c, token, &u, client.UserUpdate{Unlock: &yes}, "unlocked")
+	case "operator":
+		grant := !u.revoke
+		return m.userUpdate(ctx, c, token, &u, client.UserUpdate{Operator: &grant}, operatorDone(grant))
 	case "delete":
 		found, err := findUser(ctx, c, token, u.db, u.login)
 		if err != nil {
@@ -146,11 +156,12 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 }
 
 func (m *Main) userAdd(ctx context.Context, c *client.Client, token string, u *userCmd, pw string) error {
-	nu, err := c.CreateUser(ctx, token, client.NewUser{DB: u.db, Login: u.login, Password: pw, Email: u.email, Name: u.name, Admin: u.admin})
+	nu, err := c.CreateUser(ctx, token, client.NewUser{DB: u.db, Login: u.login, Password: pw, Email: u.email, Name: u.name,
+		Admin: u.admin, Operator: u.operator})
 	if err != nil {
 		return fmt.Errorf("add user %q: %w", u.login, err)
 	}
-	fmt.Fprintf(m.Stdout, "created user %s (id %d, db %s, admin %s)\n", nu.Login, nu.ID, nu.DB, yesNo(nu.Admin))
+	fmt.Fprintf(m.Stdout, "created user %s (id %d, db %s, admin %s, operator %s)\n", nu.Login, nu.ID, nu.DB, yesNo(nu.Admin), yesNo(nu.Operator))
 	return nil
 }
 
@@ -177,9 +188,10 @@ func (m *Main) userList(ctx context.Context, c *client.Client, token string, u *
 		return enc.Encode(users)
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tLOGIN\tDB\tADMIN\tDISABLED\tEMAIL\tNAME")
+	fmt.Fprintln(tw, "ID\tLOGIN\tDB\tADMIN\tOPERATOR\tDISABLED\tEMAIL\tNAME")
 	for _, x := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Login, x.DB, yesNo(x.Admin), yesNo(x.Disabled), orDash(x.Email), orDash(x.Name))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Login, x.DB, yesNo(x.Admin), yesNo(x.Operator), yesNo(x.Disabled),
+			orDash(x.Email), orDash(x.Name))
 	}
 	return tw.Flush()
 }
@@ -206,10 +218,11 @@ func findUser(ctx context.Context, c *client.Client, token, db, login string) (*
 	return nil, usageErr("login %q exists in several dbs; give --db", login)
 }
 
-// unlockWithKey unlocks through POST /v1/cluster/unlock signed with the
-// cluster key (SESSIOND_CLUSTER_KEY[_FILE]); done is false when no key is
-// configured, and the caller falls back on an admin login.
-func (m *Main) unlockWithKey(ctx context.Context, u *userCmd) (done bool, err error) {
+// userWithKey unlocks (POST /v1/cluster/unlock) or grants the operator
+// role (POST /v1/cluster/operator) signed with the cluster key
+// (SESSIOND_CLUSTER_KEY[_FILE]); done is false when no key is configured,
+// and the caller falls back on an admin login.
+func (m *Main) userWithKey(ctx context.Context, u *userCmd, verb string) (done bool, err error) {
 	key, err := readSecret(m.Env, envClusterKey, u.cli.clusterKeyFile)
 	if err != nil || key == "" {
 		return false, nil
@@ -218,10 +231,24 @@ func (m *Main) unlockWithKey(ctx context.Context, u *userCmd) (done bool, err er
 	if err != nil {
 		return true, err
 	}
-	found, err := c.Unlock(ctx, "", u.db, u.login)
-	if err != nil {
-		return true, fmt.Errorf("unlock %q with the cluster key: %w", u.login, err)
+	var found *client.User
+	what := "unlocked"
+	if verb == "operator" {
+		found, err = c.SetOperator(ctx, "", u.db, u.login, !u.revoke)
+		what = operatorDone(!u.revoke)
+	} else {
+		found, err = c.Unlock(ctx, "", u.db, u.login)
 	}
-	fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): unlocked (break-glass, with the cluster key)\n", found.Login, found.ID, found.DB)
+	if err != nil {
+		return true, fmt.Errorf("%s %q with the cluster key: %w", verb, u.login, err)
+	}
+	fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): %s (break-glass, with the cluster key)\n", found.Login, found.ID, found.DB, what)
 	return true, nil
+}
+
+func operatorDone(grant bool) string {
+	if grant {
+		return "is a cluster operator"
+	}
+	return "is no longer a cluster operator"
 }

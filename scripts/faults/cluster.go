@@ -2,8 +2,10 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,7 +134,39 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	// A joined node enters as a non-voter and is promoted once caught up:
+	// faults start on a cluster of voters.
+	if err := c.WaitVoters(ctx, cfg.Nodes); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// WaitVoters polls node 0's view of the membership until it has n voters.
+func (c *Cluster) WaitVoters(ctx context.Context, n int) error {
+	for {
+		a := c.Client.do(ctx, 0, http.MethodGet, "/v1/cluster", "", nil, map[string]string{signWithClusterKey: ""})
+		var st struct {
+			Members []struct {
+				Suffrage string `json:"suffrage"`
+			} `json:"members"`
+		}
+		voters := 0
+		if a.Status == http.StatusOK && json.Unmarshal(a.Body, &st) == nil {
+			for _, m := range st.Members {
+				if m.Suffrage == "Voter" {
+					voters++
+				}
+			}
+		}
+		if voters >= n {
+			return nil
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return fmt.Errorf("faults: %d of %d members are voters: %w", voters, n, ctx.Err())
+		}
+	}
 }
 
 func (c *Cluster) args(i int) []string {

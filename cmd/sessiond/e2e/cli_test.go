@@ -48,6 +48,21 @@ func TestCLI_UserAndStatus(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &users) != nil || len(users) != 2 || users[1].Login != "bob" || !users[1].Disabled {
 		t.Fatalf("user list: %v %s", err, out)
 	}
+	// roles: the seeded admin is the cluster operator, bob is not; the
+	// cluster key grants the role (break-glass), the operator takes it back
+	if !users[0].Operator || users[1].Operator {
+		t.Fatalf("roles in user list: %+v", users)
+	}
+	keyed := cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADDR="+n.apiURL)
+	if out, err := runCLI(t, keyed, "", "user", "operator", "bob"); err != nil || !strings.Contains(out, "is a cluster operator (break-glass") {
+		t.Fatalf("user operator with the cluster key: %v %q", err, out)
+	}
+	if out, err := runCLI(t, adminEnv, "", "user", "list"); err != nil || !strings.Contains(out, "OPERATOR") {
+		t.Fatalf("user list table: %v %q", err, out)
+	}
+	if out, err := runCLI(t, adminEnv, "", "user", "operator", "--revoke", "bob"); err != nil || !strings.Contains(out, "no longer a cluster operator") {
+		t.Fatalf("user operator --revoke: %v %q", err, out)
+	}
 
 	// status with the cluster key, then as the admin; the table by default
 	keyEnv := cleanEnv("SESSIOND_CLUSTER_KEY=" + clusterKey)

@@ -1,0 +1,59 @@
+package fsm
+
+// Format levels: what a binary understands of the log and snapshots.
+//
+// A field or command that an older binary would read differently (or
+// drop, and so diverge) may be written only once every member of the
+// cluster understands it. Each node publishes the level it understands in
+// its own Node record (Node.Format); the leader takes the minimum over the
+// current Raft configuration (cluster/format.go) and refuses a command
+// whose FormatNeeded is higher. Numbers are append-only, like command
+// types: a level, once released, keeps its meaning.
+const (
+	// FormatBase is every binary before levels existed: no Node.Format.
+	FormatBase = 0
+	// FormatOperator adds User.Operator (CreateUser.Operator,
+	// UpdateUser.Operator): an older binary would drop the role, and its
+	// state would differ from the others'.
+	FormatOperator = 1
+
+	// CurrentFormat is the level this binary understands and announces.
+	CurrentFormat = FormatOperator
+)
+
+// FormatNeeded is the level every member must understand before cmd may
+// enter the log. Most commands need none; keep this next to the command
+// table so a new field that needs a level is declared where it is added.
+func FormatNeeded(cmd Command) int {
+	switch c := cmd.(type) {
+	case *CreateUser:
+		if c.Operator {
+			return FormatOperator
+		}
+	case *UpdateUser:
+		if c.Operator != nil {
+			return FormatOperator
+		}
+	}
+	return FormatBase
+}
+
+// EntryFormatNeeded is FormatNeeded for an encoded entry. Only the types
+// that can need a level are decoded, so the hot path (sessions) pays one
+// byte comparison. An entry that does not decode needs no level here:
+// Apply's own checks refuse it.
+func EntryFormatNeeded(entry []byte) int {
+	if len(entry) == 0 {
+		return FormatBase
+	}
+	switch CmdType(entry[0]) {
+	case TypeCreateUser, TypeUpdateUser:
+	default:
+		return FormatBase
+	}
+	cmd, err := Decode(entry)
+	if err != nil || cmd == nil {
+		return FormatBase
+	}
+	return FormatNeeded(cmd)
+}
