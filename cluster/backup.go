@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sessiond/sessiond/cluster/reqsign"
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -34,7 +35,7 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := n.ReadBarrier(ctx, Consistent, false); err != nil {
 		return 0, err
 	}
-	return writeBackup(w, n.cfg.BackupKeys, n.fsm.WriteSnapshot)
+	return transport.WriteBackup(w, n.cfg.BackupKeys, n.fsm.WriteSnapshot)
 }
 
 // Restore replaces the whole cluster state with a backup. The backup is
@@ -55,7 +56,7 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	payload, err := verifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
+	payload, err := transport.VerifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
 	if err != nil {
 		n.authLogger().Warn("backup refused before anything was proposed", "err", err)
 		return fmt.Errorf("%w: %w", ErrBadBackup, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -84,7 +85,7 @@ type Config struct {
 
 	// TLS, when set, runs Raft over mutual TLS and makes internal calls
 	// with this node's certificate (APIURL should then be https).
-	TLS *CertReloader
+	TLS *transport.CertReloader
 
 	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
 	LogOutput  io.Writer    // Raft library logs; nil = stderr

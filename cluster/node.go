@@ -18,6 +18,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -353,7 +354,7 @@ func (n *Node) hasOtherVoters() bool {
 }
 
 // newTransport is mutual TLS when certificates are set, and otherwise the
-// cluster-key handshake of keyedStreamLayer: Raft never reads a byte from a
+// cluster-key handshake of transport.NewKeyed: Raft never reads a byte from a
 // peer that has not authenticated.
 // Pipelined replication is off (MaxRPCsInFlight 1): the library's pipeline
 // can wedge replication and Shutdown on a broken connection
@@ -361,14 +362,14 @@ func (n *Node) hasOtherVoters() bool {
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		stream, err := newKeyedStreamLayer(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
+		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
 		if err != nil {
 			return nil, err
 		}
 		cfg.Stream = stream
 		return raft.NewNetworkTransportWithConfig(cfg), nil
 	}
-	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
+	stream, err := transport.NewMutualTLS(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // checkRaftExposure refuses a node whose Raft port can be reached from
@@ -17,26 +20,12 @@ func checkRaftExposure(c *Config) error {
 		return nil
 	}
 	for _, addr := range []string{c.RaftBind, c.RaftAdvertise} {
-		if addr != "" && !IsLoopback(addr) {
+		if addr != "" && !transport.IsLoopback(addr) {
 			return fmt.Errorf("%w: raft address %s is not loopback, and Raft would accept anyone: "+
 				"configure mutual TLS (Config.TLS) or a cluster key (Config.ClusterKey)", ErrConfig, addr)
 		}
 	}
 	return nil
-}
-
-// IsLoopback reports whether host:port names a loopback host (127.0.0.0/8,
-// ::1 or localhost). A wildcard or any other name is not loopback.
-func IsLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // streamKey is the secret the Raft stream handshake proves: the cluster
@@ -45,7 +34,9 @@ func (n *Node) streamKey() []byte {
 	if n.cfg.ClusterKey != "" {
 		return []byte(n.cfg.ClusterKey)
 	}
-	return randomBytes(32)
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }
 
 // authLogger logs refused attempts next to the Raft library's own lines.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -25,12 +26,22 @@ import (
 // show up in captured traffic.
 func keyForms(key string) []string {
 	var out []string
-	for _, k := range [][]byte{[]byte(key), reqsign.Key(key), deriveStreamKeys([]byte(key)).client, deriveStreamKeys([]byte(key)).server} {
+	for _, k := range [][]byte{[]byte(key), reqsign.Key(key), streamProofKey(key, "client"), streamProofKey(key, "server")} {
 		out = append(out, string(k), hex.EncodeToString(k), strings.ToUpper(hex.EncodeToString(k)),
 			base64.StdEncoding.EncodeToString(k), base64.RawStdEncoding.EncodeToString(k),
 			base64.URLEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k))
 	}
 	return out
+}
+
+// streamProofKey derives the Raft stream's proof keys the way
+// transport/streamauth.go does, from the outside.
+func streamProofKey(key, side string) []byte {
+	k, err := hkdf.Key(sha256.New, []byte(key), nil, "sessiond/v1/raft-stream/"+side+"-proof", 32)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // A forged PutNode (finding C1) points followers at an attacker's URL.

@@ -16,6 +16,7 @@ import (
 	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // envPrefix is put in front of a flag's name (upper case, '-' as '_') to
@@ -370,7 +371,7 @@ func (c Config) checkRaftAuth() error {
 		return nil
 	}
 	for _, fa := range [][2]string{{"--raft-addr", c.RaftAddr}, {"--raft-advertise", c.RaftAdvertise}} {
-		if flag, addr := fa[0], fa[1]; addr != "" && !cluster.IsLoopback(addr) {
+		if flag, addr := fa[0], fa[1]; addr != "" && !transport.IsLoopback(addr) {
 			return fmt.Errorf("%s %s is not loopback, and Raft there would accept anyone: give mutual TLS "+
 				"(--tls-cert, --tls-key and --tls-ca) or a cluster key (%s or %s_FILE)", flag, addr, envClusterKey, envClusterKey)
 		}

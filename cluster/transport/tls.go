@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/tls"
@@ -25,7 +25,7 @@ type TLSFiles struct {
 func (f TLSFiles) Enabled() bool { return f.CertFile != "" }
 
 // ErrTLS means the certificates could not be loaded.
-var ErrTLS = errors.New("cluster: tls")
+var ErrTLS = errors.New("transport: tls")
 
 // CertReloader holds the current certificate and CA pool and swaps them on
 // Reload (SIGHUP), so certificates rotate without a restart. Connections
@@ -122,11 +122,11 @@ func (r *CertReloader) ClientConfig() *tls.Config {
 	})
 }
 
-// newTLSStreamLayer is Raft over mutual TLS. The handshake runs before
+// NewMutualTLS is Raft over mutual TLS. The handshake runs before
 // Raft gets the connection (as with the cluster-key layer), so a peer
 // without a certificate of the cluster CA is closed, counted and logged
 // rather than surfacing as a decode error inside Raft.
-func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+func NewMutualTLS(bind string, advertise net.Addr, certs *CertReloader, onFail func(string, net.Addr, error)) (*Layer, error) {
 	server := func(raw net.Conn) (net.Conn, string, error) {
 		raw.SetDeadline(time.Now().Add(handshakeTimeout))
 		tc := tls.Server(raw, certs.ServerConfig(true))

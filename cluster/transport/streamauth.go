@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/ecdsa"
@@ -22,7 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Without --tls-ca, Raft runs over keyedStreamLayer: every connection is
+// Without --tls-ca, Raft runs over NewKeyed's layer: every connection is
 // TLS 1.3 with a throw-away self-signed certificate (for confidentiality
 // and integrity only; nobody verifies it), and then both sides prove they
 // hold the cluster key by a challenge-response bound to that TLS session.
@@ -45,7 +45,7 @@ import (
 // both sides make every proof fresh. MACs are compared with hmac.Equal.
 //
 // A node with no cluster key and no TLS (allowed only on loopback, see
-// checkRaftExposure) uses a random key of its own: nobody else can connect
+// cluster.checkRaftExposure) uses a random key of its own: nobody else can connect
 // to it, which is right, since without a key no other node can join.
 
 const (
@@ -59,8 +59,8 @@ const (
 
 var handshakeMagic = []byte("SDRAFT\x00\x01")
 
-// errHandshake is any failed handshake.
-var errHandshake = errors.New("cluster: raft handshake failed")
+// ErrHandshake is any failed handshake.
+var ErrHandshake = errors.New("transport: raft handshake failed")
 
 // streamKeys are the two direction-bound proof keys.
 type streamKeys struct{ client, server []byte }
@@ -69,7 +69,7 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	derive := func(label string) []byte {
 		k, err := hkdf.Key(sha256.New, clusterKey, nil, label, 32)
 		if err != nil {
-			panic("cluster: hkdf: " + err.Error())
+			panic("transport: hkdf: " + err.Error())
 		}
 		return k
 	}
@@ -79,11 +79,11 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	}
 }
 
-// authStreamLayer is a raft.StreamLayer that hands Raft only connections
+// Layer is a raft.StreamLayer that hands Raft only connections
 // that passed a handshake: the cluster-key proof (keyedStreamLayer) or
 // mutual TLS (newTLSStreamLayer). Handshakes run off the accept path,
 // each under a deadline, and failures are reported to onFail.
-type authStreamLayer struct {
+type Layer struct {
 	ln        net.Listener
 	advertise net.Addr
 	timeout   time.Duration
@@ -97,7 +97,7 @@ type authStreamLayer struct {
 	sem      chan struct{}
 }
 
-var _ raft.StreamLayer = (*authStreamLayer)(nil)
+var _ raft.StreamLayer = (*Layer)(nil)
 
 // keyedHandshake holds what the cluster-key handshake needs.
 type keyedHandshake struct {
@@ -106,7 +106,7 @@ type keyedHandshake struct {
 	timeout   time.Duration
 }
 
-func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*Layer, error) {
 	cert, err := ephemeralCert()
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onF
 }
 
 func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.Addr, error),
-	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*authStreamLayer, error) {
+	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*Layer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.A
 	if onFail == nil {
 		onFail = func(string, net.Addr, error) {}
 	}
-	s := &authStreamLayer{
+	s := &Layer{
 		ln: ln, advertise: advertise, timeout: handshakeTimeout, onFail: onFail, server: server, client: client,
 		accepted: make(chan net.Conn), closed: make(chan struct{}), sem: make(chan struct{}, maxHandshakes),
 	}
@@ -141,10 +141,10 @@ func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.A
 }
 
 // Addr is the advertised address.
-func (s *authStreamLayer) Addr() net.Addr { return s.advertise }
+func (s *Layer) Addr() net.Addr { return s.advertise }
 
 // Accept returns the next authenticated connection.
-func (s *authStreamLayer) Accept() (net.Conn, error) {
+func (s *Layer) Accept() (net.Conn, error) {
 	select {
 	case c := <-s.accepted:
 		return c, nil
@@ -154,7 +154,7 @@ func (s *authStreamLayer) Accept() (net.Conn, error) {
 }
 
 // Close stops accepting; handshakes in progress end with their deadline.
-func (s *authStreamLayer) Close() error {
+func (s *Layer) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.closed)
@@ -165,7 +165,7 @@ func (s *authStreamLayer) Close() error {
 
 // acceptLoop runs each handshake in its own goroutine, so one slow or
 // silent peer cannot hold up the others.
-func (s *authStreamLayer) acceptLoop() {
+func (s *Layer) acceptLoop() {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := s.ln.Accept()
@@ -190,7 +190,7 @@ func (s *authStreamLayer) acceptLoop() {
 	}
 }
 
-func (s *authStreamLayer) serve(raw net.Conn) {
+func (s *Layer) serve(raw net.Conn) {
 	defer func() { <-s.sem }()
 	conn, reason, err := s.server(raw)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 		return nil, failReason(err, "handshake"), err
 	}
 	if !hmac.Equal(hello[:len(handshakeMagic)], handshakeMagic) {
-		return nil, "handshake", fmt.Errorf("%w: bad magic", errHandshake)
+		return nil, "handshake", fmt.Errorf("%w: bad magic", ErrHandshake)
 	}
 	nc := hello[len(handshakeMagic):]
 	ns := randomBytes(nonceLen)
@@ -233,7 +233,7 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 		return nil, failReason(err, "handshake"), err
 	}
 	if !hmac.Equal(got, proof(s.keys.client, t)) {
-		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", errHandshake)
+		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", ErrHandshake)
 	}
 	if _, err := tc.Write([]byte{1}); err != nil {
 		return nil, failReason(err, "handshake"), err
@@ -243,7 +243,7 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 }
 
 // Dial connects to a peer and runs the client side of the handshake.
-func (s *authStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	raw, err := net.DialTimeout("tcp", string(address), timeout)
 	if err != nil {
 		return nil, err
@@ -280,14 +280,14 @@ func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error)
 	ns := reply[:nonceLen]
 	t := transcript(ekm, nc, ns)
 	if !hmac.Equal(reply[nonceLen:], proof(s.keys.server, t)) {
-		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", errHandshake, raw.RemoteAddr())
+		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", ErrHandshake, raw.RemoteAddr())
 	}
 	if _, err := tc.Write(proof(s.keys.client, t)); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
 	ack := make([]byte, 1)
 	if _, err := io.ReadFull(tc, ack); err != nil || ack[0] != 1 {
-		return nil, "peer_bad_proof", fmt.Errorf("%w: refused by %s", errHandshake, raw.RemoteAddr())
+		return nil, "peer_bad_proof", fmt.Errorf("%w: refused by %s", ErrHandshake, raw.RemoteAddr())
 	}
 	raw.SetDeadline(time.Time{})
 	return tc, "", nil
