@@ -30,6 +30,7 @@ type Node struct {
 	fsm       *fsm.FSM
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
+	stream    *transport.Layer // the authenticated Raft port (and its internal HTTP)
 	client    *http.Client
 
 	applied *appliedWaiter
@@ -221,6 +222,8 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft, n.store, n.transport = r, store, trans
+	members := &memberSources{raft: func() *raft.Raft { return r }}
+	n.stream.SetMembers(members.contains)
 	n.applied.set(n.fsm.AppliedIndex())
 	if !existing && n.cfg.Bootstrap {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
@@ -366,13 +369,13 @@ func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTra
 		if err != nil {
 			return nil, err
 		}
-		cfg.Stream = stream
+		n.stream, cfg.Stream = stream, stream
 		return raft.NewNetworkTransportWithConfig(cfg), nil
 	}
 	stream, err := transport.NewMutualTLS(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
 	if err != nil {
 		return nil, err
 	}
-	cfg.Stream = stream
+	n.stream, cfg.Stream = stream, stream
 	return raft.NewNetworkTransportWithConfig(cfg), nil
 }

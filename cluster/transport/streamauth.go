@@ -16,10 +16,7 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // Without --tls-ca, Raft runs over NewKeyed's layer: every connection is
@@ -49,12 +46,11 @@ import (
 // to it, which is right, since without a key no other node can join.
 
 const (
+	// handshakeTimeout bounds a whole handshake once its first bytes came
+	// (admit.go bounds the wait for those).
 	handshakeTimeout = 5 * time.Second
-	// maxHandshakes bounds handshakes in progress; more connections are
-	// closed at once, so a flood of idle connections cannot exhaust memory.
-	maxHandshakes = 64
-	nonceLen      = 32
-	ekmLabel      = "EXPORTER-sessiond-raft-auth-v1"
+	nonceLen         = 32
+	ekmLabel         = "EXPORTER-sessiond-raft-auth-v1"
 )
 
 var handshakeMagic = []byte("SDRAFT\x00\x01")
@@ -79,26 +75,6 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	}
 }
 
-// Layer is a raft.StreamLayer that hands Raft only connections
-// that passed a handshake: the cluster-key proof (keyedStreamLayer) or
-// mutual TLS (newTLSStreamLayer). Handshakes run off the accept path,
-// each under a deadline, and failures are reported to onFail.
-type Layer struct {
-	ln        net.Listener
-	advertise net.Addr
-	timeout   time.Duration
-	onFail    func(reason string, remote net.Addr, err error)
-	server    func(raw net.Conn) (net.Conn, string, error)
-	client    func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error)
-
-	accepted chan net.Conn
-	closed   chan struct{}
-	once     sync.Once
-	sem      chan struct{}
-}
-
-var _ raft.StreamLayer = (*Layer)(nil)
-
 // keyedHandshake holds what the cluster-key handshake needs.
 type keyedHandshake struct {
 	keys      streamKeys
@@ -106,7 +82,11 @@ type keyedHandshake struct {
 	timeout   time.Duration
 }
 
-func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*Layer, error) {
+// NewKeyed listens on bind for peers that prove they hold clusterKey, and
+// dials peers the same way. advertise (nil: the bound address) is what
+// Addr reports; onFail (may be nil) hears of every refused connection with
+// a reason from FailReasons.
+func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail FailFunc) (*Layer, error) {
 	cert, err := ephemeralCert()
 	if err != nil {
 		return nil, err
@@ -116,93 +96,8 @@ func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail func(st
 		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
 		timeout:   handshakeTimeout,
 	}
-	return listenAuthStream(bind, advertise, onFail, k.serverHandshake,
-		func(raw net.Conn, _ raft.ServerAddress) (net.Conn, string, error) { return k.clientHandshake(raw) })
-}
-
-func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.Addr, error),
-	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*Layer, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
-	}
-	if advertise == nil {
-		advertise = ln.Addr()
-	}
-	if onFail == nil {
-		onFail = func(string, net.Addr, error) {}
-	}
-	s := &Layer{
-		ln: ln, advertise: advertise, timeout: handshakeTimeout, onFail: onFail, server: server, client: client,
-		accepted: make(chan net.Conn), closed: make(chan struct{}), sem: make(chan struct{}, maxHandshakes),
-	}
-	go s.acceptLoop()
-	return s, nil
-}
-
-// Addr is the advertised address.
-func (s *Layer) Addr() net.Addr { return s.advertise }
-
-// Accept returns the next authenticated connection.
-func (s *Layer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.accepted:
-		return c, nil
-	case <-s.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close stops accepting; handshakes in progress end with their deadline.
-func (s *Layer) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.closed)
-		err = s.ln.Close()
-	})
-	return err
-}
-
-// acceptLoop runs each handshake in its own goroutine, so one slow or
-// silent peer cannot hold up the others.
-func (s *Layer) acceptLoop() {
-	backoff := 5 * time.Millisecond
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			select {
-			case <-s.closed:
-				return
-			default:
-			}
-			time.Sleep(backoff) // e.g. out of file descriptors
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
-		select {
-		case s.sem <- struct{}{}:
-			go s.serve(c)
-		default:
-			c.Close()
-			s.onFail("overload", c.RemoteAddr(), errors.New("too many handshakes in progress"))
-		}
-	}
-}
-
-func (s *Layer) serve(raw net.Conn) {
-	defer func() { <-s.sem }()
-	conn, reason, err := s.server(raw)
-	if err != nil {
-		raw.Close()
-		s.onFail(reason, raw.RemoteAddr(), err)
-		return
-	}
-	select {
-	case s.accepted <- conn:
-	case <-s.closed:
-		conn.Close()
-	}
+	return listen(bind, advertise, onFail, k.serverHandshake,
+		func(raw net.Conn, _ string) (net.Conn, string, error) { return k.clientHandshake(raw) })
 }
 
 func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error) {
@@ -240,21 +135,6 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 	}
 	raw.SetDeadline(time.Time{})
 	return tc, "", nil
-}
-
-// Dial connects to a peer and runs the client side of the handshake.
-func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	raw, err := net.DialTimeout("tcp", string(address), timeout)
-	if err != nil {
-		return nil, err
-	}
-	conn, reason, err := s.client(raw, address)
-	if err != nil {
-		raw.Close()
-		s.onFail(reason, raw.RemoteAddr(), err)
-		return nil, err
-	}
-	return conn, nil
 }
 
 func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error) {
