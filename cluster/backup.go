@@ -107,11 +107,11 @@ func (n *Node) restoreLocal(st *fsm.State) error {
 }
 
 func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
-	url := n.LeaderURL()
-	if url == "" {
-		return ErrNoLeader
+	addr, err := n.leaderRaftAddr()
+	if err != nil {
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/internal/v1/restore", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(addr)+"/internal/v1/restore", body)
 	if err != nil {
 		return err
 	}
@@ -121,9 +121,9 @@ func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
 			return err
 		}
 	}
-	resp, err := n.client.Do(req)
+	resp, err := n.peers.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrForward, err)
+		return peerError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {

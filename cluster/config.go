@@ -87,7 +87,16 @@ type Config struct {
 	// with this node's certificate (APIURL should then be https).
 	TLS *transport.CertReloader
 
-	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
+	// AllowPlainAPIURL lets APIURL (and a joining member's) be plain
+	// http:// on an address other than loopback. Clients and tools that
+	// follow a member's URL would send tokens and passwords in the clear,
+	// so it takes the operator's explicit word (finding N2).
+	AllowPlainAPIURL bool
+
+	// HTTPClient reaches a seed's API URL at join (JoinVia) to learn its
+	// Raft address; nil = a default with timeouts. Calls between members
+	// never use it: they run over the Raft port (peerhttp.go).
+	HTTPClient *http.Client
 	LogOutput  io.Writer    // Raft library logs; nil = stderr
 	// AuditLog receives the node's audit lines (each cluster-key call);
 	// nil = a text logger on LogOutput.
@@ -101,6 +110,12 @@ type Config struct {
 	Version string
 	Now     func() time.Time
 	FSM     *fsm.FSM // nil = a new empty one
+
+	// Tests only. wrapInternal wraps the internal API's handler (to hold a
+	// node's answers); peerAddr rewrites a member's Raft address before a
+	// dial (to put a relay on the path, as a network attacker would be).
+	wrapInternal func(http.Handler) http.Handler
+	peerAddr     func(raftAddr string) string
 }
 
 // DefaultConfig returns production defaults for a single node on loopback.

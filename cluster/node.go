@@ -31,7 +31,9 @@ type Node struct {
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
 	stream    *transport.Layer // the authenticated Raft port (and its internal HTTP)
-	client    *http.Client
+	client    *http.Client     // to API URLs: only a seed's Raft address at join (JoinVia)
+	peers     *http.Client     // to members, over stream (peerhttp.go)
+	peerSrv   *http.Server     // the internal API, over stream
 
 	applied *appliedWaiter
 	// fwdIndex is the highest index of a session creation forwarded from
@@ -112,6 +114,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.startRaft(); err != nil {
 		return nil, err
 	}
+	n.startPeerHTTP()
 	n.refresher = newRefresher(n)
 	n.wg.Add(2)
 	go n.leaderLoop()
@@ -327,6 +330,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.raft.LeadershipTransfer().Error()
 		}
 		n.wg.Wait()
+		n.stopPeerHTTP()
 		if n.raft != nil {
 			n.shutErr = n.raft.Shutdown().Error()
 		}
