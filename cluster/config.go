@@ -97,7 +97,7 @@ type Config struct {
 	// Raft address; nil = a default with timeouts. Calls between members
 	// never use it: they run over the Raft port (peerhttp.go).
 	HTTPClient *http.Client
-	LogOutput  io.Writer    // Raft library logs; nil = stderr
+	LogOutput  io.Writer // Raft library logs; nil = stderr
 	// AuditLog receives the node's audit lines (each cluster-key call);
 	// nil = a text logger on LogOutput.
 	AuditLog *slog.Logger

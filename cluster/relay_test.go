@@ -1,0 +1,292 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// relay is a TCP relay on the path from followers to the leader, as in
+// finding N2. Passive, it forwards both ways and records every byte.
+// Answering, it forwards nothing and answers whatever comes with the
+// success body the finding's relay sent for a forwarded write.
+type relay struct {
+	ln      net.Listener
+	target  string
+	answer  bool
+	mu      sync.Mutex
+	seen    bytes.Buffer
+	conns   atomic.Int64
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+const fakeSuccess = `{"items":[{"result":{"count":1,"index":1}}]}`
+
+func startRelay(t *testing.T, target string, answer bool) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln, target: target, answer: answer, stopped: make(chan struct{})}
+	r.wg.Add(1)
+	go r.serve()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *relay) stop() {
+	select {
+	case <-r.stopped:
+		return
+	default:
+	}
+	close(r.stopped)
+	r.ln.Close()
+	r.wg.Wait()
+}
+
+func (r *relay) serve() {
+	defer r.wg.Done()
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.conns.Add(1)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer c.Close()
+			stop := context.AfterFunc(ctxOf(r.stopped), func() { c.Close() })
+			defer stop()
+			if r.answer {
+				r.fakeAnswer(c)
+				return
+			}
+			r.forward(c)
+		}()
+	}
+}
+
+// ctxOf is a context cancelled when done closes.
+func ctxOf(done <-chan struct{}) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-done; cancel() }()
+	return ctx
+}
+
+func (r *relay) fakeAnswer(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	n, _ := c.Read(buf)
+	r.record(buf[:n])
+	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(fakeSuccess), fakeSuccess)
+	io.Copy(io.Discard, c)
+}
+
+func (r *relay) forward(c net.Conn) {
+	up, err := net.Dial("tcp", r.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	stop := context.AfterFunc(ctxOf(r.stopped), func() { up.Close() })
+	defer stop()
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				r.record(buf[:n])
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		dst.Close()
+		done <- struct{}{}
+	}
+	go pipe(up, c)
+	go pipe(c, up)
+	<-done
+	<-done
+}
+
+func (r *relay) record(b []byte) {
+	r.mu.Lock()
+	r.seen.Write(b)
+	r.mu.Unlock()
+}
+
+func (r *relay) captured() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.seen.Bytes())
+}
+
+// viaRelay is a node tweak: the node's calls to the member at the Raft
+// address *from go to *to instead (the relay's position on the network).
+// Raft's own connections are left alone.
+type viaRelay struct{ from, to atomic.Pointer[string] }
+
+func (v *viaRelay) tweak(c *Config) {
+	c.peerAddr = func(addr string) string {
+		if f, t := v.from.Load(), v.to.Load(); f != nil && t != nil && *f == addr {
+			return *t
+		}
+		return addr
+	}
+}
+
+// set puts the relay on the path, and closes the nodes' pooled
+// connections, which were made before (an attacker would reset them).
+func (v *viaRelay) set(c *testCluster, from, to string) {
+	v.from.Store(&from)
+	v.to.Store(&to)
+	for _, n := range c.nodes {
+		n.peers.CloseIdleConnections()
+	}
+}
+
+func (v *viaRelay) clear(c *testCluster) {
+	v.to.Store(nil)
+	for _, n := range c.nodes {
+		n.peers.CloseIdleConnections()
+	}
+}
+
+// Finding N2, passive: a relay between the followers and the leader
+// records every byte of a user created with an argon2id hash, a login, a
+// consistent read and a logout, all through a follower. The calls work
+// (the relay forwards them), and the capture holds no hash, no password,
+// no login name and no key.
+func TestRelay_PassiveSeesNoHashOrPassword(t *testing.T) {
+	var via viaRelay
+	c := newTestCluster(t, 3, via.tweak)
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	r := startRelay(t, leader.raftAddr, false)
+	via.set(c, leader.raftAddr, r.ln.Addr().String())
+
+	const password, login = "correct horse battery staple", "erin-relay"
+	hash, err := auth.HashPassword(password, auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	res, err := f.Apply(ctx5(t), &fsm.CreateUser{Nonce: "relay-user", DB: "db", Login: login, PasswordHash: hash, Now: 1})
+	calls++
+	if err != nil || res.Err() != nil {
+		t.Fatalf("create user through the relay: %v %v", err, res.Err())
+	}
+	newHash, _ := auth.HashPassword(password+"!", auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if _, err := f.Apply(ctx5(t), &fsm.UpdateUser{UserID: res.UserID, PasswordHash: &newHash}); err != nil {
+		t.Fatalf("password change through the relay: %v", err)
+	}
+	calls++
+	mustLogin(t, f.Node, res.UserID, "relay-token")
+	calls++
+	if !valid(t, f.Node, Consistent, "relay-token") {
+		t.Fatal("the login is not visible through the follower")
+	}
+	calls++
+	d := digest("relay-token")
+	if _, err := f.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatalf("logout through the relay: %v", err)
+	}
+	calls++
+	if valid(t, leader.Node, Consistent, "relay-token") {
+		t.Fatal("the logout did not reach the leader")
+	}
+
+	got := r.captured()
+	if r.conns.Load() == 0 || len(got) == 0 {
+		t.Fatal("no call went through the relay: the test measures nothing")
+	}
+	secrets := []string{"$argon2id$", "argon2id", hash, newHash, hash[strings.LastIndex(hash, "$")+1:], password, login, "relay-token"}
+	secrets = append(secrets, keyForms(testKey)...)
+	hashes := 0
+	for _, s := range secrets {
+		if bytes.Contains(got, []byte(s)) {
+			hashes++
+			t.Errorf("the passive relay saw %q", s)
+		}
+	}
+	t.Logf("N2 passive relay: %d calls through a follower, %d connections, %d bytes seen, argon2 hashes or passwords seen: %d",
+		calls, r.conns.Load(), len(got), hashes)
+}
+
+// Finding N2, active: a relay that answers every forwarded call with a
+// success and forwards nothing. A logout through a follower must come back
+// as an error, never as a success, and the session must indeed still be
+// there; without the relay the same logout works.
+func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
+	var via viaRelay
+	c := newTestCluster(t, 3, via.tweak)
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	uid := mustUser(t, leader.Node, "victim")
+	const attempts = 8
+	for i := range attempts {
+		mustLogin(t, leader.Node, uid, fmt.Sprintf("victim-%d", i))
+	}
+	c.waitConverged()
+	r := startRelay(t, leader.raftAddr, true)
+	via.set(c, leader.raftAddr, r.ln.Addr().String())
+
+	var falseOK, errs atomic.Int64
+	var wg sync.WaitGroup
+	for i := range attempts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			d := digest(fmt.Sprintf("victim-%d", i))
+			if _, err := f.Apply(ctx, &fsm.RevokeSession{Digest: &d}); err == nil {
+				falseOK.Add(1)
+			} else {
+				errs.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	stillValid := 0
+	for i := range attempts {
+		if valid(t, leader.Node, Consistent, fmt.Sprintf("victim-%d", i)) {
+			stillValid++
+		}
+	}
+	t.Logf("N2 active relay: %d logouts through a follower, %d false successes, %d errors, %d connections to the relay, %d sessions still valid (none was forwarded)",
+		attempts, falseOK.Load(), errs.Load(), r.conns.Load(), stillValid)
+	if falseOK.Load() != 0 {
+		t.Fatalf("%d logouts reported success through a relay that dropped them", falseOK.Load())
+	}
+	if r.conns.Load() == 0 {
+		t.Fatal("no call went through the relay: the test measures nothing")
+	}
+
+	via.clear(c)
+	d := digest("victim-0")
+	if _, err := f.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatalf("logout without the relay: %v", err)
+	}
+	if valid(t, leader.Node, Consistent, "victim-0") {
+		t.Fatal("the logout without the relay did not take effect")
+	}
+}
