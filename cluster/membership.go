@@ -37,6 +37,10 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 }
 
 func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
+	// The leader's own rule applies to the members it admits.
+	if err := CheckAPIURL(req.APIURL, n.cfg.AllowPlainAPIURL); err != nil {
+		return err
+	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)

@@ -81,6 +81,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkRaftExposure(&cfg); err != nil {
 		return nil, err
 	}
+	if err := CheckAPIURL(cfg.APIURL, cfg.AllowPlainAPIURL); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}

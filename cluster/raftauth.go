@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/url"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -26,6 +27,24 @@ func checkRaftExposure(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// CheckAPIURL refuses a member's API URL that is plain http:// on an
+// address other than loopback, unless allowPlain. Calls between members no
+// longer use it (peerhttp.go), but clients, tools and proxies that follow
+// a member's URL (LeaderURL, `sessiond status`) would send tokens and
+// passwords over it in the clear (finding N2).
+func CheckAPIURL(apiURL string, allowPlain bool) error {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return fmt.Errorf("%w: api url %q: %v", ErrConfig, apiURL, err)
+	}
+	if allowPlain || u.Scheme != "http" || transport.IsLoopback(u.Host) || u.Hostname() == "localhost" {
+		return nil
+	}
+	return fmt.Errorf("%w: api url %s is plain http on a non-loopback address: clients following it would "+
+		"send tokens and passwords in the clear; serve the API over TLS, or allow it explicitly (Config.AllowPlainAPIURL)",
+		ErrConfig, apiURL)
 }
 
 // streamKey is the secret the Raft stream handshake proves: the cluster

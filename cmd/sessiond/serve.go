@@ -123,6 +123,10 @@ func (s *Server) listen() (err error) {
 	}
 	if s.cfg.APIURL == "" {
 		s.cfg.APIURL = defaultAPIURL(s.ln.Addr().String(), s.certs != nil)
+		if err := checkPlainAPIURL(s.cfg.APIURL, s.cfg.AllowPlainAPIURL); err != nil {
+			s.ln.Close()
+			return err
+		}
 	}
 	return nil
 }
