@@ -4,7 +4,8 @@
 //
 // It owns bootstrap (only when no state exists), joining and removing
 // members, forwarding writes from followers to the leader over an internal
-// HTTP endpoint authenticated by the cluster key, read barriers for the three
+// HTTP API carried inside the Raft port's authenticated channel (package
+// transport; peerhttp.go), read barriers for the three
 // consistency levels, and the leader-only loops (expiry purge, batched idle
 // refreshes).
 //
