@@ -237,7 +237,7 @@ func TestRelay_PassiveSeesNoHashOrPassword(t *testing.T) {
 // there; without the relay the same logout works.
 func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 	var via viaRelay
-	c := newTestCluster(t, 3, via.tweak)
+	c := newTestCluster(t, 3, func(cfg *Config) { quiet(cfg); via.tweak(cfg) })
 	leader := c.waitLeader()
 	f := c.followers()[0]
 	uid := mustUser(t, leader.Node, "victim")
@@ -249,7 +249,8 @@ func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 	r := startRelay(t, leader.raftAddr, true)
 	via.set(c, leader.raftAddr, r.ln.Addr().String())
 
-	var falseOK, errs atomic.Int64
+	ok := make([]bool, attempts)
+	var errs atomic.Int64
 	var wg sync.WaitGroup
 	for i := range attempts {
 		wg.Add(1)
@@ -259,23 +260,38 @@ func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 			defer cancel()
 			d := digest(fmt.Sprintf("victim-%d", i))
 			if _, err := f.Apply(ctx, &fsm.RevokeSession{Digest: &d}); err == nil {
-				falseOK.Add(1)
+				ok[i] = true
 			} else {
 				errs.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	stillValid := 0
+	// A success is false when the session is still valid: the client was
+	// told "logged out" and the token still works. (A success that did
+	// take effect went around the relay, after a leader change on a loaded
+	// machine; it is counted apart.)
+	falseOK, around, stillValid := 0, 0, 0
+	now := c.waitLeader()
 	for i := range attempts {
-		if valid(t, leader.Node, Consistent, fmt.Sprintf("victim-%d", i)) {
+		v := valid(t, now.Node, Consistent, fmt.Sprintf("victim-%d", i))
+		if v {
 			stillValid++
 		}
+		switch {
+		case ok[i] && v:
+			falseOK++
+		case ok[i]:
+			around++
+		}
 	}
-	t.Logf("N2 active relay: %d logouts through a follower, %d false successes, %d errors, %d connections to the relay, %d sessions still valid (none was forwarded)",
-		attempts, falseOK.Load(), errs.Load(), r.conns.Load(), stillValid)
-	if falseOK.Load() != 0 {
-		t.Fatalf("%d logouts reported success through a relay that dropped them", falseOK.Load())
+	t.Logf("N2 active relay: %d logouts through a follower, %d false successes, %d errors, %d succeeded around the relay, %d connections to the relay, %d sessions still valid",
+		attempts, falseOK, errs.Load(), around, r.conns.Load(), stillValid)
+	if falseOK != 0 {
+		t.Fatalf("%d logouts reported success through a relay that dropped them", falseOK)
+	}
+	if errs.Load() == 0 {
+		t.Fatal("no logout met the relay: the test measures nothing")
 	}
 	if r.conns.Load() == 0 {
 		t.Fatal("no call went through the relay: the test measures nothing")
