@@ -215,14 +215,17 @@ func TestRaftAuth_IdleFloodDoesNotBlockElections(t *testing.T) {
 		return opened >= int64(2*perPort*len(targets))
 	})
 	before := overloads(c)
+	openedBefore, _ := f.stats()
 	flooded, slot, crashed := electionAfterCrash(c)
 	floodedRejoin := restart(c, slot, crashed)
 	// The restarted member serves a write through the new leader while
 	// the flood goes on.
 	mustLogin(t, c.nodes[slot].Node, mustUser(t, c.nodes[slot].Node, "flood-user"), "flood-token")
+	// The flood went on throughout: it kept opening connections as the
+	// servers closed them (the stats file is at most 50 ms old).
 	opened, open := f.stats()
-	if open < int64(perPort) {
-		t.Fatalf("the flood was not holding connections at the end: %d open", open)
+	if opened < openedBefore+int64(perPort) {
+		t.Fatalf("the flood stalled during the measurement: %d connections opened, %d before", opened, openedBefore)
 	}
 	t.Logf("N1 flood: %d idle connections per Raft port (%d addresses), %d opened in all, %d open at the end, %.0f dropped or refused as overload",
 		perPort, len(floodSources()), opened, open, overloads(c)-before)

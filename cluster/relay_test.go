@@ -16,34 +16,55 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
-// relay is a TCP relay on the path from followers to the leader, as in
+// relay is a TCP relay on the path to one member's Raft port, as in
 // finding N2. Passive, it forwards both ways and records every byte.
-// Answering, it forwards nothing and answers whatever comes with the
-// success body the finding's relay sent for a forwarded write.
+// Answering (setAnswer), it forwards nothing and answers whatever comes
+// with the success body the finding's relay sent for a forwarded write.
 type relay struct {
 	ln      net.Listener
 	target  string
-	answer  bool
+	answer  atomic.Bool
 	mu      sync.Mutex
 	seen    bytes.Buffer
-	conns   atomic.Int64
+	live    map[net.Conn]bool
+	conns   atomic.Int64 // connections since the last setAnswer
 	stopped chan struct{}
 	wg      sync.WaitGroup
 }
 
 const fakeSuccess = `{"items":[{"result":{"count":1,"index":1}}]}`
 
-func startRelay(t *testing.T, target string, answer bool) *relay {
-	t.Helper()
+func newRelay(target string) (*relay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	r := &relay{ln: ln, target: target, answer: answer, stopped: make(chan struct{})}
+	r := &relay{ln: ln, target: target, live: map[net.Conn]bool{}, stopped: make(chan struct{})}
 	r.wg.Add(1)
 	go r.serve()
-	t.Cleanup(r.stop)
-	return r
+	return r, nil
+}
+
+// setAnswer turns the relay active and cuts the connections it carries,
+// so that every later call meets the fake answer.
+func (r *relay) setAnswer() {
+	r.answer.Store(true)
+	r.conns.Store(0)
+	r.mu.Lock()
+	for c := range r.live {
+		c.Close()
+	}
+	r.mu.Unlock()
+}
+
+func (r *relay) track(c net.Conn, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on {
+		r.live[c] = true
+	} else {
+		delete(r.live, c)
+	}
 }
 
 func (r *relay) stop() {
@@ -54,6 +75,11 @@ func (r *relay) stop() {
 	}
 	close(r.stopped)
 	r.ln.Close()
+	r.mu.Lock()
+	for c := range r.live {
+		c.Close()
+	}
+	r.mu.Unlock()
 	r.wg.Wait()
 }
 
@@ -65,26 +91,19 @@ func (r *relay) serve() {
 			return
 		}
 		r.conns.Add(1)
+		r.track(c, true)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
+			defer r.track(c, false)
 			defer c.Close()
-			stop := context.AfterFunc(ctxOf(r.stopped), func() { c.Close() })
-			defer stop()
-			if r.answer {
+			if r.answer.Load() {
 				r.fakeAnswer(c)
 				return
 			}
 			r.forward(c)
 		}()
 	}
-}
-
-// ctxOf is a context cancelled when done closes.
-func ctxOf(done <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-done; cancel() }()
-	return ctx
 }
 
 func (r *relay) fakeAnswer(c net.Conn) {
@@ -101,8 +120,8 @@ func (r *relay) forward(c net.Conn) {
 		return
 	}
 	defer up.Close()
-	stop := context.AfterFunc(ctxOf(r.stopped), func() { up.Close() })
-	defer stop()
+	r.track(up, true)
+	defer r.track(up, false)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		buf := make([]byte, 32<<10)
@@ -139,35 +158,54 @@ func (r *relay) captured() []byte {
 	return bytes.Clone(r.seen.Bytes())
 }
 
-// viaRelay is a node tweak: the node's calls to the member at the Raft
-// address *from go to *to instead (the relay's position on the network).
-// Raft's own connections are left alone.
-type viaRelay struct{ from, to atomic.Pointer[string] }
+// relays puts a relay on the path to every member's Raft port for the
+// nodes' internal calls, from the start (Raft's own connections are left
+// alone): the network position of finding N2's attacker, on every path.
+type relays struct {
+	mu     sync.Mutex
+	closed bool
+	all    map[string]*relay
+}
 
-func (v *viaRelay) tweak(c *Config) {
+func newRelays(t *testing.T) *relays {
+	rs := &relays{all: map[string]*relay{}}
+	t.Cleanup(func() {
+		rs.mu.Lock()
+		rs.closed = true
+		rs.mu.Unlock()
+		for _, r := range rs.all {
+			r.stop()
+		}
+	})
+	return rs
+}
+
+// tweak is the node option: dial a member through its relay.
+func (rs *relays) tweak(c *Config) {
 	c.peerAddr = func(addr string) string {
-		if f, t := v.from.Load(), v.to.Load(); f != nil && t != nil && *f == addr {
-			return *t
+		if r := rs.to(addr); r != nil {
+			return r.ln.Addr().String()
 		}
 		return addr
 	}
 }
 
-// set puts the relay on the path, and closes the nodes' pooled
-// connections, which were made before (an attacker would reset them).
-func (v *viaRelay) set(c *testCluster, from, to string) {
-	v.from.Store(&from)
-	v.to.Store(&to)
-	for _, n := range c.nodes {
-		n.peers.CloseIdleConnections()
+// to is the relay in front of target, made at first use.
+func (rs *relays) to(target string) *relay {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return nil
 	}
-}
-
-func (v *viaRelay) clear(c *testCluster) {
-	v.to.Store(nil)
-	for _, n := range c.nodes {
-		n.peers.CloseIdleConnections()
+	if r, ok := rs.all[target]; ok {
+		return r
 	}
+	r, err := newRelay(target)
+	if err != nil {
+		return nil
+	}
+	rs.all[target] = r
+	return r
 }
 
 // Finding N2, passive: a relay between the followers and the leader
@@ -176,12 +214,11 @@ func (v *viaRelay) clear(c *testCluster) {
 // (the relay forwards them), and the capture holds no hash, no password,
 // no login name and no key.
 func TestRelay_PassiveSeesNoHashOrPassword(t *testing.T) {
-	var via viaRelay
-	c := newTestCluster(t, 3, via.tweak)
+	rs := newRelays(t)
+	c := newTestCluster(t, 3, rs.tweak)
 	leader := c.waitLeader()
 	f := c.followers()[0]
-	r := startRelay(t, leader.raftAddr, false)
-	via.set(c, leader.raftAddr, r.ln.Addr().String())
+	r := rs.to(leader.raftAddr)
 
 	const password, login = "correct horse battery staple", "erin-relay"
 	hash, err := auth.HashPassword(password, auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
@@ -231,13 +268,13 @@ func TestRelay_PassiveSeesNoHashOrPassword(t *testing.T) {
 		calls, r.conns.Load(), len(got), hashes)
 }
 
-// Finding N2, active: a relay that answers every forwarded call with a
-// success and forwards nothing. A logout through a follower must come back
-// as an error, never as a success, and the session must indeed still be
-// there; without the relay the same logout works.
+// Finding N2, active: the relay in front of the leader turns to answering
+// every call with a success and forwarding nothing. A logout through a
+// follower must come back as an error, never as a success with the
+// session still valid; once the relay forwards again the logout works.
 func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
-	var via viaRelay
-	c := newTestCluster(t, 3, func(cfg *Config) { quiet(cfg); via.tweak(cfg) })
+	rs := newRelays(t)
+	c := newTestCluster(t, 3, func(cfg *Config) { quiet(cfg); rs.tweak(cfg) })
 	leader := c.waitLeader()
 	f := c.followers()[0]
 	uid := mustUser(t, leader.Node, "victim")
@@ -246,8 +283,8 @@ func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 		mustLogin(t, leader.Node, uid, fmt.Sprintf("victim-%d", i))
 	}
 	c.waitConverged()
-	r := startRelay(t, leader.raftAddr, true)
-	via.set(c, leader.raftAddr, r.ln.Addr().String())
+	r := rs.to(leader.raftAddr)
+	r.setAnswer()
 
 	ok := make([]bool, attempts)
 	var errs atomic.Int64
@@ -297,12 +334,12 @@ func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 		t.Fatal("no call went through the relay: the test measures nothing")
 	}
 
-	via.clear(c)
+	r.answer.Store(false) // a relay that forwards again
 	d := digest("victim-0")
 	if _, err := f.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
-		t.Fatalf("logout without the relay: %v", err)
+		t.Fatalf("logout once the relay forwards: %v", err)
 	}
-	if valid(t, leader.Node, Consistent, "victim-0") {
-		t.Fatal("the logout without the relay did not take effect")
+	if valid(t, c.waitLeader().Node, Consistent, "victim-0") {
+		t.Fatal("the logout once the relay forwards did not take effect")
 	}
 }
