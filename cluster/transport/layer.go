@@ -193,7 +193,13 @@ func (s *Layer) dial(ctx context.Context, address string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The handshake has its own deadline; a caller's earlier one (an
+	// internal call's context) cuts it short.
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	conn, reason, err := s.client(raw, address)
+	if !stop() && err == nil {
+		err, reason = ctx.Err(), "timeout" // the deadline may have hit the new connection
+	}
 	if err != nil {
 		raw.Close()
 		s.onFail(reason, raw.RemoteAddr(), err)

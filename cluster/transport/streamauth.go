@@ -55,7 +55,9 @@ const (
 
 var handshakeMagic = []byte("SDRAFT\x00\x01")
 
-// ErrHandshake is any failed handshake.
+// ErrHandshake is any failed handshake: the peer did not prove the cluster
+// key, or refused ours. Nothing was read from it, so a caller reports an
+// error, never an answer.
 var ErrHandshake = errors.New("transport: raft handshake failed")
 
 // streamKeys are the two direction-bound proof keys.
