@@ -30,7 +30,7 @@ const restoreGap = 1 << 20
 // Backup writes a consistent snapshot of the state to w: it first waits for
 // a read index, so the backup holds every write acknowledged before the
 // call. The stream carries a version header and a SHA-256 checksum, then
-// a MAC under the backup key (backupmac.go).
+// a MAC under the backup key (transport/backupmac.go).
 func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := n.ReadBarrier(ctx, Consistent, false); err != nil {
 		return 0, err

@@ -57,7 +57,7 @@ type Config struct {
 	// ClusterKey authenticates internal endpoints (forwarding, read-index,
 	// join). Empty disables them: a single node needs none.
 	ClusterKey string
-	// BackupKeys MAC backups (see backupmac.go): the first makes the MAC
+	// BackupKeys MAC backups (see transport/backupmac.go): the first makes the MAC
 	// of every backup written, any of them verifies one restored. They
 	// are derived from the seal secret. Empty: backups carry no MAC and
 	// restores need none (tests and tools only; sessiond always sets it).
