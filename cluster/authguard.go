@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // authMetrics count refused authentication attempts on the Raft port and
@@ -19,7 +21,7 @@ type authMetrics struct {
 
 // Reasons are fixed sets: a label value never comes from the peer.
 var (
-	raftFailReasons = []string{"handshake", "bad_proof", "peer_bad_proof", "timeout", "overload"}
+	raftFailReasons = transport.FailReasons
 	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "stale", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
 )
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/sessiond/sessiond/cluster/reqsign"
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -29,12 +30,12 @@ const restoreGap = 1 << 20
 // Backup writes a consistent snapshot of the state to w: it first waits for
 // a read index, so the backup holds every write acknowledged before the
 // call. The stream carries a version header and a SHA-256 checksum, then
-// a MAC under the backup key (backupmac.go).
+// a MAC under the backup key (transport/backupmac.go).
 func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := n.ReadBarrier(ctx, Consistent, false); err != nil {
 		return 0, err
 	}
-	return writeBackup(w, n.cfg.BackupKeys, n.fsm.WriteSnapshot)
+	return transport.WriteBackup(w, n.cfg.BackupKeys, n.fsm.WriteSnapshot)
 }
 
 // Restore replaces the whole cluster state with a backup. The backup is
@@ -90,11 +91,11 @@ func (n *Node) restoreLocal(st *fsm.State) error {
 }
 
 func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
-	url := n.LeaderURL()
-	if url == "" {
-		return ErrNoLeader
+	addr, err := n.leaderRaftAddr()
+	if err != nil {
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/internal/v1/restore", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(addr)+"/internal/v1/restore", body)
 	if err != nil {
 		return err
 	}
@@ -104,9 +105,9 @@ func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
 			return err
 		}
 	}
-	resp, err := n.client.Do(req)
+	resp, err := n.peers.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrForward, err)
+		return peerError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -34,7 +35,7 @@ func (n *Node) verifyStaged(tmp *os.File, r io.Reader) (*fsm.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := verifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
+	payload, err := transport.VerifyBackup(tmp, info.Size(), n.cfg.BackupKeys)
 	if err != nil {
 		n.authLogger().Warn("backup refused before anything was proposed", "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrBadBackup, err)

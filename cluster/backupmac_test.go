@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -30,7 +31,11 @@ func TestBackup_MACRefusesCraftedBackups(t *testing.T) {
 	c := newTestCluster(t, 1, func(cfg *Config) { cfg.BackupKeys = [][]byte{k1} })
 	n := c.waitLeader()
 	good := backupWithOneSession(t, n.Node, "ivy")
-	snap := good[:len(good)-backupMACLen]
+	payload, _, err := transport.SplitBackup(bytes.NewReader(good), int64(len(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := good[:payload]
 	if _, _, err := fsm.ReadSnapshot(bytes.NewReader(snap)); err != nil {
 		t.Fatalf("the snapshot part is not the fsm format: %v", err)
 	}
@@ -39,7 +44,7 @@ func TestBackup_MACRefusesCraftedBackups(t *testing.T) {
 		t.Fatal("test setup: the recomputed checksum does not hold")
 	}
 	otherKey := bytes.Buffer{}
-	if _, err := writeBackup(&otherKey, [][]byte{k2}, n.fsm.WriteSnapshot); err != nil {
+	if _, err := transport.WriteBackup(&otherKey, [][]byte{k2}, n.fsm.WriteSnapshot); err != nil {
 		t.Fatal(err)
 	}
 	index := n.fsm.AppliedIndex()
@@ -51,7 +56,7 @@ func TestBackup_MACRefusesCraftedBackups(t *testing.T) {
 		"other cluster's key":    otherKey.Bytes(),
 	} {
 		err := n.Restore(ctx5(t), bytes.NewReader(data))
-		if !errors.Is(err, ErrBadBackup) || !errors.Is(err, ErrBackupMAC) {
+		if !errors.Is(err, ErrBadBackup) || !errors.Is(err, transport.ErrBackupMAC) {
 			t.Errorf("%s: want ErrBackupMAC, got %v", name, err)
 		}
 	}

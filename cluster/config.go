@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -56,7 +57,7 @@ type Config struct {
 	// ClusterKey authenticates internal endpoints (forwarding, read-index,
 	// join). Empty disables them: a single node needs none.
 	ClusterKey string
-	// BackupKeys MAC backups (see backupmac.go): the first makes the MAC
+	// BackupKeys MAC backups (see transport/backupmac.go): the first makes the MAC
 	// of every backup written, any of them verifies one restored. They
 	// are derived from the seal secret. Empty: backups carry no MAC and
 	// restores need none (tests and tools only; sessiond always sets it).
@@ -84,10 +85,19 @@ type Config struct {
 
 	// TLS, when set, runs Raft over mutual TLS and makes internal calls
 	// with this node's certificate (APIURL should then be https).
-	TLS *CertReloader
+	TLS *transport.CertReloader
 
-	HTTPClient *http.Client // for forwarding; nil = a default with timeouts
-	LogOutput  io.Writer    // Raft library logs; nil = stderr
+	// AllowPlainAPIURL lets APIURL (and a joining member's) be plain
+	// http:// on an address other than loopback. Clients and tools that
+	// follow a member's URL would send tokens and passwords in the clear,
+	// so it takes the operator's explicit word (finding N2).
+	AllowPlainAPIURL bool
+
+	// HTTPClient reaches a seed's API URL at join (JoinVia) to learn its
+	// Raft address; nil = a default with timeouts. Calls between members
+	// never use it: they run over the Raft port (peerhttp.go).
+	HTTPClient *http.Client
+	LogOutput  io.Writer // Raft library logs; nil = stderr
 	// AuditLog receives the node's audit lines (each cluster-key call);
 	// nil = a text logger on LogOutput.
 	AuditLog *slog.Logger
@@ -104,6 +114,11 @@ type Config struct {
 	// claimFormat, when set, is the format this node announces instead of
 	// fsm.CurrentFormat: tests play a member running an older binary.
 	claimFormat *int
+	// Tests only. wrapInternal wraps the internal API's handler (to hold a
+	// node's answers); peerAddr rewrites a member's Raft address before a
+	// dial (to put a relay on the path, as a network attacker would be).
+	wrapInternal func(http.Handler) http.Handler
+	peerAddr     func(raftAddr string) string
 }
 
 // DefaultConfig returns production defaults for a single node on loopback.

@@ -5,10 +5,11 @@
 // It owns bootstrap (only when no state exists), joining and removing
 // members (a new member enters as a non-voter and is promoted once caught
 // up; a known member is never re-pointed: membership.go, promote.go),
-// forwarding writes from followers to the leader over an internal HTTP
-// endpoint authenticated by the cluster key, read barriers for the three
-// consistency levels, the format gate (format.go), and the leader-only
-// loops (expiry purge, batched idle refreshes, promotion).
+// forwarding writes from followers to the leader over an internal HTTP API
+// carried inside the Raft port's authenticated channel (package transport;
+// peerhttp.go), read barriers for the three consistency levels, the format
+// gate (format.go), and the leader-only loops (expiry purge, batched idle
+// refreshes, promotion).
 //
 // Consistency levels (docs/ARCHITECTURE.md, rule 4):
 //   - Consistent: a read-index from the leader (the leader has committed an

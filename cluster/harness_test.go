@@ -25,8 +25,9 @@ type testNode struct {
 	// raftAddr is kept so that a restarted node reuses its address.
 	raftAddr string
 	apiLn    net.Listener
-	// frozen, when set, holds every internal request until it is closed.
-	frozen atomic.Pointer[chan struct{}]
+	// frozen, when set, holds every internal request until it is closed,
+	// on the API port and on the Raft port's internal API alike.
+	frozen *atomic.Pointer[chan struct{}]
 }
 
 // testCluster is a set of real nodes on loopback, as rqlite's system tests
@@ -72,6 +73,8 @@ func startNode(t *testing.T, id, dir, raftAddr string, apiLn net.Listener, boots
 	}
 	cfg := fastConfig(t, id, dir, raftAddr, "http://"+apiLn.Addr().String())
 	cfg.Bootstrap = bootstrap
+	frozen := new(atomic.Pointer[chan struct{}])
+	cfg.wrapInternal = func(h http.Handler) http.Handler { return freezable(frozen, h) }
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -79,17 +82,23 @@ func startNode(t *testing.T, id, dir, raftAddr string, apiLn net.Listener, boots
 	if err != nil {
 		t.Fatalf("open %s: %v", id, err)
 	}
-	tn := &testNode{Node: n, dir: dir, id: id, raftAddr: n.RaftAddr(), apiLn: apiLn}
+	tn := &testNode{Node: n, dir: dir, id: id, raftAddr: n.RaftAddr(), apiLn: apiLn, frozen: frozen}
 	mux := http.NewServeMux()
 	mux.Handle("/internal/", n.InternalHandler())
-	tn.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g := tn.frozen.Load(); g != nil {
-			<-*g // a frozen node: the connection is open, no answer comes
-		}
-		mux.ServeHTTP(w, r)
-	})}
+	tn.srv = &http.Server{Handler: freezable(frozen, mux)}
 	go tn.srv.Serve(apiLn)
 	return tn
+}
+
+// freezable holds each request while *gate is set: a frozen node, whose
+// connections are open and whose answers never come.
+func freezable(gate *atomic.Pointer[chan struct{}], h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := gate.Load(); g != nil {
+			<-*g
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (tn *testNode) stop() {

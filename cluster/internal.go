@@ -32,6 +32,7 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/applied", n.handleApplied)
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
+	mux.HandleFunc("POST /internal/v1/raftaddr", n.handleRaftAddr)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
@@ -180,26 +181,25 @@ func (n *Node) LeaderURL() string {
 // callLeader POSTs body to path on the leader and decodes the answer into
 // out, or returns the leader's error with its code preserved.
 func (n *Node) callLeader(ctx context.Context, path string, body []byte, out any) error {
-	url := n.LeaderURL()
-	if url == "" {
-		return ErrNoLeader
+	addr, err := n.leaderRaftAddr()
+	if err != nil {
+		return err
 	}
-	return n.call(ctx, url, path, body, out)
+	return n.call(ctx, addr, path, body, out)
 }
 
-func (n *Node) call(ctx context.Context, base, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+// call POSTs body to path on the member at raftAddr, over the Raft port's
+// authenticated channel (peerhttp.go).
+func (n *Node) call(ctx context.Context, raftAddr, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(raftAddr)+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	n.sign(req, body)
-	resp, err := n.client.Do(req)
+	resp, err := n.peers.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", ErrTimeout, err)
-		}
-		return fmt.Errorf("%w: %v", ErrForward, err)
+		return peerError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody))

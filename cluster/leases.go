@@ -197,8 +197,8 @@ func (n *Node) pollHolder(id string, w *holderWatch) {
 func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	n.leases.polls.Add(1)
 	left := n.leases.deadline(id) - n.mono()
-	meta, ok := n.fsm.State().Node(id)
-	if left <= 0 || !ok || meta.APIAddr == "" {
+	addr, ok := n.memberRaftAddr(id)
+	if left <= 0 || !ok {
 		return 0, fmt.Errorf("%w: no lease or no address for %s", ErrForward, id)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), left)
@@ -206,7 +206,7 @@ func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	var out struct {
 		Applied uint64 `json:"applied"`
 	}
-	if err := n.call(ctx, meta.APIAddr, "/internal/v1/applied?index="+strconv.FormatUint(want, 10), nil, &out); err != nil {
+	if err := n.call(ctx, addr, "/internal/v1/applied?index="+strconv.FormatUint(want, 10), nil, &out); err != nil {
 		return 0, err
 	}
 	return max(out.Applied, want), nil

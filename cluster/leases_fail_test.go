@@ -9,8 +9,8 @@ import (
 )
 
 // A lease holder that does not answer the leader's applied-poll (paused:
-// its endpoint takes the request and never answers; unreachable: nothing
-// listens) costs each revocation at most its lease, never an
+// its endpoint takes the request and never answers; unreachable: its
+// internal API listens no more, while its Raft goes on) costs each revocation at most its lease, never an
 // acknowledgement before that lease has run out; a failed poll does not
 // stay "in flight" for later revocations, and once the holder answers
 // again no lease is waited out.
@@ -44,6 +44,7 @@ func testUnansweringHolder(t *testing.T, mode string) {
 		release = holdLeader(t, b) // its internal endpoint takes requests and never answers
 	} else {
 		b.srv.Close() // nothing listens: the poll fails at once
+		b.peerSrv.Close()
 	}
 	defer release()
 	lease := b.cfg.MaxStale + leaseMargin

@@ -48,6 +48,10 @@ func (n *Node) join(ctx context.Context, req JoinRequest) error {
 }
 
 func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
+	// The leader's own rule applies to the members it admits.
+	if err := CheckAPIURL(req.APIURL, n.cfg.AllowPlainAPIURL); err != nil {
+		return err
+	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
@@ -184,10 +188,35 @@ func (n *Node) JoinVia(ctx context.Context, baseURL string, nonVoter bool) error
 // errUnreachable: no HTTP answer at all from the seed.
 var errUnreachable = errors.New("no answer")
 
-// joinOnce is one join request; it tells no answer, a refused key and a
-// refusal apart, so that JoinVia knows which to retry.
+// joinOnce is one join: it asks the seed at baseURL for its Raft address,
+// then sends the join over the Raft port's authenticated channel
+// (peerhttp.go), so the request and the answer are protected like every
+// call between members. The seed's API answer is only a pointer: a false
+// one leads to a peer that cannot pass the handshake (an error) or to
+// another member (which forwards to the leader). It tells no answer, a
+// refused key and a refusal apart, so that JoinVia knows which to retry.
 func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/internal/v1/join", bytes.NewReader(body))
+	var seed struct {
+		RaftAddr string `json:"raft_addr"`
+	}
+	if err := n.apiCall(ctx, baseURL, "/internal/v1/raftaddr", nil, &seed); err != nil {
+		return err
+	}
+	if seed.RaftAddr == "" {
+		return fmt.Errorf("%w: %s gave no raft address", ErrConfig, baseURL)
+	}
+	err := n.call(ctx, seed.RaftAddr, "/internal/v1/join", body, nil)
+	if errors.Is(err, ErrForward) {
+		// No answer, or a peer that failed the handshake: retried.
+		return fmt.Errorf("%w: raft address %s: %w", errUnreachable, seed.RaftAddr, err)
+	}
+	return err
+}
+
+// apiCall POSTs a signed call to a member's API URL: only joinOnce's
+// question, which carries nothing secret.
+func (n *Node) apiCall(ctx context.Context, baseURL, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -201,14 +230,22 @@ func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error 
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody))
 	switch {
 	case resp.StatusCode == http.StatusOK:
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrForward, baseURL, err)
+		}
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: %s refused this node's cluster key (status %d): every node needs the same key",
 			ErrUnauthorized, baseURL, resp.StatusCode)
 	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%w: %s has no join endpoint: is it a sessiond API URL?", ErrConfig, baseURL)
+		return fmt.Errorf("%w: %s has no join endpoint: is it a sessiond API URL of this release?", ErrConfig, baseURL)
 	}
 	return decodeInternalError(resp.StatusCode, data)
+}
+
+// handleRaftAddr tells a joining node where this member's Raft port is.
+func (n *Node) handleRaftAddr(w http.ResponseWriter, _ *http.Request) {
+	writeInternalJSON(w, map[string]string{"raft_addr": n.RaftAddr()})
 }
 
 func isTimeout(err error) bool { return err != nil && codeOf(err) == "timeout" }

@@ -18,6 +18,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -29,7 +30,10 @@ type Node struct {
 	fsm       *fsm.FSM
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
-	client    *http.Client
+	stream    *transport.Layer // the authenticated Raft port (and its internal HTTP)
+	client    *http.Client     // to API URLs: only a seed's Raft address at join (JoinVia)
+	peers     *http.Client     // to members, over stream (peerhttp.go)
+	peerSrv   *http.Server     // the internal API, over stream
 
 	applied *appliedWaiter
 	// fwdIndex is the highest index of a session creation forwarded from
@@ -80,6 +84,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkRaftExposure(&cfg); err != nil {
 		return nil, err
 	}
+	if err := CheckAPIURL(cfg.APIURL, cfg.AllowPlainAPIURL); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
@@ -113,6 +120,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.startRaft(); err != nil {
 		return nil, err
 	}
+	n.startPeerHTTP()
 	n.refresher = newRefresher(n)
 	n.wg.Add(4)
 	go n.leaderLoop()
@@ -225,6 +233,8 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft, n.store, n.transport = r, store, trans
+	members := &memberSources{raft: func() *raft.Raft { return r }}
+	n.stream.SetMembers(members.contains)
 	n.applied.set(n.fsm.AppliedIndex())
 	if !existing && n.cfg.Bootstrap {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
@@ -328,6 +338,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.raft.LeadershipTransfer().Error()
 		}
 		n.wg.Wait()
+		n.stopPeerHTTP()
 		if n.raft != nil {
 			n.shutErr = n.raft.Shutdown().Error()
 		}
@@ -358,7 +369,7 @@ func (n *Node) hasOtherVoters() bool {
 }
 
 // newTransport is mutual TLS when certificates are set, and otherwise the
-// cluster-key handshake of keyedStreamLayer: Raft never reads a byte from a
+// cluster-key handshake of transport.NewKeyed: Raft never reads a byte from a
 // peer that has not authenticated.
 // Pipelined replication is off (MaxRPCsInFlight 1): the library's pipeline
 // can wedge replication and Shutdown on a broken connection
@@ -366,17 +377,17 @@ func (n *Node) hasOtherVoters() bool {
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		stream, err := newKeyedStreamLayer(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
+		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
 		if err != nil {
 			return nil, err
 		}
-		cfg.Stream = stream
+		n.stream, cfg.Stream = stream, stream
 		return raft.NewNetworkTransportWithConfig(cfg), nil
 	}
-	stream, err := newTLSStreamLayer(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
+	stream, err := transport.NewMutualTLS(n.cfg.RaftBind, adv, n.cfg.TLS, n.raftAuthFailed())
 	if err != nil {
 		return nil, err
 	}
-	cfg.Stream = stream
+	n.stream, cfg.Stream = stream, stream
 	return raft.NewNetworkTransportWithConfig(cfg), nil
 }

@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
+	"net/url"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // checkRaftExposure refuses a node whose Raft port can be reached from
@@ -17,7 +21,7 @@ func checkRaftExposure(c *Config) error {
 		return nil
 	}
 	for _, addr := range []string{c.RaftBind, c.RaftAdvertise} {
-		if addr != "" && !IsLoopback(addr) {
+		if addr != "" && !transport.IsLoopback(addr) {
 			return fmt.Errorf("%w: raft address %s is not loopback, and Raft would accept anyone: "+
 				"configure mutual TLS (Config.TLS) or a cluster key (Config.ClusterKey)", ErrConfig, addr)
 		}
@@ -25,18 +29,22 @@ func checkRaftExposure(c *Config) error {
 	return nil
 }
 
-// IsLoopback reports whether host:port names a loopback host (127.0.0.0/8,
-// ::1 or localhost). A wildcard or any other name is not loopback.
-func IsLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
+// CheckAPIURL refuses a member's API URL that is plain http:// on an
+// address other than loopback, unless allowPlain. Calls between members no
+// longer use it (peerhttp.go), but clients, tools and proxies that follow
+// a member's URL (LeaderURL, `sessiond status`) would send tokens and
+// passwords over it in the clear (finding N2).
+func CheckAPIURL(apiURL string, allowPlain bool) error {
+	u, err := url.Parse(apiURL)
 	if err != nil {
-		host = hostport
+		return fmt.Errorf("%w: api url %q: %v", ErrConfig, apiURL, err)
 	}
-	if host == "localhost" {
-		return true
+	if allowPlain || u.Scheme != "http" || transport.IsLoopback(u.Host) || u.Hostname() == "localhost" {
+		return nil
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return fmt.Errorf("%w: api url %s is plain http on a non-loopback address: clients following it would "+
+		"send tokens and passwords in the clear; serve the API over TLS, or allow it explicitly (Config.AllowPlainAPIURL)",
+		ErrConfig, apiURL)
 }
 
 // streamKey is the secret the Raft stream handshake proves: the cluster
@@ -45,7 +53,9 @@ func (n *Node) streamKey() []byte {
 	if n.cfg.ClusterKey != "" {
 		return []byte(n.cfg.ClusterKey)
 	}
-	return randomBytes(32)
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }
 
 // authLogger logs refused attempts next to the Raft library's own lines.

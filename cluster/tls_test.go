@@ -5,28 +5,28 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/internal/testca"
 )
 
 // testCA makes a throwaway CA and returns a function that issues node
 // certificates for 127.0.0.1 into files under dir.
-func testCA(t *testing.T, dir, name string) func(node string) TLSFiles {
+func testCA(t *testing.T, dir, name string) func(node string) transport.TLSFiles {
 	t.Helper()
 	ca := testca.New(t, dir, name)
-	return func(node string) TLSFiles {
+	return func(node string) transport.TLSFiles {
 		cert, key := ca.Issue(node)
-		return TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca.File}
+		return transport.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca.File}
 	}
 }
 
 // startTLSNode starts a node whose Raft and internal API use mutual TLS.
-func startTLSNode(t *testing.T, id string, files TLSFiles, bootstrap bool) *testNode {
+func startTLSNode(t *testing.T, id string, files transport.TLSFiles, bootstrap bool) *testNode {
 	t.Helper()
-	certs, err := NewCertReloader(files)
+	certs, err := transport.NewCertReloader(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCluster_MutualTLSOnly(t *testing.T) {
 
 	// A node with a certificate from another CA is refused.
 	rogueFiles := testCA(t, dir, "rogue")("n9")
-	rogueCerts, err := NewCertReloader(rogueFiles)
+	rogueCerts, err := transport.NewCertReloader(rogueFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,33 +100,5 @@ func TestCluster_MutualTLSOnly(t *testing.T) {
 			t.Fatal("a certificate from a foreign CA was accepted")
 		}
 		tc.Close()
-	}
-}
-
-func TestCertReloader_Reload(t *testing.T) {
-	dir := t.TempDir()
-	issue := testCA(t, dir, "ca1")
-	files := issue("a")
-	r, err := NewCertReloader(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, _ := r.current()
-	next := issue("b")
-	os.Rename(next.CertFile, files.CertFile)
-	os.Rename(next.KeyFile, files.KeyFile)
-	if err := r.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	after, _ := r.current()
-	if string(after.Certificate[0]) == string(before.Certificate[0]) {
-		t.Fatal("reload kept the old certificate")
-	}
-	os.WriteFile(files.CertFile, []byte("garbage"), 0o600)
-	if err := r.Reload(); err == nil {
-		t.Fatal("reload accepted a broken certificate")
-	}
-	if kept, _ := r.current(); kept != after {
-		t.Fatal("a failed reload dropped the working certificate")
 	}
 }

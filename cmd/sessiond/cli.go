@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/api/client"
-	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // Main is the program: it parses arguments and runs a command. Run blocks
@@ -235,7 +235,7 @@ func (f *cliFlags) httpClient() (*http.Client, error) {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, usageErr("--tls-cert and --tls-key go together")
 	}
-	cfg := cluster.TLSPolicy(&tls.Config{})
+	cfg := transport.TLSPolicy(&tls.Config{})
 	if f.tlsCA != "" {
 		pool, err := loadCAPool(f.tlsCA)
 		if err != nil {

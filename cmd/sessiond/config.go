@@ -16,6 +16,7 @@ import (
 	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // envPrefix is put in front of a flag's name (upper case, '-' as '_') to
@@ -102,6 +103,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	TrustedProxies    []netip.Prefix // --trusted-proxies
 	AllowWeaker       bool           // --allow-weaker-consistency
+	AllowPlainAPIURL  bool           // --allow-plain-api-url
 
 	ClusterKey    secret
 	AdminPassword secret
@@ -218,6 +220,8 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate `file`: serve the API over HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key `file` for --tls-cert")
 	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "PEM CA `file` of the cluster: with --tls-cert, nodes use mutual TLS for Raft and internal calls")
+	fs.BoolVar(&c.AllowPlainAPIURL, "allow-plain-api-url", c.AllowPlainAPIURL,
+		"accept a plain http:// --api-url (this node's, or a joining member's on the leader) on a non-loopback address")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", c.JoinTimeout, "how long --join keeps trying")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests on SIGTERM")
 	fs.StringVar(&keyFiles.clusterKey, "cluster-key-file", "", "`file` holding the cluster key (or "+envClusterKey+")")
@@ -337,6 +341,9 @@ func (c Config) Validate() error {
 		if err := checkURL(c.APIURL); err != nil {
 			return fmt.Errorf("--api-url: %w", err)
 		}
+		if err := checkPlainAPIURL(c.APIURL, c.AllowPlainAPIURL); err != nil {
+			return err
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
 		return fmt.Errorf("--api-addr: %w", err)
@@ -370,7 +377,7 @@ func (c Config) checkRaftAuth() error {
 		return nil
 	}
 	for _, fa := range [][2]string{{"--raft-addr", c.RaftAddr}, {"--raft-advertise", c.RaftAdvertise}} {
-		if flag, addr := fa[0], fa[1]; addr != "" && !cluster.IsLoopback(addr) {
+		if flag, addr := fa[0], fa[1]; addr != "" && !transport.IsLoopback(addr) {
 			return fmt.Errorf("%s %s is not loopback, and Raft there would accept anyone: give mutual TLS "+
 				"(--tls-cert, --tls-key and --tls-ca) or a cluster key (%s or %s_FILE)", flag, addr, envClusterKey, envClusterKey)
 		}
@@ -421,6 +428,16 @@ func apiPort(addr string) string {
 
 // defaultAPIURL advertises the bound address; a wildcard host is replaced
 // by loopback (set --api-url for other machines).
+// checkPlainAPIURL is cluster.CheckAPIURL in flag terms.
+func checkPlainAPIURL(apiURL string, allow bool) error {
+	if cluster.CheckAPIURL(apiURL, allow) != nil {
+		return fmt.Errorf("the API URL %s is plain http on a non-loopback address: clients and tools that follow a "+
+			"member's URL would send tokens and passwords in the clear; give --tls-cert and --tls-key, "+
+			"or --allow-plain-api-url if a TLS proxy or a private network covers it", apiURL)
+	}
+	return nil
+}
+
 func defaultAPIURL(addr string, tls bool) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -448,6 +465,7 @@ func (c Config) clusterConfig() cluster.Config {
 	cc := cluster.DefaultConfig()
 	cc.NodeID, cc.DataDir, cc.RaftBind, cc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
 	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
+	cc.AllowPlainAPIURL = c.AllowPlainAPIURL
 	cc.MaxStale = c.MaxStale
 	if c.LogLevel <= slog.LevelDebug {
 		cc.RaftLogLevel = "debug" // --log-level debug shows Raft's own debug lines too

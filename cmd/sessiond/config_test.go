@@ -118,6 +118,7 @@ func TestConfig_BadValuesAreErrors(t *testing.T) {
 		{[]string{"--join", "http://127.0.0.1:8081", "--bootstrap"}, mapEnv(envClusterKey, testKey), "bootstrap"},
 		{nil, mapEnv(envClusterKey, "short"), "16"},
 		{[]string{"stray"}, mapEnv(), "stray"},
+		{[]string{"--api-url", "http://10.0.0.1:8080"}, mapEnv(), "--allow-plain-api-url"},
 	} {
 		_, err := parseServeConfig("serve", tc.args, tc.env, io.Discard, false)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -265,6 +266,7 @@ func TestConfig_APIURL(t *testing.T) {
 		{[]string{"--api-addr", "[::1]:9000"}, "http://[::1]:9000"},
 		{[]string{"--api-addr", "127.0.0.1:0"}, ""}, // known once bound
 		{[]string{"--api-url", "https://auth.example.com"}, "https://auth.example.com"},
+		{[]string{"--api-url", "http://10.0.0.1:8080", "--allow-plain-api-url"}, "http://10.0.0.1:8080"},
 	} {
 		if c := parse(t, tc.args, mapEnv()); c.APIURL != tc.want {
 			t.Errorf("%q: api url %q, want %q", tc.args, c.APIURL, tc.want)

@@ -10,7 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // pprofFlag declares --pprof-addr: Go's profiler on a listener of its
@@ -25,7 +25,7 @@ func pprofFlag(fs *flag.FlagSet, c *Config) {
 
 // checkPprofAddr refuses a profiler address other machines could reach.
 func checkPprofAddr(addr string) error {
-	if addr != "" && !cluster.IsLoopback(addr) {
+	if addr != "" && !transport.IsLoopback(addr) {
 		return fmt.Errorf("--pprof-addr %s is not loopback: the profiler has no authentication", addr)
 	}
 	return nil

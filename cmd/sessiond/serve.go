@@ -24,6 +24,7 @@ import (
 	"github.com/sessiond/sessiond/api"
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 // Server is one running sessiond node: the Raft node, the login service
@@ -32,10 +33,10 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	ln     net.Listener
-	certs  *cluster.CertReloader // nil without --tls-cert
-	seal   *auth.Sealer          // seals the JWT keyring, MACs backups
-	audit  *slog.Logger          // --audit-log; nil = the log
-	stdout io.Writer             // where --audit-log - writes
+	certs  *transport.CertReloader // nil without --tls-cert
+	seal   *auth.Sealer            // seals the JWT keyring, MACs backups
+	audit  *slog.Logger            // --audit-log; nil = the log
+	stdout io.Writer               // where --audit-log - writes
 	node   *cluster.Node
 	api    *api.Server
 	hs     *http.Server
@@ -112,8 +113,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 // ":0" port is known before the node advertises its URL.
 func (s *Server) listen() (err error) {
 	if s.cfg.TLSCert != "" {
-		files := cluster.TLSFiles{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey, CAFile: s.cfg.TLSCA}
-		if s.certs, err = cluster.NewCertReloader(files); err != nil {
+		files := transport.TLSFiles{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey, CAFile: s.cfg.TLSCA}
+		if s.certs, err = transport.NewCertReloader(files); err != nil {
 			return err
 		}
 	}
@@ -122,6 +123,10 @@ func (s *Server) listen() (err error) {
 	}
 	if s.cfg.APIURL == "" {
 		s.cfg.APIURL = defaultAPIURL(s.ln.Addr().String(), s.certs != nil)
+		if err := checkPlainAPIURL(s.cfg.APIURL, s.cfg.AllowPlainAPIURL); err != nil {
+			s.ln.Close()
+			return err
+		}
 	}
 	return nil
 }
@@ -218,9 +223,9 @@ func (s *Server) ReloadCerts() {
 // apiTLSConfig serves the API with the reloader's current certificate.
 // Clients of the public API present no certificate; one that is presented
 // (another node's) must verify against the cluster CA.
-func apiTLSConfig(certs *cluster.CertReloader) *tls.Config {
+func apiTLSConfig(certs *transport.CertReloader) *tls.Config {
 	base := certs.ServerConfig(true)
-	return cluster.TLSPolicy(&tls.Config{
+	return transport.TLSPolicy(&tls.Config{
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			c, err := base.GetConfigForClient(hello)
 			if err == nil && c.ClientAuth == tls.RequireAndVerifyClientCert {

@@ -15,8 +15,8 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/sessiond/sessiond/api/client"
-	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/cluster/reqsign"
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -190,7 +190,7 @@ func readBackup(f *os.File) (*fsm.State, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	payload, _, err := cluster.SplitBackup(f, info.Size())
+	payload, _, err := transport.SplitBackup(f, info.Size())
 	if err != nil {
 		return nil, 0, err
 	}

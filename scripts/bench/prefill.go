@@ -148,7 +148,7 @@ func buildState(backup io.Reader, p plan) ([]byte, error) {
 	return macBackup(buf.Bytes())
 }
 
-// macBackup appends the trailer cluster/backupmac.go wants on a restore:
+// macBackup appends the trailer cluster/transport/backupmac.go wants on a restore:
 // "SDBKMAC1" and an HMAC-SHA256 of the snapshot under the backup key the
 // nodes derive from their seal secret (the cluster key here).
 func macBackup(snap []byte) ([]byte, error) {

@@ -189,6 +189,11 @@ func (c *Cluster) args(i int) []string {
 	if cfg.ClockFiles {
 		n.Extra = append(n.Extra, "--fault-clock-file", c.clockFile(i))
 	}
+	if cfg.Net.Mode() == "netns" {
+		// Each node has its own address: the plain API URLs are private
+		// to the test's network namespaces.
+		n.Extra = append(n.Extra, "--allow-plain-api-url")
+	}
 	n.Extra = append(n.Extra, cfg.ExtraFlags...)
 	return n.Args()
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sessiond/sessiond/auth"
-	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/cluster/transport"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -84,7 +84,7 @@ func TestSingleNode_SealSecretAndDataDirForgeNoJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _, err := cluster.SplitBackup(bytes.NewReader(backup), int64(len(backup)))
+	payload, _, err := transport.SplitBackup(bytes.NewReader(backup), int64(len(backup)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/tls"
@@ -9,8 +9,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // TLSFiles names the PEM files for mutual TLS between nodes: this node's
@@ -25,7 +23,7 @@ type TLSFiles struct {
 func (f TLSFiles) Enabled() bool { return f.CertFile != "" }
 
 // ErrTLS means the certificates could not be loaded.
-var ErrTLS = errors.New("cluster: tls")
+var ErrTLS = errors.New("transport: tls")
 
 // CertReloader holds the current certificate and CA pool and swaps them on
 // Reload (SIGHUP), so certificates rotate without a restart. Connections
@@ -122,11 +120,11 @@ func (r *CertReloader) ClientConfig() *tls.Config {
 	})
 }
 
-// newTLSStreamLayer is Raft over mutual TLS. The handshake runs before
+// NewMutualTLS is Raft over mutual TLS. The handshake runs before
 // Raft gets the connection (as with the cluster-key layer), so a peer
 // without a certificate of the cluster CA is closed, counted and logged
 // rather than surfacing as a decode error inside Raft.
-func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+func NewMutualTLS(bind string, advertise net.Addr, certs *CertReloader, onFail FailFunc) (*Layer, error) {
 	server := func(raw net.Conn) (net.Conn, string, error) {
 		raw.SetDeadline(time.Now().Add(handshakeTimeout))
 		tc := tls.Server(raw, certs.ServerConfig(true))
@@ -136,9 +134,9 @@ func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader, onF
 		raw.SetDeadline(time.Time{})
 		return tc, "", nil
 	}
-	client := func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error) {
+	client := func(raw net.Conn, address string) (net.Conn, string, error) {
 		cfg := certs.ClientConfig()
-		host, _, err := net.SplitHostPort(string(address))
+		host, _, err := net.SplitHostPort(address)
 		if err != nil {
 			return nil, "handshake", err
 		}
@@ -151,5 +149,5 @@ func newTLSStreamLayer(bind string, advertise net.Addr, certs *CertReloader, onF
 		raw.SetDeadline(time.Time{})
 		return tc, "", nil
 	}
-	return listenAuthStream(bind, advertise, onFail, server, client)
+	return listen(bind, advertise, onFail, server, client)
 }

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/ecdsa"
@@ -16,13 +16,10 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
-// Without --tls-ca, Raft runs over keyedStreamLayer: every connection is
+// Without --tls-ca, Raft runs over NewKeyed's layer: every connection is
 // TLS 1.3 with a throw-away self-signed certificate (for confidentiality
 // and integrity only; nobody verifies it), and then both sides prove they
 // hold the cluster key by a challenge-response bound to that TLS session.
@@ -45,22 +42,23 @@ import (
 // both sides make every proof fresh. MACs are compared with hmac.Equal.
 //
 // A node with no cluster key and no TLS (allowed only on loopback, see
-// checkRaftExposure) uses a random key of its own: nobody else can connect
+// cluster.checkRaftExposure) uses a random key of its own: nobody else can connect
 // to it, which is right, since without a key no other node can join.
 
 const (
+	// handshakeTimeout bounds a whole handshake once its first bytes came
+	// (admit.go bounds the wait for those).
 	handshakeTimeout = 5 * time.Second
-	// maxHandshakes bounds handshakes in progress; more connections are
-	// closed at once, so a flood of idle connections cannot exhaust memory.
-	maxHandshakes = 64
-	nonceLen      = 32
-	ekmLabel      = "EXPORTER-sessiond-raft-auth-v1"
+	nonceLen         = 32
+	ekmLabel         = "EXPORTER-sessiond-raft-auth-v1"
 )
 
 var handshakeMagic = []byte("SDRAFT\x00\x01")
 
-// errHandshake is any failed handshake.
-var errHandshake = errors.New("cluster: raft handshake failed")
+// ErrHandshake is any failed handshake: the peer did not prove the cluster
+// key, or refused ours. Nothing was read from it, so a caller reports an
+// error, never an answer.
+var ErrHandshake = errors.New("transport: raft handshake failed")
 
 // streamKeys are the two direction-bound proof keys.
 type streamKeys struct{ client, server []byte }
@@ -69,7 +67,7 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	derive := func(label string) []byte {
 		k, err := hkdf.Key(sha256.New, clusterKey, nil, label, 32)
 		if err != nil {
-			panic("cluster: hkdf: " + err.Error())
+			panic("transport: hkdf: " + err.Error())
 		}
 		return k
 	}
@@ -79,26 +77,6 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	}
 }
 
-// authStreamLayer is a raft.StreamLayer that hands Raft only connections
-// that passed a handshake: the cluster-key proof (keyedStreamLayer) or
-// mutual TLS (newTLSStreamLayer). Handshakes run off the accept path,
-// each under a deadline, and failures are reported to onFail.
-type authStreamLayer struct {
-	ln        net.Listener
-	advertise net.Addr
-	timeout   time.Duration
-	onFail    func(reason string, remote net.Addr, err error)
-	server    func(raw net.Conn) (net.Conn, string, error)
-	client    func(raw net.Conn, address raft.ServerAddress) (net.Conn, string, error)
-
-	accepted chan net.Conn
-	closed   chan struct{}
-	once     sync.Once
-	sem      chan struct{}
-}
-
-var _ raft.StreamLayer = (*authStreamLayer)(nil)
-
 // keyedHandshake holds what the cluster-key handshake needs.
 type keyedHandshake struct {
 	keys      streamKeys
@@ -106,7 +84,11 @@ type keyedHandshake struct {
 	timeout   time.Duration
 }
 
-func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onFail func(string, net.Addr, error)) (*authStreamLayer, error) {
+// NewKeyed listens on bind for peers that prove they hold clusterKey, and
+// dials peers the same way. advertise (nil: the bound address) is what
+// Addr reports; onFail (may be nil) hears of every refused connection with
+// a reason from FailReasons.
+func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail FailFunc) (*Layer, error) {
 	cert, err := ephemeralCert()
 	if err != nil {
 		return nil, err
@@ -116,93 +98,8 @@ func newKeyedStreamLayer(bind string, advertise net.Addr, clusterKey []byte, onF
 		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
 		timeout:   handshakeTimeout,
 	}
-	return listenAuthStream(bind, advertise, onFail, k.serverHandshake,
-		func(raw net.Conn, _ raft.ServerAddress) (net.Conn, string, error) { return k.clientHandshake(raw) })
-}
-
-func listenAuthStream(bind string, advertise net.Addr, onFail func(string, net.Addr, error),
-	server func(net.Conn) (net.Conn, string, error), client func(net.Conn, raft.ServerAddress) (net.Conn, string, error)) (*authStreamLayer, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
-	}
-	if advertise == nil {
-		advertise = ln.Addr()
-	}
-	if onFail == nil {
-		onFail = func(string, net.Addr, error) {}
-	}
-	s := &authStreamLayer{
-		ln: ln, advertise: advertise, timeout: handshakeTimeout, onFail: onFail, server: server, client: client,
-		accepted: make(chan net.Conn), closed: make(chan struct{}), sem: make(chan struct{}, maxHandshakes),
-	}
-	go s.acceptLoop()
-	return s, nil
-}
-
-// Addr is the advertised address.
-func (s *authStreamLayer) Addr() net.Addr { return s.advertise }
-
-// Accept returns the next authenticated connection.
-func (s *authStreamLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.accepted:
-		return c, nil
-	case <-s.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close stops accepting; handshakes in progress end with their deadline.
-func (s *authStreamLayer) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.closed)
-		err = s.ln.Close()
-	})
-	return err
-}
-
-// acceptLoop runs each handshake in its own goroutine, so one slow or
-// silent peer cannot hold up the others.
-func (s *authStreamLayer) acceptLoop() {
-	backoff := 5 * time.Millisecond
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			select {
-			case <-s.closed:
-				return
-			default:
-			}
-			time.Sleep(backoff) // e.g. out of file descriptors
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
-		select {
-		case s.sem <- struct{}{}:
-			go s.serve(c)
-		default:
-			c.Close()
-			s.onFail("overload", c.RemoteAddr(), errors.New("too many handshakes in progress"))
-		}
-	}
-}
-
-func (s *authStreamLayer) serve(raw net.Conn) {
-	defer func() { <-s.sem }()
-	conn, reason, err := s.server(raw)
-	if err != nil {
-		raw.Close()
-		s.onFail(reason, raw.RemoteAddr(), err)
-		return
-	}
-	select {
-	case s.accepted <- conn:
-	case <-s.closed:
-		conn.Close()
-	}
+	return listen(bind, advertise, onFail, k.serverHandshake,
+		func(raw net.Conn, _ string) (net.Conn, string, error) { return k.clientHandshake(raw) })
 }
 
 func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error) {
@@ -220,7 +117,7 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 		return nil, failReason(err, "handshake"), err
 	}
 	if !hmac.Equal(hello[:len(handshakeMagic)], handshakeMagic) {
-		return nil, "handshake", fmt.Errorf("%w: bad magic", errHandshake)
+		return nil, "handshake", fmt.Errorf("%w: bad magic", ErrHandshake)
 	}
 	nc := hello[len(handshakeMagic):]
 	ns := randomBytes(nonceLen)
@@ -233,28 +130,13 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 		return nil, failReason(err, "handshake"), err
 	}
 	if !hmac.Equal(got, proof(s.keys.client, t)) {
-		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", errHandshake)
+		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", ErrHandshake)
 	}
 	if _, err := tc.Write([]byte{1}); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
 	raw.SetDeadline(time.Time{})
 	return tc, "", nil
-}
-
-// Dial connects to a peer and runs the client side of the handshake.
-func (s *authStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	raw, err := net.DialTimeout("tcp", string(address), timeout)
-	if err != nil {
-		return nil, err
-	}
-	conn, reason, err := s.client(raw, address)
-	if err != nil {
-		raw.Close()
-		s.onFail(reason, raw.RemoteAddr(), err)
-		return nil, err
-	}
-	return conn, nil
 }
 
 func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error) {
@@ -280,14 +162,14 @@ func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error)
 	ns := reply[:nonceLen]
 	t := transcript(ekm, nc, ns)
 	if !hmac.Equal(reply[nonceLen:], proof(s.keys.server, t)) {
-		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", errHandshake, raw.RemoteAddr())
+		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", ErrHandshake, raw.RemoteAddr())
 	}
 	if _, err := tc.Write(proof(s.keys.client, t)); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
 	ack := make([]byte, 1)
 	if _, err := io.ReadFull(tc, ack); err != nil || ack[0] != 1 {
-		return nil, "peer_bad_proof", fmt.Errorf("%w: refused by %s", errHandshake, raw.RemoteAddr())
+		return nil, "peer_bad_proof", fmt.Errorf("%w: refused by %s", ErrHandshake, raw.RemoteAddr())
 	}
 	raw.SetDeadline(time.Time{})
 	return tc, "", nil

@@ -1,4 +1,4 @@
-package cluster
+package transport
 
 import (
 	"crypto/hmac"
@@ -23,7 +23,7 @@ const (
 
 // ErrBackupMAC means a backup's MAC is missing or does not verify under
 // any key this node holds.
-var ErrBackupMAC = errors.New("cluster: backup MAC does not verify (not made by this cluster, or altered)")
+var ErrBackupMAC = errors.New("transport: backup MAC does not verify (not made by this cluster, or altered)")
 
 // macWriter passes writes through and MACs them.
 type macWriter struct {
@@ -39,9 +39,9 @@ func (m *macWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeBackup writes the snapshot through write, then the MAC trailer
+// WriteBackup writes the snapshot through write, then the MAC trailer
 // when the node has a backup key.
-func writeBackup(w io.Writer, keys [][]byte, write func(io.Writer) (int64, error)) (int64, error) {
+func WriteBackup(w io.Writer, keys [][]byte, write func(io.Writer) (int64, error)) (int64, error) {
 	if len(keys) == 0 {
 		return write(w)
 	}
@@ -70,11 +70,11 @@ func SplitBackup(r io.ReaderAt, size int64) (payload int64, mac []byte, err erro
 	return size - int64(backupMACLen), t[len(backupMACMagic):], nil
 }
 
-// verifyBackup checks the MAC of a backup of size bytes against every
+// VerifyBackup checks the MAC of a backup of size bytes against every
 // key and returns the length of the snapshot part. Without keys, a
 // trailer (if any) is dropped unchecked and the snapshot's checksum is
 // all that is verified.
-func verifyBackup(r io.ReaderAt, size int64, keys [][]byte) (int64, error) {
+func VerifyBackup(r io.ReaderAt, size int64, keys [][]byte) (int64, error) {
 	payload, mac, err := SplitBackup(r, size)
 	if len(keys) == 0 {
 		if err != nil {
