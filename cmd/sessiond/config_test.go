@@ -26,7 +26,7 @@ func mapEnv(kv ...string) Env {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-const testKey = "cluster-key-0123456789abcdef"
+const testKey = "3P6RDVLPQtO1I3tjZYzOcenYZUvgiC3jyyabRBfgX-8" // from sessiond keygen: serve refuses weak keys
 
 func parse(t *testing.T, args []string, env Env) Config {
 	t.Helper()

@@ -97,3 +97,14 @@ EXAMPLES
   sessiond completion bash > /etc/bash_completion.d/sessiond
   sessiond completion zsh > "${fpath[1]}/_sessiond"
   sessiond completion fish > ~/.config/fish/completions/sessiond.fish`
+
+const keygenLong = `Prints a new cluster key: 32 random bytes from the system's generator,
+base64url, one line. A cluster key must carry at least 128 random bits
+(hex or base64 text of at least 16 random bytes, with no words, runs or
+repeats); a key a person made up is refused at start, because a backup, a
+sealed key or one captured signature lets anyone test guesses offline.
+Write it straight to a file readable by the service alone.
+
+EXAMPLES
+  (umask 077; sessiond keygen > /etc/sessiond/cluster-key)
+  SESSIOND_CLUSTER_KEY_FILE=/etc/sessiond/cluster-key sessiond serve`

@@ -21,7 +21,7 @@ import (
 // Fixture secrets for the benchmark cluster (loopback only, thrown away
 // with its temp dirs).
 const (
-	benchClusterKey    = "sessiond-bench-cluster-key-0123456789"
+	benchClusterKey    = "xvgZT1vmCOYaaJeC3Yfg5VGtaqz9Z5HC3woYjyNybHM" // from sessiond keygen: serve refuses weak keys
 	benchAdminPassword = "sessiond-bench-admin-password"
 )
 

@@ -50,7 +50,7 @@ var cleanEnv = proctest.CleanEnv
 
 const (
 	adminPassword = "e2e-admin-password-1"
-	clusterKey    = "e2e-cluster-key-0123456789abcdef"
+	clusterKey    = "EHD0_zNdBnk67_0MSEPe1uOswqItVXWiZ_sYuL1WJr8" // from sessiond keygen
 	waitLong      = 30 * time.Second
 )
 
