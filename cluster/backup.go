@@ -106,7 +106,7 @@ func (n *Node) restoreLocal(st *fsm.State) error {
 }
 
 func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
-	url := n.LeaderURL()
+	id, url := n.leaderTarget()
 	if url == "" {
 		return ErrNoLeader
 	}
@@ -116,7 +116,7 @@ func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
 	}
 	if n.guard.key != nil {
 		// body is the staged file: Sign hashes it and seeks back.
-		if err := reqsign.Sign(req, n.guard.key); err != nil {
+		if err := reqsign.Sign(req, n.guard.key, id); err != nil {
 			return err
 		}
 	}

@@ -169,20 +169,28 @@ func (n *Node) LeaderURL() string {
 // callLeader POSTs body to path on the leader and decodes the answer into
 // out, or returns the leader's error with its code preserved.
 func (n *Node) callLeader(ctx context.Context, path string, body []byte, out any) error {
-	url := n.LeaderURL()
+	id, url := n.leaderTarget()
 	if url == "" {
 		return ErrNoLeader
 	}
-	return n.call(ctx, url, path, body, out)
+	return n.call(ctx, id, url, path, body, out)
 }
 
-func (n *Node) call(ctx context.Context, base, path string, body []byte, out any) error {
+// leaderTarget is the leader's id and API URL ("" when there is none):
+// an internal call is signed for the node it goes to.
+func (n *Node) leaderTarget() (id, url string) {
+	_, lid := n.raft.LeaderWithID()
+	return string(lid), n.LeaderURL()
+}
+
+// call POSTs body to path on the node target at base.
+func (n *Node) call(ctx context.Context, target, base, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	n.sign(req, body)
+	n.sign(req, target, body)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 	"github.com/sessiond/sessiond/wire"
 )
@@ -168,8 +169,14 @@ func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error 
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	// The seed is known by address only: ask it which node it is, and
+	// sign for that node alone.
+	target, err := reqsign.NodeID(ctx, n.client, baseURL)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnreachable, err)
+	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	n.sign(req, body)
+	n.sign(req, target, body)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnreachable, err)

@@ -70,8 +70,11 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 		return err
 	}
 	// The key signs each request (see package reqsign); it is never sent.
-	signKey := reqsign.Key(string(key))
-	auth := func(r *http.Request) error { return reqsign.Sign(r, signKey) }
+	hc, err := f.httpClient()
+	if err != nil {
+		return err
+	}
+	auth := reqsign.NewSigner(reqsign.Key(string(key)), hc).Sign
 	if key == "" {
 		c, err := m.client(&f)
 		if err != nil {
@@ -83,10 +86,6 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 		}
 		defer logout()
 		auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
-	}
-	hc, err := f.httpClient()
-	if err != nil {
-		return err
 	}
 	if verb == "save" {
 		err = m.snapshotSave(ctx, hc, f.addr, auth, pos[0])

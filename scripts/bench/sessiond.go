@@ -150,7 +150,7 @@ func (c *sdCluster) adminDo(ctx context.Context, n *sdNode, method, path string,
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	// The cluster key never travels: the request is signed with it.
-	if err := reqsign.Sign(req, reqsign.Key(benchClusterKey)); err != nil {
+	if err := reqsign.Sign(req, reqsign.Key(benchClusterKey), n.id); err != nil {
 		return nil, err
 	}
 	return c.http.Do(req)
