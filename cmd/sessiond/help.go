@@ -76,12 +76,19 @@ EXAMPLES
 
 const snapshotLong = `save writes a consistent backup from any node; restore replaces the whole
 cluster's state through the leader (asks first; --yes skips the question);
-inspect verifies a file offline. Authenticates with SESSIOND_CLUSTER_KEY[_FILE]
-when set, else as the admin.
+inspect verifies a file offline: its structure and checksum, and its MAC
+when given the secret the cluster MACs backups with (the cluster key,
+SESSIOND_CLUSTER_KEY[_FILE] or --cluster-key-file, or a dedicated seal key,
+SESSIOND_SEAL_KEY[_FILE] or --seal-key-file); without one it says "MAC not
+checked", since anyone can recompute the checksum. A file that fails any
+check exits non-zero; restore checks the same before asking. save and
+restore authenticate with SESSIOND_CLUSTER_KEY[_FILE] when set, else as the
+admin.
 
 EXAMPLES
   sessiond snapshot save /backup/sessiond-$(date +%F).snap
-  sessiond snapshot inspect /backup/sessiond-2026-01-02.snap
+  SESSIOND_CLUSTER_KEY_FILE=/etc/sessiond/cluster.key \
+    sessiond snapshot inspect /backup/sessiond-2026-01-02.snap
   sessiond snapshot restore --yes /backup/sessiond-2026-01-02.snap`
 
 const versionLong = `Prints the module version, commit, build time and Go version (also

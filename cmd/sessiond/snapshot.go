@@ -16,9 +16,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/sessiond/sessiond/api/client"
-	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/cluster/reqsign"
-	"github.com/sessiond/sessiond/fsm"
 )
 
 func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
@@ -35,7 +33,8 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "save", raw) }),
 		leaf([]string{"snapshot", "restore"}, "replace the cluster's state with a backup (asks first)", "sessiond snapshot restore [--yes] [flags] FILE", snapshotLong, decl(true),
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "restore", raw) }),
-		leaf([]string{"snapshot", "inspect"}, "verify a backup file and show what it holds (offline)", "sessiond snapshot inspect FILE", snapshotLong, nil,
+		leaf([]string{"snapshot", "inspect"}, "verify a backup file (its MAC too, given the key) and show what it holds (offline)", "sessiond snapshot inspect [--cluster-key-file F] FILE", snapshotLong,
+			func(fs *flag.FlagSet) { inspectFlags(fs, new(string), new(string)) },
 			func(ctx context.Context, raw []string) error { return m.snapshotInspect(raw) }))
 }
 
@@ -58,9 +57,21 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	if len(pos) != 1 {
 		return usageErr("snapshot %s needs exactly one FILE", verb)
 	}
-	if verb == "restore" && !yes {
-		if err := m.confirmRestore(pos[0]); err != nil {
-			return err
+	keys, err := macKeys(m.Env, f.clusterKeyFile, "")
+	if err != nil {
+		return err
+	}
+	if verb == "restore" {
+		// Checked before anything is sent: given a key, the MAC too (a
+		// cluster with a dedicated seal key needs SESSIOND_SEAL_KEY here).
+		info, err := checkBackup(pos[0], keys)
+		if err != nil {
+			return fmt.Errorf("snapshot restore: nothing was sent: %w", err)
+		}
+		if !yes {
+			if err := m.confirmRestore(info.describe(pos[0])); err != nil {
+				return err
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
@@ -151,10 +162,9 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	st, index, err := readBackup(tmp)
+	// The structure only: the tool may hold the cluster key while the
+	// cluster MACs under a dedicated seal key; inspect checks the MAC.
+	info, err := checkBackup(tmp.Name(), nil)
 	if err != nil {
 		return fmt.Errorf("snapshot save: the downloaded file does not verify: %w", err)
 	}
@@ -164,8 +174,8 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	users, sessions := st.Counts()
-	fmt.Fprintf(m.Stdout, "saved %s: index %d, %d users, %d sessions\n", path, index, users, sessions)
+	users, sessions := info.state.Counts()
+	fmt.Fprintf(m.Stdout, "saved %s: index %d, %d users, %d sessions\n", path, info.index, users, sessions)
 	return nil
 }
 
@@ -175,9 +185,6 @@ func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs strin
 		return err
 	}
 	defer file.Close()
-	if _, _, err := readBackup(file); err != nil {
-		return fmt.Errorf("snapshot restore: %s does not verify, nothing was sent: %w", path, err)
-	}
 	err = eachAddr(addrs, func(base string) error {
 		if _, err := file.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -203,22 +210,6 @@ func (m *Main) snapshotRestore(ctx context.Context, hc *http.Client, addrs strin
 	return nil
 }
 
-// readBackup checks a backup file as far as a tool without the seal
-// secret can: the MAC trailer is there and the snapshot before it is
-// whole (magic, version, every record, checksum). The MAC itself is
-// verified by the node, before it proposes anything.
-func readBackup(f *os.File) (*fsm.State, uint64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	payload, _, err := cluster.SplitBackup(f, info.Size())
-	if err != nil {
-		return nil, 0, err
-	}
-	return fsm.ReadSnapshot(io.NewSectionReader(f, 0, payload))
-}
-
 // httpError reads the native error body of a failed call.
 func httpError(resp *http.Response) error {
 	var e struct {
@@ -230,11 +221,7 @@ func httpError(resp *http.Response) error {
 
 // confirmRestore shows what the file holds and asks before the whole
 // cluster's state is replaced: nothing else the CLI does is as final.
-func (m *Main) confirmRestore(path string) error {
-	desc, err := describeSnapshot(path)
-	if err != nil {
-		return fmt.Errorf("snapshot restore: %w", err)
-	}
+func (m *Main) confirmRestore(desc string) error {
 	fmt.Fprintf(m.Stderr, "restore replaces the state of the whole cluster with %s.\nType yes to go on: ", desc)
 	line, err := bufio.NewReader(m.Stdin).ReadString('\n')
 	if strings.TrimSpace(line) != "yes" {
@@ -244,31 +231,4 @@ func (m *Main) confirmRestore(path string) error {
 		return errors.New("snapshot restore: not confirmed; nothing was sent")
 	}
 	return nil
-}
-
-// snapshotInspect verifies a backup offline and says what it holds.
-func (m *Main) snapshotInspect(args []string) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return usageErr("snapshot inspect needs exactly one FILE")
-	}
-	desc, err := describeSnapshot(args[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.Stdout, "%s: valid\n", desc)
-	return nil
-}
-
-func describeSnapshot(path string) (string, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer file.Close()
-	st, index, err := fsm.ReadSnapshot(file)
-	if err != nil {
-		return "", fmt.Errorf("%s does not verify: %w", path, err)
-	}
-	users, sessions := st.Counts()
-	return fmt.Sprintf("%s (index %d, %d dbs, %d users, %d sessions)", path, index, len(st.DBs()), users, sessions), nil
 }
