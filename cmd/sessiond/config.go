@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -106,6 +105,7 @@ type Config struct {
 	ClusterKey    secret
 	AdminPassword secret
 	JWTKey        secret
+	EnvSecrets    []string   // variables secrets were taken from (secrets.go): warned about, then unset
 	Seal          SealConfig // see seal.go
 	Authz         AuthzFlags // see authzflags.go
 	AuditLog      string     // --audit-log (auditlog.go)
@@ -391,31 +391,6 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q is not an http(s) base URL", s)
 	}
 	return nil
-}
-
-// readSecret returns the secret in the environment variable key, or in
-// the file named by file (a --*-file flag) or by key_FILE. Giving both a
-// value and a file is an error: which one wins would be a guess.
-func readSecret(env Env, key, file string) (secret, error) {
-	val, hasVal := env(key)
-	if file == "" {
-		file, _ = env(key + "_FILE")
-	}
-	if hasVal && val != "" && file != "" {
-		return "", fmt.Errorf("both %s and a file for it are set; give one", key)
-	}
-	if file == "" {
-		return secret(val), nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("reading %s file: %w", key, err)
-	}
-	v := strings.TrimRight(string(data), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s file %s is empty", key, file)
-	}
-	return secret(v), nil
 }
 
 func apiPort(addr string) string {

@@ -83,6 +83,7 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 			c.JWTKey = secret(v)
 		}
 	}
+	c.EnvSecrets = secretsInEnv(env)
 	if c.Seal, err = readSealConfig(env, p.files, c.DataDir, c.ClusterKey); err != nil {
 		return c, err
 	}
