@@ -41,6 +41,7 @@ var secretFlags = map[string]string{
 	"odoo-jwt-key":   envOdooJWTKey + " or " + envJWTKey + "_FILE",
 	"seal-key":       envSealKey + " or --seal-key-file",
 	"seal-key-old":   envSealKeyOld + " or --seal-key-old-file",
+	"metrics-token":  envMetricsToken + " or --metrics-token-file",
 	"password":       envUserPassword + ", --password-file or stdin",
 	"user-password":  envUserPassword + ", --password-file or stdin",
 }
@@ -110,6 +111,8 @@ type Config struct {
 	Authz         AuthzFlags // see authzflags.go
 	AuditLog      string     // --audit-log (auditlog.go)
 	PprofAddr     string     // --pprof-addr (pprof.go)
+	MetricsAddr   string     // --metrics-addr (metricsaddr.go)
+	MetricsToken  secret     // --metrics-token-file: GET /metrics on the API port
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -123,6 +126,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold: cc.SnapshotThreshold, SnapshotInterval: cc.SnapshotInterval, TrailingLogs: cc.TrailingLogs, HeartbeatTimeout: cc.HeartbeatTimeout,
 		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time), HashNice: auth.DefaultNice,
 		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
+		MetricsAddr: defaultMetricsAddr,
 	}
 }
 
@@ -227,11 +231,12 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	authzFlags(fs, &c.Authz)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
+	metricsFlags(fs, c, keyFiles)
 	faultClockFlag(fs)
 }
 
 // secretFiles are the *-file flags.
-type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld string }
+type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld, metricsToken string }
 
 // parseFlags refuses secret flags, applies environment fallbacks and then
 // parses args, so that a flag on the command line wins over the
@@ -357,6 +362,9 @@ func (c Config) Validate() error {
 	if err := checkPprofAddr(c.PprofAddr); err != nil {
 		return err
 	}
+	if err := c.checkMetrics(); err != nil {
+		return err
+	}
 	if c.HashWorkers < 0 {
 		return fmt.Errorf("--hash-workers must not be negative")
 	}
@@ -455,6 +463,7 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	ac.BaseURL, ac.DefaultLevel, ac.TLS = c.APIURL, c.Consistency, c.TLSCert != ""
 	ac.DefaultDB, ac.AdminPassword, ac.Logger = c.DefaultDB, string(c.AdminPassword), log
 	ac.TrustedProxies, ac.AllowWeakerConsistency = c.TrustedProxies, c.AllowWeaker
+	ac.MetricsToken = string(c.MetricsToken)
 	if c.JWTKey != "" {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}

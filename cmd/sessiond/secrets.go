@@ -32,11 +32,12 @@ var credentialNames = map[string]string{
 	envJWTKey:        "jwt-key",
 	envSealKey:       "seal-key",
 	envSealKeyOld:    "seal-key-old",
+	envMetricsToken:  "metrics-token",
 }
 
 // envSecretVars are the variables that carry secrets, in the order the
 // start-up warnings name them.
-var envSecretVars = []string{envClusterKey, envAdminPassword, envJWTKey, envOdooJWTKey, envSealKey, envSealKeyOld}
+var envSecretVars = []string{envClusterKey, envAdminPassword, envJWTKey, envOdooJWTKey, envSealKey, envSealKeyOld, envMetricsToken}
 
 // fileFormOf is what to use instead of a secret's variable.
 func fileFormOf(key string) string {

@@ -27,14 +27,15 @@ const (
 
 // sdNode is one sessiond process.
 type sdNode struct {
-	id        string
-	dir       string
-	apiAddr   string
-	raftAddr  string
-	url       string
-	args      []string
-	proc      *proc
-	pprofAddr string // --pprof-addr when the driver profiles (profile.go)
+	id          string
+	dir         string
+	apiAddr     string
+	raftAddr    string
+	metricsAddr string // --metrics-addr: /metrics is not on the API port
+	url         string
+	args        []string
+	proc        *proc
+	pprofAddr   string // --pprof-addr when the driver profiles (profile.go)
 }
 
 // sdCluster is a 3-node sessiond cluster started from the built binary.
@@ -61,13 +62,17 @@ func newSDCluster(bin string, procs *procSet, root string, size int, extra []str
 		if err != nil {
 			return nil, err
 		}
+		mp, err := proctest.Port()
+		if err != nil {
+			return nil, err
+		}
 		n := &sdNode{
 			id: "n" + strconv.Itoa(i), dir: filepath.Join(root, "sessiond-n"+strconv.Itoa(i)),
-			apiAddr: proctest.LoopbackAddr(ap), raftAddr: proctest.LoopbackAddr(rp),
+			apiAddr: proctest.LoopbackAddr(ap), raftAddr: proctest.LoopbackAddr(rp), metricsAddr: proctest.LoopbackAddr(mp),
 		}
 		n.url = "http://" + n.apiAddr
 		flags := proctest.Node{Subcommand: "serve", ID: n.id, DataDir: n.dir, APIAddr: n.apiAddr,
-			APIURL: n.url, RaftAddr: n.raftAddr, LogLevel: "warn"}
+			APIURL: n.url, RaftAddr: n.raftAddr, LogLevel: "warn", MetricsAddr: n.metricsAddr}
 		if i > 1 {
 			flags.Join = c.nodes[0].url
 		}
@@ -204,9 +209,13 @@ func (c *sdCluster) roles(ctx context.Context) (leader *sdNode, followers []*sdN
 }
 
 // metric reads one sample (the first line starting with name) from a
-// node's /metrics; ok is false when it is absent.
+// node's /metrics (on its metrics address); ok is false when it is absent.
 func (c *sdCluster) metric(ctx context.Context, n *sdNode, name string) (float64, bool) {
-	resp, err := c.adminDo(ctx, n, "GET", "/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, false
 	}

@@ -118,7 +118,7 @@ func TestOps_Version(t *testing.T) {
 	if !strings.Contains(first, "version=") || !strings.Contains(first, "go=go1.") {
 		t.Fatalf("start line without version: %q", first)
 	}
-	resp, err := http.Get(n.apiURL + "/metrics")
+	resp, err := http.Get(n.metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
