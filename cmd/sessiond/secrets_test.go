@@ -15,7 +15,7 @@ var secretValues = map[string]string{
 	envClusterKey:    testKey,
 	envAdminPassword: "admin-pw-from-a-file",
 	envJWTKey:        "jwt-key-from-a-file-0123456789abcdef",
-	envSealKey:       "seal-key-from-a-file-0123456789",
+	envSealKey:       "SKYtTah-acfNG8SD0omPvumHV0TBr6xA8csvlwNBFKQ", // from sessiond keygen: serve refuses weak seal keys
 	envSealKeyOld:    "old-seal-key-from-a-file-012345",
 }
 
