@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
 // TestKeyStrength_RefusesHumanKeys feeds the kinds of key people choose,
@@ -137,5 +141,32 @@ func TestKeygen_PrintsOneStrongKey(t *testing.T) {
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Env: mapEnv()}
 	if err := m.Run(context.Background(), []string{"keygen", "extra"}); err == nil {
 		t.Fatal("keygen took an argument")
+	}
+}
+
+// TestClusterKey_EveryUseIsDerived checks, for the uses of the cluster
+// key reachable from here, that each gets its own subkey (HKDF with its
+// own label) and none the key itself: request signing (reqsign) and the
+// backup MAC (auth's sealer, whose AEAD key and seal id use two more
+// labels). The Raft stream's two proof keys are checked against the key
+// and reqsign's in cluster (TestReqSign_FakeLeaderLearnsNoKey's keyForms).
+func TestClusterKey_EveryUseIsDerived(t *testing.T) {
+	sealer, err := auth.NewSealer([]byte(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := sha256.Sum256([]byte(testKey))
+	uses := map[string][]byte{
+		"raw key":     []byte(testKey),
+		"sha256(key)": raw[:],
+		"reqsign":     reqsign.Key(testKey),
+		"backup MAC":  sealer.BackupMACKeys()[0],
+	}
+	seen := map[string]string{}
+	for name, k := range uses {
+		if other, dup := seen[string(k)]; dup {
+			t.Errorf("%s and %s use the same key", name, other)
+		}
+		seen[string(k)] = name
 	}
 }
