@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -83,9 +82,6 @@ func startNode(t *testing.T, id, dir, raftAddr string, apiLn net.Listener, boots
 	tn := &testNode{Node: n, dir: dir, id: id, raftAddr: n.RaftAddr(), apiLn: apiLn}
 	mux := http.NewServeMux()
 	mux.Handle("/internal/", n.InternalHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(reqsign.NodeHeader, id) // as the API does: how a joiner learns whom to sign for
-	})
 	tn.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g := tn.frozen.Load(); g != nil {
 			<-*g // a frozen node: the connection is open, no answer comes

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -36,6 +37,13 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == reqsign.NodePath {
+			// Unauthenticated, as /healthz: whoever knows a node by its
+			// address learns the id to sign a call to it for.
+			w.Header().Set(reqsign.NodeHeader, n.cfg.NodeID)
+			writeInternalJSON(w, map[string]string{"node_id": n.cfg.NodeID})
+			return
+		}
 		limit := int64(maxInternalBody)
 		if r.URL.Path == "/internal/v1/restore" {
 			limit = MaxBackupSize

@@ -170,10 +170,13 @@ func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error 
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	// The seed is known by address only: ask it which node it is, and
-	// sign for that node alone.
-	target, err := reqsign.NodeID(ctx, n.client, baseURL)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUnreachable, err)
+	// sign for that node alone. Without a cluster key nothing is signed
+	// (mutual TLS authenticates the call), so nothing is asked.
+	var target string
+	if n.guard.key != nil {
+		if target, err = reqsign.NodeID(ctx, n.client, baseURL); err != nil {
+			return fmt.Errorf("%w: %v", errUnreachable, err)
+		}
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	n.sign(req, target, body)

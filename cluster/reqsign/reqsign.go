@@ -70,9 +70,12 @@ func Key(clusterKey string) []byte {
 }
 
 // NodeHeader names the node that answered; every response of the API
-// carries it, which is how a caller that knows only an address learns the
-// id to sign for (NodeID).
-const NodeHeader = "X-Sessiond-Node"
+// carries it. NodePath answers it without credentials, which is how a
+// caller that knows only an address learns the id to sign for (NodeID).
+const (
+	NodeHeader = "X-Sessiond-Node"
+	NodePath   = "/internal/v1/node"
+)
 
 // Signature is a parsed signature header.
 type Signature struct {
@@ -180,12 +183,12 @@ func Sign(req *http.Request, key []byte, target string) error {
 var ErrNoNodeID = errors.New("reqsign: the server did not name its node (is sessiond running there?)")
 
 // NodeID asks the server at base (an API base URL) which node it is:
-// GET /healthz answers without credentials and, like every response,
+// GET NodePath answers without credentials and, like every response,
 // names the node in NodeHeader. A caller that knows only an address signs
 // for that id. A server that lies gets a call valid on the node it named,
 // once: no more than it could have relayed.
 func NodeID(ctx context.Context, hc *http.Client, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+NodePath, nil)
 	if err != nil {
 		return "", err
 	}
