@@ -304,10 +304,13 @@ func parseCommand(fs *flag.FlagSet, args []string, env Env) ([]string, error) {
 	return pos, nil
 }
 
-// newPassword reads a user's new password from --password-file, else
-// SESSIOND_USER_PASSWORD, else stdin (asked twice, without echo, on a
-// terminal; the first line otherwise).
+// newPassword reads a user's new password from --password-file (or
+// SESSIOND_USER_PASSWORD_FILE), else SESSIOND_USER_PASSWORD, else stdin
+// (asked twice, without echo, on a terminal; the first line otherwise).
 func (m *Main) newPassword(file string) (string, error) {
+	if file == "" {
+		file, _ = m.Env(envUserPassword + "_FILE")
+	}
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -25,7 +25,7 @@ or files, never from flags or the config file:
                                   at least 128 random bits: make one with 'sessiond keygen'
   SESSIOND_ADMIN_PASSWORD[_FILE]  first admin of a new cluster; admin for the CLI
   SESSIOND_JWT_KEY[_FILE], ODOO_JWT_KEY   JWT signing key of a new cluster
-  SESSIOND_USER_PASSWORD          new password for 'user add' and 'user passwd'
+  SESSIOND_USER_PASSWORD[_FILE]   new password for 'user add' and 'user passwd'
 
 EXAMPLES
   sessiond dev                                   try it: one node, temp dir, admin password printed

@@ -310,6 +310,10 @@ func TestNewPassword_Sources(t *testing.T) {
 	if pw, err := m.newPassword(writeFile(t, "from-file-123\n")); err != nil || pw != "from-file-123" {
 		t.Fatalf("file: %q %v", pw, err)
 	}
+	m.Env = mapEnv(envUserPassword+"_FILE", writeFile(t, "from-env-file-123\n"))
+	if pw, err := m.newPassword(""); err != nil || pw != "from-env-file-123" {
+		t.Fatalf("%s_FILE: %q %v", envUserPassword, pw, err)
+	}
 	m = &Main{Stdin: strings.NewReader("\n"), Stderr: io.Discard, Env: mapEnv()}
 	if _, err := m.newPassword(""); err == nil {
 		t.Fatal("empty password accepted")

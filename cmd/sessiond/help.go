@@ -41,8 +41,8 @@ EXAMPLES
 
 const userLong = `Manage users through a running node (--addr) as an admin (--admin-login,
 password from SESSIOND_ADMIN_PASSWORD[_FILE] or --admin-password-file). A new
-password comes from --password-file, SESSIOND_USER_PASSWORD or stdin; never a
-flag.
+password comes from --password-file (or SESSIOND_USER_PASSWORD_FILE),
+SESSIOND_USER_PASSWORD or stdin; never a flag.
 
 EXAMPLES
   sessiond user add alice --admin --email alice@example.com

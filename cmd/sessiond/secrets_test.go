@@ -17,6 +17,7 @@ var secretValues = map[string]string{
 	envJWTKey:        "jwt-key-from-a-file-0123456789abcdef",
 	envSealKey:       "SKYtTah-acfNG8SD0omPvumHV0TBr6xA8csvlwNBFKQ", // from sessiond keygen: serve refuses weak seal keys
 	envSealKeyOld:    "old-seal-key-from-a-file-012345",
+	envMetricsToken:  "metrics-scrape-token-from-a-file",
 }
 
 // got reads back what the configuration holds for a secret variable.
@@ -30,6 +31,8 @@ func got(c Config, key string) string {
 		return string(c.JWTKey)
 	case envSealKey:
 		return string(c.Seal.Secret)
+	case envMetricsToken:
+		return c.apiConfig(nil).MetricsToken
 	case envSealKeyOld:
 		for _, o := range c.Seal.Old {
 			if string(o) == secretValues[envSealKeyOld] {
