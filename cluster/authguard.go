@@ -20,7 +20,7 @@ type authMetrics struct {
 // Reasons are fixed sets: a label value never comes from the peer.
 var (
 	raftFailReasons = []string{"handshake", "bad_proof", "peer_bad_proof", "timeout", "overload"}
-	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "stale", "wrong_target", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
+	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "old_format", "stale", "wrong_target", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
 )
 
 func newAuthMetrics() *authMetrics {

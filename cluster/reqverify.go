@@ -131,6 +131,9 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 	}
 	v := r.Header.Get(reqsign.Header)
 	if v == "" {
+		if r.Header.Get(reqsign.LegacyHeader) != "" {
+			return nil, nil, "old_format" // a node or tool of the previous release: no target
+		}
 		return nil, nil, "missing"
 	}
 	if g.key == nil {
@@ -235,7 +238,7 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.Header.Get(KeyHeader) == "" && r.Header.Get(reqsign.Header) == "" {
+		if r.Header.Get(KeyHeader) == "" && r.Header.Get(reqsign.Header) == "" && r.Header.Get(reqsign.LegacyHeader) == "" {
 			next.ServeHTTP(w, r)
 			return
 		}

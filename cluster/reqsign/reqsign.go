@@ -10,7 +10,9 @@
 // timestamps outside Window and nonces it has seen within it: since a
 // call is valid on its target alone, and the target remembers its nonce,
 // a captured call is accepted at most once in the whole cluster (finding
-// N8: without the target, it replayed once on every other member).
+// N8: without the target, it replayed once on every other member). Each
+// call also carries the previous release's signature (LegacyHeader) for
+// nodes not yet upgraded; this release ignores it.
 //
 // This package is small and has no dependency on Raft, so api/client and
 // the CLI can import it.
@@ -37,8 +39,14 @@ import (
 
 // Header carries the signature:
 // "v2 d=<target node id, query-escaped> t=<unix seconds> n=<nonce hex> s=<mac hex>".
-// v1 (no target) is refused as malformed.
-const Header = "X-Sessiond-Signature"
+const Header = "X-Sessiond-Signature-2"
+
+// LegacyHeader carries the same call signed in the previous release's
+// format ("v1 t=... n=... s=...", no target), so that nodes not yet
+// upgraded accept calls during a rolling upgrade. This release never
+// accepts it: a call that carries only it is refused (reason old_format).
+// Drop it in the release after this one.
+const LegacyHeader = "X-Sessiond-Signature"
 
 // Window is how far a request's timestamp may be from the server's clock.
 // It bounds how long a captured request stays replayable, and so how long
@@ -138,7 +146,14 @@ func Parse(v string) (Signature, error) {
 // length-prefixed, so no id can be read as another id plus more fields.
 func mac(key []byte, target, method, uri string, bodySum [sha256.Size]byte, unix int64, nonce [NonceSize]byte) []byte {
 	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s\n%d:%s\n%s\n%s\n%x\n%d\n%x", label, len(target), target, method, uri, bodySum, unix, nonce)
+	fmt.Fprintf(m, "%s %s\n%d:%s\n%s\n%s\n%x\n%d\n%x", label, version, len(target), target, method, uri, bodySum, unix, nonce)
+	return m.Sum(nil)
+}
+
+// legacyMAC is the previous release's signature, for LegacyHeader.
+func legacyMAC(key []byte, method, uri string, bodySum [sha256.Size]byte, unix int64, nonce [NonceSize]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s\n%s\n%s\n%x\n%d\n%x", label, method, uri, bodySum, unix, nonce)
 	return m.Sum(nil)
 }
 
@@ -164,6 +179,8 @@ func SignWith(req *http.Request, key []byte, target string, bodySum [sha256.Size
 	unix := now.Unix()
 	m := mac(key, target, req.Method, req.URL.RequestURI(), bodySum, unix, nonce)
 	req.Header.Set(Header, fmt.Sprintf("%s d=%s t=%d n=%x s=%x", version, url.QueryEscape(target), unix, nonce, m))
+	old := legacyMAC(key, req.Method, req.URL.RequestURI(), bodySum, unix, nonce)
+	req.Header.Set(LegacyHeader, fmt.Sprintf("v1 t=%d n=%x s=%x", unix, nonce, old))
 }
 
 // Sign signs req, addressed to the node target, with key (see Key). The
