@@ -141,6 +141,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("max_stale", c.MaxStale), slog.Bool("tls", c.TLSCert != ""),
 		slog.Bool("cluster_key_set", c.ClusterKey != ""), slog.Bool("admin_password_set", c.AdminPassword != ""),
 		slog.Bool("jwt_key_set", c.JWTKey != ""), slog.String("seal", c.Seal.Source),
+		slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token_set", c.MetricsToken != ""),
 	)
 }
 
