@@ -1,7 +1,7 @@
 # sessiond: a static binary (CGO_ENABLED=0) on distroless/static, as non-root.
 #
 #   docker build -t sessiond --build-arg VERSION=$(git describe --tags --always) .
-#   docker run -d -p 8080:8080 -p 8300:8300 -v sessiond-data:/data \
+#   docker run -d -p 8080:8080 -p 8300:8300 -p 127.0.0.1:9090:9090 -v sessiond-data:/data \
 #     -e SESSIOND_NODE_ID=node1 -e SESSIOND_RAFT_ADVERTISE=10.0.0.5:8300 \
 #     -e SESSIOND_API_URL=http://10.0.0.5:8080 \
 #     -e SESSIOND_CLUSTER_KEY_FILE=/run/secrets/cluster-key sessiond
@@ -30,10 +30,14 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/sessiond /usr/local/bin/sessiond
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
+# Metrics (counts of sessions and users) have their own port: publish
+# 9090 only to Prometheus's network, never with the API.
 ENV SESSIOND_DATA_DIR=/data \
     SESSIOND_API_ADDR=0.0.0.0:8080 \
-    SESSIOND_RAFT_ADDR=0.0.0.0:8300
+    SESSIOND_RAFT_ADDR=0.0.0.0:8300 \
+    SESSIOND_METRICS_ADDR=0.0.0.0:9090
 EXPOSE 8080 8300
+EXPOSE 9090
 VOLUME ["/data"]
 # No HEALTHCHECK: the image has no shell or curl; let the orchestrator
 # probe GET /healthz (liveness) and GET /readyz (readiness).

@@ -257,15 +257,15 @@ func TestJWT_MeLogoutAndRevocation(t *testing.T) {
 	// The word before the token is not checked, as in the module.
 	wantJSON(t, e.raw("GET", "/api/me", "", "", "Authorization: Whatever "+tok), 200, want)
 
-	av := e.raw("GET", "/web/avatar/"+itoa(id), "", "")
+	av := e.raw("GET", "/web/avatar/"+itoa(id), "", "", "Authorization: Bearer "+other)
 	if av.Status != 200 || av.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(string(av.Body), "<svg") {
 		t.Fatalf("avatar: %d %q %.40s", av.Status, av.Header.Get("Content-Type"), av.Body)
 	}
-	if r := e.raw("GET", "/web/avatar/"+itoa(id)+"/128", "", ""); r.Status != 200 {
+	if r := e.raw("GET", "/web/avatar/"+itoa(id)+"/128", "", "", "Authorization: Bearer "+other); r.Status != 200 {
 		t.Fatalf("sized avatar: %d", r.Status)
 	}
 	for _, p := range []string{"/web/avatar/999", "/web/avatar/x", "/web/avatar/0"} {
-		if r := e.raw("GET", p, "", ""); r.Status != 404 {
+		if r := e.raw("GET", p, "", "", "Authorization: Bearer "+other); r.Status != 404 {
 			t.Fatalf("%s: %d", p, r.Status)
 		}
 	}

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
@@ -172,4 +175,30 @@ func (c *checksCollector) Collect(ch chan<- prometheus.Metric) {
 	for result, n := range c.svc.PasswordChecks() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), result)
 	}
+}
+
+// MetricsHandler serves the node's registry with no credential: for the
+// metrics listener (--metrics-addr, loopback by default), whose address
+// is the access control, as etcd's --listen-metrics-urls.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+// metricsOnAPIPort serves GET /metrics on the public API port only to a
+// scraper presenting the configured token (compared in constant time);
+// anyone else learns nothing, not even whether a token is configured
+// beyond the 401 that names the scheme.
+func (s *Server) metricsOnAPIPort(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.MetricsToken == "" {
+		writeNativeError(w, fmt.Errorf("%w: metrics are served on the metrics address (--metrics-addr), "+
+			"or here with a scrape token (--metrics-token-file)", ErrNotFound))
+		return
+	}
+	tok, err := bearer(r)
+	if err != nil || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.MetricsToken)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiond metrics"`)
+		writeNativeError(w, ErrNoCredentials)
+		return
+	}
+	s.MetricsHandler().ServeHTTP(w, r)
 }

@@ -3,10 +3,14 @@ package api
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster"
 )
 
 // TestMetrics_LintAndPresence lints every metric sessiond defines with
@@ -52,7 +56,7 @@ func TestMetrics_LintAndPresence(t *testing.T) {
 			t.Errorf("metric %s missing", name)
 		}
 	}
-	res, err := http.Get(e.URL + "/metrics")
+	res, err := http.Get(httptest.NewServer(e.srv.MetricsHandler()).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,5 +69,56 @@ func TestMetrics_LintAndPresence(t *testing.T) {
 	}
 	if !strings.Contains(string(body), `sessiond_validations_total{dialect="native",level="consistent",result="hit"}`) {
 		t.Error("consistent validation not counted")
+	}
+}
+
+// TestMetrics_AnonymousGetsNoCounts is finding L7's probe: an anonymous
+// GET /metrics on the API port, with no header, a wrong token, the
+// token under another scheme, or a token one byte short, must carry no
+// count (sessions, users, password checks); only the configured scrape
+// token reads them there. With no token configured the route is 404.
+func TestMetrics_AnonymousGetsNoCounts(t *testing.T) {
+	e := newTestEnv(t)
+	e.createUser("mia", "mia-password", nil)
+	e.login("mia", "mia-password")
+	counts := []string{"sessiond_sessions", "sessiond_users", "sessiond_password_checks_total"}
+	get := func(url string, hdr ...string) (int, string) {
+		req, _ := http.NewRequest("GET", url+"/metrics", nil)
+		for _, h := range hdr {
+			if k, v, ok := strings.Cut(h, ": "); ok {
+				req.Header.Set(k, v)
+			}
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	leaks := func(body string) bool {
+		for _, c := range counts {
+			if strings.Contains(body, c) {
+				return true
+			}
+		}
+		return false
+	}
+	if code, body := get(e.URL); code != http.StatusNotFound || leaks(body) {
+		t.Fatalf("no token configured: %d, counts shown: %v", code, leaks(body))
+	}
+
+	const token = "scrape-token-0123456789abcdef"
+	tk := newTestEnv(t, func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) { c.MetricsToken = token })
+	for _, h := range []string{"", "Authorization: Bearer wrong-token", "Authorization: Basic " + token,
+		"Authorization: Bearer " + token[:len(token)-1], "Authorization: Token " + token} {
+		code, body := get(tk.URL, h)
+		if code != http.StatusUnauthorized || leaks(body) {
+			t.Errorf("%q: %d, counts shown: %v", h, code, leaks(body))
+		}
+	}
+	if code, body := get(tk.URL, "Authorization: Bearer "+token); code != http.StatusOK || !strings.Contains(body, "sessiond_sessions") {
+		t.Fatalf("scrape token: %d", code)
 	}
 }

@@ -226,7 +226,7 @@ func TestRoles_ClusterKeyGrantsOperator(t *testing.T) {
 		req, _ := http.NewRequest("POST", hs.URL+"/v1/cluster/operator", strings.NewReader(`{"login":"ops","operator":true}`))
 		req.Header.Set("Content-Type", "application/json")
 		if sign {
-			if err := reqsign.Sign(req, reqsign.Key("test-cluster-key-0123456789")); err != nil {
+			if err := reqsign.Sign(req, reqsign.Key("test-cluster-key-0123456789"), e.node.Status(false).NodeID); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
@@ -94,6 +93,12 @@ type Config struct {
 	// break-glass); nil = Logger. cmd points it at --audit-log.
 	AuditLog *slog.Logger
 	Registry *prometheus.Registry // per node; nil = a new one
+	// MetricsToken, when set, lets a scraper read GET /metrics on the API
+	// port with "Authorization: Bearer <token>". Unset, the API port
+	// serves no metrics at all: they hold counts (sessions, users,
+	// password-check results) no anonymous caller should learn (finding
+	// L7). MetricsHandler serves them on their own listener.
+	MetricsToken string
 }
 
 // DefaultConfig returns the defaults.
@@ -159,7 +164,7 @@ func (s *Server) routes() {
 	s.adminRoutes()
 	s.dialectRoutes()
 	s.mux.Handle("/internal/", s.node.InternalHandler())
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	s.handle("GET /metrics", s.metricsOnAPIPort)
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.node.ID()})
 	})

@@ -22,7 +22,7 @@ type authMetrics struct {
 // Reasons are fixed sets: a label value never comes from the peer.
 var (
 	raftFailReasons = transport.FailReasons
-	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "stale", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
+	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "old_format", "stale", "wrong_target", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
 )
 
 func newAuthMetrics() *authMetrics {

@@ -91,17 +91,17 @@ func (n *Node) restoreLocal(st *fsm.State) error {
 }
 
 func (n *Node) forwardRestore(ctx context.Context, body io.Reader) error {
-	addr, err := n.leaderRaftAddr()
-	if err != nil {
-		return err
+	addr, id := n.raft.LeaderWithID()
+	if id == "" || addr == "" {
+		return ErrNoLeader
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(addr)+"/internal/v1/restore", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(string(addr))+"/internal/v1/restore", body)
 	if err != nil {
 		return err
 	}
 	if n.guard.key != nil {
 		// body is the staged file: Sign hashes it and seeks back.
-		if err := reqsign.Sign(req, n.guard.key); err != nil {
+		if err := reqsign.Sign(req, n.guard.key, string(id)); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -37,6 +38,13 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == reqsign.NodePath {
+			// Unauthenticated, as /healthz: whoever knows a node by its
+			// address learns the id to sign a call to it for.
+			w.Header().Set(reqsign.NodeHeader, n.cfg.NodeID)
+			writeInternalJSON(w, map[string]string{"node_id": n.cfg.NodeID})
+			return
+		}
 		limit := int64(maxInternalBody)
 		if r.URL.Path == "/internal/v1/restore" {
 			limit = MaxBackupSize
@@ -181,22 +189,22 @@ func (n *Node) LeaderURL() string {
 // callLeader POSTs body to path on the leader and decodes the answer into
 // out, or returns the leader's error with its code preserved.
 func (n *Node) callLeader(ctx context.Context, path string, body []byte, out any) error {
-	addr, err := n.leaderRaftAddr()
-	if err != nil {
-		return err
+	addr, id := n.raft.LeaderWithID()
+	if id == "" || addr == "" {
+		return ErrNoLeader
 	}
-	return n.call(ctx, addr, path, body, out)
+	return n.call(ctx, string(id), string(addr), path, body, out)
 }
 
-// call POSTs body to path on the member at raftAddr, over the Raft port's
-// authenticated channel (peerhttp.go).
-func (n *Node) call(ctx context.Context, raftAddr, path string, body []byte, out any) error {
+// call POSTs body to path on the member target at raftAddr, over the Raft
+// port's authenticated channel (peerhttp.go), signed for that member alone.
+func (n *Node) call(ctx context.Context, target, raftAddr, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(raftAddr)+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForward, err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	n.sign(req, body)
+	n.sign(req, target, body)
 	resp, err := n.peers.Do(req)
 	if err != nil {
 		return peerError(ctx, err)

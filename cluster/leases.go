@@ -206,7 +206,7 @@ func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	var out struct {
 		Applied uint64 `json:"applied"`
 	}
-	if err := n.call(ctx, addr, "/internal/v1/applied?index="+strconv.FormatUint(want, 10), nil, &out); err != nil {
+	if err := n.call(ctx, id, addr, "/internal/v1/applied?index="+strconv.FormatUint(want, 10), nil, &out); err != nil {
 		return 0, err
 	}
 	return max(out.Applied, want), nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sessiond/sessiond/cluster/reqsign"
 	"github.com/sessiond/sessiond/fsm"
 	"github.com/sessiond/sessiond/wire"
 )
@@ -198,6 +199,7 @@ var errUnreachable = errors.New("no answer")
 func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error {
 	var seed struct {
 		RaftAddr string `json:"raft_addr"`
+		NodeID   string `json:"node_id"`
 	}
 	if err := n.apiCall(ctx, baseURL, "/internal/v1/raftaddr", nil, &seed); err != nil {
 		return err
@@ -205,7 +207,7 @@ func (n *Node) joinOnce(ctx context.Context, baseURL string, body []byte) error 
 	if seed.RaftAddr == "" {
 		return fmt.Errorf("%w: %s gave no raft address", ErrConfig, baseURL)
 	}
-	err := n.call(ctx, seed.RaftAddr, "/internal/v1/join", body, nil)
+	err := n.call(ctx, seed.NodeID, seed.RaftAddr, "/internal/v1/join", body, nil)
 	if errors.Is(err, ErrForward) {
 		// No answer, or a peer that failed the handshake: retried.
 		return fmt.Errorf("%w: raft address %s: %w", errUnreachable, seed.RaftAddr, err)
@@ -220,8 +222,17 @@ func (n *Node) apiCall(ctx context.Context, baseURL, path string, body []byte, o
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	// The seed is known by address only: ask it which node it is, and
+	// sign for that node alone. Without a cluster key nothing is signed
+	// (mutual TLS authenticates the call), so nothing is asked.
+	var target string
+	if n.guard.key != nil {
+		if target, err = reqsign.NodeID(ctx, n.client, baseURL); err != nil {
+			return fmt.Errorf("%w: %v", errUnreachable, err)
+		}
+	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	n.sign(req, body)
+	n.sign(req, target, body)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnreachable, err)
@@ -243,9 +254,10 @@ func (n *Node) apiCall(ctx context.Context, baseURL, path string, body []byte, o
 	return decodeInternalError(resp.StatusCode, data)
 }
 
-// handleRaftAddr tells a joining node where this member's Raft port is.
+// handleRaftAddr tells a joining node where this member's Raft port is and
+// which node it is: the join that follows is signed for that node alone.
 func (n *Node) handleRaftAddr(w http.ResponseWriter, _ *http.Request) {
-	writeInternalJSON(w, map[string]string{"raft_addr": n.RaftAddr()})
+	writeInternalJSON(w, map[string]string{"raft_addr": n.RaftAddr(), "node_id": n.cfg.NodeID})
 }
 
 func isTimeout(err error) bool { return err != nil && codeOf(err) == "timeout" }

@@ -71,15 +71,6 @@ func (n *Node) dialPeer(ctx context.Context, network, addr string) (net.Conn, er
 	return n.stream.DialHTTP(ctx, network, addr)
 }
 
-// leaderRaftAddr is the current leader's Raft address, as Raft knows it.
-func (n *Node) leaderRaftAddr() (string, error) {
-	addr, id := n.raft.LeaderWithID()
-	if id == "" || addr == "" {
-		return "", ErrNoLeader
-	}
-	return string(addr), nil
-}
-
 // memberRaftAddr is the Raft address of member id in the configuration.
 func (n *Node) memberRaftAddr(id string) (string, bool) {
 	f := n.raft.GetConfiguration()

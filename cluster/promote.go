@@ -154,20 +154,16 @@ func (n *Node) promoteLoop() {
 	})
 }
 
-// caughtUp asks the member over the signed internal channel for its
-// applied index and compares it with the leader's. Only the member itself
-// counts: the answer must name its id and Raft address (an API URL that
-// leads to another node, this leader included, proves nothing about the
-// member's Raft address), and it must have applied something. A member
-// that does not answer is not caught up.
+// caughtUp asks the member, at its Raft address over the authenticated
+// channel (peerhttp.go), for its applied index and compares it with the
+// leader's. Only the member itself counts: the answer must name its id and
+// Raft address, and it must have applied something. A member that does not
+// answer is not caught up.
 func (n *Node) caughtUp(s raft.Server, meta fsm.Node) bool {
-	if meta.APIAddr == "" {
-		return false
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	var out appliedAnswer
-	if err := n.call(ctx, meta.APIAddr, "/internal/v1/applied?index=0", nil, &out); err != nil {
+	if err := n.call(ctx, string(s.ID), string(s.Address), "/internal/v1/applied?index=0", nil, &out); err != nil {
 		return false
 	}
 	if out.NodeID != string(s.ID) || out.RaftAddr != string(s.Address) || out.Applied == 0 {

@@ -107,14 +107,14 @@ func TestReqSign_FakeLeaderLearnsNoKey(t *testing.T) {
 	}
 }
 
-// signedReq builds a signed internal call to n.
+// signedReq builds a signed internal call to n, addressed to n.
 func signedReq(t *testing.T, n *testNode, path string, body []byte, at time.Time, key []byte) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, n.cfg.APIURL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqsign.SignSum(req, key, sha256.Sum256(body), at)
+	reqsign.SignSum(req, key, n.id, sha256.Sum256(body), at)
 	return req
 }
 
@@ -238,7 +238,7 @@ func TestReqSign_KeyGate(t *testing.T) {
 	key := reqsign.Key(testKey)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB: spooled to disk
 	req, _ := http.NewRequest(http.MethodPost, gate.URL+"/v1/cluster/restore", bytes.NewReader(big))
-	if err := reqsign.Sign(req, key); err != nil {
+	if err := reqsign.Sign(req, key, n.id); err != nil {
 		t.Fatal(err)
 	}
 	if code, s := do(req); code != http.StatusOK || s == nil || !s.ok || s.sum != sha256.Sum256(big) {
@@ -254,5 +254,43 @@ func TestReqSign_KeyGate(t *testing.T) {
 		if code, s := do(r); code != http.StatusForbidden || s != nil {
 			t.Fatalf("key header %q: status %d, handler reached: %v", v[:4], code, s != nil)
 		}
+	}
+}
+
+// TestReqSign_CapturedCallAcceptedOnce is finding N8's attack: a signed
+// call made to node A is captured and replayed to member B, then to A
+// again. B refuses it (it names A), A refuses the second copy (replay),
+// and a call naming no node, or the old unaddressed format, is refused
+// everywhere.
+func TestReqSign_CapturedCallAcceptedOnce(t *testing.T) {
+	c := newTestCluster(t, 2, quiet)
+	a, b := c.nodes[0], c.nodes[1]
+	key := reqsign.Key(testKey)
+	captured := signedReq(t, a, "/internal/v1/readindex", nil, time.Now(), key)
+	toB, _ := http.NewRequest(captured.Method, b.cfg.APIURL+captured.URL.RequestURI(), nil)
+	toB.Header = captured.Header.Clone()
+	if code := resend(t, toB, nil); code != http.StatusForbidden || reqFailures(b, "wrong_target") != 1 {
+		t.Fatalf("A's call replayed to B: status %d, wrong_target %v", code, reqFailures(b, "wrong_target"))
+	}
+	if code := resend(t, captured, nil); code != http.StatusOK {
+		t.Fatalf("the call to A itself: status %d", code)
+	}
+	if code := resend(t, captured, nil); code != http.StatusForbidden || reqFailures(a, "replay") != 1 {
+		t.Fatalf("A's call replayed to A: status %d, replay %v", code, reqFailures(a, "replay"))
+	}
+	// The signed node id cannot be swapped for B's: the MAC covers it.
+	swapped := toB.Header.Get(reqsign.Header)
+	swapped = strings.Replace(swapped, "d="+a.id, "d="+b.id, 1)
+	toB.Header.Set(reqsign.Header, swapped)
+	if code := resend(t, toB, nil); code != http.StatusForbidden || reqFailures(b, "bad_signature") != 1 {
+		t.Fatalf("target rewritten to B: status %d, bad_signature %v", code, reqFailures(b, "bad_signature"))
+	}
+	// The previous release's format (no target), which signers still
+	// add for old nodes during an upgrade, is not accepted on its own:
+	// the legacy header of a fresh call to A, stripped of the v2 one.
+	v1 := signedReq(t, a, "/internal/v1/readindex", nil, time.Now(), key)
+	v1.Header.Del(reqsign.Header)
+	if code := resend(t, v1, nil); code != http.StatusForbidden || reqFailures(a, "old_format") != 1 {
+		t.Fatalf("v1 header alone: status %d, old_format %v", code, reqFailures(a, "old_format"))
 	}
 }

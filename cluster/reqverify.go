@@ -131,6 +131,9 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 	}
 	v := r.Header.Get(reqsign.Header)
 	if v == "" {
+		if r.Header.Get(reqsign.LegacyHeader) != "" {
+			return nil, nil, "old_format" // a node or tool of the previous release: no target
+		}
 		return nil, nil, "missing"
 	}
 	if g.key == nil {
@@ -142,6 +145,11 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 	}
 	if d := now.Sub(sig.Time); d > reqsign.Window || d < -reqsign.Window {
 		return nil, nil, "stale"
+	}
+	if sig.Target != g.nodeID {
+		// Addressed to another member: accepting it would let a call
+		// captured on its way there be replayed here (finding N8).
+		return nil, nil, "wrong_target"
 	}
 	if g.replay.contains(sig.Nonce, now) {
 		return nil, nil, "replay"
@@ -230,7 +238,7 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.Header.Get(KeyHeader) == "" && r.Header.Get(reqsign.Header) == "" {
+		if r.Header.Get(KeyHeader) == "" && r.Header.Get(reqsign.Header) == "" && r.Header.Get(reqsign.LegacyHeader) == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -257,11 +265,11 @@ func (n *Node) CheckKey(presented string) bool {
 	return subtle.ConstantTimeCompare([]byte(presented), []byte(n.capToken)) == 1
 }
 
-// sign adds the signature of an internal call; without a cluster key it
-// adds nothing and the other side refuses the call.
-func (n *Node) sign(req *http.Request, body []byte) {
+// sign adds the signature of an internal call to the node target; without
+// a cluster key it adds nothing and the other side refuses the call.
+func (n *Node) sign(req *http.Request, target string, body []byte) {
 	if n.guard.key != nil {
-		reqsign.SignSum(req, n.guard.key, sha256.Sum256(body), time.Now())
+		reqsign.SignSum(req, n.guard.key, target, sha256.Sum256(body), time.Now())
 	}
 }
 

@@ -15,6 +15,8 @@
 #   CLUSTER_HOST             127.0.0.1
 #   CLUSTER_API_PORT         8081  (node N listens on CLUSTER_API_PORT+N-1)
 #   CLUSTER_RAFT_PORT        8301  (likewise)
+#   CLUSTER_METRICS_PORT     9091  (likewise: --metrics-addr, GET /metrics;
+#                            the API port serves no metrics)
 #   CLUSTER_ARGS             extra flags for every node, e.g.
 #                            "--hash-memory 64 --hash-time 1" for benchmarks
 #   CLUSTER_TIMEOUT          seconds to wait for readiness (60)
@@ -28,6 +30,7 @@ BIN=$DIR/sessiond
 HOST=${CLUSTER_HOST:-127.0.0.1}
 API_PORT=${CLUSTER_API_PORT:-8081}
 RAFT_PORT=${CLUSTER_RAFT_PORT:-8301}
+METRICS_PORT=${CLUSTER_METRICS_PORT:-9091}
 TIMEOUT=${CLUSTER_TIMEOUT:-60}
 NODES=(1 2 3)
 
@@ -67,9 +70,10 @@ secrets() {
 start_node() {
 	local i=$1
 	shift
-	local api raft
+	local api raft metrics
 	api=$((API_PORT + i - 1))
 	raft=$((RAFT_PORT + i - 1))
+	metrics=$((METRICS_PORT + i - 1))
 	local env=(env -u SESSIOND_ADMIN_PASSWORD -u SESSIOND_CLUSTER_KEY
 		"SESSIOND_CLUSTER_KEY_FILE=$DIR/cluster-key")
 	if [[ $i == 1 ]]; then
@@ -77,10 +81,10 @@ start_node() {
 	fi
 	# shellcheck disable=SC2086 # CLUSTER_ARGS is a list of flags
 	nohup "${env[@]}" "$BIN" serve --node-id "node$i" --data-dir "$DIR/node$i" \
-		--api-addr "$HOST:$api" --raft-addr "$HOST:$raft" "$@" ${CLUSTER_ARGS:-} \
+		--api-addr "$HOST:$api" --raft-addr "$HOST:$raft" --metrics-addr "$HOST:$metrics" "$@" ${CLUSTER_ARGS:-} \
 		>>"$DIR/node$i.log" 2>&1 </dev/null &
 	echo $! >"$(pidfile "$i")"
-	echo "node$i: pid $!, api $(api_url "$i"), raft $HOST:$raft, log $DIR/node$i.log"
+	echo "node$i: pid $!, api $(api_url "$i"), raft $HOST:$raft, metrics http://$HOST:$metrics/metrics, log $DIR/node$i.log"
 }
 
 # wait_ready polls /readyz of the given nodes until each answers 200.

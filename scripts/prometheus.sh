@@ -6,7 +6,9 @@
 #   scripts/prometheus.sh            start a throwaway cluster (other ports
 #                                    than cluster.sh's defaults), scrape, stop
 # Settings: PROM_PORT (19090), CLUSTER_API_PORT (18081), CLUSTER_RAFT_PORT
-# (18301), PROM_TIMEOUT seconds (90). Installs prometheus with apt-get when
+# (18301), CLUSTER_METRICS_PORT (19191: Prometheus scrapes each node's
+# --metrics-addr, since the API port serves no metrics), PROM_TIMEOUT
+# seconds (90). Installs prometheus with apt-get when
 # it is missing and we are root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,6 +17,7 @@ PROM_PORT=${PROM_PORT:-19090}
 TIMEOUT=${PROM_TIMEOUT:-90}
 export CLUSTER_API_PORT=${CLUSTER_API_PORT:-18081}
 export CLUSTER_RAFT_PORT=${CLUSTER_RAFT_PORT:-18301}
+export CLUSTER_METRICS_PORT=${CLUSTER_METRICS_PORT:-19191}
 work=$(mktemp -d)
 export CLUSTER_DIR=$work/cluster
 export CLUSTER_ARGS=${CLUSTER_ARGS:---hash-memory 64 --hash-time 1}
@@ -40,7 +43,7 @@ scripts/cluster.sh start >/dev/null
 
 targets=""
 for n in 0 1 2; do
-	targets+="'127.0.0.1:$((CLUSTER_API_PORT + n))',"
+	targets+="'127.0.0.1:$((CLUSTER_METRICS_PORT + n))',"
 done
 cat >"$work/prometheus.yml" <<YML
 global:

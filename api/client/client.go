@@ -12,8 +12,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
 // Defaults of a Client; each has an Option.
@@ -39,6 +42,8 @@ type Client struct {
 	attemptTimeout time.Duration
 	maxRetryAfter  time.Duration
 	clusterKey     string
+	signerOnce     sync.Once
+	sign           *reqsign.Signer // signs with clusterKey (sign.go)
 	userAgent      string
 	next           atomic.Uint32 // index of the node that answered last
 }
@@ -231,7 +236,9 @@ func (c *Client) attempt(ctx context.Context, base string, req *request, body []
 		hr.Header.Set("Authorization", "Bearer "+req.token)
 	}
 	if req.clusterKey && c.clusterKey != "" {
-		signClusterKey(hr, c.clusterKey, body)
+		if err := c.signClusterKey(hr, body); err != nil {
+			return attemptResult{err: fmt.Errorf("client: sign: %w", err), retry: ctx.Err() == nil}
+		}
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {

@@ -364,7 +364,7 @@ func TestClient_ProxyErrorPage(t *testing.T) {
 func TestClient_ClusterStatusWithClusterKey(t *testing.T) {
 	n := newFakeNode(t, "node1", func(w http.ResponseWriter, r *http.Request) {
 		sig, err := reqsign.Parse(r.Header.Get(reqsign.Header))
-		if err != nil || !sig.Valid(reqsign.Key("k-0123456789abcdef"), r.Method, r.RequestURI, sha256.Sum256(nil)) ||
+		if err != nil || sig.Target != "node1" || !sig.Valid(reqsign.Key("k-0123456789abcdef"), r.Method, r.RequestURI, sha256.Sum256(nil)) ||
 			r.Header.Get(ClusterKeyHeader) != "" || r.Header.Get("Authorization") != "" {
 			writeErr(w, 403, "forbidden", "")
 			return

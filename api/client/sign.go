@@ -3,7 +3,6 @@ package client
 import (
 	"crypto/sha256"
 	"net/http"
-	"time"
 
 	"github.com/sessiond/sessiond/cluster/reqsign"
 )
@@ -12,6 +11,14 @@ import (
 // request (method, URI, body hash, time, nonce) with a key derived from
 // it; the key itself is never sent, so a wrong address or a proxy learns
 // nothing it could reuse. ClusterKeyHeader is not set: servers refuse it.
-func signClusterKey(hr *http.Request, clusterKey string, body []byte) {
-	reqsign.SignSum(hr, reqsign.Key(clusterKey), sha256.Sum256(body), time.Now())
+// The signature names the node it is for (the one at hr's address,
+// asked once), so a captured call is good on that node alone, once.
+func (c *Client) signClusterKey(hr *http.Request, body []byte) error {
+	return c.signer().SignSum(hr, sha256.Sum256(body))
+}
+
+// signer is made on first use, with the client's HTTP settings.
+func (c *Client) signer() *reqsign.Signer {
+	c.signerOnce.Do(func() { c.sign = reqsign.NewSigner(reqsign.Key(c.clusterKey), c.hc) })
+	return c.sign
 }

@@ -48,8 +48,7 @@ func (m *Main) newCaller(ctx context.Context, f *cliFlags, keyOK bool) (*apiCall
 			return nil, err
 		}
 		if key != "" {
-			k := reqsign.Key(string(key))
-			a.auth, a.keyed = func(r *http.Request) error { return reqsign.Sign(r, k) }, true
+			a.auth, a.keyed = reqsign.NewSigner(reqsign.Key(string(key)), a.hc).Sign, true
 			return a, nil
 		}
 	}

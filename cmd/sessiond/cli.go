@@ -27,13 +27,25 @@ type Main struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Env            Env
+	// Unsetenv removes a secret variable once read (os.Unsetenv; tests
+	// record the calls instead).
+	Unsetenv func(string) error
 
 	server *Server
 }
 
 // NewMain returns a Main wired to the process.
 func NewMain() *Main {
-	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.LookupEnv}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.LookupEnv, Unsetenv: os.Unsetenv}
+}
+
+// unsetenv is m.Unsetenv, or nothing for a Main built without one (its
+// Env is not the process's).
+func (m *Main) unsetenv(k string) error {
+	if m.Unsetenv == nil {
+		return nil
+	}
+	return m.Unsetenv(k)
 }
 
 // Run runs the command named by args (serve when the first argument is
@@ -134,6 +146,7 @@ func (m *Main) serve(ctx context.Context, cfg Config) error {
 	bi := readBuildInfo()
 	log := newLogger(m.Stderr, cfg.LogFormat, cfg.LogLevel)
 	log.Info("starting sessiond", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion, "config", cfg)
+	scrubEnvSecrets(log, cfg.EnvSecrets, m.unsetenv)
 	if hp, def := cfg.hashParams(), DefaultConfig(); hp.Memory < uint32(def.HashMemory) || hp.Time < uint32(def.HashTime) {
 		log.Warn("password hashing is weaker than the production default: for tests and benchmarks only",
 			"hash_memory_kib", hp.Memory, "hash_time", hp.Time)
@@ -291,10 +304,13 @@ func parseCommand(fs *flag.FlagSet, args []string, env Env) ([]string, error) {
 	return pos, nil
 }
 
-// newPassword reads a user's new password from --password-file, else
-// SESSIOND_USER_PASSWORD, else stdin (asked twice, without echo, on a
-// terminal; the first line otherwise).
+// newPassword reads a user's new password from --password-file (or
+// SESSIOND_USER_PASSWORD_FILE), else SESSIOND_USER_PASSWORD, else stdin
+// (asked twice, without echo, on a terminal; the first line otherwise).
 func (m *Main) newPassword(file string) (string, error) {
+	if file == "" {
+		file, _ = m.Env(envUserPassword + "_FILE")
+	}
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {

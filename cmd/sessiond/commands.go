@@ -21,10 +21,11 @@ const rootLong = `Every flag falls back on SESSIOND_<FLAG> (--node-id: SESSIOND_
 wins. serve and join also read --config FILE (TOML, keys named like the flags):
 flag > environment > file > default. Secrets come only from the environment
 or files, never from flags or the config file:
-  SESSIOND_CLUSTER_KEY[_FILE]     authenticates nodes to each other (and status)
+  SESSIOND_CLUSTER_KEY[_FILE]     authenticates nodes to each other (and status);
+                                  at least 128 random bits: make one with 'sessiond keygen'
   SESSIOND_ADMIN_PASSWORD[_FILE]  first admin of a new cluster; admin for the CLI
   SESSIOND_JWT_KEY[_FILE], ODOO_JWT_KEY   JWT signing key of a new cluster
-  SESSIOND_USER_PASSWORD          new password for 'user add' and 'user passwd'
+  SESSIOND_USER_PASSWORD[_FILE]   new password for 'user add' and 'user passwd'
 
 EXAMPLES
   sessiond dev                                   try it: one node, temp dir, admin password printed
@@ -105,6 +106,7 @@ func (m *Main) commands(args []string) *ffcli.Command {
 		m.settingsCommands(group, leaf),
 		m.keysCommands(group, leaf),
 		m.snapshotCommands(group, leaf),
+		leaf([]string{"keygen"}, "print a new random cluster key (32 bytes, base64url)", "sessiond keygen", keygenLong, nil, m.runKeygen),
 		leaf([]string{"version"}, "print the version, commit, build time and Go version", "sessiond version [--json]", versionLong,
 			func(fs *flag.FlagSet) { fs.Bool("json", false, "print JSON") }, m.runVersion),
 		leaf([]string{"completion"}, "print a shell completion script: bash, zsh or fish", "sessiond completion bash|zsh|fish", completionLong, nil,

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -43,6 +42,7 @@ var secretFlags = map[string]string{
 	"odoo-jwt-key":   envOdooJWTKey + " or " + envJWTKey + "_FILE",
 	"seal-key":       envSealKey + " or --seal-key-file",
 	"seal-key-old":   envSealKeyOld + " or --seal-key-old-file",
+	"metrics-token":  envMetricsToken + " or --metrics-token-file",
 	"password":       envUserPassword + ", --password-file or stdin",
 	"user-password":  envUserPassword + ", --password-file or stdin",
 }
@@ -108,10 +108,13 @@ type Config struct {
 	ClusterKey    secret
 	AdminPassword secret
 	JWTKey        secret
+	EnvSecrets    []string   // variables secrets were taken from (secrets.go): warned about, then unset
 	Seal          SealConfig // see seal.go
 	Authz         AuthzFlags // see authzflags.go
 	AuditLog      string     // --audit-log (auditlog.go)
 	PprofAddr     string     // --pprof-addr (pprof.go)
+	MetricsAddr   string     // --metrics-addr (metricsaddr.go)
+	MetricsToken  secret     // --metrics-token-file: GET /metrics on the API port
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -125,6 +128,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold: cc.SnapshotThreshold, SnapshotInterval: cc.SnapshotInterval, TrailingLogs: cc.TrailingLogs, HeartbeatTimeout: cc.HeartbeatTimeout,
 		ElectionTimeout: cc.ElectionTimeout, HashMemory: uint(hp.Memory), HashTime: uint(hp.Time), HashNice: auth.DefaultNice,
 		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
+		MetricsAddr: defaultMetricsAddr,
 	}
 }
 
@@ -139,6 +143,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("max_stale", c.MaxStale), slog.Bool("tls", c.TLSCert != ""),
 		slog.Bool("cluster_key_set", c.ClusterKey != ""), slog.Bool("admin_password_set", c.AdminPassword != ""),
 		slog.Bool("jwt_key_set", c.JWTKey != ""), slog.String("seal", c.Seal.Source),
+		slog.String("metrics_addr", c.MetricsAddr), slog.Bool("metrics_token_set", c.MetricsToken != ""),
 	)
 }
 
@@ -231,11 +236,12 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	authzFlags(fs, &c.Authz)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
+	metricsFlags(fs, c, keyFiles)
 	faultClockFlag(fs)
 }
 
 // secretFiles are the *-file flags.
-type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld string }
+type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld, metricsToken string }
 
 // parseFlags refuses secret flags, applies environment fallbacks and then
 // parses args, so that a flag on the command line wins over the
@@ -325,6 +331,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--join needs the cluster key in %s or %s_FILE", envClusterKey, envClusterKey)
 	case cluster.CheckClusterKey(string(c.ClusterKey)) != nil:
 		return cluster.CheckClusterKey(string(c.ClusterKey))
+	case checkKeyStrength(envClusterKey, string(c.ClusterKey)) != nil:
+		// Operator-facing: the cluster package keeps its length rule only,
+		// so its own tests may use short keys.
+		return checkKeyStrength(envClusterKey, string(c.ClusterKey))
 	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout < c.HeartbeatTimeout:
 		return errors.New("--heartbeat-timeout must be positive and --election-timeout at least as long")
 	case c.MaxStale <= 0:
@@ -358,6 +368,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := checkPprofAddr(c.PprofAddr); err != nil {
+		return err
+	}
+	if err := c.checkMetrics(); err != nil {
 		return err
 	}
 	if c.HashWorkers < 0 {
@@ -394,31 +407,6 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q is not an http(s) base URL", s)
 	}
 	return nil
-}
-
-// readSecret returns the secret in the environment variable key, or in
-// the file named by file (a --*-file flag) or by key_FILE. Giving both a
-// value and a file is an error: which one wins would be a guess.
-func readSecret(env Env, key, file string) (secret, error) {
-	val, hasVal := env(key)
-	if file == "" {
-		file, _ = env(key + "_FILE")
-	}
-	if hasVal && val != "" && file != "" {
-		return "", fmt.Errorf("both %s and a file for it are set; give one", key)
-	}
-	if file == "" {
-		return secret(val), nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("reading %s file: %w", key, err)
-	}
-	v := strings.TrimRight(string(data), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s file %s is empty", key, file)
-	}
-	return secret(v), nil
 }
 
 func apiPort(addr string) string {
@@ -494,6 +482,7 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	ac.BaseURL, ac.DefaultLevel, ac.TLS = c.APIURL, c.Consistency, c.TLSCert != ""
 	ac.DefaultDB, ac.AdminPassword, ac.Logger = c.DefaultDB, string(c.AdminPassword), log
 	ac.TrustedProxies, ac.AllowWeakerConsistency = c.TrustedProxies, c.AllowWeaker
+	ac.MetricsToken = string(c.MetricsToken)
 	if c.JWTKey != "" {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}

@@ -26,7 +26,7 @@ func mapEnv(kv ...string) Env {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-const testKey = "cluster-key-0123456789abcdef"
+const testKey = "3P6RDVLPQtO1I3tjZYzOcenYZUvgiC3jyyabRBfgX-8" // from sessiond keygen: serve refuses weak keys
 
 func parse(t *testing.T, args []string, env Env) Config {
 	t.Helper()
@@ -311,6 +311,10 @@ func TestNewPassword_Sources(t *testing.T) {
 	}
 	if pw, err := m.newPassword(writeFile(t, "from-file-123\n")); err != nil || pw != "from-file-123" {
 		t.Fatalf("file: %q %v", pw, err)
+	}
+	m.Env = mapEnv(envUserPassword+"_FILE", writeFile(t, "from-env-file-123\n"))
+	if pw, err := m.newPassword(""); err != nil || pw != "from-env-file-123" {
+		t.Fatalf("%s_FILE: %q %v", envUserPassword, pw, err)
 	}
 	m = &Main{Stdin: strings.NewReader("\n"), Stderr: io.Discard, Env: mapEnv()}
 	if _, err := m.newPassword(""); err == nil {

@@ -41,10 +41,11 @@ EXAMPLES
 
 const userLong = `Manage users through a running node (--addr) as an admin (--admin-login,
 password from SESSIOND_ADMIN_PASSWORD[_FILE] or --admin-password-file). A new
-password comes from --password-file, SESSIOND_USER_PASSWORD or stdin; never a
-flag. An admin manages its own db; the cluster operator (the first admin of a
-new cluster) every db, and only it grants the operator role. unlock and
-operator use SESSIOND_CLUSTER_KEY[_FILE] when set (break-glass, no login).
+password comes from --password-file (or SESSIOND_USER_PASSWORD_FILE),
+SESSIOND_USER_PASSWORD or stdin; never a flag. An admin manages its own db;
+the cluster operator (the first admin of a new cluster) every db, and only it
+grants the operator role. unlock and operator use SESSIOND_CLUSTER_KEY[_FILE]
+when set (break-glass, no login).
 
 EXAMPLES
   sessiond user add alice --admin --email alice@example.com
@@ -78,18 +79,25 @@ EXAMPLES
   sessiond keys retire 3f2a9c`
 
 const snapshotLong = `save writes a consistent backup from any node; restore replaces the whole
-cluster's state through the leader: it first has a node check the file and
-says how old it is and what it brings back (logged-out sessions, old
-passwords, deleted clients and users, admin rights, revoked keys), then asks
-(--yes skips both). After the restore every session and token issued before
-it is ended and a fresh JWT signing key is activated, unless --keep-sessions;
-passwords, clients and admin rights stay as in the backup. inspect verifies a
-file offline. Authenticates with SESSIOND_CLUSTER_KEY[_FILE] when set, else
-as the admin.
+cluster's state through the leader: it first checks the file (its MAC too,
+given the key), has a node check it and say how old it is and what it brings
+back (logged-out sessions, old passwords, deleted clients and users, admin
+rights, revoked keys), then asks (--yes skips the question). After the
+restore every session and token issued before it is ended and a fresh JWT
+signing key is activated, unless --keep-sessions; passwords, clients and
+admin rights stay as in the backup. inspect verifies a file offline: its
+structure and checksum, and its MAC when given the secret the cluster MACs
+backups with (the cluster key, SESSIOND_CLUSTER_KEY[_FILE] or
+--cluster-key-file, or a dedicated seal key, SESSIOND_SEAL_KEY[_FILE] or
+--seal-key-file); without one it says "MAC not checked", since anyone can
+recompute the checksum. A file that fails any check exits non-zero. save and
+restore authenticate with SESSIOND_CLUSTER_KEY[_FILE] when set, else as the
+admin.
 
 EXAMPLES
   sessiond snapshot save /backup/sessiond-$(date +%F).snap
-  sessiond snapshot inspect /backup/sessiond-2026-01-02.snap
+  SESSIOND_CLUSTER_KEY_FILE=/etc/sessiond/cluster.key \
+    sessiond snapshot inspect /backup/sessiond-2026-01-02.snap
   sessiond snapshot restore /backup/sessiond-2026-01-02.snap
   sessiond snapshot restore --yes --keep-sessions /backup/sessiond-2026-01-02.snap`
 
@@ -106,3 +114,14 @@ EXAMPLES
   sessiond completion bash > /etc/bash_completion.d/sessiond
   sessiond completion zsh > "${fpath[1]}/_sessiond"
   sessiond completion fish > ~/.config/fish/completions/sessiond.fish`
+
+const keygenLong = `Prints a new cluster key: 32 random bytes from the system's generator,
+base64url, one line. A cluster key must carry at least 128 random bits
+(hex or base64 text of at least 16 random bytes, with no words, runs or
+repeats); a key a person made up is refused at start, because a backup, a
+sealed key or one captured signature lets anyone test guesses offline.
+Write it straight to a file readable by the service alone.
+
+EXAMPLES
+  (umask 077; sessiond keygen > /etc/sessiond/cluster-key)
+  SESSIOND_CLUSTER_KEY_FILE=/etc/sessiond/cluster-key sessiond serve`

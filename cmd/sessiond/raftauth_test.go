@@ -25,7 +25,7 @@ func TestConfig_ExposedRaftNeedsTLSOrKey(t *testing.T) {
 		}
 	}
 	// Either one is enough; the loopback default needs neither.
-	if _, err := parseServeConfig("serve", []string{"--raft-addr", "10.0.0.1:8300"}, mapEnv(envClusterKey, "a-cluster-key-0123456789"), io.Discard, false); err != nil {
+	if _, err := parseServeConfig("serve", []string{"--raft-addr", "10.0.0.1:8300"}, mapEnv(envClusterKey, testKey), io.Discard, false); err != nil {
 		t.Fatalf("with a cluster key: %v", err)
 	}
 	if _, err := parseServeConfig("serve", nil, mapEnv(), io.Discard, false); err != nil {

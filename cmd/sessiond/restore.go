@@ -67,11 +67,7 @@ func openBackup(path string) (*os.File, error) {
 // cluster's state is replaced: nothing else the CLI does is as final. A
 // node too old to check (404) leaves the offline description and a
 // general warning.
-func (m *Main) confirmRestore(step func(func(context.Context) error) error, hc *http.Client, addrs string, auth func(*http.Request) error, path string, keep bool) error {
-	desc, err := describeSnapshot(path)
-	if err != nil {
-		return fmt.Errorf("snapshot restore: %w", err)
-	}
+func (m *Main) confirmRestore(step func(func(context.Context) error) error, hc *http.Client, addrs string, auth func(*http.Request) error, path, desc string, keep bool) error {
 	file, err := openBackup(path)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)

@@ -97,6 +97,13 @@ func (c SealConfig) check(dataDir string) error {
 			return fmt.Errorf("a seal secret must be at least %d characters", auth.MinSealSecretLen)
 		}
 	}
+	if c.Source == sealDedicated {
+		// It MACs backups and seals the keyring: the same offline oracle
+		// as the cluster key, so the same rule (keystrength.go). Old
+		// secrets only unseal, and are not checked: refusing one would
+		// strand what it sealed.
+		return checkKeyStrength(envSealKey, string(c.Secret))
+	}
 	return nil
 }
 

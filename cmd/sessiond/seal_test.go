@@ -21,7 +21,7 @@ func TestConfig_SealSource(t *testing.T) {
 	if err != nil || c.Seal.Source != sealCluster || string(c.Seal.Secret) != testKey {
 		t.Fatalf("cluster key: %v %v", c.Seal.Source, err)
 	}
-	c, err = parseServeConfig("serve", args, mapEnv(envClusterKey, testKey, envSealKey, "dedicated-seal-key-0123", envSealKeyOld, "old-seal-key-0123456"), io.Discard, false)
+	c, err = parseServeConfig("serve", args, mapEnv(envClusterKey, testKey, envSealKey, "d_o_If2dpJcPFW4KcDNqdGVjNN9Chs2d0xsKs-qGAzY", envSealKeyOld, "old-seal-key-0123456"), io.Discard, false)
 	if err != nil || c.Seal.Source != sealDedicated || len(c.Seal.Old) != 2 {
 		t.Fatalf("dedicated: %v old=%d %v", c.Seal.Source, len(c.Seal.Old), err)
 	}

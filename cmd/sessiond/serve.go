@@ -42,6 +42,9 @@ type Server struct {
 	hs     *http.Server
 	pprof  *http.Server // --pprof-addr; nil when off
 
+	metricsLn net.Listener // --metrics-addr; nil when off (metricsaddr.go)
+	metricsHS *http.Server
+
 	build    buildInfo  // reported in logs, /metrics and status
 	lock     *os.File   // data dir lock, held while the node runs
 	serveErr chan error // the HTTP server stopped on its own
@@ -75,6 +78,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.listen(); err != nil {
 		return err
 	}
+	if err := s.listenMetrics(); err != nil {
+		return err
+	}
 	if err := s.openAudit(); err != nil {
 		return err
 	}
@@ -96,6 +102,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	go s.serve()
+	s.serveMetrics()
 	s.log.Info("listening", "api", s.ln.Addr().String(), "api_url", s.cfg.APIURL,
 		"raft", s.node.RaftAddr(), "node_id", s.cfg.NodeID, "data_dir", s.cfg.DataDir,
 		"tls", s.certs != nil, "mutual_tls", s.mutualTLS())
@@ -350,6 +357,7 @@ func (s *Server) shutdown() error {
 	if s.pprof != nil {
 		s.pprof.Close()
 	}
+	s.closeMetrics()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error

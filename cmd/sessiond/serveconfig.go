@@ -83,6 +83,10 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 			c.JWTKey = secret(v)
 		}
 	}
+	if c.MetricsToken, err = readSecret(env, envMetricsToken, p.files.metricsToken); err != nil {
+		return c, err
+	}
+	c.EnvSecrets = secretsInEnv(env)
 	if c.Seal, err = readSealConfig(env, p.files, c.DataDir, c.ClusterKey); err != nil {
 		return c, err
 	}

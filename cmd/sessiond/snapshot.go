@@ -35,7 +35,8 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "save", raw) }),
 		leaf([]string{"snapshot", "restore"}, "replace the cluster's state with a backup (asks first)", "sessiond snapshot restore [--yes] [--keep-sessions] [flags] FILE", snapshotLong, decl(true),
 			func(ctx context.Context, raw []string) error { return m.runSnapshot(ctx, "restore", raw) }),
-		leaf([]string{"snapshot", "inspect"}, "verify a backup file and show what it holds (offline)", "sessiond snapshot inspect FILE", snapshotLong, nil,
+		leaf([]string{"snapshot", "inspect"}, "verify a backup file (its MAC too, given the key) and show what it holds (offline)", "sessiond snapshot inspect [--cluster-key-file F] FILE", snapshotLong,
+			func(fs *flag.FlagSet) { inspectFlags(fs, new(string), new(string)) },
 			func(ctx context.Context, raw []string) error { return m.snapshotInspect(raw) }))
 }
 
@@ -59,6 +60,20 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	if len(pos) != 1 {
 		return usageErr("snapshot %s needs exactly one FILE", verb)
 	}
+	var desc string
+	if verb == "restore" {
+		// Checked before anything is sent: given a key, the MAC too (a
+		// cluster with a dedicated seal key needs SESSIOND_SEAL_KEY here).
+		keys, err := macKeys(m.Env, f.clusterKeyFile, "")
+		if err != nil {
+			return err
+		}
+		info, err := checkBackup(pos[0], keys)
+		if err != nil {
+			return fmt.Errorf("snapshot restore: nothing was sent: %w", err)
+		}
+		desc = info.describe(pos[0])
+	}
 	// Each call gets --timeout of its own, so the time an operator takes
 	// to read the restore's warning and answer is not taken from the
 	// restore itself.
@@ -71,9 +86,13 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	if err != nil {
 		return err
 	}
-	// The key signs each request (see package reqsign); it is never sent.
-	signKey := reqsign.Key(string(key))
-	auth := func(r *http.Request) error { return reqsign.Sign(r, signKey) }
+	hc, err := f.httpClient()
+	if err != nil {
+		return err
+	}
+	// The key signs each request for the node it reaches (see package
+	// reqsign); it is never sent.
+	auth := reqsign.NewSigner(reqsign.Key(string(key)), hc).Sign
 	if key == "" {
 		c, err := m.client(&f)
 		if err != nil {
@@ -91,15 +110,11 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 		defer logout()
 		auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
 	}
-	hc, err := f.httpClient()
-	if err != nil {
-		return err
-	}
 	switch {
 	case verb == "save":
 		err = step(func(ctx context.Context) error { return m.snapshotSave(ctx, hc, f.addr, auth, pos[0]) })
 	case !yes:
-		err = m.confirmRestore(step, hc, f.addr, auth, pos[0], keep)
+		err = m.confirmRestore(step, hc, f.addr, auth, pos[0], desc, keep)
 	}
 	if verb == "restore" && err == nil {
 		err = step(func(ctx context.Context) error { return m.snapshotRestore(ctx, hc, f.addr, auth, pos[0], keep) })
@@ -163,10 +178,9 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	st, index, err := readBackup(tmp)
+	// The structure only: the tool may hold the cluster key while the
+	// cluster MACs under a dedicated seal key; inspect checks the MAC.
+	info, err := checkBackup(tmp.Name(), nil)
 	if err != nil {
 		return fmt.Errorf("snapshot save: the downloaded file does not verify: %w", err)
 	}
@@ -176,8 +190,8 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	users, sessions := st.Counts()
-	fmt.Fprintf(m.Stdout, "saved %s: index %d, %d users, %d sessions\n", path, index, users, sessions)
+	users, sessions := info.state.Counts()
+	fmt.Fprintf(m.Stdout, "saved %s: index %d, %d users, %d sessions\n", path, info.index, users, sessions)
 	return nil
 }
 
@@ -206,29 +220,3 @@ func httpError(resp *http.Response) error {
 	return &client.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 }
 
-// snapshotInspect verifies a backup offline and says what it holds.
-func (m *Main) snapshotInspect(args []string) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return usageErr("snapshot inspect needs exactly one FILE")
-	}
-	desc, err := describeSnapshot(args[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(m.Stdout, "%s: valid\n", desc)
-	return nil
-}
-
-func describeSnapshot(path string) (string, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer file.Close()
-	st, index, err := fsm.ReadSnapshot(file)
-	if err != nil {
-		return "", fmt.Errorf("%s does not verify: %w", path, err)
-	}
-	users, sessions := st.Counts()
-	return fmt.Sprintf("%s (index %d, %d dbs, %d users, %d sessions)", path, index, len(st.DBs()), users, sessions), nil
-}

@@ -159,8 +159,7 @@ func (m *Main) memberVersion(ctx context.Context, f *cliFlags, key, token string
 		}
 	}
 	if key != "" {
-		k := reqsign.Key(key)
-		a.auth = func(r *http.Request) error { return reqsign.Sign(r, k) }
+		a.auth = reqsign.NewSigner(reqsign.Key(key), a.hc).Sign
 	} else {
 		a.auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
 	}

@@ -34,6 +34,7 @@ type Node struct {
 	FastHash         bool   // FastHash's flags
 	LogLevel         string // --log-level
 	Join             string // --join, a member's API URL
+	MetricsAddr      string // --metrics-addr; "" leaves sessiond's default
 	Extra            []string
 }
 
@@ -66,5 +67,6 @@ func (n Node) Args() []string {
 	}
 	str("--log-level", n.LogLevel)
 	str("--join", n.Join)
+	str("--metrics-addr", n.MetricsAddr)
 	return append(a, n.Extra...)
 }

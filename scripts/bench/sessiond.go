@@ -21,20 +21,21 @@ import (
 // Fixture secrets for the benchmark cluster (loopback only, thrown away
 // with its temp dirs).
 const (
-	benchClusterKey    = "sessiond-bench-cluster-key-0123456789"
+	benchClusterKey    = "xvgZT1vmCOYaaJeC3Yfg5VGtaqz9Z5HC3woYjyNybHM" // from sessiond keygen: serve refuses weak keys
 	benchAdminPassword = "sessiond-bench-admin-password"
 )
 
 // sdNode is one sessiond process.
 type sdNode struct {
-	id        string
-	dir       string
-	apiAddr   string
-	raftAddr  string
-	url       string
-	args      []string
-	proc      *proc
-	pprofAddr string // --pprof-addr when the driver profiles (profile.go)
+	id          string
+	dir         string
+	apiAddr     string
+	raftAddr    string
+	metricsAddr string // --metrics-addr: /metrics is not on the API port
+	url         string
+	args        []string
+	proc        *proc
+	pprofAddr   string // --pprof-addr when the driver profiles (profile.go)
 }
 
 // sdCluster is a 3-node sessiond cluster started from the built binary.
@@ -61,13 +62,17 @@ func newSDCluster(bin string, procs *procSet, root string, size int, extra []str
 		if err != nil {
 			return nil, err
 		}
+		mp, err := proctest.Port()
+		if err != nil {
+			return nil, err
+		}
 		n := &sdNode{
 			id: "n" + strconv.Itoa(i), dir: filepath.Join(root, "sessiond-n"+strconv.Itoa(i)),
-			apiAddr: proctest.LoopbackAddr(ap), raftAddr: proctest.LoopbackAddr(rp),
+			apiAddr: proctest.LoopbackAddr(ap), raftAddr: proctest.LoopbackAddr(rp), metricsAddr: proctest.LoopbackAddr(mp),
 		}
 		n.url = "http://" + n.apiAddr
 		flags := proctest.Node{Subcommand: "serve", ID: n.id, DataDir: n.dir, APIAddr: n.apiAddr,
-			APIURL: n.url, RaftAddr: n.raftAddr, LogLevel: "warn"}
+			APIURL: n.url, RaftAddr: n.raftAddr, LogLevel: "warn", MetricsAddr: n.metricsAddr}
 		if i > 1 {
 			flags.Join = c.nodes[0].url
 		}
@@ -150,7 +155,7 @@ func (c *sdCluster) adminDo(ctx context.Context, n *sdNode, method, path string,
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	// The cluster key never travels: the request is signed with it.
-	if err := reqsign.Sign(req, reqsign.Key(benchClusterKey)); err != nil {
+	if err := reqsign.Sign(req, reqsign.Key(benchClusterKey), n.id); err != nil {
 		return nil, err
 	}
 	return c.http.Do(req)
@@ -204,9 +209,13 @@ func (c *sdCluster) roles(ctx context.Context) (leader *sdNode, followers []*sdN
 }
 
 // metric reads one sample (the first line starting with name) from a
-// node's /metrics; ok is false when it is absent.
+// node's /metrics (on its metrics address); ok is false when it is absent.
 func (c *sdCluster) metric(ctx context.Context, n *sdNode, name string) (float64, bool) {
-	resp, err := c.adminDo(ctx, n, "GET", "/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, false
 	}

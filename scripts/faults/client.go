@@ -63,8 +63,8 @@ func (c *Client) do(ctx context.Context, node int, method, path, token string, b
 	for k, v := range hdr {
 		if k == signWithClusterKey {
 			// The cluster key never travels: the request carries an HMAC
-			// signature made with it (cluster/reqsign).
-			if err := reqsign.Sign(req, reqsign.Key(c.clusterKey)); err != nil {
+			// signature made with it (cluster/reqsign), for this node alone.
+			if err := reqsign.Sign(req, reqsign.Key(c.clusterKey), c.IDs[node]); err != nil {
 				return Answer{Err: err}
 			}
 			continue

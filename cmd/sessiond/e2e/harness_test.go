@@ -57,7 +57,7 @@ var cleanEnv = proctest.CleanEnv
 
 const (
 	adminPassword = "e2e-admin-password-1"
-	clusterKey    = "e2e-cluster-key-0123456789abcdef"
+	clusterKey    = "EHD0_zNdBnk67_0MSEPe1uOswqItVXWiZ_sYuL1WJr8" // from sessiond keygen
 	waitLong      = 30 * time.Second
 )
 
@@ -75,6 +75,7 @@ type node struct {
 	raftAddr string
 	dataDir  string
 	opts     []client.Option // for HTTPS nodes: the CA
+	metrics  string          // base URL of the metrics listener (--metrics-addr)
 }
 
 // freePorts reserves n consecutive loopback ports and returns the first.
@@ -124,14 +125,14 @@ func (p *proc) restart() {
 func startNode(t *testing.T, id string, env []string, extra ...string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	api, raft := freeAddr(t), freeAddr(t)
-	n := &node{id: id, apiURL: "http://" + api, raftAddr: raft, dataDir: filepath.Join(dir, "data")}
+	api, raft, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	n := &node{id: id, apiURL: "http://" + api, raftAddr: raft, dataDir: filepath.Join(dir, "data"), metrics: "http://" + metrics}
 	for _, a := range extra {
 		if a == "--tls-cert" {
 			n.apiURL = "https://" + api
 		}
 	}
-	flags := proctest.Node{ID: id, APIAddr: api, RaftAddr: raft, FastHash: true,
+	flags := proctest.Node{ID: id, APIAddr: api, RaftAddr: raft, FastHash: true, MetricsAddr: metrics,
 		HeartbeatTimeout: proctest.FastTimeout, ElectionTimeout: proctest.FastTimeout}
 	if len(extra) > 0 && !strings.HasPrefix(extra[0], "-") { // a subcommand comes first
 		flags.Subcommand, extra = extra[0], extra[1:]

@@ -85,7 +85,7 @@ func TestOps_DuplicateIDJoinRefused(t *testing.T) {
 		t.Fatalf("membership changed: %v %+v", err, st)
 	}
 	// A wrong key fails fast too, and says so.
-	out, err, took = runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY=another-key-0123456789abcdef"),
+	out, err, took = runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY=cgz54eQVEHeWofdOVcCneCg0Gj89x5bSh8_ueDyoR0E"),
 		proctest.Node{Subcommand: "join", ID: "n2", DataDir: t.TempDir(), APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true, Join: n1.apiURL}.Args()...)
 	if err == nil || !strings.Contains(out, "cluster key") || took > 10*time.Second {
 		t.Fatalf("wrong key after %v: %v %s", took, err, out)
@@ -118,7 +118,7 @@ func TestOps_Version(t *testing.T) {
 	if !strings.Contains(first, "version=") || !strings.Contains(first, "go=go1.") {
 		t.Fatalf("start line without version: %q", first)
 	}
-	resp, err := http.Get(n.apiURL + "/metrics")
+	resp, err := http.Get(n.metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestOps_SignalDuringStartup(t *testing.T) {
 func TestOps_ErrorsSayWhatToDo(t *testing.T) {
 	n := startNode(t, "n1", cleanEnv(envAdmin(), "SESSIOND_CLUSTER_KEY="+clusterKey))
 	waitReady(t, n)
-	_, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY=wrong-key-0123456789abcdef"), "", "status", "--addr", n.apiURL)
+	_, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY=Yfx9uhjc4c6amzGyFSdBMuj4sKFVNEO_lcFNBAGAiuc"), "", "status", "--addr", n.apiURL)
 	if err == nil || !strings.Contains(err.Error(), "SESSIOND_CLUSTER_KEY") || strings.Contains(err.Error(), "sessiond: sessiond:") {
 		t.Fatalf("wrong key: %v", err)
 	}

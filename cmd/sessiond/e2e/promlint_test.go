@@ -37,7 +37,7 @@ func TestMetrics_LintCleanOnThreeNodes(t *testing.T) {
 		// replication metrics are there on this node.
 		eventually(t, waitLong, n.id+" raft metrics", func() error {
 			var err error
-			if text, err = scrape(n.apiURL + "/metrics"); err != nil {
+			if text, err = scrape(n.metrics + "/metrics"); err != nil {
 				return err
 			}
 			for _, want := range []string{"sessiond_raft_apply_total", "sessiond_raft_fsm_apply_seconds", "sessiond_cluster_leader"} {

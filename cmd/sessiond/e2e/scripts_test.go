@@ -40,8 +40,9 @@ func TestScripts_ClusterAndSmoke(t *testing.T) {
 	}
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "cluster")
-	api, raft := freePorts(t, 3), freePorts(t, 3)
+	api, raft, metrics := freePorts(t, 3), freePorts(t, 3), freePorts(t, 3)
 	env := cleanEnv("CLUSTER_DIR="+dir, "CLUSTER_API_PORT="+strconv.Itoa(api), "CLUSTER_RAFT_PORT="+strconv.Itoa(raft),
+		"CLUSTER_METRICS_PORT="+strconv.Itoa(metrics),
 		"CLUSTER_ARGS="+strings.Join(fastArgs, " "), "SESSIOND_ADMIN_PASSWORD="+adminPassword)
 	t.Cleanup(func() { // whatever happens, no node outlives the test
 		for i := 1; i <= 3; i++ {

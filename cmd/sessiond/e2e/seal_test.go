@@ -154,7 +154,7 @@ func TestSingleNode_SealedKeyringAtRest(t *testing.T) {
 	// The cluster key cannot be involved: this node has none, and a
 	// signed call is refused.
 	req, _ = http.NewRequest("GET", n.apiURL+"/v1/cluster/snapshot", nil)
-	reqsign.Sign(req, reqsign.Key("a-guessed-cluster-key-0123"))
+	reqsign.Sign(req, reqsign.Key("a-guessed-cluster-key-0123"), n.id)
 	if code := statusOf(t, req); code != http.StatusForbidden {
 		t.Errorf("signed call on a node without a cluster key: %d", code)
 	}

@@ -22,10 +22,10 @@ import (
 func TestSingleNode_SessionsSurviveRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	api, raft := freeAddr(t), freeAddr(t)
+	api, raft, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	url := "http://" + api
 	env := cleanEnv("SESSIOND_ADMIN_PASSWORD=" + adminPassword)
-	p := startProc(t, "single", dir, env, append([]string{"--api-addr", api, "--raft-addr", raft}, fastArgs...)...)
+	p := startProc(t, "single", dir, env, append([]string{"--api-addr", api, "--raft-addr", raft, "--metrics-addr", metrics}, fastArgs...)...)
 	n := &node{proc: p, id: "node1", apiURL: url}
 	waitReady(t, n)
 	c := n.client()
@@ -43,7 +43,7 @@ func TestSingleNode_SessionsSurviveRestart(t *testing.T) {
 		t.Fatalf("logout: %v", err)
 	}
 	assertRefused(t, url, ended.Token)
-	assertMetrics(t, url)
+	assertMetrics(t, "http://"+metrics, url)
 
 	p.stop()
 	if !strings.Contains(p.Log(), "stopped") {
@@ -118,19 +118,27 @@ func TestSingleNode_FirstAdminHint(t *testing.T) {
 	login(t, n.client(), "admin", adminPassword)
 }
 
-// assertMetrics checks that /metrics serves sessiond's series and the
-// process's own.
-func assertMetrics(t *testing.T, url string) {
+// assertMetrics checks that the metrics address serves sessiond's
+// series and the process's own, and that the API port gives an
+// anonymous caller none of them (finding L7).
+func assertMetrics(t *testing.T, metricsURL, apiURL string) {
 	t.Helper()
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	for _, name := range []string{"sessiond_", "process_resident_memory_bytes", "go_goroutines"} {
-		if res.StatusCode != 200 || !strings.Contains(string(data), name) {
-			t.Fatalf("/metrics: %d, no %s", res.StatusCode, name)
+	get := func(url string) (int, string) {
+		res, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(data)
+	}
+	code, data := get(metricsURL)
+	for _, name := range []string{"sessiond_sessions", "process_resident_memory_bytes", "go_goroutines"} {
+		if code != 200 || !strings.Contains(data, name) {
+			t.Fatalf("metrics address /metrics: %d, no %s", code, name)
+		}
+	}
+	if code, data := get(apiURL); code != http.StatusNotFound || strings.Contains(data, "sessiond_sessions") || strings.Contains(data, "sessiond_users") {
+		t.Fatalf("API port /metrics, anonymous: %d, %.200s", code, data)
 	}
 }

@@ -67,7 +67,7 @@ func TestCLI_SnapshotSaveWipeRestore(t *testing.T) {
 	}
 	// The server refuses it too, with a clear error, if sent anyway.
 	req, _ := http.NewRequest("POST", fresh.apiURL+"/v1/cluster/restore", strings.NewReader(string(data)))
-	reqsign.Sign(req, reqsign.Key(clusterKey))
+	reqsign.Sign(req, reqsign.Key(clusterKey), fresh.id)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("server-side corrupt restore: %v %v", err, resp)
 	}

@@ -147,7 +147,7 @@ func mtlsClusterKeyNeedsCert(t *testing.T, n *node, ca, cert, key string) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	signed := func(r *http.Request) { reqsign.Sign(r, reqsign.Key(clusterKey)) }
+	signed := func(r *http.Request) { reqsign.Sign(r, reqsign.Key(clusterKey), n.id) }
 	for _, route := range [][2]string{{"GET", "/v1/cluster/status"}, {"GET", "/v1/cluster/snapshot"},
 		{"POST", "/v1/cluster/restore"}, {"POST", "/internal/v1/readindex"}, {"POST", "/internal/v1/apply"}} {
 		if code := do(noCert, route[0], route[1], signed); code != http.StatusForbidden {
