@@ -18,8 +18,8 @@ import (
 )
 
 // runBin runs the binary to its end within limit and returns its
-// combined output, its error and how long it ran.
-func runBin(t *testing.T, limit time.Duration, env []string, args ...string) (string, error, time.Duration) {
+// combined output, how long it ran and its error.
+func runBin(t *testing.T, limit time.Duration, env []string, args ...string) (string, time.Duration, error) {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = env
@@ -33,13 +33,13 @@ func runBin(t *testing.T, limit time.Duration, env []string, args ...string) (st
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		return out.String(), err, time.Since(start)
+		return out.String(), time.Since(start), err
 	case <-time.After(limit):
 		cmd.Process.Kill()
 		<-done
 		t.Fatalf("%q still running after %v: %s", args, limit, out.String())
 	}
-	return "", nil, 0
+	return "", 0, nil
 }
 
 // A second process on a running node's data dir exits at once, naming
@@ -48,7 +48,7 @@ func TestOps_SecondProcessOnDataDirFailsFast(t *testing.T) {
 	n := startNode(t, "n1", cleanEnv(envAdmin()))
 	waitReady(t, n)
 	args := proctest.Node{ID: "n1", DataDir: n.dataDir, APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true}.Args()
-	out, err, took := runBin(t, 10*time.Second, cleanEnv(), args...)
+	out, took, err := runBin(t, 10*time.Second, cleanEnv(), args...)
 	if err == nil {
 		t.Fatalf("second process ran: %s", out)
 	}
@@ -73,7 +73,7 @@ func TestOps_DuplicateIDJoinRefused(t *testing.T) {
 	waitReady(t, n1)
 	args := proctest.Node{Subcommand: "join", ID: "n1", DataDir: t.TempDir(), APIAddr: freeAddr(t), RaftAddr: freeAddr(t),
 		FastHash: true, Join: n1.apiURL}.Args()
-	out, err, took := runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), args...)
+	out, took, err := runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey), args...)
 	if err == nil || !strings.Contains(out, "already a member") || !strings.Contains(out, "node remove") {
 		t.Fatalf("duplicate id join: %v %s", err, out)
 	}
@@ -85,7 +85,7 @@ func TestOps_DuplicateIDJoinRefused(t *testing.T) {
 		t.Fatalf("membership changed: %v %+v", err, st)
 	}
 	// A wrong key fails fast too, and says so.
-	out, err, took = runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY=cgz54eQVEHeWofdOVcCneCg0Gj89x5bSh8_ueDyoR0E"),
+	out, took, err = runBin(t, 20*time.Second, cleanEnv("SESSIOND_CLUSTER_KEY=cgz54eQVEHeWofdOVcCneCg0Gj89x5bSh8_ueDyoR0E"),
 		proctest.Node{Subcommand: "join", ID: "n2", DataDir: t.TempDir(), APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true, Join: n1.apiURL}.Args()...)
 	if err == nil || !strings.Contains(out, "cluster key") || took > 10*time.Second {
 		t.Fatalf("wrong key after %v: %v %s", took, err, out)
@@ -96,12 +96,12 @@ func TestOps_DuplicateIDJoinRefused(t *testing.T) {
 // /metrics and in status.
 func TestOps_Version(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-v"}} {
-		out, err, _ := runBin(t, 10*time.Second, cleanEnv(), args...)
+		out, _, err := runBin(t, 10*time.Second, cleanEnv(), args...)
 		if err != nil || !strings.HasPrefix(out, "sessiond ") || !strings.Contains(out, "go1.") {
 			t.Fatalf("%q: %v %s", args, err, out)
 		}
 	}
-	out, err, _ := runBin(t, 10*time.Second, cleanEnv(), "version", "--json")
+	out, _, err := runBin(t, 10*time.Second, cleanEnv(), "version", "--json")
 	if err != nil || !strings.Contains(out, `"go_version":"go1.`) || !strings.Contains(out, `"commit":`) {
 		t.Fatalf("version --json: %v %s", err, out)
 	}
@@ -172,7 +172,7 @@ func TestOps_DevMode(t *testing.T) {
 // A production start with a first-admin password below the policy
 // refuses to start, saying why, without echoing it.
 func TestOps_BadAdminPasswordRefusesStart(t *testing.T) {
-	out, err, _ := runBin(t, 10*time.Second, cleanEnv("SESSIOND_ADMIN_PASSWORD=admin"),
+	out, _, err := runBin(t, 10*time.Second, cleanEnv("SESSIOND_ADMIN_PASSWORD=admin"),
 		proctest.Node{DataDir: t.TempDir(), APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true}.Args()...)
 	if err == nil || !strings.Contains(out, "SESSIOND_ADMIN_PASSWORD does not meet the password policy") || strings.Contains(out, "=admin") {
 		t.Fatalf("%v %s", err, out)
@@ -186,7 +186,7 @@ func TestOps_ConfigFilePrecedence(t *testing.T) {
 	file := filepath.Join(dir, "sessiond.toml")
 	os.WriteFile(file, []byte("node-id = \"from-file\"\nmax-stale = \"2s\"\nlog-level = \"warn\"\ndefault-db = \"filedb\"\nhash-time = 3\n"), 0o600)
 	env := cleanEnv("SESSIOND_NODE_ID=from-env", "SESSIOND_DEFAULT_DB=envdb", "SESSIOND_CLUSTER_KEY="+clusterKey)
-	out, err, _ := runBin(t, 10*time.Second, env, "serve", "--config", file, "--default-db", "flagdb", "--print-config")
+	out, _, err := runBin(t, 10*time.Second, env, "serve", "--config", file, "--default-db", "flagdb", "--print-config")
 	if err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
@@ -202,16 +202,16 @@ func TestOps_ConfigFilePrecedence(t *testing.T) {
 	// The printed configuration reads back as a config file.
 	again := filepath.Join(dir, "again.toml")
 	os.WriteFile(again, []byte(out), 0o600)
-	if out2, err, _ := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", again, "--print-config"); err != nil || !strings.Contains(out2, `default-db = "flagdb"`) {
+	if out2, _, err := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", again, "--print-config"); err != nil || !strings.Contains(out2, `default-db = "flagdb"`) {
 		t.Fatalf("round trip: %v %s", err, out2)
 	}
 	os.WriteFile(file, []byte("cluster-key = \""+clusterKey+"\"\n"), 0o600)
-	if out, err, _ := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", file, "--print-config"); err == nil ||
+	if out, _, err := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", file, "--print-config"); err == nil ||
 		!strings.Contains(out, "SESSIOND_CLUSTER_KEY") || strings.Contains(out, clusterKey) {
 		t.Fatalf("secret in config file: %v %s", err, out)
 	}
 	os.WriteFile(file, []byte("node-idd = \"typo\"\n"), 0o600)
-	if out, err, _ := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", file); err == nil || !strings.Contains(out, "node-idd") {
+	if out, _, err := runBin(t, 10*time.Second, cleanEnv(), "serve", "--config", file); err == nil || !strings.Contains(out, "node-idd") {
 		t.Fatalf("unknown key: %v %s", err, out)
 	}
 }
@@ -220,7 +220,7 @@ func TestOps_ConfigFilePrecedence(t *testing.T) {
 // bash one parses.
 func TestOps_CompletionScripts(t *testing.T) {
 	for _, sh := range []string{"bash", "zsh", "fish"} {
-		out, err, _ := runBin(t, 10*time.Second, cleanEnv(), "completion", sh)
+		out, _, err := runBin(t, 10*time.Second, cleanEnv(), "completion", sh)
 		if err != nil || !strings.Contains(out, "remove") || !strings.Contains(out, "unlock") || !strings.Contains(out, "trusted-proxies") {
 			t.Fatalf("%s: %v %s", sh, err, out)
 		}
@@ -238,7 +238,7 @@ func TestOps_CompletionScripts(t *testing.T) {
 			}
 		}
 	}
-	if out, err, _ := runBin(t, 10*time.Second, cleanEnv(), "completion", "tcsh"); err == nil || !strings.Contains(out, "bash, zsh or fish") {
+	if out, _, err := runBin(t, 10*time.Second, cleanEnv(), "completion", "tcsh"); err == nil || !strings.Contains(out, "bash, zsh or fish") {
 		t.Fatalf("tcsh: %v %s", err, out)
 	}
 }
