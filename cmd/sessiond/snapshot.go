@@ -219,4 +219,3 @@ func httpError(resp *http.Response) error {
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
 	return &client.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 }
-
