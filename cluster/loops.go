@@ -136,11 +136,15 @@ func (r *refresher) flush(ctx context.Context) {
 		r.mu.Unlock()
 		return
 	}
-	cmd := &fsm.RefreshSessions{Refreshes: make([]fsm.Refresh, 0, len(r.pending))}
+	refs := make([]fsm.Refresh, 0, len(r.pending))
 	for d, at := range r.pending {
-		cmd.Refreshes = append(cmd.Refreshes, fsm.Refresh{Digest: d, At: at})
+		refs = append(refs, fsm.Refresh{Digest: d, At: at})
 	}
 	r.pending = make(map[fsm.Digest]int64)
 	r.mu.Unlock()
-	r.n.Apply(ctx, cmd)
+	for _, cmd := range refreshChunks(refs, refreshChunkBytes) {
+		// A refresh that fails is only an earlier idle expiry; the next
+		// chunks still go.
+		r.n.Apply(ctx, cmd)
+	}
 }
