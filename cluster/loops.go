@@ -27,8 +27,9 @@ func (n *Node) watchLeadership(ch <-chan bool) {
 }
 
 func (n *Node) becomeLeader() {
+	var term uint64
 	for n.raft.State() == raft.Leader && !n.closing.Load() {
-		term := n.raft.CurrentTerm()
+		term = n.raft.CurrentTerm()
 		if err := n.barrier(n.cfg.ApplyTimeout); err != nil {
 			continue
 		}
@@ -50,9 +51,8 @@ func (n *Node) becomeLeader() {
 	if meta, ok := n.fsm.State().Node(self.ID); !ok || meta != self {
 		n.Apply(ctx, &fsm.PutNode{Node: self})
 	}
-	if fn := n.onLeader.Load(); fn != nil {
-		(*fn)(ctx)
-	}
+	n.preparedTerm.Store(term)
+	n.runOnLeader(ctx, term)
 }
 
 // leaderLoop purges expired sessions while this node leads. Expiry is
