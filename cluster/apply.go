@@ -13,8 +13,11 @@ import (
 
 // Apply commits cmd through the leader and returns the leader's typed
 // result. On a follower the encoded command is forwarded to the leader.
-// Commands are idempotent by construction (IDs chosen before the log), so
-// a retry after a lost leader cannot apply a different outcome.
+// Commands that name what they create or end (IDs and nonces chosen before
+// the log) are idempotent, so a retry after a lost leader cannot apply a
+// different outcome; logoutall, a failed-login record and a password
+// change carry no such id and may apply twice (docs/ARCHITECTURE.md,
+// rule 2).
 //
 // The FSM's business failure (user exists, session limit, …) is folded
 // into the returned error, as etcd's raftRequest and Consul's raftApply
@@ -76,8 +79,9 @@ func (n *Node) deadlineError(last error) error {
 }
 
 // retryable reports whether trying again (perhaps on another leader) may
-// succeed. Every write is idempotent, so a retry after an unknown outcome is
-// safe.
+// succeed. A retry after an unknown outcome is safe: most writes are
+// idempotent, and the three that are not (see Apply) only end sessions
+// again or count a failure twice, never grant access.
 func retryable(err error) bool {
 	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
 		errors.Is(err, ErrForward) || errors.Is(err, ErrNotCaughtUp)

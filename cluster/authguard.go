@@ -17,12 +17,16 @@ import (
 type authMetrics struct {
 	raftFailures *prometheus.CounterVec
 	reqFailures  *prometheus.CounterVec
+	// reqRefused counts signed calls that authenticated but were refused
+	// all the same: not an attack, so not in reqFailures.
+	reqRefused *prometheus.CounterVec
 }
 
 // Reasons are fixed sets: a label value never comes from the peer.
 var (
-	raftFailReasons = transport.FailReasons
-	reqFailReasons  = []string{"missing", "malformed", "raw_key", "no_key", "old_format", "stale", "wrong_target", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
+	raftFailReasons  = transport.FailReasons
+	reqRefuseReasons = []string{reasonTooLarge}
+	reqFailReasons   = []string{"missing", "malformed", "raw_key", "no_key", "old_format", "stale", "wrong_target", "replay", "replay_cache_full", "bad_signature", "body", "throttled", "no_node_cert"}
 )
 
 func newAuthMetrics() *authMetrics {
@@ -35,6 +39,13 @@ func newAuthMetrics() *authMetrics {
 			Name: "sessiond_internal_auth_failures_total",
 			Help: "Signed internal or cluster-key calls refused, by reason.",
 		}, []string{"reason"}),
+		reqRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_internal_refused_total",
+			Help: "Correctly signed internal or cluster-key calls refused all the same, by reason (too_large: the body is over the route's limit).",
+		}, []string{"reason"}),
+	}
+	for _, r := range reqRefuseReasons {
+		m.reqRefused.WithLabelValues(r)
 	}
 	for _, r := range raftFailReasons {
 		m.raftFailures.WithLabelValues(r)
@@ -46,7 +57,7 @@ func newAuthMetrics() *authMetrics {
 }
 
 func (m *authMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.raftFailures, m.reqFailures}
+	return []prometheus.Collector{m.raftFailures, m.reqFailures, m.reqRefused}
 }
 
 // rateLog writes at most burst lines, then one per interval, and says how

@@ -83,8 +83,8 @@ func (n *Node) forwardBatched(ctx context.Context, data []byte) (fsm.Result, err
 		}
 		return c.res, c.err
 	case <-ctx.Done():
-		// The command may still commit; it is idempotent, and the caller's
-		// retry (or none) is as safe as after a timed-out single forward.
+		// The command may still commit; the caller's retry (or none) is
+		// as safe as after a timed-out single forward (see Apply).
 		return fsm.Result{}, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,10 @@ type Config struct {
 	Version string
 	Now     func() time.Time
 	FSM     *fsm.FSM // nil = a new empty one
+	// OnLeader, when set, is the leader hook (see Node.SetOnLeader)
+	// registered before Raft starts, so the first leader's first entries
+	// after its own record are the seed whoever wins the election.
+	OnLeader func(context.Context)
 
 	// claimFormat, when set, is the format this node announces instead of
 	// fsm.CurrentFormat: tests play a member running an older binary.

@@ -27,8 +27,9 @@ func (n *Node) watchLeadership(ch <-chan bool) {
 }
 
 func (n *Node) becomeLeader() {
+	var term uint64
 	for n.raft.State() == raft.Leader && !n.closing.Load() {
-		term := n.raft.CurrentTerm()
+		term = n.raft.CurrentTerm()
 		if err := n.barrier(n.cfg.ApplyTimeout); err != nil {
 			continue
 		}
@@ -50,9 +51,8 @@ func (n *Node) becomeLeader() {
 	if meta, ok := n.fsm.State().Node(self.ID); !ok || meta != self {
 		n.Apply(ctx, &fsm.PutNode{Node: self})
 	}
-	if fn := n.onLeader.Load(); fn != nil {
-		(*fn)(ctx)
-	}
+	n.preparedTerm.Store(term)
+	n.runOnLeader(ctx, term)
 }
 
 // leaderLoop purges expired sessions while this node leads. Expiry is
@@ -136,11 +136,15 @@ func (r *refresher) flush(ctx context.Context) {
 		r.mu.Unlock()
 		return
 	}
-	cmd := &fsm.RefreshSessions{Refreshes: make([]fsm.Refresh, 0, len(r.pending))}
+	refs := make([]fsm.Refresh, 0, len(r.pending))
 	for d, at := range r.pending {
-		cmd.Refreshes = append(cmd.Refreshes, fsm.Refresh{Digest: d, At: at})
+		refs = append(refs, fsm.Refresh{Digest: d, At: at})
 	}
 	r.pending = make(map[fsm.Digest]int64)
 	r.mu.Unlock()
-	r.n.Apply(ctx, cmd)
+	for _, cmd := range refreshChunks(refs, refreshChunkBytes) {
+		// A refresh that fails is only an earlier idle expiry; the next
+		// chunks still go.
+		r.n.Apply(ctx, cmd)
+	}
 }

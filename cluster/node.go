@@ -68,7 +68,13 @@ type Node struct {
 	shutOnce sync.Once
 	shutErr  error
 
-	onLeader atomic.Pointer[func(context.Context)]
+	// onLeader is the leader hook, and hookMu/hookTerm/preparedTerm make
+	// it run once per term of leadership however its registration and
+	// the election race (leaderhook.go).
+	onLeader     atomic.Pointer[func(context.Context)]
+	preparedTerm atomic.Uint64
+	hookMu       sync.Mutex
+	hookTerm     uint64
 	// promoteRounds counts the promoter's rounds as leader (promote.go),
 	// so a test can tell the promoter has looked.
 	promoteRounds atomic.Uint64
@@ -96,6 +102,9 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, fsm: cfg.FSM, stop: make(chan struct{}), notify: make(chan bool, 8), born: time.Now(), leases: newLeaseTable()}
 	if n.fsm == nil {
 		n.fsm = fsm.New()
+	}
+	if cfg.OnLeader != nil {
+		n.onLeader.Store(&cfg.OnLeader) // before Raft starts: no election can beat it
 	}
 	n.client = cfg.HTTPClient
 	if n.client == nil {
@@ -318,11 +327,6 @@ func (n *Node) Raft() *raft.Raft { return n.raft }
 
 // IsLeader reports whether this node currently leads.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
-
-// SetOnLeader registers fn to run (in its own goroutine) each time this node
-// becomes leader and has committed an entry of its term — the place for
-// one-time seeding such as the first admin user.
-func (n *Node) SetOnLeader(fn func(context.Context)) { n.onLeader.Store(&fn) }
 
 // Shutdown stops the node cleanly: it stops accepting work, hands
 // leadership to another voter if it leads, stops the loops and closes Raft

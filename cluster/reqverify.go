@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -32,7 +33,21 @@ const (
 	authLogInterval  = 10 * time.Second // one refusal line per interval after the burst
 	authLogBurst     = 5
 	memBodyLimit     = 1 << 20 // larger signed bodies are spooled to the data dir
+	// oversizeDrain is how far past an in-memory limit the guard still
+	// reads (hashing, not storing) to tell a member's oversized call (413,
+	// not an authentication failure) from a stranger's. Past it the body
+	// is refused unverified, as an authentication failure.
+	oversizeDrain = 64 << 20
 )
+
+// reasonTooLarge is check's answer for a correctly signed body over the
+// route's limit: a member's mistake, answered 413 and counted in
+// sessiond_internal_refused_total, never throttled.
+const reasonTooLarge = "too_large"
+
+// errBodyTooLarge is readBody's error for a body over the limit that was
+// hashed whole, so its signature can still be checked.
+var errBodyTooLarge = errors.New("signed body over the limit")
 
 // reqGuard verifies signed calls: the internal API, and the public
 // cluster-key routes through KeyGate.
@@ -112,6 +127,14 @@ func (g *reqGuard) admit(w http.ResponseWriter, r *http.Request, limit int64) (*
 		return nil, nil, false
 	}
 	body, cleanup, reason := g.check(r, limit, now)
+	if reason == reasonTooLarge {
+		// The sender holds the key: it is not an attacker, and
+		// throttling it would cost it its lease. Say what is wrong.
+		g.metrics.reqRefused.WithLabelValues(reason).Inc()
+		g.log.warn("refused oversized internal call", "limit", limit, "remote", r.RemoteAddr, "path", clip(r.URL.Path))
+		writeTooLarge(w, limit)
+		return nil, nil, false
+	}
 	if reason != "" {
 		g.metrics.reqFailures.WithLabelValues(reason).Inc()
 		g.throttle.fail(ip, now)
@@ -155,7 +178,8 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 		return nil, nil, "replay"
 	}
 	body, sum, cleanup, err := g.readBody(r.Body, limit)
-	if err != nil {
+	tooLarge := errors.Is(err, errBodyTooLarge)
+	if err != nil && !tooLarge {
 		return nil, nil, "body"
 	}
 	uri := r.RequestURI
@@ -163,8 +187,13 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 		uri = r.URL.RequestURI()
 	}
 	if !sig.Valid(g.key, r.Method, uri, sum) {
-		cleanup()
+		if cleanup != nil {
+			cleanup()
+		}
 		return nil, nil, "bad_signature"
+	}
+	if tooLarge {
+		return nil, nil, reasonTooLarge
 	}
 	fresh, full := g.replay.add(sig.Nonce, sig.Time.Add(reqsign.Window), now)
 	switch {
@@ -197,7 +226,15 @@ func (g *reqGuard) readBody(rc io.Reader, limit int64) (io.ReadCloser, [sha256.S
 		return io.NopCloser(bytes.NewReader(head)), sum, func() {}, nil
 	}
 	if limit <= memBodyLimit {
-		return nil, sum, nil, fmt.Errorf("body over %d bytes", limit)
+		// Hash the rest without keeping it: a signature over the whole
+		// body tells a member's oversized call from a stranger's.
+		h.Write(head)
+		n, err := io.Copy(h, io.LimitReader(rc, oversizeDrain+1))
+		if err != nil || n > oversizeDrain {
+			return nil, sum, nil, fmt.Errorf("body over %d bytes", limit)
+		}
+		copy(sum[:], h.Sum(nil))
+		return nil, sum, nil, errBodyTooLarge
 	}
 	return g.spool(head, rc, limit, h)
 }
@@ -277,6 +314,16 @@ func newCapToken() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// writeTooLarge answers a signed call whose body is over limit.
+func writeTooLarge(w http.ResponseWriter, limit int64) {
+	var body internalError
+	body.Error.Code = codeOf(ErrConfig)
+	body.Error.Message = fmt.Sprintf("%v: signed body over %d bytes", ErrConfig, limit)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	json.NewEncoder(w).Encode(body)
 }
 
 func writeThrottled(w http.ResponseWriter) {

@@ -2,26 +2,50 @@ package fsm
 
 import "crypto/sha256"
 
-// apply changes the state by one command at a log index. It holds s.mu for
-// writing (and a shard lock per session touched) for the duration of one
-// command only; the index moves with the state under the same lock, so a
-// snapshot's index always matches its contents. The index moves even when
-// the command fails: a failure is still an applied entry.
+// apply changes the state by one command at a log index. It holds s.apMu
+// for the whole command, so a capture (snapshot, backup, state hash) sees
+// the state between two entries. Most commands also hold s.mu for writing
+// for their whole run; the session-only ones (sessionOnly) never take it,
+// so a refresh of 50k sessions does not stall the user lookup every
+// validation makes (they meet only on one shard lock per session). The
+// index moves even when the command fails: a failure is still an applied
+// entry.
 func (s *State) apply(c Command, index uint64) Result {
+	s.apMu.Lock()
+	defer s.apMu.Unlock()
+	sp := specOf(c.Type())
+	if sp == nil {
+		s.setIndex(index)
+		return fail(ErrBadCommand)
+	}
+	if sessionOnly(c) {
+		res := sp.apply(s, c)
+		s.setIndex(index)
+		return res
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if index > s.index {
 		s.index = index
 	}
-	sp := specOf(c.Type())
-	if sp == nil {
-		return fail(ErrBadCommand)
-	}
 	return sp.apply(s, c)
 }
 
-// Each applyX below runs under s.mu, called by apply through the commands
-// table. They must stay deterministic (see the package doc) and must not
+// sessionOnly reports the commands that write nothing s.mu guards: they
+// change session shards (under each shard's lock) and byUser (under
+// s.sessMu), and only read the rest. Reading without s.mu is safe here
+// because every write to the state happens on the apply path, which holds
+// s.apMu. A command added here must keep to that.
+func sessionOnly(c Command) bool {
+	switch c.(type) {
+	case *RefreshSessions, *PurgeExpired:
+		return true
+	}
+	return false
+}
+
+// Each applyX below runs under s.apMu, and under s.mu unless sessionOnly,
+// called by apply through the commands table. They must stay deterministic (see the package doc) and must not
 // edit a value reachable from the state: they store a modified copy.
 
 func (s *State) applyDeleteUser(c *DeleteUser) Result {

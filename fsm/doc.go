@@ -24,9 +24,13 @@
 // the fields it does not know. testdata/snapshot-v1.golden holds that
 // promise to a file written by an earlier binary.
 //
-// Reads never wait behind a snapshot and only wait behind Apply for the few
-// microseconds one command holds a shard lock: sessions live in sharded maps
-// of immutable values, so a reader copies a pointer and leaves.
+// Reads never wait behind a snapshot. Sessions live in sharded maps of
+// immutable values, so a session read waits at most for one shard write.
+// Reads of users, keys and settings wait behind a command that changes
+// them (it holds the state lock for its run); the session-only commands,
+// refresh and purge batches of up to 50k sessions, never take that lock,
+// so validation does not stall behind them (see State's lock order and
+// BenchmarkValidationDuringRefreshBatch).
 //
 // fsm imports nothing else of this repository.
 package fsm

@@ -90,8 +90,12 @@ type image struct {
 	clients  []Client
 }
 
-// capture copies the state's pointers and the index they belong to.
+// capture copies the state's pointers and the index they belong to. It
+// holds apMu so that a command that runs without mu (sessionOnly) is never
+// seen half applied.
 func (s *State) capture() *image {
+	s.apMu.Lock()
+	defer s.apMu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}

@@ -10,14 +10,26 @@ const shardCount = 64
 
 // State is the in-memory store every node keeps. It is built by Apply or
 // Restore and read concurrently by request handlers.
+//
+// Lock order: apMu, then mu, then sessMu, then one shard's mu. apMu is
+// held by the apply path for one whole command and by capture, never by a
+// reader, so a long command makes snapshots wait but not validations.
+// Every write but setIndex's happens under apMu, so the apply path may
+// read any field but index without the lock that guards it; readers take
+// that lock.
 type State struct {
 	shards [shardCount]shard
+
+	apMu sync.Mutex // one command at a time; capture sees a whole entry
+
+	// sessMu guards byUser: session-only commands change it without mu.
+	sessMu sync.RWMutex
+	byUser map[uint64][]*Session
 
 	mu       sync.RWMutex // guards everything below
 	users    map[uint64]*User
 	byLogin  map[string]uint64   // db + "\x00" + login -> id
 	byEmail  map[string][]uint64 // emailKey -> ids, sorted (see emails.go)
-	byUser   map[uint64][]*Session
 	dbs      map[string]struct{}
 	nodes    map[string]Node
 	keys     map[string]SigningKey
@@ -97,9 +109,9 @@ func (s *State) Users(db string) []*User {
 
 // UserSessions lists a user's sessions, oldest first.
 func (s *State) UserSessions(id uint64) []*Session {
-	s.mu.RLock()
+	s.sessMu.RLock()
 	out := append([]*Session(nil), s.byUser[id]...)
-	s.mu.RUnlock()
+	s.sessMu.RUnlock()
 	sortSessions(out)
 	return out
 }
@@ -218,12 +230,14 @@ func sortSessions(ss []*Session) {
 }
 
 // putSession and dropSession keep the digest index, the per-user index and
-// the counter in step. Callers hold s.mu for writing.
+// the counter in step. Callers hold s.apMu; they take s.sessMu themselves.
 func (s *State) putSession(sess *Session) {
 	sh := s.shard(sess.Digest)
 	sh.mu.Lock()
 	old, existed := sh.put(sess)
 	sh.mu.Unlock()
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
 	list := s.byUser[sess.UserID]
 	if existed {
 		for i, o := range list {
@@ -242,6 +256,8 @@ func (s *State) dropSession(sess *Session) {
 	sh.mu.Lock()
 	sh.del(&sess.Digest)
 	sh.mu.Unlock()
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
 	list := s.byUser[sess.UserID]
 	for i, o := range list {
 		if o.Digest == sess.Digest {
