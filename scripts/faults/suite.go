@@ -156,7 +156,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		// Probe sessions just after they expired, before the purge (30 s).
 		opts.Workload.ExpiryEvery, opts.Workload.ExpirySkew = 3, opts.Skew
 		if opts.Scenario == ScAll {
-			opts.Workload.ExpiryEvery = 10
+			// Knox sessions with a 4 s TTL: probes log in every second
+			// and each is examined 5+ s later, inside any run from 30 s.
+			opts.Workload.ExpiryEvery, opts.Workload.ExpiryDialect = 10, dialKnox
 		}
 	}
 	wl := NewWorkload(opts.Workload, cl, rec)
@@ -165,9 +167,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := cl.Client.AdminLogin(sctx, 0, ccfg.AdminPassword); err != nil {
 		return rep, err
 	}
-	if ttl := map[string]int{ScExpiry: 3, ScAll: 30}[opts.Scenario]; ttl > 0 {
+	if ttl := map[string]map[string]any{ScExpiry: {"native_ttl_seconds": 3}, ScAll: {"knox_ttl_seconds": 4}}[opts.Scenario]; ttl != nil {
 		// Short TTLs so that sessions expire while the workload runs (P8).
-		if a := cl.Client.PatchSettings(sctx, 0, map[string]any{"native_ttl_seconds": ttl}); a.Status != 200 {
+		if a := cl.Client.PatchSettings(sctx, 0, ttl); a.Status != 200 {
 			return rep, fmt.Errorf("faults: settings: %d %s %v", a.Status, a.Body, a.Err)
 		}
 	}

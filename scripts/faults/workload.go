@@ -27,6 +27,10 @@ type WorkloadConfig struct {
 	// sessions); KnoxPct of logins go through knox's /auth/login/;
 	// RetireDisablePct of retiring users are disabled (ending theirs).
 	PasswordPct, KnoxPct, RetireDisablePct int
+	// OdooPct and JWTPct of logins go through those dialects;
+	// RetireDeletePct of retiring users are deleted; KeepCurrentPct of
+	// logoutalls keep the calling session.
+	OdooPct, JWTPct, RetireDeletePct, KeepCurrentPct int
 	// TargetPct of operations go to the node the nemesis is faulting, so
 	// that a short fault window sees traffic on the faulted node.
 	TargetPct int
@@ -35,6 +39,9 @@ type WorkloadConfig struct {
 	// (expires_at + 1 s + ExpirySkew).
 	ExpiryEvery int
 	ExpirySkew  time.Duration
+	// ExpiryDialect is the dialect the expiry probes log in with (empty:
+	// drawn like any login); the suite shortens that dialect's TTL.
+	ExpiryDialect string
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
@@ -46,7 +53,8 @@ func DefaultWorkload() WorkloadConfig {
 		Workers: 16, ActiveUsers: 24, OpsPerUser: 60, OpTimeout: 6500 * time.Millisecond,
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
-		PasswordPct: 2, KnoxPct: 30, RetireDisablePct: 50, TargetPct: 50,
+		PasswordPct: 2, KnoxPct: 20, OdooPct: 15, JWTPct: 15, RetireDisablePct: 35, RetireDeletePct: 30,
+		KeepCurrentPct: 50, TargetPct: 50,
 	}
 }
 
@@ -133,6 +141,7 @@ type Workload struct {
 	// Target, when set, names the node the nemesis is faulting (-1: none).
 	Target  func() int
 	retired chan *testUser
+	book    dialectBook
 }
 
 // NewWorkload prepares a workload; Setup creates the first users.
@@ -337,8 +346,16 @@ func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, 
 // dropped by the checkers). It does not record the operation.
 func (w *Workload) validateOnce(cctx context.Context, client, node int, u *testUser, tok, level string, sweep bool) Op {
 	op := w.begin(client, Validate, u, node)
-	op.Token, op.Level, op.Sweep = tok, level, sweep
-	a := w.cl.Client.Validate(cctx, node, tok, level)
+	op.Token, op.Level, op.Sweep = tok, w.servedLevel(level), sweep
+	routes := readRoutes(w.book.kind(tok))
+	route := routes[0]
+	if !sweep {
+		route = routes[mrand.IntN(len(routes))]
+	}
+	if route != "session" {
+		op.Via = route
+	}
+	a := w.read(cctx, node, route, tok, level)
 	w.finish(&op, a)
 	switch a.Status {
 	case http.StatusOK:
@@ -355,10 +372,11 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 	op := w.begin(client, Logout, u, node)
 	op.Token = tok
 	cctx, cancel := w.opCtx(ctx)
-	a := w.cl.Client.Logout(cctx, node, tok)
+	a, via := w.logoutVia(cctx, node, tok)
 	cancel()
 	w.finish(&op, a)
-	op.Result = writeOutcome(a, http.StatusNoContent)
+	op.Via = via
+	op.Result = writeOutcome(a, 0)
 	if op.Result == Unknown {
 		op.Return = Open
 	}
@@ -373,13 +391,28 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 }
 
 func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser, tok string) bool {
+	if !w.ownsDialect(tok) {
+		return w.logout(ctx, client, node, u, tok)
+	}
 	op := w.begin(client, LogoutAll, u, node)
 	op.Token, op.Level = tok, "consistent"
+	keep := mrand.IntN(100) < w.cfg.KeepCurrentPct
 	u.mu.Lock()
-	held := append([]string(nil), u.tokens...) // logged in before this call
+	var held []string // logged in before this call
+	for _, t := range u.tokens {
+		if !keep || t != tok {
+			held = append(held, t)
+		}
+	}
 	u.mu.Unlock()
 	cctx, cancel := w.opCtx(ctx)
-	a := w.cl.Client.LogoutAll(cctx, node, tok, "consistent")
+	var a Answer
+	if keep {
+		op.Via = "keep-current"
+		a = w.cl.Client.LogoutAllKeep(cctx, node, tok)
+	} else {
+		a = w.cl.Client.LogoutAll(cctx, node, tok, "consistent")
+	}
 	cancel()
 	w.finish(&op, a)
 	op.Result = writeOutcome(a, http.StatusNoContent)
@@ -393,11 +426,12 @@ func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser,
 	return op.Result == Unknown
 }
 
-// writeOutcome classifies a write's answer: success, a 4xx refusal that
-// changed nothing, or unknown (no answer, 5xx).
+// writeOutcome classifies a write's answer: success (okStatus, or any 2xx
+// when okStatus is 0), a 4xx refusal that changed nothing, or unknown (no
+// answer, 5xx).
 func writeOutcome(a Answer, okStatus int) Outcome {
 	switch {
-	case a.Status == okStatus:
+	case a.Status == okStatus, okStatus == 0 && a.Status >= 200 && a.Status < 300:
 		return OK
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		return Failed
