@@ -88,18 +88,18 @@ func newLoopbackNetwork(n int, nodeIDs []string) (*loopbackNetwork, error) {
 		}
 		ln.run = (ln.run+1)%200 + 20
 	}
-	ids := make([][]byte, n)
-	for i := range ids {
-		ids[i] = []byte(nodeIDs[i])
+	binds := make([]string, n)
+	for i := range binds {
+		binds[i] = ln.RaftBind(i)
 	}
+	identify := senderByOwner(binds)
 	for i := 0; i < n; i++ {
 		l, err := net.Listen("tcp", ln.RaftAdvertise(i))
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
-		ln.proxies = append(ln.proxies, newProxy(i, l, ln.RaftBind(i), ln.links, true,
-			func(_ net.Conn, first []byte) (int, bool) { return sniffSender(first, ids) }))
+		ln.proxies = append(ln.proxies, newProxy(i, l, ln.RaftBind(i), ln.links, false, identify))
 	}
 	return ln, nil
 }
