@@ -431,7 +431,7 @@ func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser,
 // answer, 5xx).
 func writeOutcome(a Answer, okStatus int) Outcome {
 	switch {
-	case a.Status == okStatus, okStatus == 0 && a.Status >= 200 && a.Status < 300:
+	case okStatus != 0 && a.Status == okStatus, okStatus == 0 && a.Status >= 200 && a.Status < 300:
 		return OK
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		return Failed
