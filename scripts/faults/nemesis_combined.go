@@ -69,3 +69,46 @@ func (n *Nemesis) combined(ctx context.Context, start int64) error {
 	n.record(ScCombined, n.cl.Procs[old].ID, fmt.Sprintf("%s; %d probes", strings.Join(notes, ", "), probes), start)
 	return nil
 }
+
+// ScSlowFollower delays every fsync of one follower (strace, as
+// stall-leader does), so it stores and applies entries a fraction of a
+// second after the leader and the other follower committed them, while
+// its network is fast: a read-index answer then reaches it before the
+// entries it covers are applied. Revocations are made through the leader
+// and each is validated on the slow follower as soon as it is
+// acknowledged: a consistent read that skips the apply wait answers from
+// state without the revocation (P1, P2). Network latency alone cannot
+// show that: the entries travel on the same links as the answer, ahead
+// of it.
+const ScSlowFollower = "slow-follower"
+
+// slowFollower is the ScSlowFollower fault.
+func (n *Nemesis) slowFollower(ctx context.Context, start int64) error {
+	i, err := n.pick(ctx, false)
+	if err != nil {
+		return err
+	}
+	d := n.jitter(n.election/4, n.election/2)
+	stop, err := n.stallDisk(i, d)
+	if err != nil {
+		n.record(ScSlowFollower, n.cl.Procs[i].ID, "skipped: "+err.Error(), start)
+		return nil
+	}
+	defer stop()
+	end := time.Now().Add(n.jitter(2*n.election, 4*n.election))
+	bursts := 0
+	for n.wl != nil && time.Now().Before(end) && ctx.Err() == nil {
+		lctx, cancel := context.WithTimeout(ctx, n.election)
+		l, lerr := n.leaderOf(lctx, n.others(i))
+		cancel()
+		if lerr == nil {
+			// Each acknowledged logout is followed by a validation on
+			// the target, the slow follower (Workload.followUp).
+			n.wl.LogoutBurst(ctx, l, 4)
+			bursts++
+		}
+	}
+	sleepCtx(ctx, time.Until(end))
+	n.record(ScSlowFollower, n.cl.Procs[i].ID, fmt.Sprintf("fsync delayed %v; %d logout bursts through the leader", d.Round(time.Millisecond), bursts), start)
+	return nil
+}

@@ -110,5 +110,5 @@ func (w *Workload) followUp(ctx context.Context, client, node int, u *testUser, 
 			other = t
 		}
 	}
-	w.validate(ctx, client, other, u, tok, []string{"default", "consistent"}[mrand.IntN(2)])
+	w.validate(ctx, client, other, u, tok, []string{"default", "consistent", "consistent"}[mrand.IntN(3)])
 }

@@ -35,7 +35,10 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/readindex.go",
 			"\tidx, err := n.ReadIndex(ctx)\n\tif err != nil {\n\t\treturn err\n\t}\n\treturn n.WaitApplied(ctx, idx)",
 			"\t_, err := n.ReadIndex(ctx)\n\treturn err"}},
-		Scenarios: []string{"latency"}, Expect: "P1"},
+		// A follower whose disk is slow applies after the read-index
+		// answer arrives; network latency alone delays the entries as
+		// much as the answer, so "latency" caught it 1 time in 3.
+		Scenarios: []string{"slow-follower"}, Expect: "P1"},
 	{Name: "default-miss-answered-locally", Class: "local answers for misses",
 		Edits: []Edit{{"cluster/readindex.go",
 			"if level == Default && hit && n.LeaseValid() {",
