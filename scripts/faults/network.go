@@ -67,7 +67,8 @@ func haveIPTables() bool {
 
 // loopbackNetwork puts node i on 127.77.<run>.<i+1>; its Raft port is
 // advertised through an in-process proxy that tells senders apart by the
-// Raft header of each connection.
+// process owning each connection's other end (sockowner.go): the Raft
+// port is TLS, internal calls included, so no header can be read.
 type loopbackNetwork struct {
 	run     int
 	links   *linkState
