@@ -32,7 +32,7 @@ while getopts "d:s:n:h" opt; do
 	s) scenarios=$OPTARG ;;
 	n) nodes=$OPTARG ;;
 	h | *)
-		sed -n '2,24p' "$0"
+		sed -n '2,23p' "$0"
 		exit 2
 		;;
 	esac
