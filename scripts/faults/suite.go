@@ -70,6 +70,9 @@ type Report struct {
 // Passed reports whether every verdict passed or was skipped, and no
 // node crashed by itself.
 func (r *Report) Passed() bool {
+	if len(r.Verdicts) == 0 {
+		return false // the run ended before any check: nothing passed
+	}
 	for _, v := range r.Verdicts {
 		if v.Result == Fail || v.Result == Inconclusive {
 			return false
