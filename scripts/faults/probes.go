@@ -46,6 +46,12 @@ func (w *Workload) loginOpVia(ctx context.Context, client, node int, u *testUser
 	switch {
 	case a.Status == http.StatusCreated && res.Token != "":
 		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
+		if idle := w.cfg.OdooIdle; dialect == dialOdoo && idle > 0 {
+			// Idle expiry: its clock starts at the login, before now.
+			if end := time.Now().Add(idle).UnixNano(); op.ExpiresAt == 0 || end < op.ExpiresAt {
+				op.ExpiresAt = end
+			}
+		}
 		w.book.kinds.Store(res.Token, dialect)
 		if dialect == dialNative {
 			if id := sessionID(a.Body); id != "" {
@@ -215,10 +221,16 @@ func (w *Workload) expiryProbes(ctx context.Context) {
 	client := w.rec.NewClient()
 	var queue []expiring
 	next := time.Now()
+	k := 0
 	for sleepCtx(ctx, 50*time.Millisecond) {
 		if time.Now().After(next) {
 			next = time.Now().Add(time.Duration(w.cfg.ExpiryEvery) * 100 * time.Millisecond)
-			if op := w.loginOpVia(ctx, client, mrand.IntN(w.nodes), u, w.cfg.ExpiryDialect); op.Token != "" && op.ExpiresAt != 0 {
+			dialect := ""
+			if ds := w.cfg.ExpiryDialects; len(ds) > 0 {
+				dialect = ds[k%len(ds)]
+				k++
+			}
+			if op := w.loginOpVia(ctx, client, mrand.IntN(w.nodes), u, dialect); op.Token != "" && op.ExpiresAt != 0 {
 				queue = append(queue, expiring{op.Token, u.login, op.ExpiresAt + int64(time.Second+w.cfg.ExpirySkew+300*time.Millisecond)})
 			}
 		}

@@ -159,9 +159,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		// Probe sessions just after they expired, before the purge (30 s).
 		opts.Workload.ExpiryEvery, opts.Workload.ExpirySkew = 3, opts.Skew
 		if opts.Scenario == ScAll {
-			// Knox sessions with a 4 s TTL: probes log in every second
-			// and each is examined 5+ s later, inside any run from 30 s.
-			opts.Workload.ExpiryEvery, opts.Workload.ExpiryDialect = 10, dialKnox
+			// Knox sessions with a 4 s TTL and Odoo sessions with a 3 s
+			// idle timeout, in turn: probes log in every second and each
+			// is examined 4–5 s past its login, inside any run from 30 s.
+			// Odoo is the prober's alone in this scenario (OdooIdle).
+			opts.Workload.ExpiryEvery, opts.Workload.ExpiryDialects = 10, []string{dialKnox, dialOdoo}
+			opts.Workload.OdooIdle, opts.Workload.OdooPct = 3*time.Second, 0
 		}
 	}
 	wl := NewWorkload(opts.Workload, cl, rec)
@@ -170,7 +173,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := cl.Client.AdminLogin(sctx, 0, ccfg.AdminPassword); err != nil {
 		return rep, err
 	}
-	if ttl := map[string]map[string]any{ScExpiry: {"native_ttl_seconds": 3}, ScAll: {"knox_ttl_seconds": 4}}[opts.Scenario]; ttl != nil {
+	if ttl := map[string]map[string]any{ScExpiry: {"native_ttl_seconds": 3}, ScAll: {"knox_ttl_seconds": 4, "odoo_idle_seconds": 3}}[opts.Scenario]; ttl != nil {
 		// Short TTLs so that sessions expire while the workload runs (P8).
 		if a := cl.Client.PatchSettings(sctx, 0, ttl); a.Status != 200 {
 			return rep, fmt.Errorf("faults: settings: %d %s %v", a.Status, a.Body, a.Err)

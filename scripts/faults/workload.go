@@ -39,9 +39,16 @@ type WorkloadConfig struct {
 	// (expires_at + 1 s + ExpirySkew).
 	ExpiryEvery int
 	ExpirySkew  time.Duration
-	// ExpiryDialect is the dialect the expiry probes log in with (empty:
-	// drawn like any login); the suite shortens that dialect's TTL.
-	ExpiryDialect string
+	// ExpiryDialects are the dialects the expiry probes log in with, in
+	// turn (none: drawn like any login); the suite shortens their TTL or
+	// idle timeout.
+	ExpiryDialects []string
+	// OdooIdle is the Odoo idle timeout the suite set (0: none). An Odoo
+	// login then expires at the latest OdooIdle after it returned unless
+	// it is used, so its ExpiresAt is recorded as the earlier of the two:
+	// set it only when nothing but the expiry prober logs in through Odoo
+	// (OdooPct 0), whose sessions are never used before their probe.
+	OdooIdle time.Duration
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
