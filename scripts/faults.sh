@@ -14,6 +14,8 @@
 #   scripts/faults.sh                                  # every scenario, 20s each, 3 nodes
 #   scripts/faults.sh -d 20m -s all -n 5 -- -snapshot-wait 4m   # the long run
 #   scripts/faults.sh -s kill-leader,pause-leader -d 1m
+#   scripts/faults.sh -s all -d 30s                    # every checker examines something from 30s
+#   scripts/faults.sh -s slow-follower,partition-kill-clock -d 20s
 #
 # As root with iptables each node gets its own network namespace (netns
 # mode); otherwise nodes run on 127.77.x.y behind a per-link proxy
@@ -30,7 +32,7 @@ while getopts "d:s:n:h" opt; do
 	s) scenarios=$OPTARG ;;
 	n) nodes=$OPTARG ;;
 	h | *)
-		sed -n '2,24p' "$0"
+		sed -n '2,23p' "$0"
 		exit 2
 		;;
 	esac

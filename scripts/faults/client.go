@@ -71,6 +71,11 @@ func (c *Client) do(ctx context.Context, node int, method, path, token string, b
 		}
 		req.Header.Set(k, v)
 	}
+	return c.send(req)
+}
+
+// send does req and reads the answer with the node's headers.
+func (c *Client) send(req *http.Request) Answer {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return Answer{Err: err}

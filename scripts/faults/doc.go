@@ -1,6 +1,9 @@
 // Package faults is sessiond's Jepsen-style fault suite: it builds the real
 // binary, runs clusters of 3 or 5 processes, drives a concurrent workload
-// of login / validate / logout / logoutall over every node while a nemesis
+// of every dialect's login (native, knox, Odoo, JWT), validation (native
+// session, forward auth, introspection) and revocation (logout, by ID,
+// logoutall with and without keep-current, password change, disable,
+// delete) over every node while a nemesis
 // injects faults, records every operation with call and return times from
 // one monotonic clock, and checks the history against the promises P1–P8
 // of docs/RELIABILITY.md.
@@ -11,11 +14,12 @@
 //     10.199.<run>.0/24; partitions are iptables DROP rules inside the
 //     namespaces; added latency goes through a userspace proxy whose
 //     listening socket lives in the target node's namespace.
-//   - loopback (otherwise): nodes on 127.0.<run>.x; every node's Raft port is
-//     advertised through an in-process proxy that tells the sending node by
-//     the Raft RPC header it carries, so partitions (including one-way) and
-//     latency are per directed link. Only Raft traffic is cut in this mode;
-//     forwarded HTTP between nodes is not.
+//   - loopback (otherwise): nodes on 127.77.<run>.x; every node's Raft port
+//     is advertised through an in-process proxy that tells the sending node
+//     by the process owning the connection (/proc), so partitions
+//     (including one-way) and latency are per directed link. Internal calls
+//     travel on the Raft port too, so they are cut with it; client HTTP is
+//     not.
 //
 // Recording rules follow etcd's robustness suite: failed or timed-out
 // writes stay in the history with an open end, logins with an unknown

@@ -209,6 +209,9 @@ func (h History) tokens() map[string]*tokenInfo {
 			}
 		case LogoutAll:
 			for _, ti := range byUser[op.User] {
+				if op.Via == "keep-current" && op.Token == ti.login.Token {
+					continue // the calling session is kept
+				}
 				ti.revokes = append(ti.revokes, op)
 			}
 		}

@@ -94,6 +94,9 @@ var SessionModel = porcupine.Model{
 			}
 			return true, joinSet(keep)
 		case LogoutAll:
+			if in.Tok != 0 && hasTok(ids, in.Tok) {
+				return true, joinSet([]int{in.Tok}) // keep-current
+			}
 			return true, ""
 		}
 		return false, s
@@ -165,6 +168,10 @@ func linearizableOps(h History, expiryMargin time.Duration) []porcupine.Operatio
 				continue
 			}
 			in.Desc = fmt.Sprintf("logoutall %s @%s %s", op.User, op.Node, op.Result)
+			if op.Via == "keep-current" {
+				in.Tok = tokNum(op.Token)
+				in.Desc += fmt.Sprintf(" keeping #%d", in.Tok)
+			}
 		default:
 			continue
 		}

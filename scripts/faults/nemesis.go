@@ -35,12 +35,14 @@ const (
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
+	ScCombined, ScSlowFollower,
 }
 
 // mixFaults are the faults the "all" scenario draws from.
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull,
+	ScCombined, ScSlowFollower,
 }
 
 // FaultEvent is one injected fault.
@@ -149,6 +151,10 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		return n.membership(ctx, start)
 	case ScClockSkew:
 		return n.clockSkew(ctx, start)
+	case ScCombined:
+		return n.combined(ctx, start)
+	case ScSlowFollower:
+		return n.slowFollower(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)

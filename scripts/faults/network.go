@@ -67,7 +67,8 @@ func haveIPTables() bool {
 
 // loopbackNetwork puts node i on 127.77.<run>.<i+1>; its Raft port is
 // advertised through an in-process proxy that tells senders apart by the
-// Raft header of each connection.
+// process owning each connection's other end (sockowner.go): the Raft
+// port is TLS, internal calls included, so no header can be read.
 type loopbackNetwork struct {
 	run     int
 	links   *linkState
@@ -88,18 +89,18 @@ func newLoopbackNetwork(n int, nodeIDs []string) (*loopbackNetwork, error) {
 		}
 		ln.run = (ln.run+1)%200 + 20
 	}
-	ids := make([][]byte, n)
-	for i := range ids {
-		ids[i] = []byte(nodeIDs[i])
+	binds := make([]string, n)
+	for i := range binds {
+		binds[i] = ln.RaftBind(i)
 	}
+	identify := senderByOwner(binds)
 	for i := 0; i < n; i++ {
 		l, err := net.Listen("tcp", ln.RaftAdvertise(i))
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
-		ln.proxies = append(ln.proxies, newProxy(i, l, ln.RaftBind(i), ln.links, true,
-			func(_ net.Conn, first []byte) (int, bool) { return sniffSender(first, ids) }))
+		ln.proxies = append(ln.proxies, newProxy(i, l, ln.RaftBind(i), ln.links, false, identify))
 	}
 	return ln, nil
 }

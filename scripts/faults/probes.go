@@ -21,6 +21,11 @@ type probeToken struct{ tok, user string }
 // validation; it returns the recorded login (Token set when it was
 // acknowledged).
 func (w *Workload) loginOp(ctx context.Context, client, node int, u *testUser) Op {
+	return w.loginOpVia(ctx, client, node, u, "")
+}
+
+// loginOpVia is loginOp through dialectFor (empty: drawn).
+func (w *Workload) loginOpVia(ctx context.Context, client, node int, u *testUser, dialectFor string) Op {
 	u.pw.RLock()
 	defer u.pw.RUnlock()
 	if u.disabled {
@@ -28,16 +33,31 @@ func (w *Workload) loginOp(ctx context.Context, client, node int, u *testUser) O
 	}
 	op := w.begin(client, Login, u, node)
 	cctx, cancel := w.opCtx(ctx)
-	login := w.cl.Client.Login
-	if mrand.IntN(100) < w.cfg.KnoxPct {
-		login, op.Via = w.cl.Client.KnoxLogin, "knox"
+	dialect := dialectFor
+	if dialect == "" {
+		dialect = w.pickDialect()
 	}
-	res, a := login(cctx, node, u.login, u.password)
+	if dialect != dialNative {
+		op.Via = dialect
+	}
+	res, a := w.loginFor(dialect)(cctx, node, u.login, u.password)
 	cancel()
 	w.finish(&op, a)
 	switch {
 	case a.Status == http.StatusCreated && res.Token != "":
 		op.Result, op.Token, op.ExpiresAt = OK, res.Token, res.ExpiresAt
+		if idle := w.cfg.OdooIdle; dialect == dialOdoo && idle > 0 {
+			// Idle expiry: its clock starts at the login, before now.
+			if end := time.Now().Add(idle).UnixNano(); op.ExpiresAt == 0 || end < op.ExpiresAt {
+				op.ExpiresAt = end
+			}
+		}
+		w.book.kinds.Store(res.Token, dialect)
+		if dialect == dialNative {
+			if id := sessionID(a.Body); id != "" {
+				w.book.sids.Store(res.Token, id)
+			}
+		}
 		u.addToken(res.Token)
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		op.Result = Failed
@@ -112,10 +132,10 @@ func (w *Workload) RevokeOld(ctx context.Context, node int, maxIndex uint64, k i
 			op := w.begin(w.rec.NewClient(), Logout, &testUser{login: p.user}, node)
 			op.Token = p.tok
 			cctx, cancel := w.opCtx(ctx)
-			a := w.cl.Client.Logout(cctx, node, p.tok)
+			a := w.cl.Client.DialectLogout(cctx, node, w.book.kind(p.tok), p.tok)
 			cancel()
 			w.finish(&op, a)
-			if op.Result = writeOutcome(a, http.StatusNoContent); op.Result == Unknown {
+			if op.Result = writeOutcome(a, 0); op.Result == Unknown {
 				op.Return = Open
 			}
 			w.rec.Add(op)
@@ -201,10 +221,16 @@ func (w *Workload) expiryProbes(ctx context.Context) {
 	client := w.rec.NewClient()
 	var queue []expiring
 	next := time.Now()
+	k := 0
 	for sleepCtx(ctx, 50*time.Millisecond) {
 		if time.Now().After(next) {
 			next = time.Now().Add(time.Duration(w.cfg.ExpiryEvery) * 100 * time.Millisecond)
-			if op := w.loginOp(ctx, client, mrand.IntN(w.nodes), u); op.Token != "" && op.ExpiresAt != 0 {
+			dialect := ""
+			if ds := w.cfg.ExpiryDialects; len(ds) > 0 {
+				dialect = ds[k%len(ds)]
+				k++
+			}
+			if op := w.loginOpVia(ctx, client, mrand.IntN(w.nodes), u, dialect); op.Token != "" && op.ExpiresAt != 0 {
 				queue = append(queue, expiring{op.Token, u.login, op.ExpiresAt + int64(time.Second+w.cfg.ExpirySkew+300*time.Millisecond)})
 			}
 		}

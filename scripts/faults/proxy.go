@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -253,15 +252,4 @@ func (p *proxy) close() {
 	p.ln.Close()
 	p.links.wakeAll()
 	p.wg.Wait()
-}
-
-// sniffSender finds which node sent a Raft stream: every Raft RPC starts
-// with a header naming the sender's ID and address.
-func sniffSender(first []byte, ids [][]byte) (int, bool) {
-	for i, id := range ids {
-		if len(id) > 0 && bytes.Contains(first, id) {
-			return i, true
-		}
-	}
-	return -1, false
 }

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -217,4 +218,15 @@ func readWant(t *testing.T, c net.Conn, want string, within time.Duration) {
 	if string(got) != want {
 		t.Fatalf("read %q, want %q", got, want)
 	}
+}
+
+// sniffSender tells the proxy test's two senders apart by a name in
+// their first bytes.
+func sniffSender(first []byte, ids [][]byte) (int, bool) {
+	for i, id := range ids {
+		if len(id) > 0 && bytes.Contains(first, id) {
+			return i, true
+		}
+	}
+	return -1, false
 }

@@ -27,6 +27,10 @@ type WorkloadConfig struct {
 	// sessions); KnoxPct of logins go through knox's /auth/login/;
 	// RetireDisablePct of retiring users are disabled (ending theirs).
 	PasswordPct, KnoxPct, RetireDisablePct int
+	// OdooPct and JWTPct of logins go through those dialects;
+	// RetireDeletePct of retiring users are deleted; KeepCurrentPct of
+	// logoutalls keep the calling session.
+	OdooPct, JWTPct, RetireDeletePct, KeepCurrentPct int
 	// TargetPct of operations go to the node the nemesis is faulting, so
 	// that a short fault window sees traffic on the faulted node.
 	TargetPct int
@@ -35,6 +39,16 @@ type WorkloadConfig struct {
 	// (expires_at + 1 s + ExpirySkew).
 	ExpiryEvery int
 	ExpirySkew  time.Duration
+	// ExpiryDialects are the dialects the expiry probes log in with, in
+	// turn (none: drawn like any login); the suite shortens their TTL or
+	// idle timeout.
+	ExpiryDialects []string
+	// OdooIdle is the Odoo idle timeout the suite set (0: none). An Odoo
+	// login then expires at the latest OdooIdle after it returned unless
+	// it is used, so its ExpiresAt is recorded as the earlier of the two:
+	// set it only when nothing but the expiry prober logs in through Odoo
+	// (OdooPct 0), whose sessions are never used before their probe.
+	OdooIdle time.Duration
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
@@ -46,7 +60,8 @@ func DefaultWorkload() WorkloadConfig {
 		Workers: 16, ActiveUsers: 24, OpsPerUser: 60, OpTimeout: 6500 * time.Millisecond,
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
-		PasswordPct: 2, KnoxPct: 30, RetireDisablePct: 50, TargetPct: 50,
+		PasswordPct: 2, KnoxPct: 20, OdooPct: 15, JWTPct: 15, RetireDisablePct: 35, RetireDeletePct: 30,
+		KeepCurrentPct: 50, TargetPct: 50,
 	}
 }
 
@@ -133,6 +148,7 @@ type Workload struct {
 	// Target, when set, names the node the nemesis is faulting (-1: none).
 	Target  func() int
 	retired chan *testUser
+	book    dialectBook
 }
 
 // NewWorkload prepares a workload; Setup creates the first users.
@@ -337,8 +353,16 @@ func (w *Workload) validate(ctx context.Context, client, node int, u *testUser, 
 // dropped by the checkers). It does not record the operation.
 func (w *Workload) validateOnce(cctx context.Context, client, node int, u *testUser, tok, level string, sweep bool) Op {
 	op := w.begin(client, Validate, u, node)
-	op.Token, op.Level, op.Sweep = tok, level, sweep
-	a := w.cl.Client.Validate(cctx, node, tok, level)
+	op.Token, op.Level, op.Sweep = tok, w.servedLevel(level), sweep
+	routes := readRoutes(w.book.kind(tok))
+	route := routes[0]
+	if !sweep {
+		route = routes[mrand.IntN(len(routes))]
+	}
+	if route != "session" {
+		op.Via = route
+	}
+	a := w.read(cctx, node, route, tok, level)
 	w.finish(&op, a)
 	switch a.Status {
 	case http.StatusOK:
@@ -355,10 +379,11 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 	op := w.begin(client, Logout, u, node)
 	op.Token = tok
 	cctx, cancel := w.opCtx(ctx)
-	a := w.cl.Client.Logout(cctx, node, tok)
+	a, via := w.logoutVia(cctx, node, tok)
 	cancel()
 	w.finish(&op, a)
-	op.Result = writeOutcome(a, http.StatusNoContent)
+	op.Via = via
+	op.Result = writeOutcome(a, 0)
 	if op.Result == Unknown {
 		op.Return = Open
 	}
@@ -373,13 +398,28 @@ func (w *Workload) logout(ctx context.Context, client, node int, u *testUser, to
 }
 
 func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser, tok string) bool {
+	if !w.ownsDialect(tok) {
+		return w.logout(ctx, client, node, u, tok)
+	}
 	op := w.begin(client, LogoutAll, u, node)
 	op.Token, op.Level = tok, "consistent"
+	keep := mrand.IntN(100) < w.cfg.KeepCurrentPct
 	u.mu.Lock()
-	held := append([]string(nil), u.tokens...) // logged in before this call
+	var held []string // logged in before this call
+	for _, t := range u.tokens {
+		if !keep || t != tok {
+			held = append(held, t)
+		}
+	}
 	u.mu.Unlock()
 	cctx, cancel := w.opCtx(ctx)
-	a := w.cl.Client.LogoutAll(cctx, node, tok, "consistent")
+	var a Answer
+	if keep {
+		op.Via = "keep-current"
+		a = w.cl.Client.LogoutAllKeep(cctx, node, tok)
+	} else {
+		a = w.cl.Client.LogoutAll(cctx, node, tok, "consistent")
+	}
 	cancel()
 	w.finish(&op, a)
 	op.Result = writeOutcome(a, http.StatusNoContent)
@@ -393,11 +433,12 @@ func (w *Workload) logoutAll(ctx context.Context, client, node int, u *testUser,
 	return op.Result == Unknown
 }
 
-// writeOutcome classifies a write's answer: success, a 4xx refusal that
-// changed nothing, or unknown (no answer, 5xx).
+// writeOutcome classifies a write's answer: success (okStatus, or any 2xx
+// when okStatus is 0), a 4xx refusal that changed nothing, or unknown (no
+// answer, 5xx).
 func writeOutcome(a Answer, okStatus int) Outcome {
 	switch {
-	case a.Status == okStatus:
+	case okStatus != 0 && a.Status == okStatus, okStatus == 0 && a.Status >= 200 && a.Status < 300:
 		return OK
 	case a.Status >= 400 && a.Status < 500, notSent(a.Err):
 		return Failed
@@ -411,69 +452,4 @@ func writeOutcome(a Answer, okStatus int) Outcome {
 func notSent(err error) bool {
 	var op *net.OpError
 	return err != nil && errors.As(err, &op) && op.Op == "dial"
-}
-
-// Sweep is the end-of-test durability check (P3): every acknowledged
-// login that has not expired is validated at the consistent level, on one node each (round
-// robin) and on every node when a revocation of unknown outcome makes its
-// fate open. It retries answers that did not come (a node still catching
-// up) until ctx ends; those that never come are recorded as such.
-func (w *Workload) Sweep(ctx context.Context) {
-	h := w.rec.History()
-	toks := h.tokens()
-	type job struct {
-		tok  string
-		user string
-		node int
-	}
-	var jobs []job
-	i := 0
-	soon := time.Now().Add(2 * time.Second).UnixNano()
-	for tok, ti := range toks {
-		if exp := ti.login.ExpiresAt; exp != 0 && exp <= soon {
-			continue // expired: P8's business, and P3 excuses it anyway
-		}
-		_, acked := ti.ackRevoke()
-		if ti.maybeRevoked() && !acked {
-			for n := 0; n < w.nodes; n++ {
-				jobs = append(jobs, job{tok, ti.login.User, n})
-			}
-			continue
-		}
-		jobs = append(jobs, job{tok, ti.login.User, i % w.nodes})
-		i++
-	}
-	ch := make(chan job)
-	var wg sync.WaitGroup
-	for k := 0; k < 16; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := w.rec.NewClient()
-			for j := range ch {
-				u := &testUser{login: j.user}
-				for {
-					op := w.validateQuiet(ctx, client, j.node, u, j.tok)
-					if op.Result == OK || ctx.Err() != nil {
-						w.rec.Add(op)
-						break
-					}
-					sleepCtx(ctx, 200*time.Millisecond)
-				}
-			}
-		}()
-	}
-	for _, j := range jobs {
-		ch <- j
-	}
-	close(ch)
-	wg.Wait()
-}
-
-// validateQuiet is a sweep validation that is only recorded by the caller;
-// unlike workload operations it ends with the sweep's own deadline.
-func (w *Workload) validateQuiet(ctx context.Context, client, node int, u *testUser, tok string) Op {
-	cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
-	defer cancel()
-	return w.validateOnce(cctx, client, node, u, tok, "consistent", true)
 }

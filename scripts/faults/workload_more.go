@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	mrand "math/rand/v2"
-	"net/http"
 )
 
 // pickNode spreads operations over the nodes, sending TargetPct of them to
@@ -42,13 +41,19 @@ func (w *Workload) changePassword(ctx context.Context, client, node int, u *test
 // of them) or left alone. A disabled user's tokens are then probed at
 // once on random nodes at the default and consistent levels.
 func (w *Workload) retire(ctx context.Context, client, node int, u *testUser, r *mrand.Rand) bool {
-	if u.id == 0 || r.IntN(100) >= w.cfg.RetireDisablePct {
+	p := r.IntN(100)
+	if u.id == 0 || p >= w.cfg.RetireDisablePct+w.cfg.RetireDeletePct {
 		return false
 	}
-	u.pw.Lock()
-	unknown := w.endAll(ctx, client, node, u, "disable", map[string]any{"disabled": true}, nil)
-	u.disabled = true
-	u.pw.Unlock()
+	var unknown bool
+	if p < w.cfg.RetireDisablePct {
+		u.pw.Lock()
+		unknown = w.endAll(ctx, client, node, u, "disable", map[string]any{"disabled": true}, nil)
+		u.disabled = true
+		u.pw.Unlock()
+	} else {
+		unknown = w.deleteUser(ctx, client, node, u)
+	}
 	u.mu.Lock()
 	probes := append([]string(nil), u.tokens...)
 	u.mu.Unlock()
@@ -62,16 +67,23 @@ func (w *Workload) retire(ctx context.Context, client, node int, u *testUser, r 
 // records it as a logoutall Via via; done runs when it succeeded. It
 // reports whether the outcome is unknown.
 func (w *Workload) endAll(ctx context.Context, client, node int, u *testUser, via string, patch map[string]any, done func()) bool {
+	return w.endAllWith(ctx, client, node, u, via, func(cctx context.Context) Answer {
+		return w.cl.Client.PatchUser(cctx, node, u.id, patch)
+	}, done)
+}
+
+// endAllWith is endAll with the call that ends the sessions given.
+func (w *Workload) endAllWith(ctx context.Context, client, node int, u *testUser, via string, call func(context.Context) Answer, done func()) bool {
 	op := w.begin(client, LogoutAll, u, node)
 	op.Via = via
 	u.mu.Lock()
 	held := append([]string(nil), u.tokens...)
 	u.mu.Unlock()
 	cctx, cancel := w.opCtx(ctx)
-	a := w.cl.Client.PatchUser(cctx, node, u.id, patch)
+	a := call(cctx)
 	cancel()
 	w.finish(&op, a)
-	op.Result = writeOutcome(a, http.StatusOK)
+	op.Result = writeOutcome(a, 0)
 	switch op.Result {
 	case Unknown:
 		op.Return = Open
@@ -98,5 +110,5 @@ func (w *Workload) followUp(ctx context.Context, client, node int, u *testUser, 
 			other = t
 		}
 	}
-	w.validate(ctx, client, other, u, tok, []string{"default", "consistent"}[mrand.IntN(2)])
+	w.validate(ctx, client, other, u, tok, []string{"default", "consistent", "consistent"}[mrand.IntN(3)])
 }

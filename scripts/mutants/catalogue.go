@@ -35,7 +35,10 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/readindex.go",
 			"\tidx, err := n.ReadIndex(ctx)\n\tif err != nil {\n\t\treturn err\n\t}\n\treturn n.WaitApplied(ctx, idx)",
 			"\t_, err := n.ReadIndex(ctx)\n\treturn err"}},
-		Scenarios: []string{"latency"}, Expect: "P1"},
+		// A follower whose disk is slow applies after the read-index
+		// answer arrives; network latency alone delays the entries as
+		// much as the answer, so "latency" caught it 1 time in 3.
+		Scenarios: []string{"slow-follower"}, Expect: "P1"},
 	{Name: "default-miss-answered-locally", Class: "local answers for misses",
 		Edits: []Edit{{"cluster/readindex.go",
 			"if level == Default && hit && n.LeaseValid() {",
@@ -84,8 +87,15 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/readindex.go", "\tif err := n.raft.Barrier(timeout).Error(); err != nil {",
 			"\tif err := error(nil); err != nil && timeout > 0 {"}},
 		Scenarios: []string{"stall-leader"}, Expect: "P2"},
+	// Dropping the readyTerm check alone is an equivalent mutant since every
+	// round commits its own barrier (raft.Barrier, in the leader's term,
+	// returns once everything before it is applied): 0 of 4 runs caught
+	// it, and none can. The bug of the class is a new leader that answers
+	// from the state it has while its term is not ready.
 	{Name: "reads-before-term-barrier", Class: "a new leader serving reads before its term barrier",
-		Edits:     []Edit{{"cluster/readindex.go", "\tif n.readyTerm.Load() != term {", "\tif false && n.readyTerm.Load() != term {"}},
+		Edits: []Edit{{"cluster/readindex.go",
+			"\tif n.readyTerm.Load() != term {\n\t\treturn 0, fmt.Errorf(\"%w: leader has not committed in its term yet\", ErrNotLeader)",
+			"\tif n.readyTerm.Load() != term {\n\t\treturn n.fsm.AppliedIndex(), nil"}},
 		Scenarios: []string{"kill-leader"}, Expect: "P1", Duration: 30 * time.Second},
 	{Name: "password-change-keeps-sessions", Class: "password change no longer ending sessions",
 		Edits:     []Edit{{"fsm/apply.go", "\t\tcp.Version++\n\t\tendSessions = true\n", "\t\tcp.Version++\n"}},
