@@ -118,17 +118,6 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.Session, true), User: userJSON(p.User)})
 }
 
-// validateAny recognises a token of any dialect by its shape.
-func (s *Server) validateAny(r *http.Request, tok string) (principal, error) {
-	switch len(tok) {
-	case auth.TokenLen:
-		return s.validateOpaque(r, "native", tok, auth.TokenLen)
-	case auth.SIDLen:
-		return s.validateOpaque(r, "odoo", tok, auth.SIDLen)
-	}
-	return s.validateJWT(r, tok)
-}
-
 // nativeLogout ends the caller's session. A well-formed token that is
 // already gone is not an error: logout is idempotent.
 func (s *Server) nativeLogout(w http.ResponseWriter, r *http.Request) {
