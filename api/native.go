@@ -115,7 +115,7 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.Session, true), User: userJSON(p.User)})
+	writeWhoami(w, p.Session, p.User)
 }
 
 // nativeLogout ends the caller's session. A well-formed token that is
