@@ -139,16 +139,26 @@ func (s *Service) SignSession(key Key, iss Issued, u *fsm.User) (string, error) 
 // refused), exp by this node's clock, then the jti's session through
 // Validate, so a logged-out JWT stays refused while its signature and exp
 // still hold. Syntax and signature failures are refused before any lookup.
+// A token validated before skips only the signature check (jwtCache):
+// its key's state, its exp and its session are checked on every call.
 func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) (Principal, error) {
 	if tok == "" || len(tok) > MaxJWTLen {
 		return Principal{}, ErrTokenMalformed
 	}
-	claims, err := VerifyJWT(stateKeyring{s}, tok, s.cfg.Now())
-	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+	now := s.cfg.Now()
+	d := DigestToken(tok)
+	claims, hit := s.cachedClaims(d, now)
+	var key Key
+	if !hit {
+		s.jwts.verifications.Add(1)
+		var err error
+		claims, key, err = verifyJWT(stateKeyring{s}, tok, now)
+		if err != nil {
+			if errors.Is(err, jwt.ErrTokenExpired) {
+				return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+			}
+			return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 		}
-		return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
 	p, err := s.Validate(ctx, level, DigestToken(claims.SessionID))
 	if err != nil {
@@ -156,6 +166,11 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	}
 	if p.Session.Kind != fsm.KindJWT || p.User.ID != claims.Subject {
 		return Principal{}, ErrTokenUnknown
+	}
+	if !hit {
+		// Only a token that validated whole is remembered, so refused
+		// ones (logged out, of another user) do not fill the cache.
+		s.jwts.put(d, verifiedJWT{claims: claims, kid: key.Kid, alg: key.Alg, created: key.Created})
 	}
 	p.JTI = claims.SessionID
 	return p, nil

@@ -105,6 +105,7 @@ type Service struct {
 	state    StateReader
 	reader   SessionReader // nil: validation reads local state only
 	guesses  guessCounters
+	jwts     jwtCache // verified JWTs: skips only the signature check
 }
 
 // NewService builds the service over a cluster node: apply commits
