@@ -46,7 +46,7 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { node.Shutdown(context.Background()) })
-	svc, err := auth.NewService(acfg, node, node.FSM())
+	svc, err := auth.NewService(acfg, auth.Deps{Node: AuthNode(node)})
 	if err != nil {
 		tb.Fatal(err)
 	}

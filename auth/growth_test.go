@@ -20,7 +20,7 @@ func newGrowthService(t testing.TB, edit func(*ServiceConfig)) (*Service, *fsmNo
 	if edit != nil {
 		edit(&cfg)
 	}
-	svc, err := NewService(cfg, node, node)
+	svc, err := NewService(cfg, Deps{Node: node})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func (s *Server) openAPI() error {
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
 		runtime.GOMAXPROCS(auth.MaxProcsFor(acfg.Pool, startProcs))
 	}
-	svc, err := auth.NewService(acfg, s.node, auth.WithSealer(s.node.FSM(), s.seal))
+	svc, err := auth.NewService(acfg, auth.Deps{Node: api.AuthNode(s.node), Sealer: s.seal})
 	if err != nil {
 		return err
 	}
