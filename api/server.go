@@ -55,15 +55,6 @@ type Node interface {
 
 var _ Node = (*cluster.Node)(nil)
 
-// AuthNode is the cluster node as auth.Service needs it (auth.Node, one
-// interface checked at compile time): the node itself, whose State is its
-// FSM's current state.
-func AuthNode(n *cluster.Node) auth.Node { return authNode{n} }
-
-type authNode struct{ *cluster.Node }
-
-func (n authNode) State() *fsm.State { return n.FSM().State() }
-
 // Config tunes the HTTP layer. Only cmd/sessiond maps flags onto it.
 type Config struct {
 	// BaseURL is the public base URL (for avatar links); empty = derived
