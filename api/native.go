@@ -122,6 +122,9 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 // already gone is not an error: logout is idempotent.
 func (s *Server) nativeLogout(w http.ResponseWriter, r *http.Request) {
 	tok, err := bearer(r)
+	if err == nil {
+		tok = knoxStrip(tok) // a knox token as issued, as whoami takes it (credential.go)
+	}
 	if err == nil && !auth.ValidTokenSyntax(tok, auth.TokenLen) {
 		err = ErrInvalidToken
 	}
