@@ -25,7 +25,8 @@ import (
 // shared machine hits both alike. The bare handler answers /ping with 16
 // bytes and is sent the same Authorization header, so both parse the same
 // request. Reported: each one's req/s (medians) and ratio, the median of
-// the per-round whoami ÷ bare. The load comes from wrk (-t2 -c64, the
+// the per-round whoami ÷ bare; with wrk also cpu-ratio, the server
+// process's CPU per answer, bare ÷ whoami. The load comes from wrk (-t2 -c64, the
 // rotating-token script of scripts/bench) when it is installed, else from
 // a Go client; either shares the two cores with the server, alike for
 // both handlers.
@@ -56,31 +57,42 @@ func BenchmarkWhoamiVsBareHTTP(b *testing.B) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchHTTPConns, DisableCompression: true}}
 	drive := func(url string) float64 { return driveHTTP(b, client, url, e.tokens, benchHTTPWindow) }
+	useWrk := false
 	if wrk, err := exec.LookPath("wrk"); err == nil {
 		tokens := filepath.Join(b.TempDir(), "tokens")
 		if err := os.WriteFile(tokens, []byte(strings.Join(e.tokens, "\n")+"\n"), 0o600); err != nil {
 			b.Fatal(err)
 		}
 		drive = func(url string) float64 { return driveWrk(b, wrk, url, tokens, benchHTTPWindow) }
+		useWrk = true
 	}
 	const rounds = 5
-	var bareRates, whoRates, ratios []float64
+	var bareRates, whoRates, ratios, cpuRatios []float64
 	for round := range rounds {
 		order := []string{"bare", "whoami"}
 		if round%2 == 1 {
 			order = []string{"whoami", "bare"}
 		}
-		rate := map[string]float64{}
+		rate, cpu := map[string]float64{}, map[string]float64{}
 		for _, name := range order {
+			cpu0 := processCPU()
 			rate[name] = drive(urls[name])
+			cpu[name] = float64(processCPU()-cpu0) / (rate[name] * benchHTTPWindow.Seconds()) // server CPU ns per answer
 		}
 		bareRates, whoRates = append(bareRates, rate["bare"]), append(whoRates, rate["whoami"])
 		ratios = append(ratios, rate["whoami"]/rate["bare"])
+		cpuRatios = append(cpuRatios, cpu["bare"]/cpu["whoami"])
 	}
 	b.ReportMetric(medianF(bareRates), "bare-req/s")
 	b.ReportMetric(medianF(whoRates), "whoami-req/s")
 	b.ReportMetric(medianF(ratios), "ratio")
-	b.Logf("per round: bare %.0f, whoami %.0f, ratio %.3f", bareRates, whoRates, ratios)
+	if useWrk && cpuRatios[0] > 0 {
+		// The server's own CPU per answer, bare ÷ whoami: the throughput
+		// ratio a server alone on its cores would reach, and far steadier
+		// than req/s on a machine others share (wrk's CPU is not counted).
+		b.ReportMetric(medianF(cpuRatios), "cpu-ratio")
+	}
+	b.Logf("per round: bare %.0f, whoami %.0f, ratio %.3f, cpu-ratio %.3f", bareRates, whoRates, ratios, cpuRatios)
 }
 
 const (
