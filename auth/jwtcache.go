@@ -20,8 +20,10 @@ import (
 // the verdict "these bytes were signed by key (kid, alg, created)", which
 // no later command can change.
 //
-// The key is a digest of the token, not the token: the cache holds no
-// usable secret. Entries are bounded (jwtCacheMax); at the bound an
+// The key is a digest of the token, not the token. An entry's claims hold
+// the jti, which introspection echoes to the caller that sent it; like
+// the request that carried it, it stays in this process's memory, never
+// logged, replicated or written to disk. Entries are bounded (jwtCacheMax); at the bound an
 // arbitrary entry makes room, so a flood of distinct valid tokens costs
 // only their own signature checks. Safe for concurrent use.
 type jwtCache struct {
