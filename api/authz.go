@@ -80,40 +80,16 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// authzPrincipal finds the caller's token as each dialect carries it:
-// Authorization Bearer (native, or an Odoo RESTful JWT), Authorization
-// Token (knox), then the Odoo X-Openerp-Session-Id header or session_id
-// cookie. An Authorization header of another scheme (Basic, meant for the
-// app) is not a sessiond credential and is passed over; a sessiond scheme
-// with a bad token is refused, never retried with the cookie.
+// authzPrincipal finds the caller's token as each dialect carries it
+// (credential.go): Authorization Bearer (native, or an Odoo RESTful JWT),
+// Authorization Token (knox), then the Odoo X-Openerp-Session-Id header
+// or session_id cookie. An Authorization header of another scheme (Basic,
+// meant for the app) is not a sessiond credential and is passed over; a
+// sessiond scheme with a bad token is refused, never retried with the
+// cookie.
 func (s *Server) authzPrincipal(r *http.Request) (principal, error) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, _ := strings.Cut(h, " ")
-		switch {
-		case strings.EqualFold(scheme, "Bearer"):
-			tok, err := bearer(r)
-			if err != nil {
-				return principal{}, err
-			}
-			return s.validateAny(r, tok)
-		case strings.EqualFold(scheme, "Token"):
-			tok = strings.TrimSpace(tok)
-			if tok == "" || strings.ContainsAny(tok, " \t") {
-				return principal{}, ErrInvalidToken
-			}
-			return s.validateOpaque(r, dialectKnox, tok, auth.TokenLen)
-		}
-	}
-	sid := r.Header.Get(odooSIDHeader)
-	if sid == "" {
-		if c, err := r.Cookie(odooCookie); err == nil {
-			sid = c.Value
-		}
-	}
-	if sid == "" {
-		return principal{}, ErrNoCredentials
-	}
-	return s.validateOpaque(r, dialectOdoo, sid, auth.SIDLen)
+	p, _, err := s.authenticate(r, authzCarriers, kindsAny)
+	return p, err
 }
 
 // authzRefuse answers a refused forward-auth request: 503 with Retry-After

@@ -13,9 +13,10 @@ import (
 
 // Dialect names, as metrics and the audit log label them.
 const (
-	dialectOdoo = "odoo"
-	dialectJWT  = "jwt"
-	dialectKnox = "knox"
+	dialectNative = "native"
+	dialectOdoo   = "odoo"
+	dialectJWT    = "jwt"
+	dialectKnox   = "knox"
 )
 
 // dialectRoutes registers the seed dialects (Odoo session, Odoo RESTful

@@ -88,7 +88,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	pr, err := s.validateAny(r, introspectToken(tok))
+	pr, err := s.validateCredential(r, introspectCredential(tok), kindsAny)
 	if err != nil {
 		if lookupError(err).status == http.StatusServiceUnavailable {
 			writeNativeError(w, err) // cannot tell yet: not a verdict on the token
@@ -108,15 +108,6 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 func writeInactive(w http.ResponseWriter) {
 	noStore(w)
 	writeJSON(w, http.StatusOK, map[string]any{"active": false})
-}
-
-// introspectToken strips a knox TOKEN_PREFIX, so a prefixed knox token is
-// recognised by its shape like the others.
-func introspectToken(tok string) string {
-	if n := len(tok) - auth.TokenLen; n > 0 && n <= knoxMaxPrefix && auth.ValidTokenSyntax(tok[n:], auth.TokenLen) {
-		return tok[n:]
-	}
-	return tok
 }
 
 // introspectAuth finds the caller, or answers the refusal and returns

@@ -86,16 +86,6 @@ func writeJWTError(w http.ResponseWriter, err error) {
 	writeEnvelope(w, status, false, msg, nil)
 }
 
-// jwtToken is the module's parse_request: the second space-separated word
-// of Authorization, whatever the first ("Bearer" is only a convention).
-func jwtToken(r *http.Request) string {
-	parts := strings.Split(r.Header.Get("Authorization"), " ")
-	if len(parts) < 2 {
-		return ""
-	}
-	return parts[1]
-}
-
 // jwtTTL is the lifetime of new JWTs and their sessions.
 func (s *Server) jwtTTL() time.Duration {
 	return auth.JWTLifetime(s.svc.Settings())
@@ -252,7 +242,7 @@ func registerError(err error, pol auth.PasswordPolicy) error {
 // the token is validated first, a failure answered in the dialect's way.
 func (s *Server) withJWT(h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.validateJWT(r, jwtToken(r))
+		p, _, err := s.authenticate(r, jwtCarriers, kindsJWT)
 		if err != nil {
 			writeJWTError(w, err)
 			return

@@ -200,50 +200,11 @@ func knoxUser(u *fsm.User) map[string]any {
 	return map[string]any{"id": u.ID, "username": u.Login, "email": u.Email, "first_name": first, "last_name": last}
 }
 
-// knoxStrip removes a TOKEN_PREFIX from a presented token: the configured
-// one, or any prefix of up to knox's 10 characters before 64 hex, so that
-// tokens minted under an earlier prefix keep working (upstream stores the
-// prefix with each token). The prefix is not secret; only the hex part is
-// digested.
-func knoxStrip(tok string) string {
-	if n := len(tok) - auth.TokenLen; n > 0 && n <= knoxMaxPrefix {
-		return tok[n:]
-	}
-	return tok
-}
-
-// knoxToken parses "Authorization: Token <token>" as knox's
-// TokenAuthentication: split on ASCII whitespace, scheme compared
-// case-insensitively.
-func knoxToken(r *http.Request) (string, error) {
-	parts := strings.FieldsFunc(r.Header.Get("Authorization"), func(c rune) bool {
-		return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
-	})
-	switch {
-	case len(parts) == 0 || !strings.EqualFold(parts[0], "Token"):
-		return "", errKnoxNoCredentials
-	case len(parts) == 1:
-		return "", errKnoxEmptyHeader
-	case len(parts) > 2:
-		return "", errKnoxSpaces
-	}
-	return parts[1], nil
-}
-
-// knoxAuth validates the request's knox token; only knox sessions pass.
+// knoxAuth validates the request's knox token (Authorization: Token,
+// prefixed or not); only knox sessions pass.
 func (s *Server) knoxAuth(r *http.Request) (principal, error) {
-	tok, err := knoxToken(r)
-	if err != nil {
-		return principal{}, err
-	}
-	p, err := s.validateOpaque(r, dialectKnox, knoxStrip(tok), auth.TokenLen)
-	if err != nil {
-		return p, err
-	}
-	if p.Session.Kind != fsm.KindKnox {
-		return principal{}, ErrInvalidToken
-	}
-	return p, nil
+	p, _, err := s.authenticate(r, knoxCarriers, kindsKnox)
+	return p, err
 }
 
 // knoxLogout ends the token's session, by the digest its validation found.

@@ -152,8 +152,17 @@ func statusLabel(code int) string {
 	if code < 100 || code > 599 {
 		return "other"
 	}
-	return strconv.Itoa(code)
+	return statusLabels[code-100]
 }
+
+// statusLabels are the labels of 100 to 599, made once: strconv.Itoa
+// allocates for numbers of three digits, and every request is counted.
+var statusLabels = func() (t [500]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(100 + i)
+	}
+	return t
+}()
 
 // passwordChecks exports auth's login outcomes as one counter family: a
 // rising budget_spent is an account under a guessing attack being

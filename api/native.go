@@ -115,24 +115,16 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, whoamiView{Session: sessionJSON(p.Session, true), User: userJSON(p.User)})
-}
-
-// validateAny recognises a token of any dialect by its shape.
-func (s *Server) validateAny(r *http.Request, tok string) (principal, error) {
-	switch len(tok) {
-	case auth.TokenLen:
-		return s.validateOpaque(r, "native", tok, auth.TokenLen)
-	case auth.SIDLen:
-		return s.validateOpaque(r, "odoo", tok, auth.SIDLen)
-	}
-	return s.validateJWT(r, tok)
+	writeWhoami(w, p.Session, p.User)
 }
 
 // nativeLogout ends the caller's session. A well-formed token that is
 // already gone is not an error: logout is idempotent.
 func (s *Server) nativeLogout(w http.ResponseWriter, r *http.Request) {
 	tok, err := bearer(r)
+	if err == nil {
+		tok = knoxStrip(tok) // a knox token as issued, as whoami takes it (credential.go)
+	}
 	if err == nil && !auth.ValidTokenSyntax(tok, auth.TokenLen) {
 		err = ErrInvalidToken
 	}

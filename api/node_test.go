@@ -8,6 +8,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // testNode is the api tests' one in-process harness: a real single node
@@ -46,7 +47,7 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { node.Shutdown(context.Background()) })
-	svc, err := auth.NewService(acfg, node, node.FSM())
+	svc, err := auth.NewService(acfg, auth.Deps{Node: authNode{node}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -70,6 +71,14 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 	})
 	return &testNode{node: node, svc: svc, srv: srv, cfg: cfg, acfg: acfg}
 }
+
+// authNode is the cluster node as auth.Service needs it, as cmd/sessiond
+// wires it: the node itself, whose State is its FSM's current state.
+type authNode struct{ *cluster.Node }
+
+func (n authNode) State() *fsm.State { return n.FSM().State() }
+
+var _ auth.Node = authNode{}
 
 // waitFor polls cond every 10 ms until it holds, failing the test after
 // 10 s: tests never sleep to synchronise.

@@ -55,21 +55,13 @@ func writeOdooError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, body)
 }
 
-// odooSID finds the session id as Odoo does: the query parameter
-// session_id, then the X-Openerp-Session-Id header, then the session_id
-// cookie; the first non-empty one wins. explicit is true for a parameter
-// or header, for which Odoo sets no cookie.
+// odooSID finds the session id as Odoo does (odooSIDFrom). explicit is
+// true for a parameter or header, for which Odoo sets no cookie.
 func odooSID(r *http.Request) (sid string, explicit bool) {
-	if v := r.URL.Query().Get(odooSIDParam); v != "" {
+	if v := odooSIDFrom(r, fromOdooParam|fromOdooHeader); v != "" {
 		return v, true
 	}
-	if v := r.Header.Get(odooSIDHeader); v != "" {
-		return v, true
-	}
-	if c, err := r.Cookie(odooCookie); err == nil && c.Value != "" {
-		return c.Value, false
-	}
-	return "", false
+	return odooSIDFrom(r, fromOdooCookie), false
 }
 
 // requiredParam is a parameter that must be a non-empty string.
@@ -167,12 +159,7 @@ func (s *Server) odooCookie(sid string, maxAge int) *http.Cookie {
 // 200 {"message": "Successful logout"} and the cookie cleared; 401 when
 // there is no valid session, as Odoo's auth="user" routes answer.
 func (s *Server) odooLogout(w http.ResponseWriter, r *http.Request) {
-	sid, _ := odooSID(r)
-	if sid == "" {
-		writeOdooError(w, ErrNoCredentials)
-		return
-	}
-	p, err := s.validateOpaque(r, dialectOdoo, sid, auth.SIDLen)
+	p, _, err := s.authenticate(r, odooCarriers, kindsOdoo)
 	if err != nil {
 		writeOdooError(w, err)
 		return

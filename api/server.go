@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,10 @@ type Node interface {
 	// CheckBackup verifies a backup as Restore would and returns the
 	// state it holds, changing nothing.
 	CheckBackup(r io.Reader) (*fsm.State, error)
-	// CheckKey compares a presented cluster key in constant time.
+	// CheckKey reports, in constant time, whether presented is the
+	// in-process capability token that cluster.KeyGate puts in
+	// cluster.KeyHeader after verifying a signed operator call (never the
+	// cluster key itself, which does not leave a node).
 	CheckKey(presented string) bool
 	// InternalHandler serves the node-to-node /internal/ routes.
 	InternalHandler() http.Handler
@@ -120,6 +124,31 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	table   []string // every pattern handle registered, for the OpenAPI coverage test
+	// nodeHdr and index are the stamp respWriter puts on every answer,
+	// made once (the node's ID) or once per applied index, not per
+	// response: both sit on the validation path.
+	nodeHdr []string
+	index   atomic.Pointer[indexHdr]
+}
+
+// indexHdr is an X-Sessiond-Index value and the index it spells.
+type indexHdr struct {
+	idx uint64
+	v   []string
+}
+
+// indexHeader is the header value of the applied index, remade only when
+// the index moved (validations apply nothing, so most reuse it). The
+// slice is full, so a header Add elsewhere reallocates instead of writing
+// into the shared array.
+func (s *Server) indexHeader() []string {
+	idx := s.node.AppliedIndex()
+	if h := s.index.Load(); h != nil && h.idx == idx {
+		return h.v
+	}
+	h := &indexHdr{idx: idx, v: []string{strconv.FormatUint(idx, 10)}}
+	s.index.Store(h)
+	return h.v
 }
 
 // New builds the API over a node and a login service.
@@ -136,7 +165,8 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, node: node, svc: svc, log: cfg.Logger, mux: http.NewServeMux(), reg: cfg.Registry}
+	s := &Server{cfg: cfg, node: node, svc: svc, log: cfg.Logger, mux: http.NewServeMux(), reg: cfg.Registry,
+		nodeHdr: []string{node.ID()}}
 	m, err := newMetrics(cfg.Registry, s)
 	if err != nil {
 		return nil, err
@@ -256,8 +286,8 @@ func (w *respWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote, w.status = true, code
 		h := w.Header()
-		h.Set("X-Sessiond-Node", w.s.node.ID())
-		h.Set("X-Sessiond-Index", strconv.FormatUint(w.s.node.AppliedIndex(), 10))
+		h["X-Sessiond-Node"] = w.s.nodeHdr[:1:1]
+		h["X-Sessiond-Index"] = w.s.indexHeader()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -61,27 +61,6 @@ func strength(l cluster.Level) int {
 	return 1
 }
 
-// validate runs the validation of tok at the request's consistency level
-// and counts its outcome. Every dialect's token ends in auth.Service's one
-// rule (present at the level, not expired, user enabled); this adds only
-// the HTTP half: the level and the metric. n is the hex length of an
-// opaque token (auth.TokenLen, auth.SIDLen), or 0 for a JWT. (A switch,
-// not a callback: a closure per request would allocate on the hot path.)
-func (s *Server) validate(r *http.Request, dialect, tok string, n int) (principal, error) {
-	level, err := s.level(r)
-	if err != nil {
-		return principal{}, err
-	}
-	var p principal
-	if n > 0 {
-		p, err = s.svc.ValidateToken(r.Context(), level, tok, n)
-	} else {
-		p, err = s.svc.ValidateJWT(r.Context(), level, tok)
-	}
-	s.metrics.validation(dialect, level, validationResult(err))
-	return p, err
-}
-
 // validationResult is the metric label of a validation's outcome.
 func validationResult(err error) string {
 	switch {
@@ -99,31 +78,22 @@ func validationResult(err error) string {
 	return resError
 }
 
-// validateOpaque validates a hex token of length n (64 for native and
-// knox, 40 for Odoo sids). The syntax is checked before any lookup.
-func (s *Server) validateOpaque(r *http.Request, dialect, tok string, n int) (principal, error) {
-	return s.validate(r, dialect, tok, n)
-}
-
-// validateJWT validates an Odoo RESTful JWT (auth.Service.ValidateJWT).
-func (s *Server) validateJWT(r *http.Request, tok string) (principal, error) {
-	return s.validate(r, dialectJWT, tok, 0)
-}
-
 // errInactive is a valid token of a disabled or deleted user. It is an
 // ErrInvalidToken for every dialect but knox, which names it.
 var errInactive = auth.ErrUserInactive
 
 // bearer returns the token of "Authorization: Bearer <token>" (scheme case
 // insensitive), ErrNoCredentials when absent, ErrInvalidToken when
-// malformed.
+// malformed. Only for credentials that are no session token (the metrics
+// scrape token, a logout that needs no validation): a session token is
+// found by findToken.
 func bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", ErrNoCredentials
 	}
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
+	scheme, tok, err := splitAuthorization(h)
+	if err != nil || !strings.EqualFold(scheme, "Bearer") {
 		return "", ErrInvalidToken
 	}
 	return tok, nil
@@ -132,11 +102,8 @@ func bearer(r *http.Request) (string, error) {
 // nativeAuth validates the Bearer token of a request: a token of any
 // dialect identifies its caller here (one session store).
 func (s *Server) nativeAuth(r *http.Request) (principal, error) {
-	tok, err := bearer(r)
-	if err != nil {
-		return principal{}, err
-	}
-	return s.validateAny(r, tok)
+	p, _, err := s.authenticate(r, nativeCarriers, kindsAny)
+	return p, err
 }
 
 // adminAuth requires a Bearer token of an admin user.

@@ -31,7 +31,7 @@ func (s *Service) CreateClient(ctx context.Context, name, db string) (fsm.Client
 	if len(name) > maxClientName {
 		return fsm.Client{}, "", ErrBadClientName
 	}
-	if db != "" && !s.state.State().HasDB(db) {
+	if db != "" && !s.node.State().HasDB(db) {
 		return fsm.Client{}, "", ErrUnknownDB
 	}
 	id, err := NewID()
@@ -43,7 +43,7 @@ func (s *Service) CreateClient(ctx context.Context, name, db string) (fsm.Client
 		return fsm.Client{}, "", err
 	}
 	c := fsm.Client{ID: id, Name: name, DB: db, SecretDigest: sha256.Sum256([]byte(secret)), Created: s.cfg.Now().UnixNano()}
-	if _, err := s.apply.Apply(ctx, &fsm.PutClient{Client: c}); err != nil {
+	if _, err := s.node.Apply(ctx, &fsm.PutClient{Client: c}); err != nil {
 		return fsm.Client{}, "", err
 	}
 	return c, secret, nil
@@ -54,12 +54,12 @@ var ErrBadClientName = errors.New("auth: client name longer than 128 bytes")
 
 // Clients lists the service clients (never their secrets: only digests
 // are held).
-func (s *Service) Clients() []fsm.Client { return s.state.State().Clients() }
+func (s *Service) Clients() []fsm.Client { return s.node.State().Clients() }
 
 // DeleteClient removes a service client; found is false when there was
 // none with that id.
 func (s *Service) DeleteClient(ctx context.Context, id string) (found bool, err error) {
-	res, err := s.apply.Apply(ctx, &fsm.DeleteClient{ID: id})
+	res, err := s.node.Apply(ctx, &fsm.DeleteClient{ID: id})
 	return res.Count > 0, err
 }
 
@@ -70,14 +70,12 @@ func (s *Service) DeleteClient(ctx context.Context, id string) (found bool, err 
 // node that this one has not applied yet is found after one catch-up with
 // the leader, as a login is.
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (fsm.Client, error) {
-	c, ok := s.state.State().Client(id)
+	c, ok := s.node.State().Client(id)
 	if !ok && id != "" {
-		if sy, canSync := s.apply.(Syncer); canSync {
-			if err := sy.Sync(ctx); err != nil {
-				return fsm.Client{}, err
-			}
-			c, ok = s.state.State().Client(id)
+		if err := s.node.Sync(ctx); err != nil {
+			return fsm.Client{}, err
 		}
+		c, ok = s.node.State().Client(id)
 	}
 	got := sha256.Sum256([]byte(secret))
 	want := c.SecretDigest // zero for an unknown id: no secret digests to it

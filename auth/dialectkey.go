@@ -15,7 +15,7 @@ import (
 // the dialect's tokens verifying with ODOO_JWT_KEY; the admin API warns
 // when an activation moved it.
 func (s *Service) DialectKey() (Key, error) {
-	st := s.state.State()
+	st := s.node.State()
 	k, err := dialectKey(st.Keys(), st.Settings())
 	if err != nil {
 		return Key{}, err
@@ -66,6 +66,6 @@ func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (fsm.SigningKey, error)
 
 // HasLiveKey reports whether the keyring holds kid and it is not retired.
 func (s *Service) HasLiveKey(kid string) bool {
-	k, ok := s.state.State().Key(kid)
+	k, ok := s.node.State().Key(kid)
 	return ok && k.Retired == 0
 }

@@ -22,8 +22,8 @@
 // What this package must not do:
 //
 //   - import any package of this repository but fsm (it must not know
-//     HTTP, nor the cluster beyond the Applier/SessionReader/Syncer
-//     interfaces that *cluster.Node satisfies);
+//     HTTP, nor the cluster beyond the one Node interface it is given in
+//     Deps);
 //   - hold replicated state: the keyring, lock state and failure counters
 //     live in fsm; here are the rules, the primitives and the commands;
 //   - log secrets (only SeedCluster logs, and never a secret);

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -30,3 +31,22 @@ func (n *fsmNode) Apply(_ context.Context, cmd fsm.Command) (fsm.Result, error) 
 }
 
 func (n *fsmNode) State() *fsm.State { return n.f.State() }
+
+// LookupIn reads the one replica: it holds every acknowledged write, so
+// every level is answered locally.
+func (n *fsmNode) LookupIn(_ context.Context, _ fsm.Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
+	st := n.f.State()
+	sess, _ := st.Session(d)
+	return st, sess, nil
+}
+
+// Touch applies the idle-expiry refresh at once (a cluster node batches
+// it; one replica has nothing to batch against).
+func (n *fsmNode) Touch(d fsm.Digest, at time.Time) {
+	n.Apply(context.Background(), &fsm.RefreshSessions{Refreshes: []fsm.Refresh{{Digest: d, At: at.UnixNano()}}})
+}
+
+// Sync returns at once: the one replica is the leader's state.
+func (n *fsmNode) Sync(context.Context) error { return nil }
+
+var _ Node = (*fsmNode)(nil)

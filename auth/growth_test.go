@@ -11,7 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func newGrowthService(t *testing.T, edit func(*ServiceConfig)) (*Service, *fsmNode) {
+func newGrowthService(t testing.TB, edit func(*ServiceConfig)) (*Service, *fsmNode) {
 	t.Helper()
 	node := &fsmNode{f: fsm.New()}
 	cfg := DefaultServiceConfig()
@@ -20,7 +20,7 @@ func newGrowthService(t *testing.T, edit func(*ServiceConfig)) (*Service, *fsmNo
 	if edit != nil {
 		edit(&cfg)
 	}
-	svc, err := NewService(cfg, node, node)
+	svc, err := NewService(cfg, Deps{Node: node})
 	if err != nil {
 		t.Fatal(err)
 	}

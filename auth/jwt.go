@@ -112,20 +112,27 @@ func headerKid(token string) (string, error) {
 // verifies. A valid signature is not enough: the caller must also find the
 // jti session in the store. Safe for concurrent use if ring is.
 func VerifyJWT(ring Keyring, token string, now time.Time) (Claims, error) {
+	c, _, err := verifyJWT(ring, token, now)
+	return c, err
+}
+
+// verifyJWT is VerifyJWT, also returning the key that verified the token
+// (for the verified-token cache, which must recheck that key's state).
+func verifyJWT(ring Keyring, token string, now time.Time) (Claims, Key, error) {
 	if len(token) > MaxJWTLen {
-		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidJWT, MaxJWTLen)
+		return Claims{}, Key{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidJWT, MaxJWTLen)
 	}
 	kid, err := headerKid(token)
 	if err != nil {
-		return Claims{}, err
+		return Claims{}, Key{}, err
 	}
 	key, ok := ring.LookupKey(kid)
 	if !ok || key.Kid != kid {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidJWT, ErrUnknownKey)
+		return Claims{}, Key{}, fmt.Errorf("%w: %w", ErrInvalidJWT, ErrUnknownKey)
 	}
 	vk, err := key.verifyingKey()
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: key %q: %w", ErrInvalidJWT, kid, err)
+		return Claims{}, Key{}, fmt.Errorf("%w: key %q: %w", ErrInvalidJWT, kid, err)
 	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{key.Alg}),
@@ -141,9 +148,10 @@ func VerifyJWT(ring Keyring, token string, now time.Time) (Claims, error) {
 		return vk, nil
 	})
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidJWT, err)
+		return Claims{}, Key{}, fmt.Errorf("%w: %w", ErrInvalidJWT, err)
 	}
-	return claimsFromWire(wc)
+	c, err := claimsFromWire(wc)
+	return c, key, err
 }
 
 // claimsFromWire converts a verified payload, refusing a non-canonical

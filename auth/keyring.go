@@ -19,7 +19,7 @@ import (
 type stateKeyring struct{ s *Service }
 
 func (k stateKeyring) LookupKey(kid string) (Key, bool) {
-	st := k.s.state.State()
+	st := k.s.node.State()
 	sk, ok := st.Key(kid)
 	if !ok || !keyVerifies(sk, st.Settings(), k.s.cfg.Now()) {
 		return Key{}, false
@@ -38,7 +38,7 @@ func keyToFSM(k Key) fsm.SigningKey {
 
 // ActiveKey is the key new JWTs are signed with.
 func (s *Service) ActiveKey() (Key, error) {
-	st := s.state.State()
+	st := s.node.State()
 	kid := st.Settings().JWTActiveKid
 	if kid == "" {
 		return Key{}, ErrNoSigningKey
@@ -58,7 +58,7 @@ func (s *Service) ActiveKey() (Key, error) {
 // keys come without their Secret: listing and JWKS need only the public
 // parts, and a list should not carry every private key around.
 func (s *Service) Keys() (keys []Key, activeKid string) {
-	st := s.state.State()
+	st := s.node.State()
 	for _, k := range st.Keys() {
 		key := keyFromFSM(k)
 		key.Secret = nil
@@ -91,14 +91,14 @@ func (s *Service) PutKey(ctx context.Context, k Key, activate bool) error {
 			return err
 		}
 	}
-	_, err := s.apply.Apply(ctx, &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
+	_, err := s.node.Apply(ctx, &fsm.PutKey{Key: keyToFSM(k), Activate: activate})
 	return err
 }
 
 // inactiveKey is what retiring and revoking ask of a key: that it exists
 // and is not the one JWT logins sign with.
 func (s *Service) inactiveKey(kid string) error {
-	st := s.state.State()
+	st := s.node.State()
 	if _, ok := st.Key(kid); !ok {
 		return fsm.ErrKeyNotFound
 	}
@@ -115,7 +115,7 @@ func (s *Service) RetireKey(ctx context.Context, kid string) error {
 	if err := s.inactiveKey(kid); err != nil {
 		return err
 	}
-	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano()})
+	_, err := s.node.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano()})
 	return err
 }
 
@@ -139,16 +139,26 @@ func (s *Service) SignSession(key Key, iss Issued, u *fsm.User) (string, error) 
 // refused), exp by this node's clock, then the jti's session through
 // Validate, so a logged-out JWT stays refused while its signature and exp
 // still hold. Syntax and signature failures are refused before any lookup.
+// A token validated before skips only the signature check (jwtCache):
+// its key's state, its exp and its session are checked on every call.
 func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) (Principal, error) {
 	if tok == "" || len(tok) > MaxJWTLen {
 		return Principal{}, ErrTokenMalformed
 	}
-	claims, err := VerifyJWT(stateKeyring{s}, tok, s.cfg.Now())
-	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+	now := s.cfg.Now()
+	d := DigestToken(tok)
+	claims, hit := s.cachedClaims(d, now)
+	var key Key
+	if !hit {
+		s.jwts.verifications.Add(1)
+		var err error
+		claims, key, err = verifyJWT(stateKeyring{s}, tok, now)
+		if err != nil {
+			if errors.Is(err, jwt.ErrTokenExpired) {
+				return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+			}
+			return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 		}
-		return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
 	p, err := s.Validate(ctx, level, DigestToken(claims.SessionID))
 	if err != nil {
@@ -156,6 +166,11 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	}
 	if p.Session.Kind != fsm.KindJWT || p.User.ID != claims.Subject {
 		return Principal{}, ErrTokenUnknown
+	}
+	if !hit {
+		// Only a token that validated whole is remembered, so refused
+		// ones (logged out, of another user) do not fill the cache.
+		s.jwts.put(d, verifiedJWT{claims: claims, kid: key.Kid, alg: key.Alg, created: key.Created})
 	}
 	p.JTI = claims.SessionID
 	return p, nil
@@ -199,6 +214,6 @@ func (s *Service) RevokeKey(ctx context.Context, kid string) error {
 	if err := s.inactiveKey(kid); err != nil {
 		return err
 	}
-	_, err := s.apply.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano(), Revoke: true})
+	_, err := s.node.Apply(ctx, &fsm.RetireKey{Kid: kid, At: s.cfg.Now().UnixNano(), Revoke: true})
 	return err
 }

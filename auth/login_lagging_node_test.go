@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -56,7 +57,7 @@ func TestAuthenticate_UserCreatedOnAnotherNodeLogsInOnLaggingNode(t *testing.T) 
 	cfg := DefaultServiceConfig()
 	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	cfg.DefaultDB = "db"
-	svc, err := NewService(cfg, node, node)
+	svc, err := NewService(cfg, Deps{Node: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestAuthenticate_UserCreatedOnAnotherNodeLogsInOnLaggingNode(t *testing.T) 
 	node.Apply(ctx, &fsm.CreateDB{Name: "db"})
 	node.Sync(ctx) // the db is known everywhere
 	// The leader's view creates the user; the local node lags behind.
-	leaderSvc, _ := NewService(cfg, node, node.leaderView())
+	leaderSvc, _ := NewService(cfg, Deps{Node: leaderView{node}})
 	if _, err := leaderSvc.CreateUser(ctx, NewUser{DB: "db", Login: "alice", Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +87,24 @@ func TestAuthenticate_UserCreatedOnAnotherNodeLogsInOnLaggingNode(t *testing.T) 
 	}
 }
 
-// leaderView reads the leader's state (what the node that took the write sees).
-func (n *laggingNode) leaderView() StateReader { return n.leader }
+// leaderView is the lagging node as the node that took the write sees it:
+// the leader's state.
+type leaderView struct{ *laggingNode }
+
+func (n leaderView) State() *fsm.State { return n.leader.State() }
+
+// LookupIn reads the local state: the lagging replica's reads are what
+// its catch-up is about, and validation is not.
+func (n *laggingNode) LookupIn(_ context.Context, _ fsm.Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
+	st := n.State()
+	sess, _ := st.Session(d)
+	return st, sess, nil
+}
+
+// Touch applies the refresh to the leader's log at once.
+func (n *laggingNode) Touch(d fsm.Digest, at time.Time) {
+	n.Apply(context.Background(), &fsm.RefreshSessions{Refreshes: []fsm.Refresh{{Digest: d, At: at.UnixNano()}}})
+}
 
 type unsyncable struct{ *laggingNode }
 
@@ -105,7 +122,7 @@ func TestAuthenticate_LaggingNodeWithoutLeaderDoesNotRefuse(t *testing.T) {
 	ctx := context.Background()
 	node.Apply(ctx, &fsm.CreateDB{Name: "db"})
 	node.Sync(ctx)
-	svc, err := NewService(cfg, unsyncable{node}, node)
+	svc, err := NewService(cfg, Deps{Node: unsyncable{node}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,13 +52,13 @@ func PublicID(sess *fsm.Session) string {
 // JWT session's alias is resolved here, from the local state, and revoked
 // by digest: its stored ID is the jti, which the caller does not know.
 func (s *Service) RevokeByID(ctx context.Context, uid uint64, id string) error {
-	for _, sess := range s.state.State().UserSessions(uid) {
+	for _, sess := range s.node.State().UserSessions(uid) {
 		if IsLegacyJWT(sess) && subtle.ConstantTimeCompare([]byte(legacyAlias(sess.Digest)), []byte(id)) == 1 {
 			d := sess.Digest
-			_, err := s.apply.Apply(ctx, &fsm.RevokeSession{Digest: &d, UserID: uid})
+			_, err := s.node.Apply(ctx, &fsm.RevokeSession{Digest: &d, UserID: uid})
 			return err
 		}
 	}
-	_, err := s.apply.Apply(ctx, &fsm.RevokeSession{ID: id, UserID: uid})
+	_, err := s.node.Apply(ctx, &fsm.RevokeSession{ID: id, UserID: uid})
 	return err
 }

@@ -21,7 +21,7 @@ func (s *Service) ResealKeys(ctx context.Context, log *slog.Logger) (resealed, s
 	if sl == nil {
 		return 0, 0
 	}
-	for _, sk := range s.state.State().Keys() {
+	for _, sk := range s.node.State().Keys() {
 		if sl.Current(sk.Secret) {
 			continue
 		}
@@ -38,7 +38,7 @@ func (s *Service) ResealKeys(ctx context.Context, log *slog.Logger) (resealed, s
 		}
 		sealed, err := sl.Seal(k)
 		if err == nil {
-			_, err = s.apply.Apply(ctx, &fsm.ResealKey{Kid: sk.Kid, From: sha256.Sum256(sk.Secret), Secret: sealed.Secret})
+			_, err = s.node.Apply(ctx, &fsm.ResealKey{Kid: sk.Kid, From: sha256.Sum256(sk.Secret), Secret: sealed.Secret})
 		}
 		if err != nil {
 			log.Warn("resealing JWT key failed; the next leader retries", "kid", sk.Kid, "err", err)

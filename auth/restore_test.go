@@ -117,7 +117,7 @@ func TestEndRestoredAccess_FailureSaysWhichStep(t *testing.T) {
 		}
 	}
 	keysBefore := len(node.State().Keys())
-	broken, err := NewService(svc.cfg, refusingNode{node, fsm.TypeRevokeUserSessions}, node)
+	broken, err := NewService(svc.cfg, Deps{Node: refusingNode{node, fsm.TypeRevokeUserSessions}})
 	if err != nil {
 		t.Fatal(err)
 	}

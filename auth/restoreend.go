@@ -33,7 +33,7 @@ type AfterRestore struct {
 
 // State is the node's current replicated state, for a caller that must
 // compare it with another (the state a restore replaced).
-func (s *Service) State() *fsm.State { return s.state.State() }
+func (s *Service) State() *fsm.State { return s.node.State() }
 
 // EndRestoredAccess runs after a restore, through existing commands only
 // (so a mixed-version cluster applies them alike): it ends every session
@@ -68,14 +68,14 @@ func (s *Service) EndRestoredAccess(ctx context.Context, revokedBefore []string)
 func (s *Service) endAllSessions(parent context.Context) (ended, users int, err error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	st := s.state.State()
+	st := s.node.State()
 	work := make(chan uint64)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range restoreWorkers {
 		wg.Go(func() {
 			for uid := range work {
-				res, e := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid})
+				res, e := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid})
 				mu.Lock()
 				switch {
 				case e == nil:
@@ -119,7 +119,7 @@ func (s *Service) endAllSessions(parent context.Context) (ended, users int, err 
 // another key and the fresh active key is not HMAC, a fresh HS256 key is
 // made and pinned for it, so the dialect is never left without a key.
 func (s *Service) rotateAfterRestore(ctx context.Context, revokedBefore map[string]bool, out *AfterRestore) error {
-	st := s.state.State()
+	st := s.node.State()
 	set := st.Settings()
 	alg := AlgHS256
 	if k, ok := st.Key(set.JWTActiveKid); ok {
@@ -147,7 +147,7 @@ func (s *Service) rotateAfterRestore(ctx context.Context, revokedBefore map[stri
 			return err
 		}
 	}
-	for _, old := range s.state.State().Keys() {
+	for _, old := range s.node.State().Keys() {
 		switch {
 		case old.Kid == k.Kid, old.Kid == out.DialectKid:
 		case old.Revoked == 0 && revokedBefore[old.Kid]:
@@ -168,7 +168,7 @@ func (s *Service) rotateAfterRestore(ctx context.Context, revokedBefore map[stri
 // pinDialect sets jwt_dialect_kid, the key the Odoo JWT dialect signs
 // with, keeping every other setting as this node sees it.
 func (s *Service) pinDialect(ctx context.Context, kid string) error {
-	set := s.state.State().Settings()
+	set := s.node.State().Settings()
 	if set.JWTDialectKid == kid {
 		return nil
 	}
@@ -194,11 +194,7 @@ func RevokedKids(st *fsm.State) []string {
 // CatchUp returns once this node's state holds every write acknowledged
 // before the call (a read index from the leader, applied here), so that
 // after a restore run by the leader the state read here is the restored
-// one. Without a Syncer (a lone in-memory replica) there is nothing to
-// wait for.
+// one (a lone in-memory replica's Sync returns at once).
 func (s *Service) CatchUp(ctx context.Context) error {
-	if sy, ok := s.apply.(Syncer); ok {
-		return sy.Sync(ctx)
-	}
-	return nil
+	return s.node.Sync(ctx)
 }

@@ -11,13 +11,13 @@ import (
 // error (logout is idempotent). It returns the session's user, when known,
 // for the audit line.
 func (s *Service) Revoke(ctx context.Context, d fsm.Digest) (*fsm.User, error) {
-	res, err := s.apply.Apply(ctx, &fsm.RevokeSession{Digest: &d})
+	res, err := s.node.Apply(ctx, &fsm.RevokeSession{Digest: &d})
 	if err != nil {
 		return nil, err
 	}
 	var u *fsm.User
 	if res.UserID != 0 {
-		u, _ = s.state.State().User(res.UserID)
+		u, _ = s.node.State().User(res.UserID)
 	}
 	return u, nil
 }
@@ -32,6 +32,6 @@ func (s *Service) RevokeToken(ctx context.Context, tok string) (*fsm.User, error
 // RevokeAll ends every session of the user, all kinds alike; keepID, when
 // set, names one session (the caller's own) that stays.
 func (s *Service) RevokeAll(ctx context.Context, uid uint64, keepID string) error {
-	_, err := s.apply.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})
+	_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})
 	return err
 }

@@ -214,31 +214,8 @@ func (s *Sealer) Unseal(sk fsm.SigningKey) (Key, error) {
 	return k, nil
 }
 
-// sealedState is the node's state seen through a Sealer: NewService is
-// given it (WithSealer) and the keyring finds the sealer on it. It keeps
-// the sealer next to the state it protects without a field in Service.
-type sealedState struct {
-	StateReader
-	sealer *Sealer
-}
-
-// WithSealer wraps the state handed to NewService so that the service
-// seals keys before proposing them and unseals them on lookup. Without
-// it keys are stored as given (tests, and tools that never hold a key).
-func WithSealer(state StateReader, s *Sealer) StateReader {
-	if s == nil {
-		return state
-	}
-	return sealedState{StateReader: state, sealer: s}
-}
-
-// sealer is the service's Sealer, or nil.
-func (s *Service) sealer() *Sealer {
-	if ss, ok := s.state.(sealedState); ok {
-		return ss.sealer
-	}
-	return nil
-}
+// sealer is the service's Sealer (Deps.Sealer), or nil.
+func (s *Service) sealer() *Sealer { return s.seal }
 
 // unseal turns a stored key into a usable one. Without a sealer, a sealed
 // key is unusable (ErrSealed) and a clear one is used as it is.

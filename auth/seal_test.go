@@ -23,7 +23,7 @@ func sealedService(t *testing.T, node *fsmNode, s *Sealer) *Service {
 	t.Helper()
 	cfg := DefaultServiceConfig()
 	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	svc, err := NewService(cfg, node, WithSealer(node, s))
+	svc, err := NewService(cfg, Deps{Node: node, Sealer: s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,9 @@ type Seed struct {
 // it did (never a secret): these are operator-facing events. Last, it
 // reseals keys stored in the clear or under an old seal secret.
 func (s *Service) SeedCluster(ctx context.Context, seed Seed, log *slog.Logger) {
-	st := s.state.State()
+	st := s.node.State()
 	if seed.DefaultDB != "" && !st.HasDB(seed.DefaultDB) && len(st.DBs()) == 0 {
-		if _, err := s.apply.Apply(ctx, &fsm.CreateDB{Name: seed.DefaultDB}); err != nil {
+		if _, err := s.node.Apply(ctx, &fsm.CreateDB{Name: seed.DefaultDB}); err != nil {
 			log.Warn("seeding default db failed", "err", err)
 			return
 		}
@@ -76,7 +76,7 @@ func (s *Service) seedAdmin(ctx context.Context, seed Seed, log *slog.Logger) {
 // replicated through the Raft log like every keyring entry, since every
 // node needs it to sign and verify.
 func (s *Service) seedJWTKey(ctx context.Context, seed Seed, log *slog.Logger) {
-	st := s.state.State()
+	st := s.node.State()
 	noActive := st.Settings().JWTActiveKid == ""
 	if len(seed.JWTSecret) > 0 {
 		k, err := KeyFromSecret(seed.JWTSecret, AlgHS256)

@@ -27,25 +27,39 @@ func (e *RetryError) RetryAfter() int {
 	return s
 }
 
-// Applier commits a command through the cluster (the cluster.Node). The
-// FSM's business failure comes back as the error (the Result's other
-// fields are still set), so callers handle one error per failure.
-type Applier interface {
+// Node is everything the service needs of the cluster node, in one
+// interface, so that a node which lacks a part fails to compile instead of
+// silently changing behaviour (code review 2.3: found by type assertion,
+// a missing Sync refused lagging logins and a missing LookupIn validated
+// at stale). cmd/sessiond passes the cluster node (api.AuthNode); tests
+// pass a single in-memory replica, whose Sync and LookupIn are local.
+type Node interface {
+	// Apply commits a command through the cluster. The FSM's business
+	// failure comes back as the error (the Result's other fields are
+	// still set), so callers handle one error per failure.
 	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
-}
-
-// Syncer is optionally implemented by the Applier: Sync returns once the
-// local state holds every write acknowledged before the call (a read index
-// from the leader, applied here). Authenticate uses it before refusing
-// credentials, so a user created or re-keyed through another node can log
-// in on a lagging one.
-type Syncer interface {
+	// State is the current replicated state on this node.
+	State() *fsm.State
+	// LookupIn finds a session at a consistency level and returns the
+	// state the answer came from (validation's one read).
+	LookupIn(ctx context.Context, level fsm.Level, d fsm.Digest) (*fsm.State, *fsm.Session, error)
+	// Touch records a session's use for its idle expiry, batched by the
+	// node: it never blocks on the network.
+	Touch(d fsm.Digest, at time.Time)
+	// Sync returns once the local state holds every write acknowledged
+	// before the call (a read index from the leader, applied here).
+	// Authenticate uses it before refusing credentials, so a user created
+	// or re-keyed through another node can log in on a lagging one.
 	Sync(ctx context.Context) error
 }
 
-// StateReader gives the current replicated state.
-type StateReader interface {
-	State() *fsm.State
+// Deps are the service's collaborators, passed in the open.
+type Deps struct {
+	Node Node
+	// Sealer seals JWT signing keys before they are proposed and unseals
+	// them on lookup; nil stores keys as given (tests, and tools that
+	// never hold a key).
+	Sealer *Sealer
 }
 
 // ServiceConfig tunes the login flow.
@@ -101,18 +115,18 @@ type Service struct {
 	pool     *Pool
 	limiter  *AddrLimiter
 	register *AddrLimiter // the registration budget, apart from logins
-	apply    Applier
-	state    StateReader
-	reader   SessionReader // nil: validation reads local state only
+	node     Node
+	seal     *Sealer // nil: keys stored as given
 	guesses  guessCounters
+	jwts     jwtCache // verified JWTs: skips only the signature check
 }
 
-// NewService builds the service over a cluster node: apply commits
-// commands, state is the local replicated state. When apply also
-// implements SessionReader (the cluster node does), validation reads at
-// the consistency level asked for; when it implements Syncer, a refused
-// login catches up with the leader once before refusing.
-func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, error) {
+// NewService builds the service over a cluster node (d.Node) and, when
+// keys are to be sealed, a Sealer.
+func NewService(cfg ServiceConfig, d Deps) (*Service, error) {
+	if d.Node == nil {
+		return nil, errors.New("auth: NewService needs a node")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -122,9 +136,8 @@ func NewService(cfg ServiceConfig, apply Applier, state StateReader) (*Service, 
 	if cfg.RefreshEvery <= 0 {
 		cfg.RefreshEvery = DefaultServiceConfig().RefreshEvery
 	}
-	s := &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), apply: apply, state: state}
+	s := &Service{cfg: cfg, pool: NewPool(cfg.Pool), limiter: NewAddrLimiter(cfg.Limiter), node: d.Node, seal: d.Sealer}
 	s.register = newRegisterLimiter(cfg.Register)
-	s.reader, _ = apply.(SessionReader)
 	return s, nil
 }
 
@@ -143,7 +156,7 @@ func (s *Service) Now() time.Time { return s.cfg.Now() }
 // ResolveDB picks the database for a request: the one named (which must
 // exist), else DefaultDB, else the only one.
 func (s *Service) ResolveDB(db string) (string, error) {
-	st := s.state.State()
+	st := s.node.State()
 	if db != "" {
 		if !st.HasDB(db) {
 			return "", ErrUnknownDB
@@ -202,7 +215,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	var u *fsm.User
 	var found, ok, spent bool
 	for attempt := 0; ; attempt++ {
-		u, found = s.state.State().UserByLogin(db, login)
+		u, found = s.node.State().UserByLogin(db, login)
 		spent = found && budgetSpent(u, client, now)
 		ok = false
 		err = s.pool.Do(ctx, func() {
@@ -218,14 +231,13 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 		// A refusal may come from a node that has not yet applied an
 		// acknowledged user creation or password change: catch up with
 		// the leader once (as a validation miss does) and check again.
-		sy, canSync := s.apply.(Syncer)
-		if (found && ok && !u.Disabled) || attempt > 0 || !canSync {
+		if (found && ok && !u.Disabled) || attempt > 0 {
 			break
 		}
-		if err := sy.Sync(ctx); err != nil {
+		if err := s.node.Sync(ctx); err != nil {
 			return nil, err // cannot tell yet (no leader): not a verdict on the password
 		}
-		if again, _ := s.state.State().UserByLogin(db, login); again == u {
+		if again, _ := s.node.State().UserByLogin(db, login); again == u {
 			break // nothing changed (users are replaced, never mutated): no second hash
 		}
 	}
@@ -250,16 +262,16 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 		// the counter could not be cleared now; the next success clears it.
 		// A known client logging in while the budget is spent leaves it
 		// spent: its success must not hand strangers fresh guesses.
-		_, _ = s.apply.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
+		_, _ = s.node.Apply(ctx, &fsm.ResetFailures{UserID: u.ID})
 	}
 	return u, nil
 }
 
 func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time) {
-	set := s.state.State().Settings()
+	set := s.node.State().Settings()
 	// Best effort: the refusal stands whether or not the failure could be
 	// recorded (no leader); the per-address limiter has already counted it.
-	_, _ = s.apply.Apply(ctx, &fsm.LoginFailed{
+	_, _ = s.node.Apply(ctx, &fsm.LoginFailed{
 		UserID: u.ID, At: now.UnixNano(), Threshold: set.LockoutThreshold,
 		LockFor: set.LockoutDuration, Window: set.LockoutDuration,
 	})
@@ -327,7 +339,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 		return Issued{}, err
 	}
 	now := s.cfg.Now().UnixNano()
-	ttl, idle := ttlFor(s.state.State().Settings(), o.Kind)
+	ttl, idle := ttlFor(s.node.State().Settings(), o.Kind)
 	if o.TTL > 0 {
 		ttl = int64(o.TTL)
 	}
@@ -406,7 +418,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.apply.Apply(ctx, &fsm.CreateUser{
+	res, err := s.node.Apply(ctx, &fsm.CreateUser{
 		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
 		Admin: nu.Admin, Operator: nu.Operator, Now: s.cfg.Now().UnixNano(),
@@ -424,6 +436,6 @@ func (s *Service) SetPassword(ctx context.Context, uid uint64, password string) 
 	if err != nil {
 		return err
 	}
-	_, err = s.apply.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
+	_, err = s.node.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
 	return err
 }

@@ -72,18 +72,18 @@ func leastRecentlyUsed(st *fsm.State, uid uint64, now int64) []*fsm.Session {
 // a session already gone (ended meanwhile) is no error, and nothing new
 // enters the log. Knox's own limit is left to refuse.
 func (s *Service) makeRoom(ctx context.Context, kind fsm.Kind, uid uint64, now int64) ([]fsm.Session, error) {
-	st := s.state.State()
+	st := s.node.State()
 	if knoxLimitReached(st, kind, uid, now) {
 		return nil, nil
 	}
 	victims := leastRecentlyUsed(st, uid, now)
-	if sy, ok := s.apply.(Syncer); ok && len(victims) > 0 {
+	if len(victims) > 0 {
 		// Ending a session is final: choose from the leader's view, not
 		// a lagging one (only logins at the cap pay this read index).
-		if err := sy.Sync(ctx); err != nil {
+		if err := s.node.Sync(ctx); err != nil {
 			return nil, err
 		}
-		if st = s.state.State(); knoxLimitReached(st, kind, uid, now) {
+		if st = s.node.State(); knoxLimitReached(st, kind, uid, now) {
 			return nil, nil
 		}
 		victims = leastRecentlyUsed(st, uid, now)
@@ -91,7 +91,7 @@ func (s *Service) makeRoom(ctx context.Context, kind fsm.Kind, uid uint64, now i
 	var ended []fsm.Session
 	for _, sess := range victims {
 		d := sess.Digest
-		res, err := s.apply.Apply(ctx, &fsm.RevokeSession{Digest: &d, UserID: uid})
+		res, err := s.node.Apply(ctx, &fsm.RevokeSession{Digest: &d, UserID: uid})
 		if err != nil {
 			return ended, err
 		}
@@ -115,15 +115,13 @@ func (s *Service) createCapped(ctx context.Context, cmd *fsm.CreateSession) ([]f
 		if err != nil {
 			return evicted, err
 		}
-		_, err = s.apply.Apply(ctx, cmd)
+		_, err = s.node.Apply(ctx, cmd)
 		if !errors.Is(err, fsm.ErrSessionLimit) || try == capTries ||
-			knoxLimitReached(s.state.State(), in.Kind, in.UserID, in.Created) {
+			knoxLimitReached(s.node.State(), in.Kind, in.UserID, in.Created) {
 			return evicted, err
 		}
-		if sy, ok := s.apply.(Syncer); ok {
-			if err := sy.Sync(ctx); err != nil {
-				return evicted, err
-			}
+		if err := s.node.Sync(ctx); err != nil {
+			return evicted, err
 		}
 	}
 }

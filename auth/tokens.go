@@ -49,8 +49,19 @@ type Digest = fsm.Digest
 
 // DigestToken returns the SHA-256 of the token's bytes. Tokens carry 160
 // bits or more of entropy, so an unsalted fast hash is enough to make a
-// stolen store useless. Safe for concurrent use.
-func DigestToken(tok string) Digest { return sha256.Sum256([]byte(tok)) }
+// stolen store useless. Safe for concurrent use. Every validation digests
+// its token: one up to digestStack bytes (every opaque token, most JWTs)
+// is copied to the stack, since the string's conversion would escape.
+func DigestToken(tok string) Digest {
+	if len(tok) <= digestStack {
+		var buf [digestStack]byte
+		return sha256.Sum256(buf[:copy(buf[:], tok)])
+	}
+	return sha256.Sum256([]byte(tok))
+}
+
+// digestStack is the longest token DigestToken digests without a heap copy.
+const digestStack = 512
 
 // ValidTokenSyntax reports whether tok is exactly n lowercase hex
 // characters ([0-9a-f]), the only form this package mints. Uppercase is

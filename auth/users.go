@@ -7,16 +7,16 @@ import (
 )
 
 // User is the local state's user with that id.
-func (s *Service) User(id uint64) (*fsm.User, bool) { return s.state.State().User(id) }
+func (s *Service) User(id uint64) (*fsm.User, bool) { return s.node.State().User(id) }
 
 // Users lists the users of db ("" = every db).
-func (s *Service) Users(db string) []*fsm.User { return s.state.State().Users(db) }
+func (s *Service) Users(db string) []*fsm.User { return s.node.State().Users(db) }
 
 // Counts is the number of users and sessions in local state.
-func (s *Service) Counts() (users, sessions int) { return s.state.State().Counts() }
+func (s *Service) Counts() (users, sessions int) { return s.node.State().Counts() }
 
 // Settings are the replicated settings in force on this node.
-func (s *Service) Settings() fsm.Settings { return s.state.State().Settings() }
+func (s *Service) Settings() fsm.Settings { return s.node.State().Settings() }
 
 // UserChanges are the fields an admin may change; nil leaves a field as it
 // is. A new password or disabling ends every session of the user at the
@@ -37,7 +37,7 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 		}
 	}
 	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil || c.Operator != nil {
-		if _, err := s.apply.Apply(ctx, &fsm.UpdateUser{
+		if _, err := s.node.Apply(ctx, &fsm.UpdateUser{
 			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled, Operator: c.Operator,
 			Now: s.cfg.Now().UnixNano(),
 		}); err != nil {
@@ -45,7 +45,7 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 		}
 	}
 	if c.Unlock {
-		if _, err := s.apply.Apply(ctx, &fsm.ResetFailures{UserID: uid}); err != nil {
+		if _, err := s.node.Apply(ctx, &fsm.ResetFailures{UserID: uid}); err != nil {
 			return nil, err
 		}
 	}
@@ -58,14 +58,14 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 
 // DeleteUser removes the account and all its sessions.
 func (s *Service) DeleteUser(ctx context.Context, uid uint64) error {
-	_, err := s.apply.Apply(ctx, &fsm.DeleteUser{UserID: uid})
+	_, err := s.node.Apply(ctx, &fsm.DeleteUser{UserID: uid})
 	return err
 }
 
 // SetSettings replaces the replicated settings and returns them as this
 // node sees them after the commit.
 func (s *Service) SetSettings(ctx context.Context, st fsm.Settings) (fsm.Settings, error) {
-	if _, err := s.apply.Apply(ctx, &fsm.SetSettings{Settings: st}); err != nil {
+	if _, err := s.node.Apply(ctx, &fsm.SetSettings{Settings: st}); err != nil {
 		return fsm.Settings{}, err
 	}
 	return s.Settings(), nil
@@ -95,7 +95,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, taken := s.state.State().UserByLogin(db, r.Email); taken {
+	if _, taken := s.node.State().UserByLogin(db, r.Email); taken {
 		return nil, ErrLoginTaken
 	}
 	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: r.Email, Email: r.Email, Name: r.Name, Password: r.Password})
@@ -130,7 +130,7 @@ func (s *Service) FindUser(db, login string) (*fsm.User, error) {
 	if db, err = s.ResolveDB(db); err != nil {
 		return nil, err
 	}
-	u, ok := s.state.State().UserByLogin(db, login)
+	u, ok := s.node.State().UserByLogin(db, login)
 	if !ok {
 		return nil, fsm.ErrUserNotFound
 	}

@@ -24,15 +24,6 @@ type validationError struct{ msg string }
 func (e *validationError) Error() string { return e.msg }
 func (e *validationError) Unwrap() error { return ErrInvalidToken }
 
-// SessionReader is what validation needs of the node beyond its state: a
-// lookup at a consistency level that returns the state the answer came
-// from, and the idle-expiry touch. *cluster.Node has it; a node without it
-// (a test double) is read locally, as the Stale level would.
-type SessionReader interface {
-	LookupIn(ctx context.Context, level fsm.Level, d fsm.Digest) (*fsm.State, *fsm.Session, error)
-	Touch(d fsm.Digest, at time.Time)
-}
-
 // Principal is a validated caller: its session and its user, read from one
 // state, so the two never straddle a restore.
 type Principal struct {
@@ -52,7 +43,7 @@ type Principal struct {
 // Failures are the validation errors above, or the node's error (no
 // leader, timeout) when it could not tell.
 func (s *Service) Validate(ctx context.Context, level fsm.Level, d fsm.Digest) (Principal, error) {
-	st, sess, err := s.lookup(ctx, level, d)
+	st, sess, err := s.node.LookupIn(ctx, level, d)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -69,8 +60,8 @@ func (s *Service) Validate(ctx context.Context, level fsm.Level, d fsm.Digest) (
 	}
 	// The cheap time test first: on most hits nothing is due, and the
 	// knox test copies the settings.
-	if s.reader != nil && now-sess.LastRefresh > int64(s.cfg.RefreshEvery) && (sess.IdleTimeout > 0 || knoxSlideDue(st, sess, now)) {
-		s.reader.Touch(sess.Digest, time.Unix(0, now))
+	if now-sess.LastRefresh > int64(s.cfg.RefreshEvery) && (sess.IdleTimeout > 0 || knoxSlideDue(st, sess, now)) {
+		s.node.Touch(sess.Digest, time.Unix(0, now))
 	}
 	return Principal{Session: sess, User: u}, nil
 }
@@ -85,26 +76,17 @@ func (s *Service) ValidateToken(ctx context.Context, level fsm.Level, tok string
 	return s.Validate(ctx, level, DigestToken(tok))
 }
 
-func (s *Service) lookup(ctx context.Context, level fsm.Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
-	if s.reader != nil {
-		return s.reader.LookupIn(ctx, level, d)
-	}
-	st := s.state.State()
-	sess, _ := st.Session(d)
-	return st, sess, nil
-}
-
 // Session is the local state's session with digest d, whatever its age
 // (for housekeeping such as ending a replaced Odoo session, never for a
 // validation verdict).
-func (s *Service) Session(d fsm.Digest) (*fsm.Session, bool) { return s.state.State().Session(d) }
+func (s *Service) Session(d fsm.Digest) (*fsm.Session, bool) { return s.node.State().Session(d) }
 
 // LiveSessions are the user's unexpired sessions in local state, for
 // listing.
 func (s *Service) LiveSessions(uid uint64) []*fsm.Session {
 	now := s.cfg.Now().UnixNano()
 	var out []*fsm.Session
-	for _, sess := range s.state.State().UserSessions(uid) {
+	for _, sess := range s.node.State().UserSessions(uid) {
 		if !sess.Expired(now) {
 			out = append(out, sess)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/cluster/transport"
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // Server is one running sessiond node: the Raft node, the login service
@@ -172,7 +173,7 @@ func (s *Server) openAPI() error {
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
 		runtime.GOMAXPROCS(auth.MaxProcsFor(acfg.Pool, startProcs))
 	}
-	svc, err := auth.NewService(acfg, s.node, auth.WithSealer(s.node.FSM(), s.seal))
+	svc, err := auth.NewService(acfg, auth.Deps{Node: authNode{s.node}, Sealer: s.seal})
 	if err != nil {
 		return err
 	}
@@ -209,6 +210,15 @@ func (s *Server) openAPI() error {
 	}
 	return nil
 }
+
+// authNode is the cluster node as auth.Service needs it (auth.Node, one
+// interface checked at compile time): the node itself, whose State is its
+// FSM's current state. Here, not in api: api never reads the FSM.
+type authNode struct{ *cluster.Node }
+
+func (n authNode) State() *fsm.State { return n.FSM().State() }
+
+var _ auth.Node = authNode{}
 
 // mutualTLS: with a CA, nodes authenticate each other by certificate.
 func (s *Server) mutualTLS() bool { return s.certs != nil && s.cfg.TLSCA != "" }
