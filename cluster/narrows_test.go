@@ -1,0 +1,112 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Every command the fsm table declares as narrowing validity is
+// acknowledged only after the lease holders confirmed it (or their leases
+// lapsed): the wait is derived from the table, so key revoke and retire
+// and client delete — once missing from a hand-written list — wait like a
+// logout. A narrowing type this test cannot build fails it: add its row
+// to build when the type is added.
+func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
+	c := newTestCluster(t, 3, longLeases)
+	leader := c.waitLeader()
+	uid := mustUser(t, leader.Node, "nora")
+	victim := mustUser(t, leader.Node, "victor")
+	name := "Nora"
+	if _, err := leader.Apply(ctx5(t), &fsm.PutKey{Key: fsm.SigningKey{Kid: "k1", Alg: "HS256", Secret: make([]byte, 32), Created: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Apply(ctx5(t), &fsm.PutClient{Client: fsm.Client{ID: "svc", Created: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	build := map[fsm.CmdType]fsm.Command{
+		fsm.TypeRevokeSession:      &fsm.RevokeSession{ID: "gone"},
+		fsm.TypeRevokeUserSessions: &fsm.RevokeUserSessions{UserID: uid},
+		fsm.TypeUpdateUser:         &fsm.UpdateUser{UserID: uid, Name: &name, Now: 2},
+		fsm.TypeDeleteUser:         &fsm.DeleteUser{UserID: victim},
+		fsm.TypeRetireKey:          &fsm.RetireKey{Kid: "k1", At: 3, Revoke: true},
+		fsm.TypeDeleteClient:       &fsm.DeleteClient{ID: "svc"},
+		fsm.TypeSetSettings:        &fsm.SetSettings{Settings: leader.fsm.State().Settings()},
+		fsm.TypePurgeExpired:       &fsm.PurgeExpired{Now: 4},
+	}
+	mustLogin(t, leader.Node, uid, "probe")
+	c.waitConverged()
+	// Leases renew only while used: the followers keep reading a token
+	// none of the commands below revokes.
+	defer keepReading("probe", c.followers()...)()
+	for typ := fsm.CmdType(1); typ < fsm.IgnorableFlag; typ++ {
+		if _, ok := build[typ]; !ok && typ.String() != "other" && typ.Narrows() {
+			t.Errorf("%s narrows validity and this test cannot build one: add it", typ)
+		}
+	}
+	// The list here is independent of the table: a row wrongly marked
+	// Keeps (as key revoke and client delete once were) fails below.
+	for typ := fsm.CmdType(1); typ < fsm.IgnorableFlag; typ++ {
+		cmd, ok := build[typ]
+		if !ok {
+			continue
+		}
+		for _, f := range c.followers() {
+			eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
+		}
+		polls := leader.leases.polls.Load()
+		if _, err := leader.Apply(ctx5(t), cmd); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if leader.leases.polls.Load() == polls {
+			t.Errorf("%s was acknowledged without asking the lease holders", typ)
+		}
+	}
+}
+
+// usingLease is a condition for eventually: n holds a read lease, after a
+// Default read that uses it (leases renew only while used).
+func usingLease(n *Node) func() bool {
+	return func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _ = n.LookupSession(ctx, Default, digest("lease-probe"))
+		return n.LeaseValid()
+	}
+}
+
+// keepReading runs Default reads of token tok (a hit, answered under the
+// lease) on each node every few milliseconds until the returned stop is
+// called: load that keeps their leases in use, as traffic would.
+func keepReading(tok string, nodes ...*testNode) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_, _ = n.LookupSession(ctx, Default, digest(tok))
+				cancel()
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
+}
+
+// longLeases is for tests that assert a holder kept its lease throughout:
+// a 300 ms lease, renewed every 100 ms, can lapse between two renewals
+// on a loaded machine under -race, and a lapsed lease rightly needs no
+// wait — which such a test would misread as a failure.
+func longLeases(cfg *Config) { cfg.MaxStale = 2 * time.Second }
