@@ -115,8 +115,9 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	if !ok {
 		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
-	if revokes(data) && res.Code == "" {
-		// Final everywhere before it is acknowledged (leases.go).
+	if fsm.EntryNarrows(data) && res.Code == "" {
+		// Final everywhere before it is acknowledged: which commands
+		// wait is the fsm command table's Validity column (leases.go).
 		if err := n.awaitLeaseHolders(ctx, f.Index()); err != nil {
 			return res, err
 		}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sessiond/sessiond/fsm"
 )
 
 // Revocation that no read lease outlives (Chubby's cache invalidation,
@@ -92,20 +90,6 @@ func (t *leaseTable) active(now time.Duration) map[string]time.Duration {
 		out[id] = d
 	}
 	return out
-}
-
-// revokes reports whether a command ends sessions or what validates them:
-// its acknowledgement waits for the lease holders.
-func revokes(data []byte) bool {
-	if len(data) == 0 {
-		return false
-	}
-	switch fsm.CmdType(data[0]) &^ fsm.IgnorableFlag {
-	case fsm.TypeRevokeSession, fsm.TypeRevokeUserSessions, fsm.TypeUpdateUser,
-		fsm.TypeDeleteUser, fsm.TypeRetireKey:
-		return true
-	}
-	return false
 }
 
 // awaitLeaseHolders returns once every follower whose read lease may still

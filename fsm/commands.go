@@ -211,12 +211,48 @@ func (CreateDB) Type() CmdType           { return TypeCreateDB }
 func (ResealKey) Type() CmdType          { return TypeResealKey }
 
 // cmdSpec is what the package knows about one command type besides its
-// struct: the name it goes by in metrics and messages, how to make a zero
-// value to decode into, and how to apply it.
+// struct: the name it goes by in metrics and messages, what it does to
+// credentials already issued, how to make a zero value to decode into,
+// and how to apply it.
 type cmdSpec struct {
-	name  string
-	new   func() Command
-	apply func(s *State, c Command) Result
+	name     string
+	validity Validity
+	new      func() Command
+	apply    func(s *State, c Command) Result
+}
+
+// Validity is what a command can do to credentials already issued. It is
+// a column of the command table, not a list kept elsewhere, because the
+// revocation wait (cluster/protocol.go) is derived from it: a command that
+// narrows validity is acknowledged only once every node holding a read
+// lease has applied it or that lease has lapsed. A list in another package
+// went stale twice (key revoke and client delete were acknowledged before
+// lease holders stopped accepting them). The zero value is "undeclared",
+// which the table test refuses, so a new row must say which it is.
+type Validity uint8
+
+const (
+	validityUndeclared Validity = iota
+	// Keeps: the command never ends, shortens or weakens a credential
+	// (it adds one, or changes nothing a validation reads).
+	Keeps
+	// Narrows: the command may end, shorten or weaken a credential
+	// (a session, a user's standing, a signing key, a service client, a
+	// lifetime setting).
+	Narrows
+)
+
+// Narrows reports whether entries of type t may narrow validity. A type
+// this binary does not know narrows: waiting for lease holders costs a
+// round trip, not waiting could cost a revocation.
+func (t CmdType) Narrows() bool {
+	sp := specOf(t)
+	return sp == nil || sp.validity != Keeps
+}
+
+// EntryNarrows is CmdType.Narrows for an encoded log entry (one byte read).
+func EntryNarrows(entry []byte) bool {
+	return len(entry) > 0 && CmdType(entry[0]).Narrows()
 }
 
 // commands is the one list of command types, indexed by type number
@@ -225,28 +261,29 @@ type cmdSpec struct {
 // Keyed array elements make a duplicate type number a compile error. The
 // names are metric label values: renaming one breaks dashboards.
 var commands = [...]cmdSpec{
-	TypeCreateUser:         spec("create_user", (*State).applyCreateUser),
-	TypeUpdateUser:         spec("update_user", (*State).applyUpdateUser),
-	TypeDeleteUser:         spec("delete_user", (*State).applyDeleteUser),
-	TypeCreateSession:      spec("create_session", (*State).applyCreateSession),
-	TypeRevokeSession:      spec("revoke_session", (*State).applyRevokeSession),
-	TypeRevokeUserSessions: spec("revoke_user_sessions", (*State).applyRevokeUserSessions),
-	TypePurgeExpired:       spec("purge_expired", (*State).applyPurgeExpired),
-	TypeRefreshSessions:    spec("refresh_sessions", (*State).applyRefreshSessions),
-	TypeLoginFailed:        spec("login_failed", (*State).applyLoginFailed),
-	TypeResetFailures:      spec("reset_failures", (*State).applyResetFailures),
-	TypeSetSettings:        spec("set_settings", (*State).applySetSettings),
-	TypePutNode:            spec("put_node", (*State).applyPutNode),
-	TypeRemoveNode:         spec("remove_node", (*State).applyRemoveNode),
-	TypePutKey:             spec("put_key", (*State).applyPutKey),
-	TypeRetireKey:          spec("retire_key", (*State).applyRetireKey),
-	TypeCreateDB:           spec("create_db", (*State).applyCreateDB),
-	TypeResealKey:          spec("reseal_key", (*State).applyResealKey),
-	TypePutClient:          spec("put_client", (*State).applyPutClient),
-	TypeDeleteClient:       spec("delete_client", (*State).applyDeleteClient),
+	TypeCreateUser:         spec("create_user", Keeps, (*State).applyCreateUser),
+	TypeUpdateUser:         spec("update_user", Narrows, (*State).applyUpdateUser),
+	TypeDeleteUser:         spec("delete_user", Narrows, (*State).applyDeleteUser),
+	TypeCreateSession:      spec("create_session", Keeps, (*State).applyCreateSession),
+	TypeRevokeSession:      spec("revoke_session", Narrows, (*State).applyRevokeSession),
+	TypeRevokeUserSessions: spec("revoke_user_sessions", Narrows, (*State).applyRevokeUserSessions),
+	TypePurgeExpired:       spec("purge_expired", Narrows, (*State).applyPurgeExpired),
+	TypeRefreshSessions:    spec("refresh_sessions", Keeps, (*State).applyRefreshSessions),
+	TypeLoginFailed:        spec("login_failed", Keeps, (*State).applyLoginFailed),
+	TypeResetFailures:      spec("reset_failures", Keeps, (*State).applyResetFailures),
+	TypeSetSettings:        spec("set_settings", Narrows, (*State).applySetSettings),
+	TypePutNode:            spec("put_node", Keeps, (*State).applyPutNode),
+	TypeRemoveNode:         spec("remove_node", Keeps, (*State).applyRemoveNode),
+	TypePutKey:             spec("put_key", Keeps, (*State).applyPutKey),
+	TypeRetireKey:          spec("retire_key", Narrows, (*State).applyRetireKey),
+	TypeCreateDB:           spec("create_db", Keeps, (*State).applyCreateDB),
+	TypeResealKey:          spec("reseal_key", Keeps, (*State).applyResealKey),
+	TypePutClient:          spec("put_client", Keeps, (*State).applyPutClient),
+	TypeDeleteClient:       spec("delete_client", Narrows, (*State).applyDeleteClient),
 }
 
-// spec builds a row of commands from a typed applyX, so that each applyX
+// spec builds a row of commands from a typed applyX (and the command's
+// Validity, which every row must state), so that each applyX
 // takes its own command type and the one type assertion lives here. A
 // command of the right Type but the wrong Go type (a value where Decode
 // makes pointers) is refused with ErrBadCommand, as the type switch this
@@ -254,10 +291,11 @@ var commands = [...]cmdSpec{
 func spec[T any, P interface {
 	*T
 	Command
-}](name string, apply func(*State, P) Result) cmdSpec {
+}](name string, v Validity, apply func(*State, P) Result) cmdSpec {
 	return cmdSpec{
-		name: name,
-		new:  func() Command { return P(new(T)) },
+		name:     name,
+		validity: v,
+		new:      func() Command { return P(new(T)) },
 		apply: func(s *State, c Command) Result {
 			p, ok := c.(P)
 			if !ok {

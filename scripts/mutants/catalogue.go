@@ -115,4 +115,10 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/leases.go", "func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n",
 			"func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n\tif true {\n\t\treturn nil\n\t}\n"}},
 		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+	{Name: "key-revoke-not-narrowing", Class: "a narrowing command missing from the revocation wait",
+		// Issue 23's bug (a): the wait was a hand list that missed key
+		// revoke and client delete; the table column now decides it.
+		Edits: []Edit{{"fsm/commands.go", `spec("retire_key", Narrows,`, `spec("retire_key", Keeps,`},
+			{"fsm/commands.go", `spec("delete_client", Narrows,`, `spec("delete_client", Keeps,`}},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
 }

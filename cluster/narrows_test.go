@@ -1,0 +1,62 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Every command the fsm table declares as narrowing validity is
+// acknowledged only after the lease holders confirmed it (or their leases
+// lapsed): the wait is derived from the table, so key revoke and retire
+// and client delete — once missing from a hand-written list — wait like a
+// logout. A narrowing type this test cannot build fails it: add its row
+// to build when the type is added.
+func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	uid := mustUser(t, leader.Node, "nora")
+	victim := mustUser(t, leader.Node, "victor")
+	name := "Nora"
+	if _, err := leader.Apply(ctx5(t), &fsm.PutKey{Key: fsm.SigningKey{Kid: "k1", Alg: "HS256", Secret: make([]byte, 32), Created: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Apply(ctx5(t), &fsm.PutClient{Client: fsm.Client{ID: "svc", Created: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	build := map[fsm.CmdType]fsm.Command{
+		fsm.TypeRevokeSession:      &fsm.RevokeSession{ID: "gone"},
+		fsm.TypeRevokeUserSessions: &fsm.RevokeUserSessions{UserID: uid},
+		fsm.TypeUpdateUser:         &fsm.UpdateUser{UserID: uid, Name: &name, Now: 2},
+		fsm.TypeDeleteUser:         &fsm.DeleteUser{UserID: victim},
+		fsm.TypeRetireKey:          &fsm.RetireKey{Kid: "k1", At: 3, Revoke: true},
+		fsm.TypeDeleteClient:       &fsm.DeleteClient{ID: "svc"},
+		fsm.TypeSetSettings:        &fsm.SetSettings{Settings: leader.fsm.State().Settings()},
+		fsm.TypePurgeExpired:       &fsm.PurgeExpired{Now: 4},
+	}
+	c.waitConverged()
+	for typ := fsm.CmdType(1); typ < fsm.IgnorableFlag; typ++ {
+		if typ.String() == "other" || !typ.Narrows() {
+			continue
+		}
+		cmd, ok := build[typ]
+		if !ok {
+			t.Errorf("%s narrows validity and this test cannot build one: add it", typ)
+			continue
+		}
+		for _, f := range c.followers() {
+			eventually(t, 5*time.Second, "followers to hold leases", func() bool {
+				_, _ = f.LookupSession(ctx5(t), Default, digest("any"))
+				return f.LeaseValid()
+			})
+		}
+		polls := leader.leases.polls.Load()
+		if _, err := leader.Apply(ctx5(t), cmd); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if leader.leases.polls.Load() == polls {
+			t.Errorf("%s was acknowledged without asking the lease holders", typ)
+		}
+	}
+}
