@@ -60,9 +60,17 @@ func TestRefresh_FlushOverTheBodyLimitGoesInChunks(t *testing.T) {
 		wg.Go(func() {
 			for i := w; i < k; i += 64 {
 				ds[i] = digest(fmt.Sprintf("bulk-%d", i))
-				_, err := l.Apply(ctx5(t), &fsm.CreateSession{Session: fsm.Session{
+				cmd := &fsm.CreateSession{Session: fsm.Session{
 					ID: fmt.Sprintf("bulk-%d", i), Digest: ds[i], Kind: fsm.KindNative, UserID: uid, Created: 1, IdleTimeout: int64(time.Hour),
-				}})
+				}}
+				// Writes go through any node (followers forward), retried
+				// as a client would when a loaded machine moves the leader.
+				var err error
+				for range 5 {
+					if _, err = l.Apply(ctx5(t), cmd); err == nil {
+						break
+					}
+				}
 				if err != nil {
 					errs <- err
 					return
@@ -89,7 +97,7 @@ func TestRefresh_FlushOverTheBodyLimitGoesInChunks(t *testing.T) {
 	}
 	f.refresher.flush(ctx5(t))
 
-	eventually(t, 10*time.Second, "every refresh applied on every node", func() bool {
+	eventually(t, 60*time.Second, "every refresh applied on every node", func() bool {
 		for _, n := range c.nodes {
 			st := n.fsm.State()
 			for _, d := range ds {
