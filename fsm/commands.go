@@ -223,7 +223,7 @@ type cmdSpec struct {
 
 // Validity is what a command can do to credentials already issued. It is
 // a column of the command table, not a list kept elsewhere, because the
-// revocation wait (cluster/protocol.go) is derived from it: a command that
+// revocation wait (cluster/apply.go, cluster/leases.go) is derived from it: a command that
 // narrows validity is acknowledged only once every node holding a read
 // lease has applied it or that lease has lapsed. A list in another package
 // went stale twice (key revoke and client delete were acknowledged before
@@ -232,7 +232,9 @@ type cmdSpec struct {
 type Validity uint8
 
 const (
-	validityUndeclared Validity = iota
+	// The zero value is undeclared: TestCommands_EveryTypeDeclaresValidity
+	// refuses a row that leaves it.
+	_ Validity = iota
 	// Keeps: the command never ends, shortens or weakens a credential
 	// (it adds one, or changes nothing a validation reads).
 	Keeps
