@@ -153,6 +153,18 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 		s.jwts.verifications.Add(1)
 		var err error
 		claims, key, err = verifyJWT(stateKeyring{s}, tok, now)
+		if _, kerr := headerKid(tok); kerr == nil && errors.Is(err, ErrUnknownKey) && level != fsm.Stale {
+			// The keyring is replicated state, and this node's may lag:
+			// a restarted node replays its log only once it hears from a
+			// leader, so until then it knows no key at all. A refusal at
+			// Default or Consistent must rest on state fresh enough for
+			// the level, as a session miss does (LookupIn) and a refused
+			// login does (Authenticate): catch up once, then check again.
+			if serr := s.node.Sync(ctx); serr != nil {
+				return Principal{}, serr // cannot tell yet: not a verdict on the token
+			}
+			claims, key, err = verifyJWT(stateKeyring{s}, tok, now)
+		}
 		if err != nil {
 			if errors.Is(err, jwt.ErrTokenExpired) {
 				return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
