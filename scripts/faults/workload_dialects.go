@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	mrand "math/rand/v2"
 	"net/http"
 	"sync"
@@ -114,12 +115,25 @@ func (w *Workload) logoutVia(cctx context.Context, node int, tok string) (Answer
 	return w.cl.Client.DialectLogout(cctx, node, kind, tok), via
 }
 
+// errDeleteAmbiguous marks a delete answered 404: see deleteUser.
+var errDeleteAmbiguous = errors.New("faults: delete answered 404: an earlier attempt may have committed")
+
 // deleteUser deletes u (admin): recorded as a logoutall Via "delete".
 func (w *Workload) deleteUser(ctx context.Context, client, node int, u *testUser) bool {
 	u.pw.Lock()
 	defer u.pw.Unlock()
 	unknown := w.endAllWith(ctx, client, node, u, "delete", func(cctx context.Context) Answer {
-		return w.cl.Client.DeleteUser(cctx, node, u.id)
+		a := w.cl.Client.DeleteUser(cctx, node, u.id)
+		if a.Status == 404 {
+			// The user exists until this call: a 404 means a node's own
+			// retry across a leader change found the first attempt
+			// committed. Whether it was cannot be told from here, so the
+			// outcome is unknown, never "failed" (a failed delete would
+			// keep the user's tokens in the model, and their refusal
+			// would look like lost logins).
+			a.Status, a.Err = 0, errDeleteAmbiguous
+		}
+		return a
 	}, nil)
 	u.disabled = true
 	return unknown
