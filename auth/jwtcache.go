@@ -78,19 +78,24 @@ func (c *jwtCache) drop(d Digest) {
 // (keyring lookup: not revoked, not retired past its grace, the same key)
 // and exp is after now, as jwt's validator has it. ok is false when the
 // token must go through VerifyJWT, which then gives the refusal.
-func (s *Service) cachedClaims(d Digest, now time.Time) (Claims, bool) {
+func (s *Service) cachedClaims(d Digest, now time.Time) (verifiedJWT, bool) {
 	v, ok := s.jwts.get(d)
 	if !ok {
-		return Claims{}, false
-	}
-	key, found := stateKeyring{s}.LookupKey(v.kid)
-	if !found || key.Alg != v.alg || key.Created != v.created {
-		s.jwts.drop(d)
-		return Claims{}, false
+		return verifiedJWT{}, false
 	}
 	if !now.Before(v.claims.ExpiresAt) {
 		s.jwts.drop(d)
-		return Claims{}, false
+		return verifiedJWT{}, false
 	}
-	return v.claims, true
+	return v, true
+}
+
+// keyStillUsable reports whether the key that verified v is still in the
+// keyring as it was (not revoked, not retired past its grace, not
+// replaced under the same kid). ValidateJWT asks it after the read
+// barrier, so a key revocation acknowledged before the call is seen at
+// the call's level, for cached and freshly verified tokens alike.
+func (s *Service) keyStillUsable(v verifiedJWT) bool {
+	key, found := stateKeyring{s}.LookupKey(v.kid)
+	return found && key.Alg == v.alg && key.Created == v.created
 }

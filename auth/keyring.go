@@ -147,12 +147,10 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	}
 	now := s.cfg.Now()
 	d := DigestToken(tok)
-	claims, hit := s.cachedClaims(d, now)
-	var key Key
+	v, hit := s.cachedClaims(d, now)
 	if !hit {
 		s.jwts.verifications.Add(1)
-		var err error
-		claims, key, err = verifyJWT(stateKeyring{s}, tok, now)
+		claims, key, err := verifyJWT(stateKeyring{s}, tok, now)
 		if _, kerr := headerKid(tok); kerr == nil && errors.Is(err, ErrUnknownKey) && level != fsm.Stale {
 			// The keyring is replicated state, and this node's may lag:
 			// a restarted node replays its log only once it hears from a
@@ -171,7 +169,9 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 			}
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 		}
+		v = verifiedJWT{claims: claims, kid: key.Kid, alg: key.Alg, created: key.Created}
 	}
+	claims := v.claims
 	p, err := s.Validate(ctx, level, DigestToken(claims.SessionID))
 	if err != nil {
 		return p, err
@@ -179,10 +179,17 @@ func (s *Service) ValidateJWT(ctx context.Context, level fsm.Level, tok string) 
 	if p.Session.Kind != fsm.KindJWT || p.User.ID != claims.Subject {
 		return Principal{}, ErrTokenUnknown
 	}
+	// The key is checked here, after Validate's barrier, not before it:
+	// a revocation acknowledged before this call may not have reached the
+	// state the signature was checked against.
+	if !s.keyStillUsable(v) {
+		s.jwts.drop(d)
+		return Principal{}, fmt.Errorf("%w: %w", ErrTokenMalformed, ErrUnknownKey)
+	}
 	if !hit {
 		// Only a token that validated whole is remembered, so refused
 		// ones (logged out, of another user) do not fill the cache.
-		s.jwts.put(d, verifiedJWT{claims: claims, kid: key.Kid, alg: key.Alg, created: key.Created})
+		s.jwts.put(d, v)
 	}
 	p.JTI = claims.SessionID
 	return p, nil
