@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -244,25 +243,7 @@ func BenchmarkWhoamiHTTP(b *testing.B) {
 			hs.Handler = tc.h
 			go hs.Serve(ln)
 			defer hs.Close()
-			cmd := exec.Command(wrk, "-t2", "-c64", "-d5s", "-s", "../scripts/bench/wrk/validate.lua", "http://"+ln.Addr().String())
-			cmd.Env = append(os.Environ(), "BENCH_PATH="+tc.path, "BENCH_TOKENS="+tokens)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				b.Fatalf("wrk: %v: %s", err, out)
-			}
-			_, rest, ok := strings.Cut(string(out), "BENCH_JSON ")
-			if !ok {
-				b.Fatalf("wrk output: %s", out)
-			}
-			var j struct {
-				Requests   float64 `json:"requests"`
-				DurationUS float64 `json:"duration_us"`
-				Status     int     `json:"status"`
-			}
-			if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &j); err != nil || j.Status > 0 {
-				b.Fatalf("wrk: %v, %d non-2xx: %s", err, j.Status, out)
-			}
-			b.ReportMetric(j.Requests/(j.DurationUS/1e6), "req/s")
+			b.ReportMetric(driveWrk(b, wrk, "http://"+ln.Addr().String()+tc.path, tokens, 5*time.Second), "req/s")
 		})
 	}
 }
