@@ -16,15 +16,30 @@ const (
 	// UpdateUser.Operator): an older binary would drop the role, and its
 	// state would differ from the others'.
 	FormatOperator = 1
+	// FormatV3 is the third wave's log: the command types and fields of
+	// typeFormat below (idempotent writes, portal sessions, second
+	// factors, events and webhooks, the cluster version). A binary before
+	// it stops at an unknown type, so none may enter the log until every
+	// member announces it.
+	FormatV3 = 2
 
 	// CurrentFormat is the level this binary understands and announces.
-	CurrentFormat = FormatOperator
+	CurrentFormat = FormatV3
 )
+
+// typeFormat is the level a whole command type needs: a binary below it
+// does not know the type at all. One line per type added after
+// FormatOperator; a type absent here needs FormatBase (or only the
+// per-field levels of FormatNeeded).
+var typeFormat = map[CmdType]int{}
 
 // FormatNeeded is the level every member must understand before cmd may
 // enter the log. Most commands need none; keep this next to the command
 // table so a new field that needs a level is declared where it is added.
 func FormatNeeded(cmd Command) int {
+	if lv, ok := typeFormat[cmd.Type()]; ok {
+		return lv
+	}
 	switch c := cmd.(type) {
 	case *CreateUser:
 		if c.Operator {
@@ -45,6 +60,9 @@ func FormatNeeded(cmd Command) int {
 func EntryFormatNeeded(entry []byte) int {
 	if len(entry) == 0 {
 		return FormatBase
+	}
+	if lv, ok := typeFormat[CmdType(entry[0])]; ok {
+		return lv
 	}
 	switch CmdType(entry[0]) {
 	case TypeCreateUser, TypeUpdateUser:
