@@ -28,6 +28,9 @@ func (s *State) apply(c Command, index uint64) Result {
 	if index > s.index {
 		s.index = index
 	}
+	if nonce, at := requestOf(c); nonce != "" {
+		return s.applyOnce(sp, c, nonce, at)
+	}
 	return sp.apply(s, c)
 }
 

@@ -46,8 +46,19 @@ func FormatNeeded(cmd Command) int {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.Nonce != "" {
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
+		}
+	case *RevokeUserSessions:
+		if c.Nonce != "" || c.At != 0 {
+			return FormatV3
+		}
+	case *LoginFailed:
+		if c.Nonce != "" {
+			return FormatV3
 		}
 	}
 	return FormatBase
@@ -65,7 +76,7 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
-	case TypeCreateUser, TypeUpdateUser:
+	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase
 	}

@@ -29,7 +29,8 @@ import (
 // Versions read: this binary reads versions minSnapVersion..snapVersion,
 // today only 1, and refuses any other with ErrSnapshotVersion before
 // reading a record. testdata/snapshot-v1.golden is a version-1 snapshot
-// that every later binary must keep restoring.
+// that every later binary must keep restoring; snapshot-v1-once.golden is
+// one of a FormatV3 state (recOnce records, operator and member formats).
 //
 // Within a version the format only grows, and a reader tolerates both
 // directions of a rolling upgrade, so a snapshot (or backup) moves between
@@ -59,6 +60,7 @@ const (
 	recKey     byte = 4
 	recSession byte = 5
 	recClient  byte = 6 // written only when there are clients, so older snapshots' bytes are unchanged
+	recOnce    byte = 8 // remembered request ids (once.go), oldest first; only when there are any (FormatV3)
 	recEnd     byte = 0xFF
 
 	maxRecord = 1 << 20
@@ -88,6 +90,7 @@ type image struct {
 	keys     []SigningKey
 	sessions []*Session
 	clients  []Client
+	once     []onceRec // in apply order, which is the same on every replica
 }
 
 // capture copies the state's pointers and the index they belong to. It
@@ -114,6 +117,7 @@ func (s *State) capture() *image {
 	for _, c := range s.clients {
 		img.clients = append(img.clients, c)
 	}
+	img.once = s.once.live()
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -201,6 +205,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, c := range img.clients {
 		rw.json(recClient, c)
+	}
+	for _, r := range img.once {
+		rw.json(recOnce, r)
 	}
 	for _, sess := range img.sessions {
 		if rw.err != nil {
@@ -378,6 +385,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.clients = make(map[string]Client)
 		}
 		s.clients[c.ID] = c
+	case recOnce:
+		var r onceRec
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.Nonce == "" {
+			return errors.New("request id record without a nonce")
+		}
+		s.once.add(r)
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.

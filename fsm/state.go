@@ -34,6 +34,7 @@ type State struct {
 	nodes    map[string]Node
 	keys     map[string]SigningKey
 	clients  map[string]Client // service clients (clients.go); nil until the first
+	once     onceLog           // request ids of retry-prone writes (once.go)
 	settings Settings
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu
