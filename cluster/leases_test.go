@@ -35,7 +35,7 @@ func holdApply(n *testNode, from uint64) (release func()) {
 // being acknowledged at once, and the follower never answers the hit.
 func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
 	a, b := loginAcrossFollowers(t, newTestCluster(t, 3, nil), "alice", "tok")
-	eventually(t, 5*time.Second, "b to hold a read lease", b.LeaseValid)
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
 	release := holdApply(b, b.fsm.AppliedIndex())
 	defer release()
 
@@ -68,7 +68,7 @@ func TestRevocation_ConfirmedByHoldersWithoutWaitingOutLeases(t *testing.T) {
 	uid := mustUser(t, fs[0].Node, "bob")
 	mustLogin(t, fs[0].Node, uid, "tok-b")
 	for _, f := range fs {
-		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
 	d := digest("tok-b")
 	start := time.Now()
@@ -144,7 +144,7 @@ func TestLease_WallClockStepDoesNotStretchIt(t *testing.T) {
 	clock := func(cfg *Config) { cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) } }
 	c := newTestCluster(t, 3, clock)
 	f := c.followers()[0]
-	eventually(t, 5*time.Second, "the follower to hold a lease", f.LeaseValid)
+	eventually(t, 5*time.Second, "the follower to hold a lease", usingLease(f.Node))
 	for _, n := range c.nodes {
 		if n != f {
 			n.stop()
@@ -229,8 +229,11 @@ func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
 	}
 	c.waitConverged()
 	for _, f := range fs {
-		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
+	mustLogin(t, leader.Node, uid, "probe")
+	c.waitConverged()
+	defer keepReading("probe", fs...)()
 	before := leader.leases.polls.Load()
 	var wg sync.WaitGroup
 	errs := make([]error, k)

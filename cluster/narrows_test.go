@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,10 +48,7 @@ func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
 			continue
 		}
 		for _, f := range c.followers() {
-			eventually(t, 5*time.Second, "followers to hold leases", func() bool {
-				_, _ = f.LookupSession(ctx5(t), Default, digest("any"))
-				return f.LeaseValid()
-			})
+			eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 		}
 		polls := leader.leases.polls.Load()
 		if _, err := leader.Apply(ctx5(t), cmd); err != nil {
@@ -59,4 +58,42 @@ func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
 			t.Errorf("%s was acknowledged without asking the lease holders", typ)
 		}
 	}
+}
+
+// usingLease is a condition for eventually: n holds a read lease, after a
+// Default read that uses it (leases renew only while used).
+func usingLease(n *Node) func() bool {
+	return func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _ = n.LookupSession(ctx, Default, digest("lease-probe"))
+		return n.LeaseValid()
+	}
+}
+
+// keepReading runs Default reads of token tok (a hit, answered under the
+// lease) on each node every few milliseconds until the returned stop is
+// called: load that keeps their leases in use, as traffic would.
+func keepReading(tok string, nodes ...*testNode) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_, _ = n.LookupSession(ctx, Default, digest(tok))
+				cancel()
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
 }
