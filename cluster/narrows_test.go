@@ -39,12 +39,15 @@ func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
 	}
 	c.waitConverged()
 	for typ := fsm.CmdType(1); typ < fsm.IgnorableFlag; typ++ {
-		if typ.String() == "other" || !typ.Narrows() {
-			continue
+		if _, ok := build[typ]; !ok && typ.String() != "other" && typ.Narrows() {
+			t.Errorf("%s narrows validity and this test cannot build one: add it", typ)
 		}
+	}
+	// The list here is independent of the table: a row wrongly marked
+	// Keeps (as key revoke and client delete once were) fails below.
+	for typ := fsm.CmdType(1); typ < fsm.IgnorableFlag; typ++ {
 		cmd, ok := build[typ]
 		if !ok {
-			t.Errorf("%s narrows validity and this test cannot build one: add it", typ)
 			continue
 		}
 		for _, f := range c.followers() {
