@@ -172,7 +172,7 @@ func readFixture(b *testing.B) (leader, follower *benchNodeT) {
 func benchLookup(b *testing.B, n *Node, level Level, parallelism int) {
 	ctx := context.Background()
 	// Leases renew only while used: one read takes it before the clock.
-	if _, err := n.LookupSession(ctx, level, benchDigest(0)); err != nil || !n.LeaseValid() {
+	if _, err := n.LookupSession(ctx, Default, benchDigest(0)); err != nil || !n.LeaseValid() {
 		b.Fatalf("no read lease: %v", err)
 	}
 	rounds0 := n.leaderRI.Rounds.Load() + n.forwardRI.Rounds.Load()

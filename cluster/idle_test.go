@@ -1,7 +1,12 @@
 package cluster
 
 import (
+	"strings"
+
+	"github.com/hashicorp/raft"
+
 	"fmt"
+	"github.com/sessiond/sessiond/fsm"
 	"testing"
 	"time"
 )
@@ -37,12 +42,18 @@ func settle(t *testing.T, c *testCluster) (*testNode, uint64) {
 // I7. An idle cluster appends no log entry: leases are renewed only
 // while reads use them, and a read index costs messages, not entries.
 func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	// Production election timeouts: the tests' 100 ms flap leadership on
+	// a loaded machine under -race, and an election appends a no-op
+	// entry that says nothing about what sessiond writes.
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		d := DefaultConfig()
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+	})
 	leader, idx0 := settle(t, c)
 	end := time.Now().Add(idleWindow())
 	eventually(t, idleWindow()+5*time.Second, "the idle window to pass", func() bool {
 		if idx := leader.raft.LastIndex(); idx != idx0 {
-			t.Fatalf("an idle cluster appended %d entries (index %d → %d)", idx-idx0, idx0, idx)
+			t.Fatalf("an idle cluster appended %d entries (index %d → %d): %s", idx-idx0, idx0, idx, describe(leader, idx0+1, idx))
 		}
 		return time.Now().After(end)
 	})
@@ -94,4 +105,22 @@ func TestLease_RenewedOnlyWhileUsed(t *testing.T) {
 	if !f.Ready() {
 		t.Fatal("a caught-up follower with an unused lease is not Ready")
 	}
+}
+
+// describe names the entries from..to of n's log (raft type, command type).
+func describe(n *testNode, from, to uint64) string {
+	var out []string
+	for i := from; i <= to; i++ {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil {
+			out = append(out, fmt.Sprintf("%d: %v", i, err))
+			continue
+		}
+		what := l.Type.String()
+		if l.Type == raft.LogCommand && len(l.Data) > 0 {
+			what = fsm.CmdType(l.Data[0]).String()
+		}
+		out = append(out, fmt.Sprintf("%d: %s", i, what))
+	}
+	return strings.Join(out, ", ")
 }
