@@ -22,6 +22,14 @@ func idleWindow() time.Duration {
 	return 60 * time.Second
 }
 
+// productionTimeouts: the tests' 100 ms election timeouts flap leadership
+// on a loaded machine under -race, and each election appends a no-op
+// entry that says nothing about what sessiond writes.
+func productionTimeouts(cfg *Config) {
+	d := DefaultConfig()
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+}
+
 // settle waits until the leader's last index has not moved for a few
 // lease periods (joins, promotions and announcements are done) and
 // returns it.
@@ -42,13 +50,7 @@ func settle(t *testing.T, c *testCluster) (*testNode, uint64) {
 // I7. An idle cluster appends no log entry: leases are renewed only
 // while reads use them, and a read index costs messages, not entries.
 func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
-	// Production election timeouts: the tests' 100 ms flap leadership on
-	// a loaded machine under -race, and an election appends a no-op
-	// entry that says nothing about what sessiond writes.
-	c := newTestCluster(t, 3, func(cfg *Config) {
-		d := DefaultConfig()
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
-	})
+	c := newTestCluster(t, 3, productionTimeouts)
 	leader, idx0 := settle(t, c)
 	end := time.Now().Add(idleWindow())
 	eventually(t, idleWindow()+5*time.Second, "the idle window to pass", func() bool {
@@ -64,7 +66,7 @@ func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
 // index) and Consistent reads append nothing, on the leader and on
 // followers; a lease used and then left alone lapses.
 func TestReadIndex_MissesAndConsistentReadsAppendNothing(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, productionTimeouts)
 	leader, idx0 := settle(t, c)
 	rounds0 := leader.leaderRI.Rounds.Load()
 	for i := range 100 {
@@ -78,7 +80,7 @@ func TestReadIndex_MissesAndConsistentReadsAppendNothing(t *testing.T) {
 		}
 	}
 	if idx := leader.raft.LastIndex(); idx != idx0 {
-		t.Fatalf("600 reads appended %d log entries", idx-idx0)
+		t.Fatalf("600 reads appended %d log entries: %s", idx-idx0, describe(leader, idx0+1, idx))
 	}
 	if leader.leaderRI.Rounds.Load() == rounds0 {
 		t.Fatal("no read-index round ran: the misses were not confirmed")

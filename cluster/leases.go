@@ -86,7 +86,11 @@ func (n *Node) pollHolder(id string, w *holderWatch) {
 }
 
 // askApplied is one /internal/v1/applied call, bounded by what is left
-// of the holder's lease (past it, nobody needs the answer).
+// of the holder's lease (past it, nobody needs the answer), but given at
+// least MaxStale: a poll that must open a new connection (the quorum
+// rounds may hold the idle ones) pays a handshake, and one cut short by
+// a nearly spent lease would make a healthy holder's revocations wait
+// out leases. The wait stays within one lease period of its start.
 func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	n.leases.polls.Add(1)
 	left := n.leases.deadline(id) - n.mono()
@@ -94,7 +98,7 @@ func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	if left <= 0 || !ok {
 		return 0, fmt.Errorf("%w: no lease or no address for %s", ErrForward, id)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), left)
+	ctx, cancel := context.WithTimeout(context.Background(), max(left, n.cfg.MaxStale))
 	defer cancel()
 	var out struct {
 		Applied uint64 `json:"applied"`

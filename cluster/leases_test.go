@@ -63,10 +63,13 @@ func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
 // With every follower applying, a logout waits for their confirmations
 // only: well under a lease period.
 func TestRevocation_ConfirmedByHoldersWithoutWaitingOutLeases(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, longLeases)
 	fs := c.followers()
 	uid := mustUser(t, fs[0].Node, "bob")
 	mustLogin(t, fs[0].Node, uid, "tok-b")
+	mustLogin(t, fs[0].Node, uid, "probe")
+	c.waitConverged()
+	defer keepReading("probe", fs...)() // leases renew only while used
 	for _, f := range fs {
 		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
@@ -218,7 +221,7 @@ func testCounter(t *testing.T, c prometheus.Collector) float64 {
 // per holder, every one of them is applied on every holder when it is
 // acknowledged, and no lease is waited out.
 func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, longLeases)
 	leader := c.waitLeader()
 	fs := c.followers()
 	uid := mustUser(t, leader.Node, "hana")
