@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,5 +212,34 @@ func TestReadIndex_OtherTermAnswerDoesNotCount(t *testing.T) {
 	}
 	if err := ask(term + 1); err == nil {
 		t.Fatal("an answer from an earlier term counted")
+	}
+}
+
+// Every test protocol.go's doc comment names exists, so the invariants
+// never point at a test that was renamed or deleted.
+func TestProtocol_DocNamesExistingTests(t *testing.T) {
+	doc, err := os.ReadFile("protocol.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources strings.Builder
+	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sources.Write(b)
+		}
+	}
+	names := regexp.MustCompile(`\bTest[A-Z]\w+`).FindAllString(string(doc), -1)
+	if len(names) < 10 {
+		t.Fatalf("protocol.go names %d tests; the invariants lost their tests", len(names))
+	}
+	for _, name := range names {
+		if !strings.Contains(sources.String(), "func "+name+"(") {
+			t.Errorf("protocol.go names %s, which no test file defines", name)
+		}
 	}
 }
