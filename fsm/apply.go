@@ -18,6 +18,10 @@ func (s *State) apply(c Command, index uint64) Result {
 		s.setIndex(index)
 		return fail(ErrBadCommand)
 	}
+	if s.gated(c) {
+		s.setIndex(index)
+		return fail(ErrFormatGated)
+	}
 	if sessionOnly(c) {
 		res := sp.apply(s, c)
 		s.setIndex(index)

@@ -295,6 +295,8 @@ var commands = [...]cmdSpec{
 	TypeResealKey:          spec("reseal_key", Keeps, (*State).applyResealKey),
 	TypePutClient:          spec("put_client", Keeps, (*State).applyPutClient),
 	TypeDeleteClient:       spec("delete_client", Narrows, (*State).applyDeleteClient),
+	// The cluster version (clusterformat.go).
+	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
 }
 
 // spec builds a row of commands from a typed applyX (and the command's

@@ -31,7 +31,10 @@ const (
 // does not know the type at all. One line per type added after
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
-var typeFormat = map[CmdType]int{}
+var typeFormat = map[CmdType]int{
+	// The cluster version (ver).
+	TypeSetClusterFormat: FormatV3,
+}
 
 // FormatNeeded is the level every member must understand before cmd may
 // enter the log. Most commands need none; keep this next to the command

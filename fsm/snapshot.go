@@ -78,6 +78,9 @@ type meta struct {
 	Settings Settings `json:"settings"`
 	NextUser uint64   `json:"next_user"`
 	DBs      []string `json:"dbs"`
+	// ClusterFormat is the replicated level (clusterformat.go), absent
+	// until set: older binaries ignore the key.
+	ClusterFormat *ClusterFormat `json:"cluster_format,omitempty"`
 }
 
 // image is a point-in-time copy of the state's pointers: cheap to take,
@@ -101,7 +104,7 @@ func (s *State) capture() *image {
 	defer s.apMu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
+	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser, ClusterFormat: s.clusterFormat.Load()}}
 	for d := range s.dbs {
 		img.meta.DBs = append(img.meta.DBs, d)
 	}
@@ -352,6 +355,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.settings, s.nextUser = m.Settings, m.NextUser
+		s.clusterFormat.Store(m.ClusterFormat)
 		for _, d := range m.DBs {
 			s.dbs[d] = struct{}{}
 		}

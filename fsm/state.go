@@ -40,6 +40,8 @@ type State struct {
 	index    uint64 // last log index applied; changes with the state, under mu
 
 	sessions atomic.Int64
+
+	clusterFormat atomic.Pointer[ClusterFormat] // the replicated level (clusterformat.go); nil until set
 }
 
 func newState() *State {
