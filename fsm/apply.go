@@ -18,6 +18,10 @@ func (s *State) apply(c Command, index uint64) Result {
 		s.setIndex(index)
 		return fail(ErrBadCommand)
 	}
+	if s.gated(c) {
+		s.setIndex(index)
+		return fail(ErrFormatGated)
+	}
 	if sessionOnly(c) {
 		res := sp.apply(s, c)
 		s.setIndex(index)
@@ -27,6 +31,9 @@ func (s *State) apply(c Command, index uint64) Result {
 	defer s.mu.Unlock()
 	if index > s.index {
 		s.index = index
+	}
+	if nonce, at := requestOf(c); nonce != "" {
+		return s.applyOnce(sp, c, nonce, at)
 	}
 	return sp.apply(s, c)
 }

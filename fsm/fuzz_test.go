@@ -36,6 +36,7 @@ func allCommands() []Command {
 		&ResealKey{Kid: "k1", From: dg("s"), Secret: []byte{9, 0, 0xFE}},
 		&PutClient{Client: Client{ID: "c1", Name: "n", DB: "db", SecretDigest: dg("s"), Created: 1}},
 		&DeleteClient{ID: "c1"},
+		&SetClusterFormat{Level: FormatV3, Downgrade: true},
 	}
 }
 

@@ -29,7 +29,8 @@ import (
 // Versions read: this binary reads versions minSnapVersion..snapVersion,
 // today only 1, and refuses any other with ErrSnapshotVersion before
 // reading a record. testdata/snapshot-v1.golden is a version-1 snapshot
-// that every later binary must keep restoring.
+// that every later binary must keep restoring; snapshot-v1-once.golden is
+// one of a FormatV3 state (recOnce records, operator and member formats).
 //
 // Within a version the format only grows, and a reader tolerates both
 // directions of a rolling upgrade, so a snapshot (or backup) moves between
@@ -59,6 +60,7 @@ const (
 	recKey     byte = 4
 	recSession byte = 5
 	recClient  byte = 6 // written only when there are clients, so older snapshots' bytes are unchanged
+	recOnce    byte = 8 // remembered request ids (once.go), oldest first; only when there are any (FormatV3)
 	recEnd     byte = 0xFF
 
 	maxRecord = 1 << 20
@@ -76,6 +78,9 @@ type meta struct {
 	Settings Settings `json:"settings"`
 	NextUser uint64   `json:"next_user"`
 	DBs      []string `json:"dbs"`
+	// ClusterFormat is the replicated level (clusterformat.go), absent
+	// until set: older binaries ignore the key.
+	ClusterFormat *ClusterFormat `json:"cluster_format,omitempty"`
 }
 
 // image is a point-in-time copy of the state's pointers: cheap to take,
@@ -88,6 +93,7 @@ type image struct {
 	keys     []SigningKey
 	sessions []*Session
 	clients  []Client
+	once     []onceRec // in apply order, which is the same on every replica
 }
 
 // capture copies the state's pointers and the index they belong to. It
@@ -98,7 +104,7 @@ func (s *State) capture() *image {
 	defer s.apMu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
+	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser, ClusterFormat: s.clusterFormat.Load()}}
 	for d := range s.dbs {
 		img.meta.DBs = append(img.meta.DBs, d)
 	}
@@ -114,6 +120,7 @@ func (s *State) capture() *image {
 	for _, c := range s.clients {
 		img.clients = append(img.clients, c)
 	}
+	img.once = s.once.live()
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -201,6 +208,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, c := range img.clients {
 		rw.json(recClient, c)
+	}
+	for _, r := range img.once {
+		rw.json(recOnce, r)
 	}
 	for _, sess := range img.sessions {
 		if rw.err != nil {
@@ -345,6 +355,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.settings, s.nextUser = m.Settings, m.NextUser
+		s.clusterFormat.Store(m.ClusterFormat)
 		for _, d := range m.DBs {
 			s.dbs[d] = struct{}{}
 		}
@@ -378,6 +389,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.clients = make(map[string]Client)
 		}
 		s.clients[c.ID] = c
+	case recOnce:
+		var r onceRec
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.Nonce == "" {
+			return errors.New("request id record without a nonce")
+		}
+		s.once.add(r)
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.

@@ -34,11 +34,14 @@ type State struct {
 	nodes    map[string]Node
 	keys     map[string]SigningKey
 	clients  map[string]Client // service clients (clients.go); nil until the first
+	once     onceLog           // request ids of retry-prone writes (once.go)
 	settings Settings
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu
 
 	sessions atomic.Int64
+
+	clusterFormat atomic.Pointer[ClusterFormat] // the replicated level (clusterformat.go); nil until set
 }
 
 func newState() *State {
