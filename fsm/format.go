@@ -31,7 +31,12 @@ const (
 // does not know the type at all. One line per type added after
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
-var typeFormat = map[CmdType]int{}
+var typeFormat = map[CmdType]int{
+	// Events and webhooks (45–54).
+	TypePutWebhook:      FormatV3,
+	TypeDeleteWebhook:   FormatV3,
+	TypeAdvanceWebhooks: FormatV3,
+}
 
 // FormatNeeded is the level every member must understand before cmd may
 // enter the log. Most commands need none; keep this next to the command
