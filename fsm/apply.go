@@ -22,6 +22,10 @@ func (s *State) applyAt(c Command, index uint64, at int64) Result {
 		s.setIndex(index)
 		return fail(ErrBadCommand)
 	}
+	if s.gated(c) {
+		s.setIndex(index)
+		return fail(ErrFormatGated)
+	}
 	s.beginEvents(c, index, at)
 	defer func() { s.ev.live = false }()
 	if sessionOnly(c) {
@@ -33,6 +37,9 @@ func (s *State) applyAt(c Command, index uint64, at int64) Result {
 	defer s.mu.Unlock()
 	if index > s.index {
 		s.index = index
+	}
+	if nonce, at := requestOf(c); nonce != "" {
+		return s.applyOnce(sp, c, nonce, at)
 	}
 	return sp.apply(s, c)
 }

@@ -36,6 +36,8 @@ var typeFormat = map[CmdType]int{
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,
 	TypeAdvanceWebhooks: FormatV3,
+	// The cluster version (ver).
+	TypeSetClusterFormat: FormatV3,
 }
 
 // FormatNeeded is the level every member must understand before cmd may
@@ -51,8 +53,19 @@ func FormatNeeded(cmd Command) int {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.Nonce != "" {
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
+		}
+	case *RevokeUserSessions:
+		if c.Nonce != "" || c.At != 0 {
+			return FormatV3
+		}
+	case *LoginFailed:
+		if c.Nonce != "" {
+			return FormatV3
 		}
 	}
 	return FormatBase
@@ -70,7 +83,7 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
-	case TypeCreateUser, TypeUpdateUser:
+	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase
 	}

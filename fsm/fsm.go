@@ -23,6 +23,13 @@ type FSM struct {
 
 	evMu sync.Mutex
 	evCh chan struct{} // closed by notifyEvents; nil until someone waits
+	// OnUnreadable, when set before the FSM is used, is called with an
+	// *UnreadableError instead of the panic when an entry's command type
+	// is unknown (a newer binary wrote it). It should not return: the
+	// binary stops with a message naming the versions (cmd exits 78, which
+	// the systemd unit does not restart), never a panic loop. If it
+	// returns, Apply panics as before.
+	OnUnreadable func(err error)
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -69,8 +76,11 @@ func (f *FSM) applyEntry(index uint64, entry []byte, at int64) Result {
 		// The format gate (format.go) keeps this from happening in a
 		// cluster whose members announced their formats; if it does, say
 		// which binary is behind.
-		panic(fmt.Sprintf("fsm: log entry %d: %v: it was written by a newer binary than this one "+
-			"(which understands log format %d): upgrade this node", index, err, CurrentFormat))
+		uerr := &UnreadableError{Index: index, Err: err}
+		if f.OnUnreadable != nil {
+			f.OnUnreadable(uerr)
+		}
+		panic("fsm: " + uerr.Error())
 	}
 	if err != nil {
 		panic(fmt.Sprintf("fsm: log entry %d: %v", index, err))

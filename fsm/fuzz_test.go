@@ -40,6 +40,7 @@ func allCommands() []Command {
 			ClientID: "c1", Secret: []byte{1, 0}, Created: 2, Cursor: EventID{3, 4}, Paused: true, PauseReason: "r", PausedAt: 5}},
 		&DeleteWebhook{ID: "wh"},
 		&AdvanceWebhooks{Cursors: []WebhookCursor{{ID: "wh", Through: EventID{9, 1}}}, Pauses: []WebhookPause{{ID: "wh", Reason: "r", At: 1}}},
+		&SetClusterFormat{Level: FormatV3, Downgrade: true},
 	}
 }
 

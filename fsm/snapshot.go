@@ -29,7 +29,8 @@ import (
 // Versions read: this binary reads versions minSnapVersion..snapVersion,
 // today only 1, and refuses any other with ErrSnapshotVersion before
 // reading a record. testdata/snapshot-v1.golden is a version-1 snapshot
-// that every later binary must keep restoring.
+// that every later binary must keep restoring; snapshot-v1-once.golden is
+// one of a FormatV3 state (recOnce records, operator and member formats).
 //
 // Within a version the format only grows, and a reader tolerates both
 // directions of a rolling upgrade, so a snapshot (or backup) moves between
@@ -66,7 +67,8 @@ const (
 	recEventMeta byte = 16
 	recEvent     byte = 17
 	recWebhook   byte = 18
-	recEnd     byte = 0xFF
+	recOnce      byte = 8 // remembered request ids (once.go), oldest first; only when there are any (FormatV3)
+	recEnd       byte = 0xFF
 
 	maxRecord = 1 << 20
 )
@@ -83,6 +85,9 @@ type meta struct {
 	Settings Settings `json:"settings"`
 	NextUser uint64   `json:"next_user"`
 	DBs      []string `json:"dbs"`
+	// ClusterFormat is the replicated level (clusterformat.go), absent
+	// until set: older binaries ignore the key.
+	ClusterFormat *ClusterFormat `json:"cluster_format,omitempty"`
 }
 
 // image is a point-in-time copy of the state's pointers: cheap to take,
@@ -98,6 +103,7 @@ type image struct {
 	webhooks []*Webhook
 	evMeta   eventMeta
 	events   []Event
+	once     []onceRec // in apply order, which is the same on every replica
 }
 
 // capture copies the state's pointers and the index they belong to. It
@@ -108,7 +114,7 @@ func (s *State) capture() *image {
 	defer s.apMu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
+	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser, ClusterFormat: s.clusterFormat.Load()}}
 	for d := range s.dbs {
 		img.meta.DBs = append(img.meta.DBs, d)
 	}
@@ -128,6 +134,7 @@ func (s *State) capture() *image {
 		img.webhooks = append(img.webhooks, w)
 	}
 	img.evMeta, img.events = s.captureEvents()
+	img.once = s.once.live()
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -227,6 +234,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 		for i := range img.events {
 			rw.json(recEvent, &img.events[i])
 		}
+	}
+	for _, r := range img.once {
+		rw.json(recOnce, r)
 	}
 	for _, sess := range img.sessions {
 		if rw.err != nil {
@@ -372,6 +382,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.settings, s.nextUser = m.Settings, m.NextUser
+		s.clusterFormat.Store(m.ClusterFormat)
 		for _, d := range m.DBs {
 			s.dbs[d] = struct{}{}
 		}
@@ -426,6 +437,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.loadEvent(e)
+	case recOnce:
+		var r onceRec
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.Nonce == "" {
+			return errors.New("request id record without a nonce")
+		}
+		s.once.add(r)
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.

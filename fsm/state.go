@@ -34,6 +34,7 @@ type State struct {
 	nodes    map[string]Node
 	keys     map[string]SigningKey
 	clients  map[string]Client // service clients (clients.go); nil until the first
+	once     onceLog           // request ids of retry-prone writes (once.go)
 	settings Settings
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu
@@ -41,8 +42,9 @@ type State struct {
 	sessions atomic.Int64
 
 	// Events and webhooks (events.go, webhooks.go).
-	ev       eventLog            // its own lock; appended on the apply path
-	webhooks map[string]*Webhook // under mu; nil until the first
+	ev            eventLog                      // its own lock; appended on the apply path
+	webhooks      map[string]*Webhook           // under mu; nil until the first
+	clusterFormat atomic.Pointer[ClusterFormat] // the replicated level (clusterformat.go); nil until set
 }
 
 func newState() *State {
