@@ -295,6 +295,11 @@ var commands = [...]cmdSpec{
 	TypeResealKey:          spec("reseal_key", Keeps, (*State).applyResealKey),
 	TypePutClient:          spec("put_client", Keeps, (*State).applyPutClient),
 	TypeDeleteClient:       spec("delete_client", Narrows, (*State).applyDeleteClient),
+
+	// Events and webhooks (events.go, webhooks.go): 45–54.
+	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
+	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),
+	TypeAdvanceWebhooks: spec("advance_webhooks", Keeps, (*State).applyAdvanceWebhooks),
 	// The cluster version (clusterformat.go).
 	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
 }

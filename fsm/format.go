@@ -32,6 +32,10 @@ const (
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
 var typeFormat = map[CmdType]int{
+	// Events and webhooks (45–54).
+	TypePutWebhook:      FormatV3,
+	TypeDeleteWebhook:   FormatV3,
+	TypeAdvanceWebhooks: FormatV3,
 	// The cluster version (ver).
 	TypeSetClusterFormat: FormatV3,
 }
