@@ -45,10 +45,16 @@ func FormatNeeded(cmd Command) int {
 	}
 	switch c := cmd.(type) {
 	case *CreateUser:
+		if c.EmailUnverified { // fwd: emailverify.go
+			return FormatV3
+		}
 		if c.Operator {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.EmailUnverified != nil { // fwd: emailverify.go
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
 		}
