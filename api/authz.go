@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -141,38 +140,6 @@ func wantsHTML(r *http.Request) bool {
 // choosing (api/portal.go, portalURLFor).
 func (s *Server) loginRedirect(r *http.Request) string { return s.portalURLFor(r) }
 
-// originalURL is the URL the client asked the proxy for, from
-// X-Original-URL or X-Forwarded-Proto/Host/Uri, or "" when it cannot be
-// believed: not from a trusted proxy, not absolute http(s), or a host
-// outside Config.AuthzRedirectHosts.
-func (s *Server) originalURL(r *http.Request) string {
-	if !s.fromTrustedProxy(r) {
-		return ""
-	}
-	raw := r.Header.Get("X-Original-URL")
-	if raw == "" {
-		proto, host, uri := r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Uri")
-		if host == "" {
-			return ""
-		}
-		if proto == "" {
-			proto = "https"
-		}
-		if !strings.HasPrefix(uri, "/") {
-			uri = "/" + uri
-		}
-		raw = proto + "://" + host + uri
-	}
-	if strings.ContainsFunc(raw, isCTL) {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !s.redirectHostAllowed(u.Host) {
-		return ""
-	}
-	return u.String()
-}
-
 // redirectHostAllowed: host[:port] is one of --authz-redirect-hosts (an
 // entry with a port matches that port only), or, with the portal on and
 // no external login URL, any host: the rd then goes to the portal on that
@@ -183,28 +150,6 @@ func (s *Server) redirectHostAllowed(host string) bool {
 		return true
 	}
 	return s.redirectHostListed(host, "https") || s.redirectHostListed(host, "http")
-}
-
-// forwardedPath is the original request's path, for the rules: from
-// X-Forwarded-Uri or X-Original-URL of a trusted proxy, "" when unknown.
-func (s *Server) forwardedPath(r *http.Request) string {
-	if !s.fromTrustedProxy(r) {
-		return ""
-	}
-	raw := r.Header.Get("X-Forwarded-Uri")
-	if raw == "" {
-		raw = r.Header.Get("X-Original-URL")
-	}
-	if raw == "" {
-		return ""
-	}
-	// A request target, never an authority: url.Parse would read
-	// "//admin/x" as host "admin" and path "/x", and skip the /admin rule.
-	u, err := url.ParseRequestURI(raw)
-	if err != nil || u.Path == "" {
-		return ""
-	}
-	return u.Path
 }
 
 // authzEmail is the user's e-mail, else a login that is an address, else

@@ -78,19 +78,26 @@ type portalStep func(w http.ResponseWriter, r *http.Request, p *pendingLogin) (a
 func (s *Server) addPortalStep(st portalStep) { s.portalSteps = append(s.portalSteps, st) }
 
 // page registers a portal route: instrumented like the API's routes, but
-// not in the OpenAPI table (HTML pages, not the JSON API). POST routes go
-// through Go's cross-origin protection: a form posted from another site
-// (login CSRF included) is refused.
+// not in the OpenAPI table (HTML pages, not the JSON API). Handler's
+// cross-origin check (crossorigin.go) covers the POST routes: a form
+// posted from another site (login CSRF included) is refused, with an HTML
+// page (writeCrossOriginRefusal).
 func (s *Server) page(pattern string, h http.HandlerFunc) {
-	var hh http.Handler = s.instrument(pattern, h)
-	if strings.HasPrefix(pattern, "POST ") {
-		cop := http.NewCrossOriginProtection()
-		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.renderError(w, http.StatusForbidden, "This form was sent from another site, so it was refused. Open the page here and try again.")
-		}))
-		hh = cop.Handler(hh)
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+	if s.pagePattern == nil {
+		s.pagePattern = map[string]bool{}
 	}
-	s.mux.Handle(pattern, hh)
+	s.pagePattern[pattern] = true
+}
+
+// writeCrossOriginRefusal answers a cross-site request refused before routing: an HTML page on
+// the portal's routes, the dialect's error elsewhere (writeErrorFor).
+func (s *Server) writeCrossOriginRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	if _, pattern := s.mux.Handler(r); s.pagePattern[pattern] {
+		s.renderError(w, lookupError(err).status, "This form was sent from another site, so it was refused. Open the page here and try again.")
+		return
+	}
+	writeErrorFor(w, r, err)
 }
 
 func (s *Server) portalRoutes() error {

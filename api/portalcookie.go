@@ -97,31 +97,16 @@ func (s *Server) cookieDomainForHost(host string) CookieDomain {
 // a trusted proxy's single X-Forwarded-Host, else the request's Host.
 func (s *Server) portalHost(r *http.Request) string {
 	if s.fromTrustedProxy(r) {
-		if v := r.Header.Values(hdrForwardedHostPortal); len(v) == 1 && v[0] != "" && !strings.Contains(v[0], ",") {
+		if v := r.Header.Values(hdrForwardedHost); len(v) == 1 && v[0] != "" && !strings.Contains(v[0], ",") {
 			return strings.ToLower(v[0])
 		}
 	}
 	return strings.ToLower(r.Host)
 }
 
-const hdrForwardedHostPortal = "X-Forwarded-Host"
-
-// requestSecure reports whether the browser reached us over TLS: directly,
-// or through a trusted proxy that says so in a single X-Forwarded-Proto.
-func (s *Server) requestSecure(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	if !s.fromTrustedProxy(r) {
-		return false
-	}
-	v := r.Header.Values("X-Forwarded-Proto")
-	return len(v) == 1 && strings.EqualFold(strings.TrimSpace(v[0]), "https")
-}
-
-// portalScheme is "https" or "http", as requestSecure says.
+// portalScheme is "https" or "http", as cookieSecure (cookiesecure.go) says.
 func (s *Server) portalScheme(r *http.Request) string {
-	if s.requestSecure(r) {
+	if s.cookieSecure(r) {
 		return "https"
 	}
 	return "http"
@@ -137,7 +122,7 @@ func hostOnly(host string) string {
 // makes it persistent (Max-Age); otherwise it ends with the browser.
 func (s *Server) portalCookie(r *http.Request, d CookieDomain, tok string, remember bool) *http.Cookie {
 	c := &http.Cookie{Name: portalCookieBare, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	if s.requestSecure(r) {
+	if s.cookieSecure(r) {
 		c.Secure = true
 		c.Name = portalCookieHost
 		if d.Domain != "" {
@@ -166,7 +151,7 @@ func (s *Server) portalToken(r *http.Request) string {
 			return c.Value
 		}
 	}
-	if !s.requestSecure(r) {
+	if !s.cookieSecure(r) {
 		if c, err := r.Cookie(portalCookieBare); err == nil && c.Value != "" {
 			return c.Value
 		}

@@ -31,7 +31,14 @@ const (
 // does not know the type at all. One line per type added after
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
-var typeFormat = map[CmdType]int{}
+var typeFormat = map[CmdType]int{
+	// Events and webhooks (45–54).
+	TypePutWebhook:      FormatV3,
+	TypeDeleteWebhook:   FormatV3,
+	TypeAdvanceWebhooks: FormatV3,
+	// The cluster version (ver).
+	TypeSetClusterFormat: FormatV3,
+}
 
 // FormatNeeded is the level every member must understand before cmd may
 // enter the log. Most commands need none; keep this next to the command
@@ -46,8 +53,19 @@ func FormatNeeded(cmd Command) int {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.Nonce != "" {
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
+		}
+	case *RevokeUserSessions:
+		if c.Nonce != "" || c.At != 0 {
+			return FormatV3
+		}
+	case *LoginFailed:
+		if c.Nonce != "" {
+			return FormatV3
 		}
 	}
 	return FormatBase
@@ -65,7 +83,7 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
-	case TypeCreateUser, TypeUpdateUser:
+	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase
 	}
