@@ -122,7 +122,7 @@ func runMutant(root string, m Mutant, dur time.Duration, keep, byUnit bool) resu
 		return runUnit(r, dir, keep)
 	}
 	bin := filepath.Join(dir, "sessiond.bin")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/sessiond")
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		return fail(r, "build failed", fmt.Errorf("%v: %s (kept in %s)", err, out, dir))
@@ -180,7 +180,7 @@ func runMutant(root string, m Mutant, dur time.Duration, keep, byUnit bool) resu
 func runUnit(r result, dir string, keep bool) result {
 	u := r.m.Unit
 	r.scenario, r.by = "unit", "-"
-	test := exec.Command("go", "test", "-count=1", "-run", "^("+u.Run+")$", u.Pkg)
+	test := exec.Command("go", "test", "-trimpath", "-count=1", "-run", "^("+u.Run+")$", u.Pkg)
 	test.Dir = dir
 	out, err := test.CombinedOutput()
 	switch {
