@@ -150,38 +150,6 @@ func (s *Server) loginRedirect(r *http.Request) string {
 	return s.cfg.AuthzLoginURL + sep + "rd=" + url.QueryEscape(orig)
 }
 
-// originalURL is the URL the client asked the proxy for, from
-// X-Original-URL or X-Forwarded-Proto/Host/Uri, or "" when it cannot be
-// believed: not from a trusted proxy, not absolute http(s), or a host
-// outside Config.AuthzRedirectHosts.
-func (s *Server) originalURL(r *http.Request) string {
-	if !s.fromTrustedProxy(r) {
-		return ""
-	}
-	raw := r.Header.Get("X-Original-URL")
-	if raw == "" {
-		proto, host, uri := r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Uri")
-		if host == "" {
-			return ""
-		}
-		if proto == "" {
-			proto = "https"
-		}
-		if !strings.HasPrefix(uri, "/") {
-			uri = "/" + uri
-		}
-		raw = proto + "://" + host + uri
-	}
-	if strings.ContainsFunc(raw, isCTL) {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !s.redirectHostAllowed(u.Hostname()) {
-		return ""
-	}
-	return u.String()
-}
-
 func (s *Server) redirectHostAllowed(host string) bool {
 	if host == "" {
 		return false
@@ -192,28 +160,6 @@ func (s *Server) redirectHostAllowed(host string) bool {
 		}
 	}
 	return false
-}
-
-// forwardedPath is the original request's path, for the rules: from
-// X-Forwarded-Uri or X-Original-URL of a trusted proxy, "" when unknown.
-func (s *Server) forwardedPath(r *http.Request) string {
-	if !s.fromTrustedProxy(r) {
-		return ""
-	}
-	raw := r.Header.Get("X-Forwarded-Uri")
-	if raw == "" {
-		raw = r.Header.Get("X-Original-URL")
-	}
-	if raw == "" {
-		return ""
-	}
-	// A request target, never an authority: url.Parse would read
-	// "//admin/x" as host "admin" and path "/x", and skip the /admin rule.
-	u, err := url.ParseRequestURI(raw)
-	if err != nil || u.Path == "" {
-		return ""
-	}
-	return u.Path
 }
 
 // authzEmail is the user's e-mail, else a login that is an address, else

@@ -67,7 +67,8 @@ type Config struct {
 	MaxBody int64
 	// DefaultLevel is the consistency of validations that ask for none.
 	DefaultLevel cluster.Level
-	// TLS marks cookies Secure.
+	// TLS marks cookies Secure (so does a trusted proxy's
+	// X-Forwarded-Proto: https; cookiesecure.go).
 	TLS bool
 	// TrustedProxies are the proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed (--trusted-proxies); none by default,
@@ -88,6 +89,12 @@ type Config struct {
 	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
 	// LoadAuthzRules); none = any valid session passes.
 	AuthzRules []AuthzRule
+	// JWTCORSOrigins are the origins (scheme://host[:port]) whose pages
+	// may call the JWT dialect from a browser (--jwt-cors-origins): they
+	// get Access-Control-Allow-Origin and pass the cross-origin check
+	// (crossorigin.go). "*" is the seed's any-origin behaviour; none (the
+	// default) sends no CORS headers.
+	JWTCORSOrigins []string
 	// Seed values applied by the leader when the cluster is new.
 	DefaultDB     string
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
@@ -129,6 +136,8 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// cop and copJWT refuse cross-site browser requests (crossorigin.go).
+	cop, copJWT *http.CrossOriginProtection
 }
 
 // indexHdr is an X-Sessiond-Index value and the index it spells.
@@ -172,6 +181,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.cop, s.copJWT, err = newCrossOrigin(cfg); err != nil {
+		return nil, err
+	}
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
@@ -238,6 +250,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		if urlSecret(r) {
 			writeErrorFor(rw, r, errURLSecret)
+			return
+		}
+		if err := s.CrossOriginCheck(r); err != nil {
+			writeErrorFor(rw, r, err) // crossorigin.go
 			return
 		}
 		h, pattern := s.mux.Handler(r)

@@ -273,7 +273,7 @@ func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time)
 	// recorded (no leader); the per-address limiter has already counted it.
 	_, _ = s.node.Apply(ctx, &fsm.LoginFailed{
 		UserID: u.ID, At: now.UnixNano(), Threshold: set.LockoutThreshold,
-		LockFor: set.LockoutDuration, Window: set.LockoutDuration,
+		LockFor: set.LockoutDuration, Window: set.LockoutDuration, Nonce: requestID(),
 	})
 }
 
@@ -436,6 +436,8 @@ func (s *Service) SetPassword(ctx context.Context, uid uint64, password string) 
 	if err != nil {
 		return err
 	}
-	_, err = s.node.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
+	_, err = s.node.Apply(ctx, &fsm.UpdateUser{
+		UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano(), Nonce: requestID(),
+	})
 	return err
 }

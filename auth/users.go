@@ -39,7 +39,7 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil || c.Operator != nil {
 		if _, err := s.node.Apply(ctx, &fsm.UpdateUser{
 			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled, Operator: c.Operator,
-			Now: s.cfg.Now().UnixNano(),
+			Now: s.cfg.Now().UnixNano(), Nonce: requestID(),
 		}); err != nil {
 			return nil, err
 		}

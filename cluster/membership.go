@@ -311,14 +311,15 @@ func (n *Node) Status(withHash bool) Status {
 }
 
 // Ready reports whether a load balancer should send this node traffic: it
-// knows a leader, holds a fresh read lease (so it has caught up) and is not
-// shutting down.
+// knows a leader, has caught up (holds a read lease, or applied a read
+// index and hears from the leader: an unused lease lapses, protocol.go)
+// and is not shutting down.
 func (n *Node) Ready() bool {
 	if n.closing.Load() {
 		return false
 	}
 	_, id := n.raft.LeaderWithID()
-	return id != "" && n.LeaseValid()
+	return id != "" && (n.LeaseValid() || n.inTouch())
 }
 
 // WaitReady blocks until Ready or ctx ends.

@@ -69,7 +69,7 @@ func (m *Main) runDev(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "sessiond dev: a throw-away node in %s (deleted on exit)\n", dir)
 	fmt.Fprintf(m.Stdout, "  API:            %s\n  admin login:    admin\n  admin password: %s   (shown once)\n", url, pw)
-	fmt.Fprintf(m.Stdout, "  try: curl -s %s/v1/login -d '{\"login\":\"admin\",\"password\":\"%s\"}'\n", url, pw)
+	fmt.Fprintf(m.Stdout, "  try: curl -s %s/v1/login -H 'Content-Type: application/json' -d '{\"login\":\"admin\",\"password\":\"%s\"}'\n", url, pw)
 	return m.serve(ctx, cfg)
 }
 

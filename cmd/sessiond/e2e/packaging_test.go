@@ -127,7 +127,7 @@ func TestDockerfile_Shape(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "FROM gcr.io/distroless/static", "USER 65532:65532",
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "FROM docker.io/library/golang:", "FROM gcr.io/distroless/static", "USER 65532:65532", `CMD ["/usr/local/bin/sessiond", "healthcheck"]`,
 		"EXPOSE 8080 8300", `VOLUME ["/data"]`, "-X main.version=", "-X main.commit=", "-X main.buildTime="} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Dockerfile lacks %q", want)
