@@ -30,6 +30,9 @@ func (s *Server) adminRoutes() {
 	s.handle("POST /v1/cluster/operator", s.operatorOrKey(s.clusterOperator))
 	s.handle("POST /v1/cluster/restore", s.operatorOrKey(s.clusterRestore))
 	s.handle("POST /v1/cluster/restore/check", s.operatorOrKey(s.clusterRestoreCheck))
+	// First run under systemd: the cluster key names the first admin of a
+	// cluster bootstrapped without one (firstadmin.go).
+	s.handle("POST /v1/cluster/first-admin", s.clusterFirstAdmin)
 }
 
 // clusterBackup streams a consistent snapshot (version header, checksum).

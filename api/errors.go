@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{auth.ErrNotVisible, apiError{503, "not_caught_up"}},
 	{auth.ErrLoginTaken, apiError{409, "user_exists"}},
 	{auth.ErrActiveKey, apiError{400, "active_key"}},
+	{auth.ErrAdminExists, apiError{409, "admin_exists"}},
 
 	{auth.ErrBadHash, apiError{400, "bad_hash"}},
 

@@ -279,9 +279,12 @@ func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time)
 
 // SessionOptions describe the session a login creates.
 type SessionOptions struct {
-	Kind       fsm.Kind
-	TTL        time.Duration // 0 = from settings for the kind
-	NoExpiry   bool          // knox without a TTL: "expiry": null
+	Kind fsm.Kind
+	TTL  time.Duration // 0 = from settings for the kind
+	// Idle is the inactivity timeout; 0 = from settings for the kind. The
+	// login portal sets it per cookie domain (api/portalcookie.go).
+	Idle       time.Duration
+	NoExpiry   bool // knox without a TTL: "expiry": null
 	Name       string
 	UserAgent  string
 	ClientAddr string
@@ -342,6 +345,9 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	ttl, idle := ttlFor(s.node.State().Settings(), o.Kind)
 	if o.TTL > 0 {
 		ttl = int64(o.TTL)
+	}
+	if o.Idle > 0 {
+		idle = int64(o.Idle)
 	}
 	sess := fsm.Session{
 		ID: id, Digest: fsm.Digest(DigestToken(tok)), Kind: o.Kind, UserID: u.ID, DB: u.DB,

@@ -97,6 +97,14 @@ func TestSystemdUnit_Verifies(t *testing.T) {
 			t.Errorf("sessiond.service: %s=%q, want %q", k, v, want)
 		}
 	}
+	// The first admin and the seal key are commented credentials, ready to
+	// uncomment on the nodes that have their files.
+	for _, want := range []string{"\n#LoadCredential=admin-password:/etc/sessiond/admin-password\n",
+		"\n#LoadCredential=seal-key:/etc/sessiond/seal-key\n", "user add admin --admin"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("sessiond.service lacks %q", strings.TrimSpace(want))
+		}
+	}
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed: unit not verified")
