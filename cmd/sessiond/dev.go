@@ -70,6 +70,9 @@ func (m *Main) runDev(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "sessiond dev: a throw-away node in %s (deleted on exit)\n", dir)
 	fmt.Fprintf(m.Stdout, "  API:            %s\n  admin login:    admin\n  admin password: %s   (shown once)\n", url, pw)
 	fmt.Fprintf(m.Stdout, "  try: curl -s %s/v1/login -H 'Content-Type: application/json' -d '{\"login\":\"admin\",\"password\":\"%s\"}'\n", url, pw)
+	// The CLI's own variables, so that `sessiond user add`, `status` and
+	// the rest reach this node as its admin from another shell.
+	fmt.Fprintf(m.Stdout, "  for the CLI, in another shell:\n    export SESSIOND_ADDR=%s\n    export SESSIOND_ADMIN_PASSWORD='%s'\n    sessiond user list\n", url, pw)
 	return m.serve(ctx, cfg)
 }
 
