@@ -15,6 +15,7 @@ func TestCmdType_String(t *testing.T) {
 		TypeRemoveNode: "remove_node", TypePutKey: "put_key", TypeRetireKey: "retire_key",
 		TypeCreateDB: "create_db", TypeResealKey: "reseal_key",
 		TypePutClient: "put_client", TypeDeleteClient: "delete_client",
+		TypePutWebhook: "put_webhook", TypeDeleteWebhook: "delete_webhook", TypeAdvanceWebhooks: "advance_webhooks",
 		TypeSetClusterFormat: "set_cluster_format",
 	}
 	for typ := 0; typ < 256; typ++ {

@@ -32,6 +32,10 @@ const (
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
 var typeFormat = map[CmdType]int{
+	// Events and webhooks (45–54).
+	TypePutWebhook:      FormatV3,
+	TypeDeleteWebhook:   FormatV3,
+	TypeAdvanceWebhooks: FormatV3,
 	// The cluster version (ver).
 	TypeSetClusterFormat: FormatV3,
 }
@@ -45,12 +49,26 @@ func FormatNeeded(cmd Command) int {
 	}
 	switch c := cmd.(type) {
 	case *CreateUser:
+		if c.EmailUnverified { // fwd: emailverify.go
+			return FormatV3
+		}
 		if c.Operator {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.EmailUnverified != nil || c.Nonce != "" { // fwd: emailverify.go; idem: once.go
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
+		}
+	case *RevokeUserSessions:
+		if c.Nonce != "" || c.At != 0 {
+			return FormatV3
+		}
+	case *LoginFailed:
+		if c.Nonce != "" {
+			return FormatV3
 		}
 	}
 	return FormatBase
@@ -68,7 +86,7 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
-	case TypeCreateUser, TypeUpdateUser:
+	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase
 	}

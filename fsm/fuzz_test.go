@@ -36,6 +36,10 @@ func allCommands() []Command {
 		&ResealKey{Kid: "k1", From: dg("s"), Secret: []byte{9, 0, 0xFE}},
 		&PutClient{Client: Client{ID: "c1", Name: "n", DB: "db", SecretDigest: dg("s"), Created: 1}},
 		&DeleteClient{ID: "c1"},
+		&PutWebhook{Webhook: Webhook{ID: "wh", DB: "db", URL: "https://x/h", Events: []string{"session.ended"}, Format: "standard",
+			ClientID: "c1", Secret: []byte{1, 0}, Created: 2, Cursor: EventID{3, 4}, Paused: true, PauseReason: "r", PausedAt: 5}},
+		&DeleteWebhook{ID: "wh"},
+		&AdvanceWebhooks{Cursors: []WebhookCursor{{ID: "wh", Through: EventID{9, 1}}}, Pauses: []WebhookPause{{ID: "wh", Reason: "r", At: 1}}},
 		&SetClusterFormat{Level: FormatV3, Downgrade: true},
 	}
 }
