@@ -94,5 +94,7 @@ func (m *Main) runVersion(ctx context.Context, args []string) error {
 	fmt.Fprintln(m.Stdout, bi)
 	fmt.Fprintf(m.Stdout, "  version:    %s\n  commit:     %s\n  build time: %s\n  go:         %s\n",
 		bi.Version, bi.Commit, bi.BuildTime, strings.TrimPrefix(bi.GoVersion, "go"))
+	fmt.Fprintf(m.Stdout, "  formats:    log %d (reads 0-%d), snapshot version %d (docs/COMPATIBILITY.md)\n",
+		bi.LogFormat, bi.LogFormat, bi.SnapshotVersion)
 	return nil
 }
