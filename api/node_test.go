@@ -55,6 +55,7 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(srv.Close)
 	node.SetOnLeader(srv.OnLeader)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
