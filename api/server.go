@@ -110,6 +110,9 @@ type Config struct {
 	// break-glass); nil = Logger. cmd points it at --audit-log.
 	AuditLog *slog.Logger
 	Registry *prometheus.Registry // per node; nil = a new one
+	// Portal is the login portal (api/portal.go); a zero Prefix serves
+	// none.
+	Portal PortalConfig
 	// MetricsToken, when set, lets a scraper read GET /metrics on the API
 	// port with "Authorization: Bearer <token>". Unset, the API port
 	// serves no metrics at all: they hold counts (sessions, users,
@@ -130,6 +133,7 @@ func DefaultConfig() Config {
 		MaxBody:      16 << 10,
 		DefaultLevel: cluster.Default,
 		DefaultDB:    "sessiond",
+		Portal:       PortalConfig{Prefix: DefaultPortalPrefix},
 	}
 }
 
@@ -148,6 +152,11 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// portal is the login portal's parsed pages; portalSteps the steps
+	// between password and session (portal.go).
+	portal      *portalPages
+	portalSteps []portalStep
+	pagePattern map[string]bool // the portal's routes
 	// cop and copJWT refuse cross-site browser requests (crossorigin.go).
 	cop, copJWT *http.CrossOriginProtection
 	// stopEvents ends the webhook dispatcher (Close).
@@ -201,7 +210,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	s.startEvents()
 	return s, nil
 }
@@ -216,9 +227,10 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.table = append(s.table, pattern)
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.nativeRoutes()
 	s.adminRoutes()
+	s.clusterVersionRoutes()
 	s.dialectRoutes()
 	// Events and webhooks (issue 27).
 	s.eventRoutes()
@@ -231,6 +243,7 @@ func (s *Server) routes() {
 	s.handle("GET /readyz", s.readyz)
 	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
 	s.handle("GET /v1/openapi.json", s.openapi)
+	return s.portalRoutes() // the login portal (api/portal.go)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
@@ -270,7 +283,7 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if err := s.CrossOriginCheck(r); err != nil {
-			writeErrorFor(rw, r, err) // crossorigin.go
+			s.writeCrossOriginRefusal(rw, r, err) // crossorigin.go; the portal's pages answer in HTML (portal.go)
 			return
 		}
 		h, pattern := s.mux.Handler(r)

@@ -28,27 +28,25 @@ import (
 // do, so a caller handles one error per failure; the Result still carries
 // the other fields (user id, index) for callers that need them.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
-	if fsm.FormatNeeded(cmd) >= fsm.FormatV3 {
-		if level, _, err := n.ClusterFormat(); err == nil && level < fsm.FormatV3 {
-			cmd = fsm.WithinFormat(cmd, level)
+	cmd = n.withinWriteFormat(cmd)
+	res, err := n.applyCmd(ctx, cmd)
+	if formatRefused(err) {
+		// The leader's view of the format is newer than ours (a member
+		// joined and has not announced it yet, or a downgrade is under
+		// way). A refusal changes nothing, so the old form may go instead.
+		if old := fsm.WithinFormat(cmd, fsm.FormatV3-1); old != cmd {
+			res, err = n.applyCmd(ctx, old)
 		}
 	}
+	return res, err
+}
+
+func (n *Node) applyCmd(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	data, err := fsm.Encode(cmd)
 	if err != nil {
 		return fsm.Result{}, err
 	}
 	res, err := n.ApplyEncoded(ctx, data)
-	if errors.Is(err, ErrUpgrading) {
-		// The leader's view of the members is newer than ours (one that
-		// joined has not announced its format yet). A refusal commits
-		// nothing, so the old form may be sent instead.
-		if old := fsm.WithinFormat(cmd, fsm.FormatV3-1); old != cmd {
-			if data, err = fsm.Encode(old); err != nil {
-				return fsm.Result{}, err
-			}
-			res, err = n.ApplyEncoded(ctx, data)
-		}
-	}
 	if err != nil {
 		return res, err
 	}

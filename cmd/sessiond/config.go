@@ -112,6 +112,7 @@ type Config struct {
 	Seal          SealConfig  // see seal.go
 	Authz         AuthzFlags  // see authzflags.go
 	Events        EventsFlags // see eventsflags.go
+	Portal        PortalFlags // see portalflags.go
 	AuditLog      string      // --audit-log (auditlog.go)
 	PprofAddr     string      // --pprof-addr (pprof.go)
 	MetricsAddr   string      // --metrics-addr (metricsaddr.go)
@@ -236,6 +237,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
 	eventsFlags(fs, &c.Events)
+	portalFlags(fs, &c.Portal)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
 	metricsFlags(fs, c, keyFiles)
@@ -490,5 +492,6 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	}
 	c.Authz.apply(&ac)
 	c.Events.apply(&ac)
+	c.Portal.apply(&ac)
 	return ac
 }
