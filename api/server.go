@@ -88,6 +88,10 @@ type Config struct {
 	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
 	// LoadAuthzRules); none = any valid session passes.
 	AuthzRules []AuthzRule
+	// StepUpAge is how recent a session's authentication must be to change
+	// the password, a second factor or app passwords (--step-up-age;
+	// 0 = DefaultStepUpAge).
+	StepUpAge time.Duration
 	// Seed values applied by the leader when the cluster is new.
 	DefaultDB     string
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged

@@ -1,5 +1,7 @@
 package fsm
 
+import "bytes"
+
 // Format levels: what a binary understands of the log and snapshots.
 //
 // A field or command that an older binary would read differently (or
@@ -31,7 +33,11 @@ const (
 // does not know the type at all. One line per type added after
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
-var typeFormat = map[CmdType]int{}
+var typeFormat = map[CmdType]int{
+	// Second factors (totp).
+	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
+	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
+}
 
 // FormatNeeded is the level every member must understand before cmd may
 // enter the log. Most commands need none; keep this next to the command
@@ -48,6 +54,10 @@ func FormatNeeded(cmd Command) int {
 	case *UpdateUser:
 		if c.Operator != nil {
 			return FormatOperator
+		}
+	case *CreateSession:
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 { // totp: how the session was made
+			return FormatV3
 		}
 	}
 	return FormatBase
@@ -66,6 +76,13 @@ func EntryFormatNeeded(entry []byte) int {
 	}
 	switch CmdType(entry[0]) {
 	case TypeCreateUser, TypeUpdateUser:
+	case TypeCreateSession:
+		// A login's entry is decoded only when it can hold a FormatV3
+		// field: the bytes name it (json's key), and logins without one
+		// pay a substring search, not a decode.
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) {
+			return FormatBase
+		}
 	default:
 		return FormatBase
 	}

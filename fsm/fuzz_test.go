@@ -20,7 +20,8 @@ func allCommands() []Command {
 		&UpdateUser{UserID: 1, Name: sp(""), Email: sp("e"), PasswordHash: sp("h"), Admin: bp(false), Disabled: bp(true), Now: 1 << 62},
 		&DeleteUser{UserID: 1<<64 - 1},
 		&CreateSession{UserVersion: 2, Session: Session{ID: "i", Digest: dg("x"), Kind: KindKnox, UserID: 1, DB: "db",
-			Created: 1, ExpiresAt: 2, IdleTimeout: 3, LastRefresh: 4, Name: "n", UserAgent: "ua", ClientAddr: "[::1]:1"}},
+			Created: 1, ExpiresAt: 2, IdleTimeout: 3, LastRefresh: 4, Name: "n", UserAgent: "ua", ClientAddr: "[::1]:1",
+			AuthTime: 5, AMR: AMRPwd | AMROTP}, SingleFactor: true},
 		&RevokeSession{Digest: dp(dg("y")), ID: "i", UserID: 3},
 		&RevokeUserSessions{UserID: 3, KeepID: "k"},
 		&PurgeExpired{Now: 5, Digests: []Digest{dg("a"), {}, {0: 0xFF}}},
@@ -36,6 +37,12 @@ func allCommands() []Command {
 		&ResealKey{Kid: "k1", From: dg("s"), Secret: []byte{9, 0, 0xFE}},
 		&PutClient{Client: Client{ID: "c1", Name: "n", DB: "db", SecretDigest: dg("s"), Created: 1}},
 		&DeleteClient{ID: "c1"},
+		// Second factors (totp).
+		&TOTPEnrol{UserID: 1, Secret: []byte{0, 1, 0xFF}},
+		&TOTPConfirm{UserID: 1, Pending: dg("p"), Step: 55, Recovery: []Digest{dg("r1"), dg("r2")}, Now: 3},
+		&FactorUse{Nonce: "n", UserID: 1, Secret: dp(dg("p")), Step: 56, Recovery: dp(dg("r1"))},
+		&SetRecoveryCodes{UserID: 1, Recovery: []Digest{dg("r3")}, Now: 4},
+		&ResetFactors{UserID: 1},
 	}
 }
 

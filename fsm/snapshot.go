@@ -88,6 +88,7 @@ type image struct {
 	keys     []SigningKey
 	sessions []*Session
 	clients  []Client
+	factors  []*Factors
 }
 
 // capture copies the state's pointers and the index they belong to. It
@@ -114,6 +115,9 @@ func (s *State) capture() *image {
 	for _, c := range s.clients {
 		img.clients = append(img.clients, c)
 	}
+	for _, f := range s.factors {
+		img.factors = append(img.factors, f)
+	}
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -133,6 +137,7 @@ func (img *image) sort() {
 	sort.Slice(img.nodes, func(i, j int) bool { return img.nodes[i].ID < img.nodes[j].ID })
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
+	sort.Slice(img.factors, func(i, j int) bool { return img.factors[i].UserID < img.factors[j].UserID })
 	sortByDigest(img.sessions)
 }
 
@@ -201,6 +206,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, c := range img.clients {
 		rw.json(recClient, c)
+	}
+	for _, f := range img.factors {
+		rw.json(recFactors, f)
 	}
 	for _, sess := range img.sessions {
 		if rw.err != nil {
@@ -378,6 +386,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.clients = make(map[string]Client)
 		}
 		s.clients[c.ID] = c
+	case recFactors:
+		f := &Factors{}
+		if err := json.Unmarshal(b, f); err != nil {
+			return err
+		}
+		if s.factors == nil {
+			s.factors = make(map[uint64]*Factors)
+		}
+		s.factors[f.UserID] = f
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.
