@@ -87,28 +87,47 @@ func (ru *AuthzRule) matches(p string) bool {
 
 // errRuleNoPath refuses a request the rules cannot place: some rule is
 // for a path prefix, and the path did not come from a trusted proxy.
-var errRuleNoPath = fieldError(ErrForbidden, "authz rules need the original path (X-Forwarded-Uri) from a trusted proxy")
+var errRuleNoPath = fieldError(ErrForbidden, "authz rules need the original path (X-Forwarded-Uri or X-Original-URL) from a trusted proxy")
 
 // authzRules applies the configured rules to a validated caller. Without
 // a believable path only the "/" rule can be chosen, and if any other
 // rule exists the request is refused: a rule must not be skipped because
-// the proxy was not trusted.
+// the proxy was not trusted. The path is read as apps read it
+// (pathViews): the caller must pass the rule of every reading.
 func (s *Server) authzRules(r *http.Request, p principal) error {
 	rules := s.cfg.AuthzRules
 	if len(rules) == 0 {
 		return nil
 	}
-	raw := s.forwardedPath(r)
-	if raw == "" {
+	o, ok, err := s.forwardedRequest(r)
+	if err != nil {
+		return err
+	}
+	if !ok || o.target == "" {
 		if len(rules) > 1 || rules[0].Prefix != "/" {
 			return errRuleNoPath
 		}
 		return ruleAdmits(&rules[0], p)
 	}
-	clean := path.Clean("/" + raw) // what the app's router sees: /a/../admin is /admin
+	views, err := pathViews(o.target)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if ru := matchRule(rules, v); ru != nil {
+			if err := ruleAdmits(ru, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// matchRule is the rule of the longest prefix covering the path, or nil.
+func matchRule(rules []AuthzRule, path string) *AuthzRule {
 	for i := range rules {
-		if rules[i].matches(clean) {
-			return ruleAdmits(&rules[i], p)
+		if rules[i].matches(path) {
+			return &rules[i]
 		}
 	}
 	return nil

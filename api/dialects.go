@@ -94,8 +94,11 @@ const (
 // readParams reads a dialect's login parameters. A JSON body is decoded
 // with every strict check (one object, no duplicate keys, valid UTF-8, no
 // trailing data, bounded depth) except unknown keys, which the seed
-// modules ignore; a JSON body sent without a content type (curl -d) is
-// read as JSON too. With fromForm, urlencoded and multipart bodies are
+// modules ignore. A body without a content type is refused like any
+// other unlisted type (415): a page on another site can send one
+// cross-site without a preflight (fetch no-cors, a Blob body), which a
+// JSON content type cannot; every seed's clients name their type
+// (docs/DIALECTS.md). With fromForm, urlencoded and multipart bodies are
 // read (merged with the query string when fromQuery is also set, as
 // Odoo's request.params). A request without a body uses the query string
 // when fromQuery is set. Any other body is ErrUnsupportedMedia.
@@ -110,7 +113,7 @@ func readParams(r *http.Request, from int) (params, error) {
 	}
 	empty := len(strings.TrimSpace(string(b))) == 0
 	switch {
-	case mt == "application/json" || (mt == "" && !empty):
+	case mt == "application/json":
 		var m map[string]json.RawMessage
 		if err := decodeJSONBytes(b, &m); err != nil {
 			return params{}, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,21 +28,36 @@ const (
 var emailRe = regexp.MustCompile("^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 
 func (s *Server) jwtRoutes() {
-	s.handle("POST /api/login", cors(s.jwtLogin))
-	s.handle("POST /api/register", cors(s.jwtRegister))
-	s.handle("/api/me", cors(s.withJWT(s.jwtMe)))
-	s.handle("/api/logout", cors(s.withJWT(s.jwtLogout)))
-	wrong := cors(methodNotAllowed("POST", func(w http.ResponseWriter, r *http.Request) { writeJWTError(w, ErrMethod) }))
+	s.handle("POST /api/login", s.cors(s.jwtLogin))
+	s.handle("POST /api/register", s.cors(s.jwtRegister))
+	s.handle("/api/me", s.cors(s.withJWT(s.jwtMe)))
+	s.handle("/api/logout", s.cors(s.withJWT(s.jwtLogout)))
+	wrong := s.cors(methodNotAllowed("POST", func(w http.ResponseWriter, r *http.Request) { writeJWTError(w, ErrMethod) }))
 	s.handle("/api/login", wrong)
 	s.handle("/api/register", wrong)
 }
 
-// cors does what the module's cors='*' routes get from Odoo: any origin
-// may call (tokens travel in a header, never a cookie, so no credentials
-// are shared), and a preflight is answered without running the handler.
-func cors(h http.HandlerFunc) http.HandlerFunc {
+// cors does what the module's cors='*' routes get from Odoo, for the
+// origins the operator names (Config.JWTCORSOrigins, "*" for any):
+// tokens travel in a header, never a cookie, so no credentials are
+// shared, and a preflight is answered without running the handler. No
+// origin is named by default (finding N14): a page on any site could
+// otherwise use its visitors' browsers to test passwords or probe
+// register and read the answers, from as many addresses as it has
+// visitors.
+func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		origin := r.Header.Get("Origin")
+		switch {
+		case slices.Contains(s.cfg.JWTCORSOrigins, "*"):
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		case origin != "" && slices.Contains(s.cfg.JWTCORSOrigins, origin):
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+		default:
+			h(w, r)
+			return
+		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 			w.Header().Set("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, Authorization")

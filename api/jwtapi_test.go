@@ -135,7 +135,7 @@ func TestJWT_LoginFormAndJSON(t *testing.T) {
 			if r.Status != 200 || m["success"] != true || m["message"] != nil || len(m) != 3 {
 				t.Fatalf("%d %s", r.Status, r.Body)
 			}
-			if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+			if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Access-Control-Allow-Origin") != "" {
 				t.Fatalf("headers: %v", r.Header)
 			}
 			data := m["data"].(map[string]any)
@@ -236,9 +236,9 @@ func TestJWT_LoginErrors(t *testing.T) {
 	if r.Header.Get("Allow") != "POST" {
 		t.Fatalf("Allow %q", r.Header.Get("Allow"))
 	}
+	// No CORS unless configured (TestJWT_CORS).
 	pre := e.raw("OPTIONS", "/api/login", "", "", "Origin: https://app.example", "Access-Control-Request-Method: POST")
-	if pre.Status != 200 || pre.Header.Get("Access-Control-Allow-Origin") != "*" ||
-		!strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+	if pre.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight: %d %v", pre.Status, pre.Header)
 	}
 }

@@ -123,7 +123,7 @@ func (s *Server) odooAuthenticate(w http.ResponseWriter, r *http.Request, db, lo
 		if maxAge < 1 {
 			maxAge = 1
 		}
-		http.SetCookie(w, s.odooCookie(iss.Token, maxAge))
+		http.SetCookie(w, s.odooCookie(r, iss.Token, maxAge))
 	}
 	out := odooSessionInfo(u, s.svc.Settings(), s.odooBaseURL(r))
 	out["session"] = map[string]any{"sid": iss.Token, "expires_at": expires.Format(odooTimeLayout)}
@@ -147,11 +147,12 @@ func (s *Server) rotateOdooSID(r *http.Request, old string) {
 	}
 }
 
-// odooCookie is the session_id cookie; maxAge < 0 clears it.
-func (s *Server) odooCookie(sid string, maxAge int) *http.Cookie {
+// odooCookie is the session_id cookie in answer to r; maxAge < 0 clears
+// it. Secure as cookieSecure says.
+func (s *Server) odooCookie(r *http.Request, sid string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name: odooCookie, Value: sid, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cfg.TLS,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cookieSecure(r),
 	}
 }
 
@@ -168,7 +169,7 @@ func (s *Server) odooLogout(w http.ResponseWriter, r *http.Request) {
 		writeOdooError(w, err)
 		return
 	}
-	http.SetCookie(w, s.odooCookie("", -1))
+	http.SetCookie(w, s.odooCookie(r, "", -1))
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Successful logout"})
 }
 

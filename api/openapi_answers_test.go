@@ -14,7 +14,7 @@ import (
 // answer against openapi.json with openapi3filter.ValidateResponse.
 func TestOpenAPI_AnswersMatchDocument(t *testing.T) {
 	_, router := loadOpenAPI(t)
-	o := &oapiEnv{testEnv: newTestEnv(t), router: router}
+	o := &oapiEnv{testEnv: newTestEnv(t, withJWTCORS("https://app.example")), router: router}
 	admin := bearerH(o.admin)
 	uid := o.createUser("alice", "alice-password", map[string]any{"email": "alice@example.com", "name": "Alice"})
 	user := "/v1/users/" + strconv.FormatUint(uid, 10)

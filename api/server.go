@@ -67,7 +67,8 @@ type Config struct {
 	MaxBody int64
 	// DefaultLevel is the consistency of validations that ask for none.
 	DefaultLevel cluster.Level
-	// TLS marks cookies Secure.
+	// TLS marks cookies Secure (so does a trusted proxy's
+	// X-Forwarded-Proto: https; cookiesecure.go).
 	TLS bool
 	// TrustedProxies are the proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed (--trusted-proxies); none by default,
@@ -92,6 +93,12 @@ type Config struct {
 	// the password, a second factor or app passwords (--step-up-age;
 	// 0 = DefaultStepUpAge).
 	StepUpAge time.Duration
+	// JWTCORSOrigins are the origins (scheme://host[:port]) whose pages
+	// may call the JWT dialect from a browser (--jwt-cors-origins): they
+	// get Access-Control-Allow-Origin and pass the cross-origin check
+	// (crossorigin.go). "*" is the seed's any-origin behaviour; none (the
+	// default) sends no CORS headers.
+	JWTCORSOrigins []string
 	// Seed values applied by the leader when the cluster is new.
 	DefaultDB     string
 	AdminPassword string // SESSIOND_ADMIN_PASSWORD; never logged
@@ -101,6 +108,9 @@ type Config struct {
 	// break-glass); nil = Logger. cmd points it at --audit-log.
 	AuditLog *slog.Logger
 	Registry *prometheus.Registry // per node; nil = a new one
+	// Portal is the login portal (api/portal.go); a zero Prefix serves
+	// none.
+	Portal PortalConfig
 	// MetricsToken, when set, lets a scraper read GET /metrics on the API
 	// port with "Authorization: Bearer <token>". Unset, the API port
 	// serves no metrics at all: they hold counts (sessions, users,
@@ -115,6 +125,7 @@ func DefaultConfig() Config {
 		MaxBody:      16 << 10,
 		DefaultLevel: cluster.Default,
 		DefaultDB:    "sessiond",
+		Portal:       PortalConfig{Prefix: DefaultPortalPrefix},
 	}
 }
 
@@ -133,6 +144,13 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// portal is the login portal's parsed pages; portalSteps the steps
+	// between password and session (portal.go).
+	portal      *portalPages
+	portalSteps []portalStep
+	pagePattern map[string]bool // the portal's routes
+	// cop and copJWT refuse cross-site browser requests (crossorigin.go).
+	cop, copJWT *http.CrossOriginProtection
 }
 
 // indexHdr is an X-Sessiond-Index value and the index it spells.
@@ -176,10 +194,15 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.cop, s.copJWT, err = newCrossOrigin(cfg); err != nil {
+		return nil, err
+	}
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -193,9 +216,10 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.table = append(s.table, pattern)
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.nativeRoutes()
 	s.adminRoutes()
+	s.clusterVersionRoutes()
 	s.dialectRoutes()
 	s.mux.Handle("/internal/", s.node.InternalHandler())
 	s.handle("GET /metrics", s.metricsOnAPIPort)
@@ -205,6 +229,7 @@ func (s *Server) routes() {
 	s.handle("GET /readyz", s.readyz)
 	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
 	s.handle("GET /v1/openapi.json", s.openapi)
+	return s.portalRoutes() // the login portal (api/portal.go)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
@@ -241,6 +266,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		if urlSecret(r) {
 			writeErrorFor(rw, r, errURLSecret)
+			return
+		}
+		if err := s.CrossOriginCheck(r); err != nil {
+			s.writeCrossOriginRefusal(rw, r, err) // crossorigin.go; the portal's pages answer in HTML (portal.go)
 			return
 		}
 		h, pattern := s.mux.Handler(r)

@@ -75,7 +75,9 @@ func (s *Service) endAllSessions(parent context.Context) (ended, users int, err 
 	for range restoreWorkers {
 		wg.Go(func() {
 			for uid := range work {
-				res, e := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid})
+				res, e := s.node.Apply(ctx, &fsm.RevokeUserSessions{
+					UserID: uid, Nonce: requestID(), At: s.cfg.Now().UnixNano(),
+				})
 				mu.Lock()
 				switch {
 				case e == nil:

@@ -32,6 +32,8 @@ func (s *Service) RevokeToken(ctx context.Context, tok string) (*fsm.User, error
 // RevokeAll ends every session of the user, all kinds alike; keepID, when
 // set, names one session (the caller's own) that stays.
 func (s *Service) RevokeAll(ctx context.Context, uid uint64, keepID string) error {
-	_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})
+	_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{
+		UserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano(),
+	})
 	return err
 }

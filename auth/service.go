@@ -287,15 +287,18 @@ func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time)
 	// recorded (no leader); the per-address limiter has already counted it.
 	_, _ = s.node.Apply(ctx, &fsm.LoginFailed{
 		UserID: u.ID, At: now.UnixNano(), Threshold: set.LockoutThreshold,
-		LockFor: set.LockoutDuration, Window: set.LockoutDuration,
+		LockFor: set.LockoutDuration, Window: set.LockoutDuration, Nonce: requestID(),
 	})
 }
 
 // SessionOptions describe the session a login creates.
 type SessionOptions struct {
-	Kind       fsm.Kind
-	TTL        time.Duration // 0 = from settings for the kind
-	NoExpiry   bool          // knox without a TTL: "expiry": null
+	Kind fsm.Kind
+	TTL  time.Duration // 0 = from settings for the kind
+	// Idle is the inactivity timeout; 0 = from settings for the kind. The
+	// login portal sets it per cookie domain (api/portalcookie.go).
+	Idle       time.Duration
+	NoExpiry   bool // knox without a TTL: "expiry": null
 	Name       string
 	UserAgent  string
 	ClientAddr string
@@ -358,6 +361,9 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	ttl, idle := ttlFor(s.node.State().Settings(), o.Kind)
 	if o.TTL > 0 {
 		ttl = int64(o.TTL)
+	}
+	if o.Idle > 0 {
+		idle = int64(o.Idle)
 	}
 	sess := fsm.Session{
 		ID: id, Digest: fsm.Digest(DigestToken(tok)), Kind: o.Kind, UserID: u.ID, DB: u.DB,
@@ -434,6 +440,9 @@ type NewUser struct {
 	// API's rule. It needs fsm.FormatOperator on every member.
 	Operator     bool
 	PasswordHash string // an imported hash (bcrypt or argon2id) instead of Password
+	// EmailUnverified marks an address nobody vouched for (Register's);
+	// it needs fsm.FormatV3 on every member.
+	EmailUnverified bool
 }
 
 // CreateUser validates, hashes on the pool and commits a new account. The
@@ -468,7 +477,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	res, err := s.node.Apply(ctx, &fsm.CreateUser{
 		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
-		Admin: nu.Admin, Operator: nu.Operator, Now: s.cfg.Now().UnixNano(),
+		Admin: nu.Admin, Operator: nu.Operator, EmailUnverified: nu.EmailUnverified, Now: s.cfg.Now().UnixNano(),
 	})
 	return res.UserID, err
 }
@@ -483,6 +492,8 @@ func (s *Service) SetPassword(ctx context.Context, uid uint64, password string) 
 	if err != nil {
 		return err
 	}
-	_, err = s.node.Apply(ctx, &fsm.UpdateUser{UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano()})
+	_, err = s.node.Apply(ctx, &fsm.UpdateUser{
+		UserID: uid, PasswordHash: &hash, Now: s.cfg.Now().UnixNano(), Nonce: requestID(),
+	})
 	return err
 }

@@ -13,17 +13,35 @@ import (
 
 // Apply commits cmd through the leader and returns the leader's typed
 // result. On a follower the encoded command is forwarded to the leader.
-// Commands that name what they create or end (IDs and nonces chosen before
-// the log) are idempotent, so a retry after a lost leader cannot apply a
-// different outcome; logoutall, a failed-login record and a password
-// change carry no such id and may apply twice (docs/ARCHITECTURE.md,
-// rule 2).
+// Every write is idempotent, so a retry after a lost leader (the loop in
+// ApplyEncoded, which resends the same bytes) cannot apply twice:
+// commands name what they create or end (IDs chosen before the log), and
+// the three that cannot (logoutall, a failed-login record, a user update)
+// carry a nonce the state remembers (fsm/once.go; RELIABILITY rule 2).
+//
+// A nonce needs fsm.FormatV3. While some member is below it, cmd is sent
+// in its old form, without the nonce (fsm.WithinFormat): that write is
+// then as idempotent as it was before, which is what such a cluster had.
 //
 // The FSM's business failure (user exists, session limit, …) is folded
 // into the returned error, as etcd's raftRequest and Consul's raftApply
 // do, so a caller handles one error per failure; the Result still carries
 // the other fields (user id, index) for callers that need them.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	cmd = n.withinWriteFormat(cmd)
+	res, err := n.applyCmd(ctx, cmd)
+	if formatRefused(err) {
+		// The leader's view of the format is newer than ours (a member
+		// joined and has not announced it yet, or a downgrade is under
+		// way). A refusal changes nothing, so the old form may go instead.
+		if old := fsm.WithinFormat(cmd, fsm.FormatV3-1); old != cmd {
+			res, err = n.applyCmd(ctx, old)
+		}
+	}
+	return res, err
+}
+
+func (n *Node) applyCmd(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	data, err := fsm.Encode(cmd)
 	if err != nil {
 		return fsm.Result{}, err
@@ -79,9 +97,10 @@ func (n *Node) deadlineError(last error) error {
 }
 
 // retryable reports whether trying again (perhaps on another leader) may
-// succeed. A retry after an unknown outcome is safe: most writes are
-// idempotent, and the three that are not (see Apply) only end sessions
-// again or count a failure twice, never grant access.
+// succeed. A retry after an unknown outcome is safe: every write is
+// idempotent (see Apply); in a cluster below fsm.FormatV3 the three that
+// need a nonce may apply twice, which ends sessions again, counts a
+// failure twice or repeats an update, and never grants access.
 func retryable(err error) bool {
 	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
 		errors.Is(err, ErrForward) || errors.Is(err, ErrNotCaughtUp)

@@ -78,7 +78,7 @@ func TestForward_BatchedRevocationsWaitForLeaseHolders(t *testing.T) {
 		mustLogin(t, a.Node, uid, fmt.Sprintf("d-%d", i))
 	}
 	c.waitConverged()
-	eventually(t, 5*time.Second, "b to hold a read lease", b.LeaseValid)
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
 	release := holdApply(b, b.fsm.AppliedIndex())
 	defer release()
 	var wg sync.WaitGroup

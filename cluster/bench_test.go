@@ -171,8 +171,9 @@ func readFixture(b *testing.B) (leader, follower *benchNodeT) {
 
 func benchLookup(b *testing.B, n *Node, level Level, parallelism int) {
 	ctx := context.Background()
-	if !n.LeaseValid() {
-		b.Fatal("no read lease")
+	// Leases renew only while used: one read takes it before the clock.
+	if _, err := n.LookupSession(ctx, Default, benchDigest(0)); err != nil || !n.LeaseValid() {
+		b.Fatalf("no read lease: %v", err)
 	}
 	rounds0 := n.leaderRI.Rounds.Load() + n.forwardRI.Rounds.Load()
 	b.ReportAllocs()

@@ -12,17 +12,18 @@
 // refreshes, promotion).
 //
 // Consistency levels (docs/ARCHITECTURE.md, rule 4):
-//   - Consistent: a read-index from the leader (the leader has committed an
-//     entry in its term, confirms it is still leader with a quorum round and
-//     reports its commit index); the node waits until it has applied that
-//     index. Concurrent readers share one round trip.
-//   - Default: a local hit is answered while the node holds a read lease (a
-//     read-index obtained within MaxStale and applied); a miss is confirmed
-//     with a fresh read-index before it is refused.
+//   - Consistent: a read index from the leader, then the node waits until
+//     it has applied it.
+//   - Default: a local hit is answered while the node holds a read lease; a
+//     miss is confirmed with a fresh read index before it is refused.
 //   - Stale: local memory only.
 //
-// A node that just started or lost its leader holds no lease, so it serves
-// no Default or Consistent read until it has caught up with a leader.
+// How read indexes are proven, how leases are granted, counted and renewed,
+// and why a narrowing command is final on every lease holder when it is
+// acknowledged, is protocol.go: its doc comment states the invariants and
+// names the test of each. A node that just started or lost its leader
+// holds no lease, so it serves no Default or Consistent read until it has
+// caught up with a leader.
 //
 // cluster must not know HTTP routes of the public API, dialects or
 // passwords: it moves encoded fsm commands and indexes.

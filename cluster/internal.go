@@ -32,6 +32,7 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST "+batchPath, n.handleApplyBatch)
 	mux.HandleFunc("POST /internal/v1/readindex", n.handleReadIndex)
 	mux.HandleFunc("POST /internal/v1/applied", n.handleApplied)
+	mux.HandleFunc("POST "+confirmPath, n.handleConfirm)
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
 	mux.HandleFunc("POST /internal/v1/raftaddr", n.handleRaftAddr)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
@@ -75,22 +76,6 @@ func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeInternalJSON(w, map[string]any{"result": res})
-}
-
-func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
-	if n.raft.State() != raft.Leader {
-		writeInternalError(w, ErrNotLeader)
-		return
-	}
-	// Noted before the round: a revocation committed after this point
-	// sees the holder, one committed before is covered by the index.
-	n.leases.grant(r.URL.Query().Get("from"), n.mono(), n.cfg.MaxStale+leaseMargin)
-	idx, err := n.leaderRI.get(r.Context())
-	if err != nil {
-		writeInternalError(w, err)
-		return
-	}
-	writeInternalJSON(w, map[string]uint64{"index": idx})
 }
 
 // JoinRequest asks the cluster to add a member.

@@ -7,41 +7,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// Revocation that no read lease outlives (Chubby's cache invalidation,
-// applied to sessiond's read leases).
-//
-// A follower answers Default-level hits from local state while it holds a
-// read lease: a read index it asked the leader for less than MaxStale ago
-// and has applied. The leader notes each such request (holder, and until
-// when its lease can last: the time it received the request plus MaxStale
-// plus a margin for clock-rate drift, on the leader's monotonic clock; the
-// follower counts its lease from before it sent the request, so the
-// leader's deadline is never the earlier one). A revoking command is
-// acknowledged only once every holder whose lease may still be running has
-// applied it — asked over /internal/v1/applied — or its lease has provably
-// lapsed. So at the Default level no node accepts a token after its
-// revocation was acknowledged, and a partitioned follower costs a logout at
-// most one lease period.
-
-// leaseMargin covers clock-rate drift between the leader's and a holder's
-// monotonic clocks over one lease.
-const leaseMargin = 50 * time.Millisecond
-
-// leaseTable is the leader's record of read leases granted to followers.
-type leaseTable struct {
-	mu      sync.Mutex
-	holders map[string]time.Duration // node id → lease deadline on mono()
-	watches map[string]*holderWatch  // node id → its confirmations (awaitHolder)
-	polls   atomic.Int64             // applied-polls sent (tests, benchmarks)
-}
-
-func newLeaseTable() *leaseTable {
-	return &leaseTable{holders: map[string]time.Duration{}, watches: map[string]*holderWatch{}}
-}
+// The lease holders' side of the revocation wait (protocol.go, I2): the
+// leader asks each holder whether it has applied an index, one poll in
+// flight per holder shared by every waiting revocation.
 
 // watch returns holder id's confirmation record, made on first use (one
 // per node that ever held a lease: bounded by the membership).
@@ -54,68 +25,6 @@ func (t *leaseTable) watch(id string) *holderWatch {
 		t.watches[id] = w
 	}
 	return w
-}
-
-// deadline is holder id's current lease deadline on mono() (0: none).
-func (t *leaseTable) deadline(id string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.holders[id]
-}
-
-// grant notes that node id asked for a read index at now: its lease can
-// last until now+period.
-func (t *leaseTable) grant(id string, now, period time.Duration) {
-	if id == "" {
-		return
-	}
-	t.mu.Lock()
-	if d := now + period; d > t.holders[id] {
-		t.holders[id] = d
-	}
-	t.mu.Unlock()
-}
-
-// active returns the holders whose lease may still run at now, forgetting
-// the lapsed ones.
-func (t *leaseTable) active(now time.Duration) map[string]time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]time.Duration, len(t.holders))
-	for id, d := range t.holders {
-		if d <= now {
-			delete(t.holders, id)
-			continue
-		}
-		out[id] = d
-	}
-	return out
-}
-
-// awaitLeaseHolders returns once every follower whose read lease may still
-// run has applied idx, or its lease has lapsed: at most one lease period.
-// It fails only when ctx ends first; the command is committed then, but
-// not yet final everywhere, so it must not be acknowledged as done (a
-// retry is safe: commands are idempotent).
-func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {
-	holders := n.leases.active(n.mono())
-	delete(holders, n.cfg.NodeID)
-	if len(holders) == 0 {
-		return nil
-	}
-	start := time.Now()
-	errs := make(chan error, len(holders))
-	for id, deadline := range holders {
-		go func() { errs <- n.awaitHolder(ctx, id, deadline, idx) }()
-	}
-	var first error
-	for range holders {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	n.metrics.revocationWait.Observe(time.Since(start).Seconds())
-	return first
 }
 
 // awaitHolder waits until one holder has confirmed it applied idx, and
@@ -177,7 +86,11 @@ func (n *Node) pollHolder(id string, w *holderWatch) {
 }
 
 // askApplied is one /internal/v1/applied call, bounded by what is left
-// of the holder's lease (past it, nobody needs the answer).
+// of the holder's lease (past it, nobody needs the answer), but given at
+// least MaxStale: a poll that must open a new connection (the quorum
+// rounds may hold the idle ones) pays a handshake, and one cut short by
+// a nearly spent lease would make a healthy holder's revocations wait
+// out leases. The wait stays within one lease period of its start.
 func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	n.leases.polls.Add(1)
 	left := n.leases.deadline(id) - n.mono()
@@ -185,7 +98,7 @@ func (n *Node) askApplied(id string, want uint64) (uint64, error) {
 	if left <= 0 || !ok {
 		return 0, fmt.Errorf("%w: no lease or no address for %s", ErrForward, id)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), left)
+	ctx, cancel := context.WithTimeout(context.Background(), max(left, n.cfg.MaxStale))
 	defer cancel()
 	var out struct {
 		Applied uint64 `json:"applied"`
@@ -296,8 +209,3 @@ type appliedAnswer struct {
 	NodeID   string `json:"node_id,omitempty"`
 	RaftAddr string `json:"raft_addr,omitempty"`
 }
-
-// mono is the node's monotonic clock: time since the node started, read
-// from Go's monotonic reading, so a stepped wall clock never stretches a
-// lease.
-func (n *Node) mono() time.Duration { return time.Since(n.born) }

@@ -37,7 +37,7 @@ func testUnansweringHolder(t *testing.T, mode string) {
 		mustLogin(t, leader.Node, uid, fmt.Sprintf("tok-%d", i))
 	}
 	for _, f := range c.followers() {
-		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
 	release := func() {}
 	if mode == "paused" {
@@ -52,6 +52,9 @@ func testUnansweringHolder(t *testing.T, mode string) {
 		// The poll of the previous round has ended (failed): a new
 		// revocation must start its own rather than wait on a stale one.
 		eventually(t, 5*time.Second, "no poll in flight", func() bool { return !polling(leader, b.id) })
+		// b keeps reading, so it keeps its lease (leases renew only while
+		// used); paused or not, it still reaches the leader.
+		eventually(t, 5*time.Second, "b to hold a lease", usingLease(b.Node))
 		leader.leases.mu.Lock()
 		held := leader.leases.holders[b.id]
 		leader.leases.mu.Unlock()
@@ -80,6 +83,7 @@ func testUnansweringHolder(t *testing.T, mode string) {
 		return
 	}
 	release()
+	eventually(t, 5*time.Second, "b to hold a lease again", usingLease(b.Node))
 	lapses0 := testCounter(t, leader.metrics.leaseLapses)
 	d := digest("tok-2")
 	if _, err := leader.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {

@@ -35,7 +35,7 @@ func holdApply(n *testNode, from uint64) (release func()) {
 // being acknowledged at once, and the follower never answers the hit.
 func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
 	a, b := loginAcrossFollowers(t, newTestCluster(t, 3, nil), "alice", "tok")
-	eventually(t, 5*time.Second, "b to hold a read lease", b.LeaseValid)
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
 	release := holdApply(b, b.fsm.AppliedIndex())
 	defer release()
 
@@ -63,12 +63,15 @@ func TestRevocation_NoLeaseHolderOutlivesALogout(t *testing.T) {
 // With every follower applying, a logout waits for their confirmations
 // only: well under a lease period.
 func TestRevocation_ConfirmedByHoldersWithoutWaitingOutLeases(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, longLeases)
 	fs := c.followers()
 	uid := mustUser(t, fs[0].Node, "bob")
 	mustLogin(t, fs[0].Node, uid, "tok-b")
+	mustLogin(t, fs[0].Node, uid, "probe")
+	c.waitConverged()
+	defer keepReading("probe", fs...)() // leases renew only while used
 	for _, f := range fs {
-		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
 	d := digest("tok-b")
 	start := time.Now()
@@ -144,7 +147,7 @@ func TestLease_WallClockStepDoesNotStretchIt(t *testing.T) {
 	clock := func(cfg *Config) { cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) } }
 	c := newTestCluster(t, 3, clock)
 	f := c.followers()[0]
-	eventually(t, 5*time.Second, "the follower to hold a lease", f.LeaseValid)
+	eventually(t, 5*time.Second, "the follower to hold a lease", usingLease(f.Node))
 	for _, n := range c.nodes {
 		if n != f {
 			n.stop()
@@ -218,7 +221,7 @@ func testCounter(t *testing.T, c prometheus.Collector) float64 {
 // per holder, every one of them is applied on every holder when it is
 // acknowledged, and no lease is waited out.
 func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, longLeases)
 	leader := c.waitLeader()
 	fs := c.followers()
 	uid := mustUser(t, leader.Node, "hana")
@@ -229,8 +232,11 @@ func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
 	}
 	c.waitConverged()
 	for _, f := range fs {
-		eventually(t, 5*time.Second, "followers to hold leases", f.LeaseValid)
+		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
+	mustLogin(t, leader.Node, uid, "probe")
+	c.waitConverged()
+	defer keepReading("probe", fs...)()
 	before := leader.leases.polls.Load()
 	var wg sync.WaitGroup
 	errs := make([]error, k)

@@ -29,6 +29,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm.FSM
 	store     *raftboltdb.BoltStore
+	logs      raft.LogStore // the cached log store Raft uses (fsmIndex)
 	transport *raft.NetworkTransport
 	stream    *transport.Layer // the authenticated Raft port (and its internal HTTP)
 	client    *http.Client     // to API URLs: only a seed's Raft address at join (JoinVia)
@@ -55,6 +56,10 @@ type Node struct {
 	// monotonic clock (mono).
 	leaseIndex atomic.Uint64
 	leaseAt    atomic.Int64
+	// leaseUsed: a Default read consulted the lease since the lease
+	// loop's last tick; roundSeq numbers quorum rounds (protocol.go).
+	leaseUsed atomic.Bool
+	roundSeq  atomic.Uint64
 	// born anchors mono; leases is the leader's table of read leases it
 	// granted (leases.go).
 	born   time.Time
@@ -131,11 +136,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.startPeerHTTP()
 	n.refresher = newRefresher(n)
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.leaderLoop()
 	go n.leaseLoop()
 	go n.announceLoop()
 	go n.promoteLoop()
+	go n.formatLoop() // the cluster version (clusterversion.go)
 	return n, nil
 }
 
@@ -241,7 +247,7 @@ func (n *Node) startRaft() error {
 		trans.Close()
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
-	n.raft, n.store, n.transport = r, store, trans
+	n.raft, n.store, n.logs, n.transport = r, store, logs, trans
 	members := &memberSources{raft: func() *raft.Raft { return r }}
 	n.stream.SetMembers(members.contains)
 	n.applied.set(n.fsm.AppliedIndex())

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,59 +174,6 @@ func (b *batcher) loop() {
 	}
 }
 
-// leaderReadIndexRound is one read-index round on the leader: it confirms
-// leadership by committing a barrier entry in this leader's term, and
-// returns the applied index once everything before the barrier is applied.
-//
-// Not raft's VerifyLeader: it counts any successful AppendEntries response
-// that arrives after the call, including one to a request sent before it.
-// A leader paused (SIGSTOP, a VM stall) with heartbeats in flight wakes
-// up, gets those old answers — given before a new leader was elected — and
-// VerifyLeader succeeds although another leader has since committed
-// writes: the fault suite's pause-leader scenario caught exactly that (a
-// deposed leader validated a token 13 µs after its logout was
-// acknowledged elsewhere). A barrier entry can only commit on answers to
-// requests that carry it, all sent after it was appended, so a quorum
-// that still follows this term has seen it. It costs a log write (fsync on
-// a quorum) per round instead of a heartbeat; rounds are batched, and
-// validations at the default level take them only on a miss or for the
-// lease refresh.
-//
-// The index is the FSM's applied index after the barrier: every entry
-// committed before the round is applied by then, also one a fast follower
-// may have applied (and shown a reader) before this leader did.
-func (n *Node) leaderReadIndexRound(ctx context.Context) (uint64, error) {
-	if n.raft.State() != raft.Leader {
-		return 0, ErrNotLeader
-	}
-	term := n.raft.CurrentTerm()
-	if n.readyTerm.Load() != term {
-		return 0, fmt.Errorf("%w: leader has not committed in its term yet", ErrNotLeader)
-	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	if err := n.raft.Barrier(timeout).Error(); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
-	}
-	if n.raft.CurrentTerm() != term {
-		return 0, ErrNotLeader
-	}
-	return n.fsm.AppliedIndex(), nil
-}
-
-// forwardReadIndexRound asks the leader for a read index over the internal
-// endpoint.
-func (n *Node) forwardReadIndexRound(ctx context.Context) (uint64, error) {
-	var out struct {
-		Index uint64 `json:"index"`
-	}
-	// from names this node, so the leader can note the lease it grants.
-	err := n.callLeader(ctx, "/internal/v1/readindex?from="+url.QueryEscape(n.cfg.NodeID), nil, &out)
-	return out.Index, err
-}
-
 // ReadIndex returns an index such that every write acknowledged before the
 // call is at or below it. It retries across leader changes until ctx ends.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
@@ -271,29 +217,6 @@ func (n *Node) WaitApplied(ctx context.Context, idx uint64) error {
 	return n.applied.wait(ctx, idx)
 }
 
-// refreshLease obtains a read index, waits until it is applied, and then
-// records the lease from the time the round was asked for.
-func (n *Node) refreshLease(ctx context.Context) error {
-	start := n.mono() // monotonic: a stepped wall clock cannot stretch the lease
-	idx, err := n.ReadIndex(ctx)
-	if err != nil {
-		return err
-	}
-	if err := n.WaitApplied(ctx, idx); err != nil {
-		return err
-	}
-	raise(&n.leaseAt, int64(start))
-	raise(&n.leaseIndex, idx)
-	return nil
-}
-
-// LeaseValid reports whether the node holds a read lease: a read index
-// obtained less than MaxStale ago and applied.
-func (n *Node) LeaseValid() bool {
-	at := n.leaseAt.Load()
-	return at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale)
-}
-
 // ReadBarrier makes the local state fit to answer a read at level. For
 // Default, hit says whether the local lookup found the token: a hit under a
 // valid lease needs nothing, a miss (or no lease) needs a fresh read index.
@@ -320,16 +243,6 @@ func (n *Node) ReadBarrier(ctx context.Context, level Level, hit bool) error {
 // again after it.
 func (n *Node) Sync(ctx context.Context) error { return n.ReadBarrier(ctx, Consistent, false) }
 
-// leaseLoop keeps the read lease fresh in the background so that hits at
-// the Default level do not wait for a round trip.
-func (n *Node) leaseLoop() {
-	n.every(n.cfg.MaxStale/3, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.MaxStale)
-		n.refreshLease(ctx)
-		cancel()
-	})
-}
-
 // LookupSession finds the session with digest d at the given consistency
 // level. It returns nil when no such session exists in state that is fresh
 // enough for the level; expiry is the caller's decision (its clock).
@@ -349,6 +262,9 @@ const staleForwardWait = 100 * time.Millisecond
 func (n *Node) LookupIn(ctx context.Context, level Level, d fsm.Digest) (*fsm.State, *fsm.Session, error) {
 	st := n.fsm.State()
 	sess, hit := st.Session(d)
+	if level == Default {
+		n.useLease()
+	}
 	if level == Default && hit && n.LeaseValid() {
 		return st, sess, nil
 	}

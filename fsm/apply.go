@@ -10,7 +10,11 @@ import "crypto/sha256"
 // validation makes (they meet only on one shard lock per session). The
 // index moves even when the command fails: a failure is still an applied
 // entry.
-func (s *State) apply(c Command, index uint64) Result {
+func (s *State) apply(c Command, index uint64) Result { return s.applyAt(c, index, 0) }
+
+// applyAt is apply for an entry the leader stamped at `at` (Unix ns, 0 when
+// unknown): the time its events carry (events.go).
+func (s *State) applyAt(c Command, index uint64, at int64) Result {
 	s.apMu.Lock()
 	defer s.apMu.Unlock()
 	sp := specOf(c.Type())
@@ -18,6 +22,12 @@ func (s *State) apply(c Command, index uint64) Result {
 		s.setIndex(index)
 		return fail(ErrBadCommand)
 	}
+	if s.gated(c) {
+		s.setIndex(index)
+		return fail(ErrFormatGated)
+	}
+	s.beginEvents(c, index, at)
+	defer func() { s.ev.live = false }()
 	if sessionOnly(c) {
 		res := sp.apply(s, c)
 		s.setIndex(index)
@@ -27,6 +37,9 @@ func (s *State) apply(c Command, index uint64) Result {
 	defer s.mu.Unlock()
 	if index > s.index {
 		s.index = index
+	}
+	if nonce, at := requestOf(c); nonce != "" {
+		return s.applyOnce(sp, c, nonce, at)
 	}
 	return sp.apply(s, c)
 }
@@ -177,6 +190,7 @@ func (s *State) applyRetireKey(c *RetireKey) Result {
 	}
 	if c.Revoke && k.Revoked == 0 {
 		k.Revoked = c.At
+		s.keyRevokedEvent(k.Kid)
 	}
 	s.keys[c.Kid] = k
 	if s.settings.JWTActiveKid == c.Kid {
@@ -211,7 +225,7 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 	u := &User{
 		ID: id, DB: c.DB, Login: c.Login, Email: c.Email, Name: c.Name,
 		CompanyID: c.CompanyID, CompanyName: c.CompanyName,
-		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator,
+		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator, EmailUnverified: c.EmailUnverified,
 		Created: c.Now, PasswordChanged: c.Now, Version: 1, Nonce: c.Nonce,
 	}
 	s.users[id] = u
@@ -240,6 +254,7 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	setIf(&cp.Admin, c.Admin)
 	setIf(&cp.Operator, c.Operator)
 	setIf(&cp.Disabled, c.Disabled)
+	setIf(&cp.EmailUnverified, c.EmailUnverified)
 	endSessions := c.Disabled != nil && cp.Disabled
 	if c.PasswordHash != nil {
 		cp.PasswordHash, cp.PasswordChanged = *c.PasswordHash, c.Now
@@ -345,6 +360,7 @@ func (s *State) applyRevokeSession(c *RevokeSession) Result {
 	default:
 		return fail(ErrBadCommand)
 	}
+	sortSessions(found) // one order on every replica, for the events
 	res := Result{}
 	for _, sess := range found {
 		if c.UserID != 0 && sess.UserID != c.UserID {

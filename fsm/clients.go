@@ -49,6 +49,7 @@ func (s *State) applyDeleteClient(c *DeleteClient) Result {
 		return Result{}
 	}
 	delete(s.clients, c.ID)
+	s.dropClientWebhooks(c.ID)
 	return Result{Count: 1}
 }
 
@@ -116,6 +117,7 @@ func keepOnDisable(sess *Session) bool { return sess.Kind == KindKnox }
 // spare; it returns how many ended.
 func (s *State) dropUserSessionsUnless(uid uint64, keep func(*Session) bool) int {
 	list := append([]*Session(nil), s.byUser[uid]...)
+	sortSessions(list) // byUser's order differs after a restore; events must not
 	n := 0
 	for _, sess := range list {
 		if !keep(sess) {

@@ -64,7 +64,10 @@ type CreateUser struct {
 	PasswordHash string `json:"password_hash"`
 	Admin        bool   `json:"admin,omitempty"`
 	Operator     bool   `json:"operator,omitempty"` // needs FormatOperator
-	Now          int64  `json:"now"`
+	// EmailUnverified: a self-registration's address (User.EmailUnverified);
+	// needs FormatV3.
+	EmailUnverified bool  `json:"email_unverified,omitempty"`
+	Now             int64 `json:"now"`
 }
 
 // UpdateUser changes the fields that are set. A new password hash bumps the
@@ -78,7 +81,13 @@ type UpdateUser struct {
 	Admin        *bool   `json:"admin,omitempty"`
 	Operator     *bool   `json:"operator,omitempty"` // needs FormatOperator
 	Disabled     *bool   `json:"disabled,omitempty"`
-	Now          int64   `json:"now"`
+	// EmailUnverified sets or clears User.EmailUnverified; needs FormatV3.
+	EmailUnverified *bool `json:"email_unverified,omitempty"`
+	Now             int64 `json:"now"`
+	// Nonce is the request's ID chosen before the log: a retry carrying
+	// a nonce the state remembers changes nothing (once.go). Needs
+	// FormatV3; below it the command is sent without (WithinFormat).
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // DeleteUser removes an account and all its sessions.
@@ -115,6 +124,12 @@ type RevokeSession struct {
 type RevokeUserSessions struct {
 	UserID uint64 `json:"user_id"`
 	KeepID string `json:"keep_id,omitempty"`
+	// Nonce and At make a retry a no-op (once.go): without them a retry
+	// across failover would also end sessions created after the first
+	// attempt. At is when the node chose the nonce (Unix ns), which is
+	// how long the state remembers it. Both need FormatV3.
+	Nonce string `json:"nonce,omitempty"`
+	At    int64  `json:"at,omitempty"`
 }
 
 // PurgeExpired deletes the listed sessions that are expired at Now. The
@@ -146,6 +161,9 @@ type LoginFailed struct {
 	Threshold int    `json:"threshold"`
 	LockFor   int64  `json:"lock_for"`
 	Window    int64  `json:"window"`
+	// Nonce makes a retry a no-op (once.go), so one failure is counted
+	// once. Needs FormatV3.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // ResetFailures clears the failure count and any lock (successful login or
@@ -300,6 +318,12 @@ var commands = [...]cmdSpec{
 	TypeFactorUse:        spec("factor_use", Keeps, (*State).applyFactorUse),
 	TypeSetRecoveryCodes: spec("set_recovery_codes", Keeps, (*State).applySetRecoveryCodes),
 	TypeResetFactors:     spec("reset_factors", Keeps, (*State).applyResetFactors),
+	// Events and webhooks (events.go, webhooks.go): 45–54.
+	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
+	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),
+	TypeAdvanceWebhooks: spec("advance_webhooks", Keeps, (*State).applyAdvanceWebhooks),
+	// The cluster version (clusterformat.go).
+	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
 }
 
 // spec builds a row of commands from a typed applyX (and the command's

@@ -37,6 +37,12 @@ var typeFormat = map[CmdType]int{
 	// Second factors (totp).
 	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
 	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
+	// Events and webhooks (45–54).
+	TypePutWebhook:      FormatV3,
+	TypeDeleteWebhook:   FormatV3,
+	TypeAdvanceWebhooks: FormatV3,
+	// The cluster version (ver).
+	TypeSetClusterFormat: FormatV3,
 }
 
 // FormatNeeded is the level every member must understand before cmd may
@@ -48,15 +54,29 @@ func FormatNeeded(cmd Command) int {
 	}
 	switch c := cmd.(type) {
 	case *CreateUser:
+		if c.EmailUnverified { // fwd: emailverify.go
+			return FormatV3
+		}
 		if c.Operator {
 			return FormatOperator
 		}
 	case *UpdateUser:
+		if c.EmailUnverified != nil || c.Nonce != "" { // fwd: emailverify.go; idem: once.go
+			return FormatV3
+		}
 		if c.Operator != nil {
 			return FormatOperator
 		}
 	case *CreateSession:
-		if c.Session.AuthTime != 0 || c.Session.AMR != 0 { // totp: how the session was made
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor { // totp: how the session was made
+			return FormatV3
+		}
+	case *RevokeUserSessions:
+		if c.Nonce != "" || c.At != 0 {
+			return FormatV3
+		}
+	case *LoginFailed:
+		if c.Nonce != "" {
 			return FormatV3
 		}
 	}
@@ -75,14 +95,14 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
-	case TypeCreateUser, TypeUpdateUser:
 	case TypeCreateSession:
 		// A login's entry is decoded only when it can hold a FormatV3
 		// field: the bytes name it (json's key), and logins without one
 		// pay a substring search, not a decode.
-		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) {
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) {
 			return FormatBase
 		}
+	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase
 	}

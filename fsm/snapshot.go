@@ -29,7 +29,8 @@ import (
 // Versions read: this binary reads versions minSnapVersion..snapVersion,
 // today only 1, and refuses any other with ErrSnapshotVersion before
 // reading a record. testdata/snapshot-v1.golden is a version-1 snapshot
-// that every later binary must keep restoring.
+// that every later binary must keep restoring; snapshot-v1-once.golden is
+// one of a FormatV3 state (recOnce records, operator and member formats).
 //
 // Within a version the format only grows, and a reader tolerates both
 // directions of a rolling upgrade, so a snapshot (or backup) moves between
@@ -59,7 +60,15 @@ const (
 	recKey     byte = 4
 	recSession byte = 5
 	recClient  byte = 6 // written only when there are clients, so older snapshots' bytes are unchanged
-	recEnd     byte = 0xFF
+	// Events and webhooks (16–19), each written only when there is one,
+	// so a state without them writes the bytes it always did. Webhooks
+	// exist only after a FormatV3 command; events are derived, and a
+	// binary that skips their records only misses what it never served.
+	recEventMeta byte = 16
+	recEvent     byte = 17
+	recWebhook   byte = 18
+	recOnce      byte = 8 // remembered request ids (once.go), oldest first; only when there are any (FormatV3)
+	recEnd       byte = 0xFF
 
 	maxRecord = 1 << 20
 )
@@ -76,6 +85,9 @@ type meta struct {
 	Settings Settings `json:"settings"`
 	NextUser uint64   `json:"next_user"`
 	DBs      []string `json:"dbs"`
+	// ClusterFormat is the replicated level (clusterformat.go), absent
+	// until set: older binaries ignore the key.
+	ClusterFormat *ClusterFormat `json:"cluster_format,omitempty"`
 }
 
 // image is a point-in-time copy of the state's pointers: cheap to take,
@@ -89,6 +101,10 @@ type image struct {
 	sessions []*Session
 	clients  []Client
 	factors  []*Factors
+	webhooks []*Webhook
+	evMeta   eventMeta
+	events   []Event
+	once     []onceRec // in apply order, which is the same on every replica
 }
 
 // capture copies the state's pointers and the index they belong to. It
@@ -99,7 +115,7 @@ func (s *State) capture() *image {
 	defer s.apMu.Unlock()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser}}
+	img := &image{index: s.index, meta: meta{Settings: s.settings, NextUser: s.nextUser, ClusterFormat: s.clusterFormat.Load()}}
 	for d := range s.dbs {
 		img.meta.DBs = append(img.meta.DBs, d)
 	}
@@ -118,6 +134,11 @@ func (s *State) capture() *image {
 	for _, f := range s.factors {
 		img.factors = append(img.factors, f)
 	}
+	for _, w := range s.webhooks {
+		img.webhooks = append(img.webhooks, w)
+	}
+	img.evMeta, img.events = s.captureEvents()
+	img.once = s.once.live()
 	img.sessions = make([]*Session, 0, s.sessions.Load())
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -138,6 +159,7 @@ func (img *image) sort() {
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
 	sort.Slice(img.factors, func(i, j int) bool { return img.factors[i].UserID < img.factors[j].UserID })
+	sort.Slice(img.webhooks, func(i, j int) bool { return img.webhooks[i].ID < img.webhooks[j].ID })
 	sortByDigest(img.sessions)
 }
 
@@ -210,6 +232,20 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	for _, f := range img.factors {
 		rw.json(recFactors, f)
 	}
+	for _, w := range img.webhooks {
+		rw.json(recWebhook, w)
+	}
+	if header && len(img.events) > 0 {
+		// Events stay out of StateHash (header false): retention is a
+		// per-node choice, so healthy replicas may keep different tails.
+		rw.json(recEventMeta, img.evMeta)
+		for i := range img.events {
+			rw.json(recEvent, &img.events[i])
+		}
+	}
+	for _, r := range img.once {
+		rw.json(recOnce, r)
+	}
 	for _, sess := range img.sessions {
 		if rw.err != nil {
 			break
@@ -266,6 +302,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.state.Store(st)
 	f.applied.Store(index)
+	f.notifyEvents()
 	return nil
 }
 
@@ -353,6 +390,7 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			return err
 		}
 		s.settings, s.nextUser = m.Settings, m.NextUser
+		s.clusterFormat.Store(m.ClusterFormat)
 		for _, d := range m.DBs {
 			s.dbs[d] = struct{}{}
 		}
@@ -395,6 +433,36 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.factors = make(map[uint64]*Factors)
 		}
 		s.factors[f.UserID] = f
+	case recWebhook:
+		w := &Webhook{}
+		if err := json.Unmarshal(b, w); err != nil {
+			return err
+		}
+		if s.webhooks == nil {
+			s.webhooks = make(map[string]*Webhook)
+		}
+		s.webhooks[w.ID] = w
+	case recEventMeta:
+		var m eventMeta
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		s.loadEventMeta(m)
+	case recEvent:
+		var e Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return err
+		}
+		s.loadEvent(e)
+	case recOnce:
+		var r onceRec
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.Nonce == "" {
+			return errors.New("request id record without a nonce")
+		}
+		s.once.add(r)
 	default:
 		// Unknown record kinds from a newer version are skipped: their
 		// bytes are still covered by the checksum.

@@ -34,6 +34,7 @@ type State struct {
 	nodes    map[string]Node
 	keys     map[string]SigningKey
 	clients  map[string]Client // service clients (clients.go); nil until the first
+	once     onceLog           // request ids of retry-prone writes (once.go)
 	settings Settings
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu
@@ -41,6 +42,11 @@ type State struct {
 	factors map[uint64]*Factors // second factors by user (factors.go); nil until the first
 
 	sessions atomic.Int64
+
+	// Events and webhooks (events.go, webhooks.go).
+	ev            eventLog                      // its own lock; appended on the apply path
+	webhooks      map[string]*Webhook           // under mu; nil until the first
+	clusterFormat atomic.Pointer[ClusterFormat] // the replicated level (clusterformat.go); nil until set
 }
 
 func newState() *State {
@@ -251,6 +257,9 @@ func (s *State) putSession(sess *Session) {
 	}
 	s.byUser[sess.UserID] = append(list, sess)
 	s.sessions.Add(1)
+	if s.ev.live {
+		s.sessionEvent(EventSessionCreated, sess)
+	}
 }
 
 func (s *State) dropSession(sess *Session) {
@@ -275,12 +284,16 @@ func (s *State) dropSession(sess *Session) {
 		s.byUser[sess.UserID] = list
 	}
 	s.sessions.Add(-1)
+	if s.ev.live {
+		s.sessionEvent(EventSessionEnded, sess)
+	}
 }
 
 // dropUserSessions ends every session of uid except keepID; it returns how
 // many ended.
 func (s *State) dropUserSessions(uid uint64, keepID string) int {
 	list := append([]*Session(nil), s.byUser[uid]...)
+	sortSessions(list) // byUser's order differs after a restore; events must not
 	n := 0
 	for _, sess := range list {
 		if keepID != "" && sess.ID == keepID {

@@ -64,6 +64,7 @@ var codeSentinels = map[string]error{
 	"session_conflict":  ErrConflict,
 	"key_exists":        ErrConflict,
 	"member_exists":     ErrConflict,
+	"admin_exists":      ErrConflict,
 	"account_locked":    ErrLocked, // servers before the guess budget
 	"throttled":         ErrThrottled,
 	"no_leader":         ErrNoLeader,

@@ -23,15 +23,18 @@ const (
 const (
 	sealDedicated = "seal_key"    // SESSIOND_SEAL_KEY or --seal-key-file
 	sealCluster   = "cluster_key" // the default: every node holds it, none stores it
-	sealGenerated = "seal_file"   // a lone node without a cluster key: <data-dir>.seal
+	sealGenerated = "seal_file"   // a lone node without a cluster key: <data-dir>/seal.key
 )
 
 // SealConfig is the secret the JWT keyring is sealed under (and backups
 // are MACed with), and the old ones that only unseal. Its choice is:
 // a dedicated SESSIOND_SEAL_KEY (or --seal-key-file), else the cluster
-// key, else a key file next to the data dir, generated on first start.
-// None of them lives in the data dir, so a copy of the data dir alone
-// opens nothing.
+// key, else a key file in the data dir (seal.key), generated on first
+// start. The generated file lives in the data dir so that a container
+// with one volume, or a node whose parent directory is not writable,
+// keeps it across restarts; a lone node with no secret configured has
+// nowhere safer to put it. Production clusters configure a dedicated
+// key or the cluster key, which no data dir holds.
 type SealConfig struct {
 	Source string // sealDedicated, sealCluster or sealGenerated
 	Secret secret // empty for sealGenerated until Load
@@ -40,13 +43,29 @@ type SealConfig struct {
 }
 
 func sealFlags(fs *flag.FlagSet, files *secretFiles) {
-	fs.StringVar(&files.sealKey, "seal-key-file", "", "`file` holding the seal key the JWT keyring is encrypted under (or "+envSealKey+"); default: the cluster key, else <data-dir>.seal, generated")
+	fs.StringVar(&files.sealKey, "seal-key-file", "", "`file` holding the seal key the JWT keyring is encrypted under (or "+envSealKey+"); default: the cluster key, else <data-dir>/seal.key, generated")
 	fs.StringVar(&files.sealKeyOld, "seal-key-old-file", "", "`file` holding the previous seal key, used only to unseal during a rotation (or "+envSealKeyOld+")")
 }
 
-// defaultSealFile is where a lone node keeps its generated seal key:
-// beside the data dir, never inside it.
-func defaultSealFile(dataDir string) string { return filepath.Clean(dataDir) + ".seal" }
+// defaultSealFile is where a lone node keeps its generated seal key.
+func defaultSealFile(dataDir string) string { return filepath.Join(dataDir, "seal.key") }
+
+// legacySealFile is where versions before seal.key kept it, beside the
+// data dir: still used when it exists and seal.key does not, so an
+// upgraded node keeps opening its keyring.
+func legacySealFile(dataDir string) string { return filepath.Clean(dataDir) + ".seal" }
+
+// generatedSealFile picks the file a lone node seals with: seal.key,
+// unless only the legacy file exists.
+func generatedSealFile(dataDir string) string {
+	f := defaultSealFile(dataDir)
+	if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(legacySealFile(dataDir)); err == nil {
+			return legacySealFile(dataDir)
+		}
+	}
+	return f
+}
 
 func readSealConfig(env Env, files secretFiles, dataDir string, cluster secret) (SealConfig, error) {
 	var c SealConfig
@@ -67,7 +86,7 @@ func readSealConfig(env Env, files secretFiles, dataDir string, cluster secret) 
 	case cluster != "":
 		c.Source, c.Secret = sealCluster, cluster
 	default:
-		c.Source, c.File = sealGenerated, defaultSealFile(dataDir)
+		c.Source, c.File = sealGenerated, generatedSealFile(dataDir)
 	}
 	if old != "" {
 		c.Old = append(c.Old, old)
@@ -79,17 +98,20 @@ func readSealConfig(env Env, files secretFiles, dataDir string, cluster secret) 
 		c.Old = append(c.Old, cluster)
 	}
 	if c.Source != sealGenerated {
-		if b, err := os.ReadFile(defaultSealFile(dataDir)); err == nil {
-			c.Old = append(c.Old, secret(strings.TrimSpace(string(b))))
+		for _, f := range []string{defaultSealFile(dataDir), legacySealFile(dataDir)} {
+			if b, err := os.ReadFile(f); err == nil {
+				c.Old = append(c.Old, secret(strings.TrimSpace(string(b))))
+			}
 		}
 	}
 	return c, nil
 }
 
-// check refuses a seal key file inside the data dir: whoever copies the
-// data dir would take the key with it.
+// check refuses a dedicated seal key file inside the data dir: whoever
+// copies the data dir would take with it the key chosen to keep backups
+// apart from it.
 func (c SealConfig) check(dataDir string) error {
-	if c.File != "" && inside(dataDir, c.File) {
+	if c.Source == sealDedicated && c.File != "" && inside(dataDir, c.File) {
 		return fmt.Errorf("the seal key file %s is inside the data dir %s; keep it outside (set %s or --seal-key-file)", c.File, dataDir, envSealKey)
 	}
 	for _, s := range append([]secret{c.Secret}, c.Old...) {

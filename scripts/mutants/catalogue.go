@@ -64,7 +64,7 @@ var Catalogue = []Mutant{
 			"if level == Default && hit {"}},
 		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
 	{Name: "restart-serves-before-catchup", Class: "a restarted node serving before catch-up",
-		Edits: []Edit{{"cluster/readindex.go",
+		Edits: []Edit{{"cluster/protocol.go",
 			"\treturn at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale)",
 			"\treturn int64(n.mono())-at < int64(n.cfg.MaxStale)"}},
 		Scenarios: []string{"kill-follower"}, Expect: "P2"},
@@ -83,17 +83,15 @@ var Catalogue = []Mutant{
 	{Name: "raft-log-nosync", Class: "NoSync: true",
 		Edits:     []Edit{{"cluster/node.go", "\t\tNoSync: false,", "\t\tNoSync: true,"}},
 		Scenarios: []string{"none"}, Expect: "raft log is fsynced", Fast: true},
-	{Name: "readindex-without-barrier", Class: "a read-index round without its barrier entry",
-		Edits: []Edit{{"cluster/readindex.go", "\tif err := n.raft.Barrier(timeout).Error(); err != nil {",
-			"\tif err := error(nil); err != nil && timeout > 0 {"}},
+	{Name: "readindex-without-quorum-round", Class: "a read-index round without its quorum confirmation",
+		Edits: []Edit{{"cluster/protocol.go", "\tif err := n.confirmQuorum(ctx, term); err != nil {",
+			"\tif err := error(nil); err != nil && term > 0 {"}},
 		Scenarios: []string{"stall-leader"}, Expect: "P2"},
-	// Dropping the readyTerm check alone is an equivalent mutant since every
-	// round commits its own barrier (raft.Barrier, in the leader's term,
-	// returns once everything before it is applied): 0 of 4 runs caught
-	// it, and none can. The bug of the class is a new leader that answers
-	// from the state it has while its term is not ready.
+	// The bug of the class is a new leader that answers from the state it
+	// has while its term is not ready (on the barrier-per-read protocol,
+	// dropping the readyTerm check alone was an equivalent mutant: 0 of 4).
 	{Name: "reads-before-term-barrier", Class: "a new leader serving reads before its term barrier",
-		Edits: []Edit{{"cluster/readindex.go",
+		Edits: []Edit{{"cluster/protocol.go",
 			"\tif n.readyTerm.Load() != term {\n\t\treturn 0, fmt.Errorf(\"%w: leader has not committed in its term yet\", ErrNotLeader)",
 			"\tif n.readyTerm.Load() != term {\n\t\treturn n.fsm.AppliedIndex(), nil"}},
 		Scenarios: []string{"kill-leader"}, Expect: "P1", Duration: 30 * time.Second},
@@ -112,7 +110,7 @@ var Catalogue = []Mutant{
 			"\ts.log.Debug(\"logout\", \"token\", tok)\n\tif err := s.revokeToken(r, \"native\", tok); err != nil {"}},
 		Scenarios: []string{"none"}, Expect: "P7"},
 	{Name: "revocation-skips-lease-wait", Class: "the revocation lease wait skipped",
-		Edits: []Edit{{"cluster/leases.go", "func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n",
+		Edits: []Edit{{"cluster/protocol.go", "func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n",
 			"func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {\n\tif true {\n\t\treturn nil\n\t}\n"}},
 		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
 	{Name: "key-revoke-not-narrowing", Class: "a narrowing command missing from the revocation wait",
@@ -124,4 +122,19 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"fsm/commands.go", `spec("retire_key", Narrows,`, `spec("retire_key", Keeps,`},
 			{"fsm/commands.go", `spec("delete_client", Narrows,`, `spec("delete_client", Keeps,`}},
 		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+	{Name: "lease-granted-after-round", Class: "a lease grant recorded after the round that proves it",
+		// Issue 23's bug (b): a revocation committed during the round is
+		// acknowledged without waiting for the new holder.
+		Edits: []Edit{{"cluster/protocol.go",
+			"\tn.leases.grant(r.URL.Query().Get(\"from\"), n.mono()+n.leasePeriod())\n\tidx, err := n.leaderRI.get(r.Context())\n",
+			"\tidx, err := n.leaderRI.get(r.Context())\n\tn.leases.grant(r.URL.Query().Get(\"from\"), n.mono()+n.leasePeriod())\n"}},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+	{Name: "lease-counted-from-answer", Class: "a follower lease counted from the answer, not the send",
+		// Issue 23's bug (c): the holder's lease outlives the leader's
+		// record of it by the round trip.
+		Edits:     []Edit{{"cluster/protocol.go", "\traise(&n.leaseAt, int64(start))", "\traise(&n.leaseAt, int64(n.mono()+0*start))"}},
+		Scenarios: []string{"latency"}, Expect: "P2"},
+	{Name: "new-leader-forgets-old-leases", Class: "a new leader ignoring leases its predecessor granted",
+		Edits:     []Edit{{"cluster/protocol.go", "\t\tn.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())", "\t\t_ = term"}},
+		Scenarios: []string{"kill-leader"}, Expect: "P2"},
 }

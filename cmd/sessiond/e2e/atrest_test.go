@@ -76,7 +76,7 @@ func TestSingleNode_SealSecretAndDataDirForgeNoJWT(t *testing.T) {
 	res.Body.Close()
 
 	// The attacker's material: the seal secret and everything at rest.
-	seal, err := os.ReadFile(n.dataDir + ".seal")
+	seal, err := os.ReadFile(filepath.Join(n.dataDir, "seal.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 const configuredJWTKey = "configured-jwt-key-0123456789abcdefghij"
 
 // TestSingleNode_SealedKeyringAtRest: a node started with no secret at
-// all (no cluster key, no seal key) generates its seal key file beside the
+// all (no cluster key, no seal key) generates its seal key file in the
 // data dir, 0600, and names it in the log. After JWT keys of every
 // algorithm are used, raft.db, every snapshot and a backup hold no
 // signing secret (raw, hex, base64), and whatever key material an
@@ -36,7 +36,7 @@ func TestSingleNode_SealedKeyringAtRest(t *testing.T) {
 	n := startNode(t, "node1", env, "--snapshot-threshold", "4", "--trailing-logs", "2", "--snapshot-interval", "100ms")
 	waitReady(t, n)
 
-	sealFile := n.dataDir + ".seal"
+	sealFile := filepath.Join(n.dataDir, "seal.key")
 	st, err := os.Stat(sealFile)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("seal key file %s: %v %v", sealFile, err, st)

@@ -1,0 +1,245 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// The tests of protocol.go's invariants (I3–I7). Each is written so that
+// the bug it names would fail it.
+
+// routeGate holds every internal request to one path while on, and
+// reports the arrival of the first (a member slow to answer that route).
+type routeGate struct {
+	path    string
+	on      atomic.Bool
+	arrived chan struct{} // one value per held request, buffered
+	release chan struct{}
+}
+
+func newRouteGate(path string) *routeGate {
+	return &routeGate{path: path, arrived: make(chan struct{}, 1024), release: make(chan struct{})}
+}
+
+// tweak installs the gate in front of a node's internal API.
+func (g *routeGate) tweak(cfg *Config) {
+	inner := cfg.wrapInternal
+	cfg.wrapInternal = func(h http.Handler) http.Handler {
+		gated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == g.path && g.on.Load() {
+				select {
+				case g.arrived <- struct{}{}:
+				default:
+				}
+				<-g.release
+			}
+			h.ServeHTTP(w, r)
+		})
+		if inner == nil {
+			return gated
+		}
+		return inner(gated)
+	}
+}
+
+func (g *routeGate) waitArrival(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no request to %s arrived", g.path)
+	}
+}
+
+// noLeases waits until the leader's lease table is empty: no lease granted so
+// far (nor the new term's cover, I5) can still run.
+func noLeases(t *testing.T, leader *testNode) {
+	t.Helper()
+	if _, err := leader.Apply(ctx5(t), &fsm.RevokeSession{ID: "none"}); err != nil {
+		t.Fatal(err) // a narrowing command: the term's cover (I5) is taken now
+	}
+	eventually(t, 5*time.Second, "every lease to lapse", func() bool { return len(leader.leases.active(leader.mono())) == 0 })
+}
+
+// I3. A lease granted after (not before) the round that proves it lets a
+// logout committed during the round be acknowledged at once, and the
+// holder then serves the token from a read index below the logout. Here
+// the round is held while the logout commits, and the holder cannot apply
+// it: the logout must wait out the lease, and the holder must not accept
+// the token afterwards.
+func TestLease_GrantedBeforeTheRound(t *testing.T) {
+	gate := newRouteGate(confirmPath)
+	c := newTestCluster(t, 3, gate.tweak)
+	leader := c.waitLeader()
+	uid := mustUser(t, leader.Node, "gina")
+	mustLogin(t, leader.Node, uid, "tok")
+	c.waitConverged()
+	noLeases(t, leader)
+	f := c.followers()[0]
+	release := holdApply(f, f.fsm.AppliedIndex())
+	defer release()
+
+	gate.on.Store(true)
+	first := make(chan error, 1)
+	go func() { // a hit without a lease: it asks for one, and the round is held
+		_, err := f.LookupSession(ctx5(t), Default, digest("tok"))
+		first <- err
+	}()
+	gate.waitArrival(t)
+	d := digest("tok")
+	start := time.Now()
+	if _, err := leader.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	took := time.Since(start)
+	gate.on.Store(false)
+	close(gate.release)
+	<-first // it began before the logout: either answer is linearizable
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if sess, err := f.LookupSession(ctx, Default, d); err == nil && sess != nil {
+		t.Fatalf("the holder accepted the token after its logout was acknowledged (the logout took %v)", took)
+	}
+}
+
+// I4. A node counts its lease from before it sent the request. The
+// leader's answer is held here; a lease counted from the answer would
+// start after the request arrived.
+func TestLease_CountsFromTheSend(t *testing.T) {
+	gate := newRouteGate("/internal/v1/readindex")
+	c := newTestCluster(t, 3, gate.tweak)
+	c.waitLeader()
+	f := c.followers()[0]
+	gate.on.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- f.refreshLease(ctx5(t)) }()
+	gate.waitArrival(t)
+	arrived := f.mono() // at or after the arrival, so after the send
+	eventually(t, 5*time.Second, "the answer to be late", func() bool { return f.mono() > arrived+150*time.Millisecond })
+	gate.on.Store(false)
+	close(gate.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if at := time.Duration(f.leaseAt.Load()); at > arrived {
+		t.Fatalf("the lease counts from %v, after its request arrived at the leader (%v)", at, arrived)
+	}
+}
+
+// I5. A new leader never saw its predecessor's grants: its first
+// narrowing command of the term asks every member, though none asked it
+// for a lease.
+func TestRevocation_NewLeaderWaitsOutOldLeases(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	old := c.waitLeader()
+	next := c.followers()[0]
+	if err := old.raft.LeadershipTransferToServer(raft.ServerID(next.id), raft.ServerAddress(next.RaftAddr())).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.waitLeader(); l != next {
+		t.Fatalf("leadership went to %s, not %s", l.id, next.id)
+	}
+	polls := next.leases.polls.Load()
+	if _, err := next.Apply(ctx5(t), &fsm.RevokeSession{ID: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	if next.leases.polls.Load()-polls < 2 {
+		t.Fatalf("the new leader asked %d members, not every other member, before its first revocation", next.leases.polls.Load()-polls)
+	}
+}
+
+// I6. A round needs fresh answers: with every follower's internal API
+// frozen, Raft's heartbeats still flow (VerifyLeader succeeds), but no
+// answer to this round's message comes, so no read index is proven.
+func TestReadIndex_NeedsFreshQuorumAnswers(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	var releases []func()
+	for _, f := range c.followers() {
+		releases = append(releases, holdLeader(t, f))
+	}
+	defer func() {
+		for _, r := range releases {
+			r()
+		}
+	}()
+	if err := leader.raft.VerifyLeader().Error(); err != nil {
+		t.Fatalf("VerifyLeader: %v (heartbeats should still flow)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if idx, err := leader.leaderReadIndexRound(ctx); err == nil {
+		t.Fatalf("a read index (%d) proven without any follower answering the round", idx)
+	}
+	for _, r := range releases {
+		r()
+	}
+	if _, err := leader.leaderReadIndexRound(ctx5(t)); err != nil {
+		t.Fatalf("after the followers answer again: %v", err)
+	}
+}
+
+// I6. Only an answer naming the leader's term counts; one from a later
+// term deposes the round.
+func TestReadIndex_OtherTermAnswerDoesNotCount(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.waitLeader()
+	f := c.followers()[0]
+	term := leader.raft.CurrentTerm()
+	ask := func(term uint64) error {
+		body, _ := json.Marshal(confirmRequest{Term: term, Round: 7})
+		return leader.askConfirm(ctx5(t), f.id, f.RaftAddr(), body, term, 7)
+	}
+	if err := ask(term); err != nil {
+		t.Fatalf("an answer in the leader's term: %v", err)
+	}
+	if err := ask(term - 1); !errors.Is(err, errNewerTerm) {
+		t.Fatalf("a voter in a later term than the round's: %v, want errNewerTerm", err)
+	}
+	if err := ask(term + 1); err == nil {
+		t.Fatal("an answer from an earlier term counted")
+	}
+}
+
+// Every test protocol.go's doc comment names exists, so the invariants
+// never point at a test that was renamed or deleted.
+func TestProtocol_DocNamesExistingTests(t *testing.T) {
+	doc, err := os.ReadFile("protocol.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources strings.Builder
+	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sources.Write(b)
+		}
+	}
+	names := regexp.MustCompile(`\bTest[A-Z]\w+`).FindAllString(string(doc), -1)
+	if len(names) < 10 {
+		t.Fatalf("protocol.go names %d tests; the invariants lost their tests", len(names))
+	}
+	for _, name := range names {
+		if !strings.Contains(sources.String(), "func "+name+"(") {
+			t.Errorf("protocol.go names %s, which no test file defines", name)
+		}
+	}
+}
