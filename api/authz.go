@@ -153,8 +153,14 @@ func (s *Server) redirectHostAllowed(host string) bool {
 }
 
 // authzEmail is the user's e-mail, else a login that is an address, else
-// "" (userEmail's rule, as a string).
+// "" (userEmail's rule, as a string); "" while the address is unverified
+// (a self-registration's, finding N13): apps such as Grafana's auth proxy
+// and Gitea link accounts by Remote-Email, and would log the registrant
+// in as the address's owner.
 func authzEmail(u *fsm.User) string {
+	if u.EmailUnverified {
+		return ""
+	}
 	if e, ok := userEmail(u).(string); ok {
 		return e
 	}

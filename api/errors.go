@@ -77,6 +77,8 @@ var errorTable = []struct {
 	{fsm.ErrKeyExists, apiError{409, "key_exists"}},
 	{fsm.ErrSessionConflict, apiError{409, "session_conflict"}},
 	{fsm.ErrBadCommand, apiError{400, "bad_command"}},
+	{fsm.ErrFormatInUse, apiError{409, "format_in_use"}}, // the cluster version (ver)
+	{fsm.ErrFormatGated, apiError{503, "format_gated"}},
 
 	{cluster.ErrBadLevel, apiError{400, "bad_consistency"}},
 	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},

@@ -45,7 +45,7 @@ type sessionView struct {
 // userJSON is how the native API shows a user; never the password hash.
 func userJSON(u *fsm.User) *userView {
 	return &userView{Admin: u.Admin, Operator: u.Operator, CompanyID: u.CompanyID, CompanyName: u.CompanyName, Created: unixOrNil(u.Created),
-		DB: u.DB, Disabled: u.Disabled, Email: u.Email, ID: u.ID, LockedUntil: unixOrNil(u.LockedUntil),
+		DB: u.DB, Disabled: u.Disabled, Email: u.Email, EmailVerified: !u.EmailUnverified, ID: u.ID, LockedUntil: unixOrNil(u.LockedUntil),
 		Login: u.Login, Name: u.Name, PasswordChanged: unixOrNil(u.PasswordChanged)}
 }
 
@@ -57,6 +57,7 @@ type userView struct {
 	DB              string `json:"db"`
 	Disabled        bool   `json:"disabled"`
 	Email           string `json:"email"`
+	EmailVerified   bool   `json:"email_verified"` // false for a self-registration's address until an admin verifies it
 	ID              uint64 `json:"id"`
 	LockedUntil     any    `json:"locked_until"`
 	Login           string `json:"login"`

@@ -215,6 +215,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 func (s *Server) routes() error {
 	s.nativeRoutes()
 	s.adminRoutes()
+	s.clusterVersionRoutes()
 	s.dialectRoutes()
 	s.mux.Handle("/internal/", s.node.InternalHandler())
 	s.handle("GET /metrics", s.metricsOnAPIPort)

@@ -74,6 +74,8 @@ func appendWhoami(b []byte, sess *fsm.Session, u *fsm.User) []byte {
 	b = strconv.AppendBool(b, u.Disabled)
 	b = append(b, `,"email":`...)
 	b = appendJSONString(b, u.Email)
+	b = append(b, `,"email_verified":`...)
+	b = strconv.AppendBool(b, !u.EmailUnverified)
 	b = append(b, `,"id":`...)
 	b = strconv.AppendUint(b, u.ID, 10)
 	b = append(b, `,"locked_until":`...)

@@ -393,6 +393,9 @@ type NewUser struct {
 	// API's rule. It needs fsm.FormatOperator on every member.
 	Operator     bool
 	PasswordHash string // an imported hash (bcrypt or argon2id) instead of Password
+	// EmailUnverified marks an address nobody vouched for (Register's);
+	// it needs fsm.FormatV3 on every member.
+	EmailUnverified bool
 }
 
 // CreateUser validates, hashes on the pool and commits a new account. The
@@ -427,7 +430,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	res, err := s.node.Apply(ctx, &fsm.CreateUser{
 		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
-		Admin: nu.Admin, Operator: nu.Operator, Now: s.cfg.Now().UnixNano(),
+		Admin: nu.Admin, Operator: nu.Operator, EmailUnverified: nu.EmailUnverified, Now: s.cfg.Now().UnixNano(),
 	})
 	return res.UserID, err
 }

@@ -224,7 +224,7 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 	u := &User{
 		ID: id, DB: c.DB, Login: c.Login, Email: c.Email, Name: c.Name,
 		CompanyID: c.CompanyID, CompanyName: c.CompanyName,
-		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator,
+		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator, EmailUnverified: c.EmailUnverified,
 		Created: c.Now, PasswordChanged: c.Now, Version: 1, Nonce: c.Nonce,
 	}
 	s.users[id] = u
@@ -253,6 +253,7 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	setIf(&cp.Admin, c.Admin)
 	setIf(&cp.Operator, c.Operator)
 	setIf(&cp.Disabled, c.Disabled)
+	setIf(&cp.EmailUnverified, c.EmailUnverified)
 	endSessions := c.Disabled != nil && cp.Disabled
 	if c.PasswordHash != nil {
 		cp.PasswordHash, cp.PasswordChanged = *c.PasswordHash, c.Now

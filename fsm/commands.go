@@ -57,7 +57,10 @@ type CreateUser struct {
 	PasswordHash string `json:"password_hash"`
 	Admin        bool   `json:"admin,omitempty"`
 	Operator     bool   `json:"operator,omitempty"` // needs FormatOperator
-	Now          int64  `json:"now"`
+	// EmailUnverified: a self-registration's address (User.EmailUnverified);
+	// needs FormatV3.
+	EmailUnverified bool  `json:"email_unverified,omitempty"`
+	Now             int64 `json:"now"`
 }
 
 // UpdateUser changes the fields that are set. A new password hash bumps the
@@ -71,7 +74,9 @@ type UpdateUser struct {
 	Admin        *bool   `json:"admin,omitempty"`
 	Operator     *bool   `json:"operator,omitempty"` // needs FormatOperator
 	Disabled     *bool   `json:"disabled,omitempty"`
-	Now          int64   `json:"now"`
+	// EmailUnverified sets or clears User.EmailUnverified; needs FormatV3.
+	EmailUnverified *bool `json:"email_unverified,omitempty"`
+	Now             int64 `json:"now"`
 	// Nonce is the request's ID chosen before the log: a retry carrying
 	// a nonce the state remembers changes nothing (once.go). Needs
 	// FormatV3; below it the command is sent without (WithinFormat).

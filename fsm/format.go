@@ -49,11 +49,14 @@ func FormatNeeded(cmd Command) int {
 	}
 	switch c := cmd.(type) {
 	case *CreateUser:
+		if c.EmailUnverified { // fwd: emailverify.go
+			return FormatV3
+		}
 		if c.Operator {
 			return FormatOperator
 		}
 	case *UpdateUser:
-		if c.Nonce != "" {
+		if c.EmailUnverified != nil || c.Nonce != "" { // fwd: emailverify.go; idem: once.go
 			return FormatV3
 		}
 		if c.Operator != nil {

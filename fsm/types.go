@@ -49,8 +49,14 @@ type User struct {
 	// Operator is the cluster operator role (membership, backup, restore,
 	// settings, keys, every db). Set only at FormatOperator (format.go):
 	// binaries before it ignore the field.
-	Operator        bool   `json:"operator,omitempty"`
-	Disabled        bool   `json:"disabled,omitempty"`
+	Operator bool `json:"operator,omitempty"`
+	Disabled bool `json:"disabled,omitempty"`
+	// EmailUnverified marks an address nobody vouched for: a stranger's
+	// self-registration (/api/register) typed it. Forward auth does not
+	// pass it on (an app that links accounts by Remote-Email would log the
+	// registrant in as the address's owner) until an admin verifies it.
+	// Set only at FormatV3 (format.go, emailverify.go).
+	EmailUnverified bool   `json:"email_unverified,omitempty"`
 	Created         int64  `json:"created"`
 	PasswordChanged int64  `json:"password_changed"`
 	Version         uint64 `json:"version"` // bumped on password change

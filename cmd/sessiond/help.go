@@ -105,8 +105,11 @@ EXAMPLES
   sessiond snapshot restore /backup/sessiond-2026-01-02.snap
   sessiond snapshot restore --yes --keep-sessions /backup/sessiond-2026-01-02.snap`
 
-const versionLong = `Prints the module version, commit, build time and Go version (also
-'sessiond --version'). Release builds set them with -ldflags -X.
+const versionLong = `Prints the module version, commit, build time, Go version and the formats
+the binary understands: the highest log format (the cluster's level may
+not rise above the lowest member's) and the snapshot version (also
+'sessiond --version'). Release builds set the version with -ldflags -X;
+docs/COMPATIBILITY.md says which versions run side by side.
 
 EXAMPLES
   sessiond version
