@@ -144,6 +144,9 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// jwtDown is whether the Odoo JWT dialect was last seen unable to
+	// sign (dialecthealth.go): its changes are logged once each.
+	jwtDown atomic.Bool
 	// portal is the login portal's parsed pages; portalSteps the steps
 	// between password and session (portal.go).
 	portal      *portalPages
@@ -239,6 +242,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "node": s.node.ID()})
+		return
+	}
+	// A dialect that cannot serve degrades the node without taking it out
+	// of a load balancer: the native API and the other dialects still do.
+	if problems := s.dialectProblems(); len(problems) > 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "node": s.node.ID(), "degraded": problems})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "node": s.node.ID()})

@@ -65,6 +65,7 @@ var codeSentinels = map[string]error{
 	"key_exists":        ErrConflict,
 	"member_exists":     ErrConflict,
 	"admin_exists":      ErrConflict,
+	"dialect_key":       ErrConflict,
 	"account_locked":    ErrLocked, // servers before the guess budget
 	"throttled":         ErrThrottled,
 	"no_leader":         ErrNoLeader,
