@@ -89,6 +89,10 @@ type Config struct {
 	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
 	// LoadAuthzRules); none = any valid session passes.
 	AuthzRules []AuthzRule
+	// StepUpAge is how recent a session's authentication must be to change
+	// the password, a second factor or app passwords (--step-up-age;
+	// 0 = DefaultStepUpAge).
+	StepUpAge time.Duration
 	// JWTCORSOrigins are the origins (scheme://host[:port]) whose pages
 	// may call the JWT dialect from a browser (--jwt-cors-origins): they
 	// get Access-Control-Allow-Origin and pass the cross-origin check
@@ -140,6 +144,9 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// jwtDown is whether the Odoo JWT dialect was last seen unable to
+	// sign (dialecthealth.go): its changes are logged once each.
+	jwtDown atomic.Bool
 	// portal is the login portal's parsed pages; portalSteps the steps
 	// between password and session (portal.go).
 	portal      *portalPages
@@ -235,6 +242,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "node": s.node.ID()})
+		return
+	}
+	// A dialect that cannot serve degrades the node without taking it out
+	// of a load balancer: the native API and the other dialects still do.
+	if problems := s.dialectProblems(); len(problems) > 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "node": s.node.ID(), "degraded": problems})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "node": s.node.ID()})
