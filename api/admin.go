@@ -30,6 +30,9 @@ func (s *Server) adminRoutes() {
 	s.handle("POST /v1/cluster/operator", s.operatorOrKey(s.clusterOperator))
 	s.handle("POST /v1/cluster/restore", s.operatorOrKey(s.clusterRestore))
 	s.handle("POST /v1/cluster/restore/check", s.operatorOrKey(s.clusterRestoreCheck))
+	// First run under systemd: the cluster key names the first admin of a
+	// cluster bootstrapped without one (firstadmin.go).
+	s.handle("POST /v1/cluster/first-admin", s.clusterFirstAdmin)
 }
 
 // clusterBackup streams a consistent snapshot (version header, checksum).
@@ -159,6 +162,9 @@ type patchUserBody struct {
 	Operator *bool   `json:"operator"`
 	Disabled *bool   `json:"disabled"`
 	Unlock   bool    `json:"unlock"`
+	// EmailVerified: an admin vouches for (or withdraws) the address;
+	// until then forward auth does not pass a self-registered one on.
+	EmailVerified *bool `json:"email_verified"`
 }
 
 // patchUser changes a user. A new password or disabling ends every session
@@ -180,7 +186,7 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, p principal) 
 	}
 	u, err = s.svc.UpdateUser(r.Context(), u.ID, auth.UserChanges{
 		Name: in.Name, Email: in.Email, Password: in.Password, Admin: in.Admin, Disabled: in.Disabled,
-		Operator: in.Operator, Unlock: in.Unlock,
+		Operator: in.Operator, Unlock: in.Unlock, EmailVerified: in.EmailVerified,
 	})
 	if err != nil {
 		writeNativeError(w, err)

@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -113,7 +112,7 @@ func (s *Server) authzRefuse(w http.ResponseWriter, r *http.Request, err error) 
 	if !errors.Is(err, ErrNoCredentials) {
 		err = ErrInvalidToken // expired, revoked, unknown, malformed, inactive: one answer
 	}
-	if s.cfg.AuthzLoginURL != "" && wantsHTML(r) {
+	if (s.cfg.AuthzLoginURL != "" || s.cfg.Portal.Prefix != "") && wantsHTML(r) {
 		w.Header().Set("Location", s.loginRedirect(r))
 		if r.URL.Query().Get("mode") != authzModeAuthRequest {
 			w.WriteHeader(http.StatusFound)
@@ -134,37 +133,34 @@ func wantsHTML(r *http.Request) bool {
 	return false
 }
 
-// loginRedirect is the login URL with the original URL as ?rd= when that
-// URL can be believed (the caller is a trusted proxy) and names an
-// allowed host; otherwise the bare login URL. So nobody can make the login
-// page send a user on to a site of their choosing.
-func (s *Server) loginRedirect(r *http.Request) string {
-	orig := s.originalURL(r)
-	if orig == "" {
-		return s.cfg.AuthzLoginURL
-	}
-	sep := "?"
-	if strings.Contains(s.cfg.AuthzLoginURL, "?") {
-		sep = "&"
-	}
-	return s.cfg.AuthzLoginURL + sep + "rd=" + url.QueryEscape(orig)
-}
+// loginRedirect is the login URL (or the portal's) with the original
+// URL as ?rd= when that URL can be believed (the caller is a trusted
+// proxy) and names an allowed host; otherwise the bare login URL. So
+// nobody can make the login page send a user on to a site of their
+// choosing (api/portal.go, portalURLFor).
+func (s *Server) loginRedirect(r *http.Request) string { return s.portalURLFor(r) }
 
+// redirectHostAllowed: host[:port] is one of --authz-redirect-hosts (an
+// entry with a port matches that port only), or, with the portal on and
+// no external login URL, any host: the rd then goes to the portal on that
+// very host (or its cookie domain's), which checks it again before it
+// follows it (portalredirect.go).
 func (s *Server) redirectHostAllowed(host string) bool {
-	if host == "" {
-		return false
+	if s.cfg.Portal.Prefix != "" && s.cfg.AuthzLoginURL == "" && host != "" {
+		return true
 	}
-	for _, h := range s.cfg.AuthzRedirectHosts {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
+	return s.redirectHostListed(host, "https") || s.redirectHostListed(host, "http")
 }
 
 // authzEmail is the user's e-mail, else a login that is an address, else
-// "" (userEmail's rule, as a string).
+// "" (userEmail's rule, as a string); "" while the address is unverified
+// (a self-registration's, finding N13): apps such as Grafana's auth proxy
+// and Gitea link accounts by Remote-Email, and would log the registrant
+// in as the address's owner.
 func authzEmail(u *fsm.User) string {
+	if u.EmailUnverified {
+		return ""
+	}
 	if e, ok := userEmail(u).(string); ok {
 		return e
 	}

@@ -136,7 +136,7 @@ func (s *Server) originalURL(r *http.Request) string {
 		return ""
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !s.redirectHostAllowed(u.Hostname()) {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !s.redirectHostAllowed(u.Host) {
 		return ""
 	}
 	return u.String()

@@ -134,3 +134,57 @@ func TestAuthz_HeaderPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthz_UnverifiedEmailWithheld (finding N13): a stranger registers
+// with someone else's address; forward auth does not hand that address to
+// apps (which link accounts by Remote-Email) until an admin verifies it.
+func TestAuthz_UnverifiedEmailWithheld(t *testing.T) {
+	e := newTestEnv(t, withAuthz(""))
+	e.patchSettings(map[string]any{"signup_enabled": true})
+	e.waitActiveKey()
+	r := e.raw("POST", "/api/register", form("email", "ceo@victim.example", "password", "mallory-password-1", "name", "CEO"), formCT)
+	if r.Status != 200 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	tok := e.jwtLogin("ceo@victim.example", "mallory-password-1")
+	a := e.authzDo("GET", "/v1/authz", "Authorization: Bearer "+tok)
+	if a.Status != 200 || a.Header.Get("Remote-User") != "ceo@victim.example" {
+		t.Fatalf("authz: %d %v", a.Status, a.Header)
+	}
+	for _, h := range []string{"Remote-Email", "X-Sessiond-Email"} {
+		if v := a.Header.Get(h); v != "" {
+			t.Errorf("unverified address passed on as %s: %q", h, v)
+		}
+	}
+	me := e.do("GET", "/v1/session", nil, "Authorization: Bearer "+tok).json(t)
+	user := me["user"].(map[string]any)
+	if user["email_verified"] != false {
+		t.Fatalf("whoami: %v", user)
+	}
+	id := itoa(uint64(user["id"].(float64)))
+	if p := e.do("PATCH", "/v1/users/"+id, map[string]any{"email_verified": true}, bearerH(e.admin)); p.Status != 200 || p.json(t)["email_verified"] != true {
+		t.Fatalf("verify: %d %s", p.Status, p.Body)
+	}
+	a = e.authzDo("GET", "/v1/authz", "Authorization: Bearer "+tok)
+	if a.Header.Get("Remote-Email") != "ceo@victim.example" || a.Header.Get("X-Sessiond-Email") != "ceo@victim.example" {
+		t.Fatalf("verified address not passed on: %v", a.Header)
+	}
+}
+
+// BenchmarkPathViews is the cost rules add to a forward-auth call: a
+// plain target (one view, the common case) and the hostile spellings
+// that need several.
+//
+//	go test ./api -run '^$' -bench PathViews -benchmem
+func BenchmarkPathViews(b *testing.B) {
+	for _, target := range []string{"/app/page?x=1", "/admin;jsessionid=1/x", "/public/%2e%2e/admin%2fx;p"} {
+		b.Run(target, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pathViews(target); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

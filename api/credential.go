@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -39,12 +40,13 @@ import (
 type carriers uint8
 
 const (
-	fromBearer     carriers = 1 << iota // Authorization: Bearer
-	fromToken                           // Authorization: Token (knox)
-	fromAnyScheme                       // Authorization: <any> <token>, read as Bearer (JWT dialect)
-	fromOdooParam                       // ?session_id= (only on the Odoo dialect's routes: urlSecret refuses it elsewhere)
-	fromOdooHeader                      // X-Openerp-Session-Id
-	fromOdooCookie                      // Cookie: session_id
+	fromBearer       carriers = 1 << iota // Authorization: Bearer
+	fromToken                             // Authorization: Token (knox)
+	fromAnyScheme                         // Authorization: <any> <token>, read as Bearer (JWT dialect)
+	fromOdooParam                         // ?session_id= (only on the Odoo dialect's routes: urlSecret refuses it elsewhere)
+	fromOdooHeader                        // X-Openerp-Session-Id
+	fromOdooCookie                        // Cookie: session_id
+	fromPortalCookie                      // the login portal's cookie (portalcookie.go), after every other carrier
 
 	fromOdoo = fromOdooParam | fromOdooHeader | fromOdooCookie
 )
@@ -52,7 +54,7 @@ const (
 // The paths' carriers.
 const (
 	nativeCarriers = fromBearer
-	authzCarriers  = fromBearer | fromToken | fromOdooHeader | fromOdooCookie
+	authzCarriers  = fromBearer | fromToken | fromOdooHeader | fromOdooCookie | fromPortalCookie
 	knoxCarriers   = fromToken
 	jwtCarriers    = fromAnyScheme
 	odooCarriers   = fromOdoo
@@ -235,6 +237,11 @@ func odooSIDFrom(r *http.Request, from carriers) string {
 // validating path.
 func (s *Server) authenticate(r *http.Request, from carriers, serves kinds) (principal, credential, error) {
 	c, err := findToken(r, from)
+	if errors.Is(err, ErrNoCredentials) && from&fromPortalCookie != 0 {
+		if tok := s.portalToken(r); tok != "" {
+			c, err = portalCredential(tok), nil
+		}
+	}
 	if err != nil {
 		return principal{}, c, err
 	}

@@ -62,6 +62,8 @@ var errorTable = []struct {
 	{auth.ErrNotVisible, apiError{503, "not_caught_up"}},
 	{auth.ErrLoginTaken, apiError{409, "user_exists"}},
 	{auth.ErrActiveKey, apiError{400, "active_key"}},
+	{auth.ErrAdminExists, apiError{409, "admin_exists"}},
+	{auth.ErrDialectKey, apiError{409, "dialect_key"}},
 
 	{auth.ErrBadHash, apiError{400, "bad_hash"}},
 
@@ -76,6 +78,8 @@ var errorTable = []struct {
 	{fsm.ErrKeyExists, apiError{409, "key_exists"}},
 	{fsm.ErrSessionConflict, apiError{409, "session_conflict"}},
 	{fsm.ErrBadCommand, apiError{400, "bad_command"}},
+	{fsm.ErrFormatInUse, apiError{409, "format_in_use"}}, // the cluster version (ver)
+	{fsm.ErrFormatGated, apiError{503, "format_gated"}},
 
 	{cluster.ErrBadLevel, apiError{400, "bad_consistency"}},
 	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},

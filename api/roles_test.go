@@ -30,6 +30,9 @@ var notAdminRoutes = map[string]bool{
 	"GET /v1/openapi.json": true,
 	// A scrape token, not a role, opens it (TestMetrics_AnonymousGetsNoCounts).
 	"GET /metrics": true,
+	// The caller's own second factor (api/totp.go).
+	"GET /v1/me/second-factor": true, "POST /v1/me/totp": true, "POST /v1/me/totp/confirm": true,
+	"DELETE /v1/me/totp": true, "POST /v1/me/recovery-codes": true,
 }
 
 // scopedRoutes answer a tenant's admin for its own db, so they are

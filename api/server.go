@@ -89,6 +89,10 @@ type Config struct {
 	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
 	// LoadAuthzRules); none = any valid session passes.
 	AuthzRules []AuthzRule
+	// StepUpAge is how recent a session's authentication must be to change
+	// the password, a second factor or app passwords (--step-up-age;
+	// 0 = DefaultStepUpAge).
+	StepUpAge time.Duration
 	// JWTCORSOrigins are the origins (scheme://host[:port]) whose pages
 	// may call the JWT dialect from a browser (--jwt-cors-origins): they
 	// get Access-Control-Allow-Origin and pass the cross-origin check
@@ -104,6 +108,9 @@ type Config struct {
 	// break-glass); nil = Logger. cmd points it at --audit-log.
 	AuditLog *slog.Logger
 	Registry *prometheus.Registry // per node; nil = a new one
+	// Portal is the login portal (api/portal.go); a zero Prefix serves
+	// none.
+	Portal PortalConfig
 	// MetricsToken, when set, lets a scraper read GET /metrics on the API
 	// port with "Authorization: Bearer <token>". Unset, the API port
 	// serves no metrics at all: they hold counts (sessions, users,
@@ -118,6 +125,7 @@ func DefaultConfig() Config {
 		MaxBody:      16 << 10,
 		DefaultLevel: cluster.Default,
 		DefaultDB:    "sessiond",
+		Portal:       PortalConfig{Prefix: DefaultPortalPrefix},
 	}
 }
 
@@ -136,6 +144,14 @@ type Server struct {
 	// response: both sit on the validation path.
 	nodeHdr []string
 	index   atomic.Pointer[indexHdr]
+	// jwtDown is whether the Odoo JWT dialect was last seen unable to
+	// sign (dialecthealth.go): its changes are logged once each.
+	jwtDown atomic.Bool
+	// portal is the login portal's parsed pages; portalSteps the steps
+	// between password and session (portal.go).
+	portal      *portalPages
+	portalSteps []portalStep
+	pagePattern map[string]bool // the portal's routes
 	// cop and copJWT refuse cross-site browser requests (crossorigin.go).
 	cop, copJWT *http.CrossOriginProtection
 }
@@ -187,7 +203,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -201,9 +219,10 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.table = append(s.table, pattern)
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.nativeRoutes()
 	s.adminRoutes()
+	s.clusterVersionRoutes()
 	s.dialectRoutes()
 	s.mux.Handle("/internal/", s.node.InternalHandler())
 	s.handle("GET /metrics", s.metricsOnAPIPort)
@@ -213,6 +232,7 @@ func (s *Server) routes() {
 	s.handle("GET /readyz", s.readyz)
 	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
 	s.handle("GET /v1/openapi.json", s.openapi)
+	return s.portalRoutes() // the login portal (api/portal.go)
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
@@ -222,6 +242,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "node": s.node.ID()})
+		return
+	}
+	// A dialect that cannot serve degrades the node without taking it out
+	// of a load balancer: the native API and the other dialects still do.
+	if problems := s.dialectProblems(); len(problems) > 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "node": s.node.ID(), "degraded": problems})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "node": s.node.ID()})
@@ -252,7 +278,7 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if err := s.CrossOriginCheck(r); err != nil {
-			writeErrorFor(rw, r, err) // crossorigin.go
+			s.writeCrossOriginRefusal(rw, r, err) // crossorigin.go; the portal's pages answer in HTML (portal.go)
 			return
 		}
 		h, pattern := s.mux.Handler(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -125,6 +126,11 @@ type Service struct {
 	seal     *Sealer // nil: keys stored as given
 	guesses  guessCounters
 	jwts     jwtCache // verified JWTs: skips only the signature check
+
+	// Second factors (totp.go, recovery.go).
+	factorChecks factorCounters
+	recKeysOnce  sync.Once
+	recKeys      [][]byte
 }
 
 // NewService builds the service over a cluster node (d.Node) and, when
@@ -187,6 +193,9 @@ type Credentials struct {
 	Login      string
 	Password   string
 	ClientAddr string
+	// OTP and Recovery are the second factor a login carries (a TOTP code
+	// or a recovery code), needed when the account has one.
+	OTP, Recovery string
 }
 
 // Authenticate checks credentials and returns the user. Unknown users cost
@@ -263,6 +272,11 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 		return nil, ErrBadCredentials
 	}
 	s.guesses.ok.Add(1)
+	if s.HasSecondFactor(u.ID) {
+		// The guessing streak ends only with the second factor (clearFailures):
+		// a right password must not reset what wrong codes have charged.
+		return u, nil
+	}
 	if u.LockedUntil <= now.UnixNano() && (u.FailedLogins > 0 || u.LockedUntil != 0) {
 		// Best effort: the password was right, so the login stands even if
 		// the counter could not be cleared now; the next success clears it.
@@ -285,12 +299,17 @@ func (s *Service) recordFailure(ctx context.Context, u *fsm.User, now time.Time)
 
 // SessionOptions describe the session a login creates.
 type SessionOptions struct {
-	Kind       fsm.Kind
-	TTL        time.Duration // 0 = from settings for the kind
-	NoExpiry   bool          // knox without a TTL: "expiry": null
+	Kind fsm.Kind
+	TTL  time.Duration // 0 = from settings for the kind
+	// Idle is the inactivity timeout; 0 = from settings for the kind. The
+	// login portal sets it per cookie domain (api/portalcookie.go).
+	Idle       time.Duration
+	NoExpiry   bool // knox without a TTL: "expiry": null
 	Name       string
 	UserAgent  string
 	ClientAddr string
+	// AMR is how the user proved who they are (fsm.AMR); 0 = a password.
+	AMR fsm.AMR
 }
 
 // Issued is a created session and the secret the client gets. For JWT
@@ -349,6 +368,9 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if o.TTL > 0 {
 		ttl = int64(o.TTL)
 	}
+	if o.Idle > 0 {
+		idle = int64(o.Idle)
+	}
 	sess := fsm.Session{
 		ID: id, Digest: fsm.Digest(DigestToken(tok)), Kind: o.Kind, UserID: u.ID, DB: u.DB,
 		Created: now, LastRefresh: now, IdleTimeout: idle,
@@ -356,6 +378,12 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	}
 	if ttl > 0 && !o.NoExpiry {
 		sess.ExpiresAt = now + ttl
+	}
+	if formatAtLeast(s.node.State(), fsm.FormatV3) {
+		sess.AuthTime, sess.AMR = now, o.AMR
+		if sess.AMR == 0 {
+			sess.AMR = fsm.AMRPwd
+		}
 	}
 	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
 	evicted, err := s.createCapped(ctx, cmd)
@@ -371,8 +399,33 @@ func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (I
 	if err != nil {
 		return Issued{}, nil, err
 	}
+	if o.AMR == 0 {
+		o.AMR = fsm.AMRPwd
+	}
+	if !s.HasSecondFactor(u.ID) && (c.OTP != "" || c.Recovery != "") {
+		// A code for an account this node knows without one: it may not
+		// have applied the enrolment yet. Catch up rather than refuse.
+		_ = s.node.Sync(ctx)
+	}
+	if s.HasSecondFactor(u.ID) {
+		if dialectKind(o.Kind) {
+			// The seed dialects have no field for a second factor.
+			return Issued{}, u, ErrDialectSecondFactor
+		}
+		amr, err := s.SecondFactor(ctx, u, c.OTP, c.Recovery, c.ClientAddr)
+		if err != nil {
+			return Issued{}, u, err
+		}
+		o.AMR |= amr
+	}
 	o.ClientAddr = c.ClientAddr
 	iss, err := s.CreateSession(ctx, u, o)
+	if errors.Is(err, fsm.ErrSecondFactorNeeded) {
+		// This node had not applied the account's enrolment: the log
+		// refused the password-only session. Catch up, and ask for the code.
+		_ = s.node.Sync(ctx)
+		err = ErrSecondFactorRequired
+	}
 	return iss, u, err
 }
 
@@ -393,6 +446,9 @@ type NewUser struct {
 	// API's rule. It needs fsm.FormatOperator on every member.
 	Operator     bool
 	PasswordHash string // an imported hash (bcrypt or argon2id) instead of Password
+	// EmailUnverified marks an address nobody vouched for (Register's);
+	// it needs fsm.FormatV3 on every member.
+	EmailUnverified bool
 }
 
 // CreateUser validates, hashes on the pool and commits a new account. The
@@ -427,7 +483,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (uint64, error) {
 	res, err := s.node.Apply(ctx, &fsm.CreateUser{
 		Nonce: nonce, DB: nu.DB, Login: login, Email: nu.Email, Name: nu.Name,
 		CompanyID: nu.CompanyID, CompanyName: nu.CompanyName, PasswordHash: hash,
-		Admin: nu.Admin, Operator: nu.Operator, Now: s.cfg.Now().UnixNano(),
+		Admin: nu.Admin, Operator: nu.Operator, EmailUnverified: nu.EmailUnverified, Now: s.cfg.Now().UnixNano(),
 	})
 	return res.UserID, err
 }

@@ -26,6 +26,9 @@ type UserChanges struct {
 	Admin, Disabled       *bool
 	Operator              *bool // the cluster operator role (only an operator grants it: api)
 	Unlock                bool  // clear failed-login counters and any lock
+	// EmailVerified marks the address verified (true) or not (false):
+	// fsm.User.EmailUnverified, which forward auth honours.
+	EmailVerified *bool
 }
 
 // UpdateUser applies an admin's changes in order (password, profile,
@@ -36,10 +39,15 @@ func (s *Service) UpdateUser(ctx context.Context, uid uint64, c UserChanges) (*f
 			return nil, err
 		}
 	}
-	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil || c.Operator != nil {
+	var unverified *bool
+	if c.EmailVerified != nil {
+		v := !*c.EmailVerified
+		unverified = &v
+	}
+	if c.Name != nil || c.Email != nil || c.Admin != nil || c.Disabled != nil || c.Operator != nil || unverified != nil {
 		if _, err := s.node.Apply(ctx, &fsm.UpdateUser{
 			UserID: uid, Name: c.Name, Email: c.Email, Admin: c.Admin, Disabled: c.Disabled, Operator: c.Operator,
-			Now: s.cfg.Now().UnixNano(), Nonce: requestID(),
+			EmailUnverified: unverified, Now: s.cfg.Now().UnixNano(), Nonce: requestID(),
 		}); err != nil {
 			return nil, err
 		}
@@ -98,7 +106,10 @@ func (s *Service) Register(ctx context.Context, r Registration) (*fsm.User, erro
 	if _, taken := s.node.State().UserByLogin(db, r.Email); taken {
 		return nil, ErrLoginTaken
 	}
-	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: r.Email, Email: r.Email, Name: r.Name, Password: r.Password})
+	// Nobody verified the address: forward auth keeps it from apps
+	// (fsm.User.EmailUnverified, finding N13).
+	id, err := s.CreateUser(ctx, NewUser{DB: db, Login: r.Email, Email: r.Email, Name: r.Name, Password: r.Password,
+		EmailUnverified: true})
 	if err != nil {
 		return nil, err
 	}

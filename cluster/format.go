@@ -35,15 +35,33 @@ import (
 // holding a newer field still decodes on them; the gate only keeps them
 // from missing a change they would not apply.
 
-// ClusterFormat is the highest format every member of the current Raft
-// configuration has announced, and the members below want (for the error
-// message). Meaningful on the leader, whose configuration is the latest.
+// ClusterFormat is the level writes are gated by, and the members below
+// this binary's format (for messages): the replicated level
+// (fsm.State.ClusterFormat), never above the lowest format a member of
+// the current Raft configuration announces. Meaningful on the leader,
+// whose configuration is the latest.
 func (n *Node) ClusterFormat() (level int, behind []string, err error) {
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return fsm.FormatBase, nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
-	return clusterFormat(cf.Configuration().Servers, n.fsm.State(), fsm.CurrentFormat)
+	st := n.fsm.State()
+	announced, behind, _ := clusterFormat(cf.Configuration().Servers, st, fsm.CurrentFormat)
+	return gateLevel(st.ClusterFormat(), announced), behind, nil
+}
+
+// gateLevel is the level entries are gated by. Before the replicated
+// level is first set (a cluster of binaries before it, or one that has
+// not raised it yet) it is what those binaries used: the announcements'
+// minimum, up to FormatOperator, the last level that needs no record.
+// The announcements bound it in every case: a restored backup or a
+// member that came back on an older binary never lets an entry through
+// that a member cannot read.
+func gateLevel(cf fsm.ClusterFormat, announced int) int {
+	if !cf.Set {
+		return min(announced, fsm.FormatOperator)
+	}
+	return min(announced, cf.Level)
 }
 
 // clusterFormat is the minimum of the servers' announced formats, and the
@@ -65,8 +83,11 @@ func clusterFormat(servers []raft.Server, st *fsm.State, want int) (int, []strin
 	return level, behind, nil
 }
 
-// checkFormat refuses an entry that needs a higher format than every
-// member understands. It runs on the leader before the proposal.
+// checkFormat refuses an entry that needs a higher format than the
+// cluster's level. It runs on the leader before the proposal. The entry
+// that moves the level (fsm.SetClusterFormat) is checked against the
+// members' announcements alone: every member must read it, and the level
+// it sets.
 func (n *Node) checkFormat(entry []byte) error {
 	need := fsm.EntryFormatNeeded(entry)
 	if need == fsm.FormatBase {
@@ -76,13 +97,31 @@ func (n *Node) checkFormat(entry []byte) error {
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
-	level, behind, _ := clusterFormat(cf.Configuration().Servers, n.fsm.State(), need)
-	if level >= need {
+	st := n.fsm.State()
+	setLevel := len(entry) > 0 && fsm.CmdType(entry[0]) == fsm.TypeSetClusterFormat
+	if setLevel {
+		if c, err := fsm.Decode(entry); err == nil {
+			need = max(need, c.(*fsm.SetClusterFormat).Level)
+		}
+	}
+	announced, behind, _ := clusterFormat(cf.Configuration().Servers, st, need)
+	if announced < need {
+		return fmt.Errorf("%w: this change needs log format %d on every member; not yet: %s "+
+			"(upgrade or remove them; a member announces its format when it starts)",
+			ErrUpgrading, need, strings.Join(behind, ", "))
+	}
+	if setLevel {
 		return nil
 	}
-	return fmt.Errorf("%w: this change needs log format %d on every member; not yet: %s "+
-		"(upgrade or remove them; a member announces its format when it starts)",
-		ErrUpgrading, need, strings.Join(behind, ", "))
+	if level := gateLevel(st.ClusterFormat(), announced); level < need {
+		why := "the leader raises it within a second once every member announces it"
+		if st.ClusterFormat().Downgrade {
+			why = "an operator lowered it (sessiond cluster downgrade); 'sessiond cluster downgrade --cancel' raises it again"
+		}
+		return fmt.Errorf("%w: this change needs log format %d; the cluster's level is %d (%s)",
+			ErrUpgrading, need, level, why)
+	}
+	return nil
 }
 
 // checkLeaderFormat runs on the node that takes a write, before each

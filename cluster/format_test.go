@@ -17,13 +17,16 @@ import (
 // hop, and changes nothing; other writes go on. Once the member restarts
 // on the current binary it announces itself and the write succeeds.
 func TestFormatGate_MemberAtLevelZeroHoldsOperatorRole(t *testing.T) {
-	zero := fsm.FormatBase
-	c := newTestCluster(t, 1, nil)
+	// n1 plays a binary of FormatOperator, the last level without a
+	// replicated record: a cluster of binaries before the record, which
+	// a member of format 0 may join.
+	zero, one := fsm.FormatBase, fsm.FormatOperator
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.claimFormat = &one })
 	old := c.addNode("n2", func(cfg *Config) { cfg.claimFormat = &zero })
 	c.waitConverged()
 	leader := c.waitLeader()
-	if lvl, behind, _ := leader.ClusterFormat(); lvl != fsm.FormatBase || len(behind) != 1 {
-		t.Fatalf("cluster format %d (behind %v), want 0 with n2 behind", lvl, behind)
+	if lvl, behind, _ := leader.ClusterFormat(); lvl != fsm.FormatBase || len(behind) != 2 {
+		t.Fatalf("cluster format %d (behind %v), want 0 with n1 and n2 behind", lvl, behind)
 	}
 	uid := mustUser(t, leader.Node, "plain")
 	yes := true
@@ -45,7 +48,8 @@ func TestFormatGate_MemberAtLevelZeroHoldsOperatorRole(t *testing.T) {
 	}
 	mustUser(t, old.Node, "still-writes") // writes that need no format go on
 
-	// n2 restarts on the current binary: it announces format 1.
+	// n2 restarts on the current binary: it announces its format, and the
+	// cluster moves to n1's, the lowest.
 	dir, raftAddr, apiAddr := old.dir, old.raftAddr, old.apiLn.Addr().String()
 	old.stop()
 	ln, err := net.Listen("tcp", apiAddr)
@@ -55,7 +59,7 @@ func TestFormatGate_MemberAtLevelZeroHoldsOperatorRole(t *testing.T) {
 	c.nodes[1] = startNode(t, "n2", dir, raftAddr, ln, false, nil)
 	eventually(t, 10*time.Second, "the cluster to reach the current format", func() bool {
 		lvl, _, _ := c.waitLeader().ClusterFormat()
-		return lvl == fsm.CurrentFormat
+		return lvl == fsm.FormatOperator
 	})
 	if _, err := c.nodes[1].Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 3}); err != nil {
 		t.Fatalf("grant after upgrade: %v", err)

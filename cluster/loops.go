@@ -51,6 +51,9 @@ func (n *Node) becomeLeader() {
 	if meta, ok := n.fsm.State().Node(self.ID); !ok || meta != self {
 		n.Apply(ctx, &fsm.PutNode{Node: self})
 	}
+	// Then the cluster's level, when every member supports a higher one,
+	// so that a new cluster's seed may use the current format.
+	n.raiseFormat(ctx)
 	n.preparedTerm.Store(term)
 	n.runOnLeader(ctx, term)
 }

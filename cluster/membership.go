@@ -77,6 +77,9 @@ func (n *Node) joinLocal(ctx context.Context, req JoinRequest) error {
 		}
 		known = known || sameID
 	}
+	if err := n.checkJoinFormat(req, known); err != nil {
+		return err
+	}
 	meta, hasMeta := n.fsm.State().Node(req.ID)
 	want := fsm.Node{ID: req.ID, RaftAddr: req.RaftAddr, APIAddr: req.APIURL, Format: req.Format, Promote: !req.NonVoter}
 	if known {
@@ -271,6 +274,9 @@ type Member = wire.Member
 type Status struct {
 	wire.ClusterStatus
 	Version string `json:"version,omitempty"` // this node's binary
+	// Formats is the cluster version as this node sees it
+	// (clusterversion.go); absent from binaries before it.
+	Formats *FormatStatus `json:"formats,omitempty"`
 }
 
 // Status reports this node's view of the cluster. withHash adds the state
@@ -299,6 +305,8 @@ func (n *Node) Status(withHash bool) Status {
 			st.Members = append(st.Members, m)
 		}
 	}
+	fs := n.formatStatus(st.Members)
+	st.Formats = &fs
 	return st
 }
 

@@ -136,11 +136,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.startPeerHTTP()
 	n.refresher = newRefresher(n)
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.leaderLoop()
 	go n.leaseLoop()
 	go n.announceLoop()
 	go n.promoteLoop()
+	go n.formatLoop() // the cluster version (clusterversion.go)
 	return n, nil
 }
 

@@ -70,6 +70,7 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	delete(s.users, u.ID)
 	delete(s.byLogin, loginKey(u.DB, u.Login))
 	s.unindexEmails(u)
+	delete(s.factors, u.ID)
 	return Result{UserID: u.ID, Count: n}
 }
 
@@ -224,7 +225,7 @@ func (s *State) applyCreateUser(c *CreateUser) Result {
 	u := &User{
 		ID: id, DB: c.DB, Login: c.Login, Email: c.Email, Name: c.Name,
 		CompanyID: c.CompanyID, CompanyName: c.CompanyName,
-		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator,
+		PasswordHash: c.PasswordHash, Admin: c.Admin, Operator: c.Operator, EmailUnverified: c.EmailUnverified,
 		Created: c.Now, PasswordChanged: c.Now, Version: 1, Nonce: c.Nonce,
 	}
 	s.users[id] = u
@@ -253,6 +254,7 @@ func (s *State) applyUpdateUser(c *UpdateUser) Result {
 	setIf(&cp.Admin, c.Admin)
 	setIf(&cp.Operator, c.Operator)
 	setIf(&cp.Disabled, c.Disabled)
+	setIf(&cp.EmailUnverified, c.EmailUnverified)
 	endSessions := c.Disabled != nil && cp.Disabled
 	if c.PasswordHash != nil {
 		cp.PasswordHash, cp.PasswordChanged = *c.PasswordHash, c.Now
@@ -300,6 +302,9 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 		return fail(ErrUserDisabled)
 	case c.UserVersion != 0 && c.UserVersion != u.Version:
 		return fail(ErrStaleUser)
+	}
+	if s.needsSecondFactor(c) {
+		return fail(ErrSecondFactorNeeded)
 	}
 	if lim := s.settings.TokenLimitPerUser; lim > 0 && in.Kind == KindKnox && s.liveKnox(u.ID, in.Created) >= lim {
 		return fail(ErrSessionLimit)

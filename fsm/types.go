@@ -49,8 +49,14 @@ type User struct {
 	// Operator is the cluster operator role (membership, backup, restore,
 	// settings, keys, every db). Set only at FormatOperator (format.go):
 	// binaries before it ignore the field.
-	Operator        bool   `json:"operator,omitempty"`
-	Disabled        bool   `json:"disabled,omitempty"`
+	Operator bool `json:"operator,omitempty"`
+	Disabled bool `json:"disabled,omitempty"`
+	// EmailUnverified marks an address nobody vouched for: a stranger's
+	// self-registration (/api/register) typed it. Forward auth does not
+	// pass it on (an app that links accounts by Remote-Email would log the
+	// registrant in as the address's owner) until an admin verifies it.
+	// Set only at FormatV3 (format.go, emailverify.go).
+	EmailUnverified bool   `json:"email_unverified,omitempty"`
 	Created         int64  `json:"created"`
 	PasswordChanged int64  `json:"password_changed"`
 	Version         uint64 `json:"version"` // bumped on password change
@@ -91,6 +97,11 @@ type Session struct {
 	Name        string `json:"name,omitempty"` // device or client name given at login
 	UserAgent   string `json:"user_agent,omitempty"`
 	ClientAddr  string `json:"client_addr,omitempty"`
+	// AuthTime and AMR (amr.go) say when and how the user proved who
+	// they are (OpenID Connect's auth_time and amr). Set only at
+	// FormatV3; zero in sessions made before (see AuthAt, Methods).
+	AuthTime int64 `json:"auth_time,omitempty"`
+	AMR      AMR   `json:"amr,omitempty"`
 }
 
 // Expired reports whether the session is over at now (Unix nanoseconds),

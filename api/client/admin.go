@@ -138,3 +138,18 @@ func (c *Client) SetOperator(ctx context.Context, adminToken, db, login string, 
 	}
 	return &out, nil
 }
+
+// FirstAdmin creates the first admin of a cluster that has none (POST
+// /v1/cluster/first-admin), signed with the cluster key (WithClusterKey):
+// the way to a first admin for a cluster bootstrapped without
+// SESSIOND_ADMIN_PASSWORD. The account is an admin of db and the
+// cluster's operator. A cluster with an admin answers ErrConflict.
+func (c *Client) FirstAdmin(ctx context.Context, db, login, password string) (*User, error) {
+	var out User
+	req := &request{method: http.MethodPost, path: "/v1/cluster/first-admin", clusterKey: true,
+		body: map[string]string{"db": db, "login": login, "password": password}}
+	if _, err := c.do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -106,6 +106,7 @@ func (m *Main) commands(args []string) *ffcli.Command {
 		m.settingsCommands(group, leaf),
 		m.keysCommands(group, leaf),
 		m.snapshotCommands(group, leaf),
+		m.clusterCommands(group, leaf), // the cluster version (clustercmd.go)
 		leaf([]string{"healthcheck"}, "exit 0 when this node's API answers /healthz (or /readyz with --ready)", "sessiond healthcheck [--ready] [--url URL]", healthcheckLong,
 			new(healthcheckFlags).register, m.runHealthcheck),
 		leaf([]string{"keygen"}, "print a new random cluster key (32 bytes, base64url)", "sessiond keygen", keygenLong, nil, m.runKeygen),

@@ -108,13 +108,14 @@ type Config struct {
 	ClusterKey    secret
 	AdminPassword secret
 	JWTKey        secret
-	EnvSecrets    []string   // variables secrets were taken from (secrets.go): warned about, then unset
-	Seal          SealConfig // see seal.go
-	Authz         AuthzFlags // see authzflags.go
-	AuditLog      string     // --audit-log (auditlog.go)
-	PprofAddr     string     // --pprof-addr (pprof.go)
-	MetricsAddr   string     // --metrics-addr (metricsaddr.go)
-	MetricsToken  secret     // --metrics-token-file: GET /metrics on the API port
+	EnvSecrets    []string    // variables secrets were taken from (secrets.go): warned about, then unset
+	Seal          SealConfig  // see seal.go
+	Authz         AuthzFlags  // see authzflags.go
+	Portal        PortalFlags // see portalflags.go
+	AuditLog      string      // --audit-log (auditlog.go)
+	PprofAddr     string      // --pprof-addr (pprof.go)
+	MetricsAddr   string      // --metrics-addr (metricsaddr.go)
+	MetricsToken  secret      // --metrics-token-file: GET /metrics on the API port
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -234,6 +235,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
+	portalFlags(fs, &c.Portal)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
 	metricsFlags(fs, c, keyFiles)
@@ -487,5 +489,6 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}
 	c.Authz.apply(&ac)
+	c.Portal.apply(&ac)
 	return ac
 }

@@ -70,6 +70,9 @@ func (m *Main) runDev(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "sessiond dev: a throw-away node in %s (deleted on exit)\n", dir)
 	fmt.Fprintf(m.Stdout, "  API:            %s\n  admin login:    admin\n  admin password: %s   (shown once)\n", url, pw)
 	fmt.Fprintf(m.Stdout, "  try: curl -s %s/v1/login -H 'Content-Type: application/json' -d '{\"login\":\"admin\",\"password\":\"%s\"}'\n", url, pw)
+	// The CLI's own variables, so that `sessiond user add`, `status` and
+	// the rest reach this node as its admin from another shell.
+	fmt.Fprintf(m.Stdout, "  for the CLI, in another shell:\n    export SESSIOND_ADDR=%s\n    export SESSIOND_ADMIN_PASSWORD='%s'\n    sessiond user list\n", url, pw)
 	return m.serve(ctx, cfg)
 }
 
@@ -91,5 +94,7 @@ func (m *Main) runVersion(ctx context.Context, args []string) error {
 	fmt.Fprintln(m.Stdout, bi)
 	fmt.Fprintf(m.Stdout, "  version:    %s\n  commit:     %s\n  build time: %s\n  go:         %s\n",
 		bi.Version, bi.Commit, bi.BuildTime, strings.TrimPrefix(bi.GoVersion, "go"))
+	fmt.Fprintf(m.Stdout, "  formats:    log %d (reads 0-%d), snapshot version %d (docs/COMPATIBILITY.md)\n",
+		bi.LogFormat, bi.LogFormat, bi.SnapshotVersion)
 	return nil
 }

@@ -45,9 +45,13 @@ password comes from --password-file (or SESSIOND_USER_PASSWORD_FILE),
 SESSIOND_USER_PASSWORD or stdin; never a flag. An admin manages its own db;
 the cluster operator (the first admin of a new cluster) every db, and only it
 grants the operator role. unlock and operator use SESSIOND_CLUSTER_KEY[_FILE]
-when set (break-glass, no login).
+when set (break-glass, no login). On a cluster with no admin yet (bootstrapped
+without SESSIOND_ADMIN_PASSWORD), add --admin with the cluster key and no admin
+password creates the first admin, who is also the operator (audited,
+event=first_admin); once an admin exists it is refused.
 
 EXAMPLES
+  sessiond user add admin --admin --cluster-key-file /etc/sessiond/cluster-key  # first admin
   sessiond user add alice --admin --email alice@example.com
   sessiond user passwd alice --password-file /run/secrets/pw
   sessiond user unlock alice
@@ -101,8 +105,11 @@ EXAMPLES
   sessiond snapshot restore /backup/sessiond-2026-01-02.snap
   sessiond snapshot restore --yes --keep-sessions /backup/sessiond-2026-01-02.snap`
 
-const versionLong = `Prints the module version, commit, build time and Go version (also
-'sessiond --version'). Release builds set them with -ldflags -X.
+const versionLong = `Prints the module version, commit, build time, Go version and the formats
+the binary understands: the highest log format (the cluster's level may
+not rise above the lowest member's) and the snapshot version (also
+'sessiond --version'). Release builds set the version with -ldflags -X;
+docs/COMPATIBILITY.md says which versions run side by side.
 
 EXAMPLES
   sessiond version

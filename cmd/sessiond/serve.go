@@ -144,6 +144,8 @@ func (s *Server) openNode() (err error) {
 	ccfg.LogOutput = &raftLogWriter{log: s.log.With("component", "raft")}
 	ccfg.AuditLog = s.audit
 	ccfg.Version = s.build.Version
+	ccfg.FSM = fsm.New()
+	ccfg.FSM.OnUnreadable = stopUnreadable(s.log, s.build) // exit 78, never a panic loop
 	ccfg.BackupKeys = s.seal.BackupMACKeys()
 	if now := faultNow(); now != nil {
 		ccfg.Now = now // test only: --fault-clock-file

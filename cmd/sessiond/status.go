@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/api/client"
+	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/cluster/reqsign"
 )
 
@@ -26,6 +27,10 @@ type memberView struct {
 	Lag    *uint64               `json:"lag,omitempty"` // leader's applied index minus this member's
 	// Version is the binary the member runs, from its own status.
 	Version string `json:"version,omitempty"`
+	// Formats is the member's own view of the cluster version (its
+	// binary's format, the level, its newest snapshot); nil from a binary
+	// before the cluster version.
+	Formats *cluster.FormatStatus `json:"formats,omitempty"`
 }
 
 // statusView is the whole answer of `sessiond status`.
@@ -100,7 +105,7 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 			if mem.APIURL != "" {
 				one.addr = mem.APIURL
 			}
-			view.Members[i].Version = m.memberVersion(ctx, &one, key, token)
+			view.Members[i].Version, view.Members[i].Formats = m.memberVersion(ctx, &one, key, token)
 			continue
 		}
 		if mem.APIURL == "" {
@@ -118,7 +123,7 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 				defer cancel()
 				mv.Status, err = c.ClusterStatus(mctx, token)
 				if err == nil {
-					mv.Version = m.memberVersion(mctx, &one, key, token)
+					mv.Version, mv.Formats = m.memberVersion(mctx, &one, key, token)
 				}
 			}
 			if err != nil {
@@ -148,10 +153,10 @@ func (m *Main) collectStatus(ctx context.Context, f *cliFlags, key, token string
 	return view
 }
 
-// memberVersion reads the version a member reports in its own status
-// (cluster.Status.Version; the api client's type predates it). "" when
-// it does not say: an older binary.
-func (m *Main) memberVersion(ctx context.Context, f *cliFlags, key, token string) string {
+// memberVersion reads the version and formats a member reports in its
+// own status (cluster.Status.Version and Formats; the api client's type
+// predates them). "" and nil when it does not say: an older binary.
+func (m *Main) memberVersion(ctx context.Context, f *cliFlags, key, token string) (string, *cluster.FormatStatus) {
 	a := &apiCaller{m: m, f: f, hc: http.DefaultClient}
 	if f.tlsCA != "" {
 		if pool, err := loadCAPool(f.tlsCA); err == nil {
@@ -164,12 +169,13 @@ func (m *Main) memberVersion(ctx context.Context, f *cliFlags, key, token string
 		a.auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
 	}
 	var out struct {
-		Version string `json:"version"`
+		Version string                `json:"version"`
+		Formats *cluster.FormatStatus `json:"formats"`
 	}
 	if a.call(ctx, http.MethodGet, "/v1/cluster", nil, &out) != nil {
-		return ""
+		return "", nil
 	}
-	return out.Version
+	return out.Version, out.Formats
 }
 
 // printStatus writes the table.
@@ -178,9 +184,11 @@ func printStatus(w io.Writer, v statusView) {
 	if leader == "" {
 		leader = "none"
 	}
-	fmt.Fprintf(w, "leader: %s   term: %d   (as seen by %s at %s)\n\n", leader, v.From.Term, v.From.NodeID, v.From.Meta.Addr)
+	fmt.Fprintf(w, "leader: %s   term: %d   (as seen by %s at %s)\n", leader, v.From.Term, v.From.NodeID, v.From.Meta.Addr)
+	fmt.Fprintln(w, levelLine(v))
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tSUFFRAGE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tLAG\tREADY\tVERSION\tAPI\tRAFT")
+	fmt.Fprintln(tw, "ID\tSTATE\tSUFFRAGE\tLEADER\tTERM\tCOMMIT\tAPPLIED\tLAG\tREADY\tVERSION\tFORMAT\tSNAPSHOT\tAPI\tRAFT")
 	for _, mv := range v.Members {
 		state, term, commit, applied, lag, ready := "unreachable", "-", "-", "-", "-", "-"
 		if s := mv.Status; s != nil {
@@ -195,8 +203,12 @@ func printStatus(w io.Writer, v statusView) {
 		if mv.Leader {
 			star = "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mv.ID, state, strings.ToLower(mv.Suffrage),
-			star, term, commit, applied, lag, ready, orDash(mv.Version), orDash(mv.APIURL), mv.RaftAddr)
+		format, snap := "-", "-"
+		if mv.Formats != nil {
+			format, snap = fmt.Sprint(mv.Formats.Format), fmt.Sprint(mv.Formats.SnapshotIndex)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mv.ID, state, strings.ToLower(mv.Suffrage),
+			star, term, commit, applied, lag, ready, orDash(mv.Version), format, snap, orDash(mv.APIURL), mv.RaftAddr)
 	}
 	tw.Flush()
 	for _, mv := range v.Members {
@@ -230,4 +242,27 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// levelLine is the cluster version in one line, from the leader's own
+// status when it answered (its view is the latest), else the queried
+// node's: the level, how it was set, and what the state needs.
+func levelLine(v statusView) string {
+	var fs *cluster.FormatStatus
+	for _, mv := range v.Members {
+		if mv.Formats != nil && (fs == nil || mv.Leader) {
+			fs = mv.Formats
+		}
+	}
+	if fs == nil {
+		return "cluster level: unknown (no member reports it: binaries before the cluster version)"
+	}
+	how := fmt.Sprintf("set at index %d", fs.LevelIndex)
+	switch {
+	case !fs.LevelSet:
+		how = "from the members' formats; not yet recorded"
+	case fs.Downgraded:
+		how += ", pinned by a downgrade: 'sessiond cluster downgrade --cancel' lifts it"
+	}
+	return fmt.Sprintf("cluster level: %d (%s)   the state needs at least %d", fs.ClusterLevel, how, fs.NeedsFormat)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -116,6 +117,13 @@ func (m *Main) runUser(ctx context.Context, args []string) error {
 		// in, so it works while the admin account itself is being guessed
 		// at, and names the first operator of an upgraded cluster.
 		if done, err := m.userWithKey(ctx, &u, verb); done {
+			return err
+		}
+	}
+	if verb == "add" {
+		// First run: no admin yet, so no admin password; the cluster key
+		// names the first admin (POST /v1/cluster/first-admin).
+		if done, err := m.firstAdminWithKey(ctx, &u, pw); done {
 			return err
 		}
 	}
@@ -243,6 +251,37 @@ func (m *Main) userWithKey(ctx context.Context, u *userCmd, verb string) (done b
 		return true, fmt.Errorf("%s %q with the cluster key: %w", verb, u.login, err)
 	}
 	fmt.Fprintf(m.Stdout, "user %s (id %d, db %s): %s (break-glass, with the cluster key)\n", found.Login, found.ID, found.DB, what)
+	return true, nil
+}
+
+// firstAdminWithKey creates the cluster's first admin with the cluster
+// key when no admin password is configured and a key is; done is false
+// otherwise (the caller logs in as the admin).
+func (m *Main) firstAdminWithKey(ctx context.Context, u *userCmd, pw string) (done bool, err error) {
+	if adminPw, err := readSecret(m.Env, envAdminPassword, u.cli.adminPassFile); err != nil || adminPw != "" {
+		return false, nil
+	}
+	key, err := readSecret(m.Env, envClusterKey, u.cli.clusterKeyFile)
+	if err != nil || key == "" {
+		return false, nil
+	}
+	if !u.admin {
+		return true, usageErr("with the cluster key and no admin password, user add creates only the cluster's first admin: "+
+			"give --admin, or set %s[_FILE] to add users as an admin", envAdminPassword)
+	}
+	c, err := m.client(&u.cli, client.WithClusterKey(string(key)))
+	if err != nil {
+		return true, err
+	}
+	nu, err := c.FirstAdmin(ctx, u.db, u.login, pw)
+	if errors.Is(err, client.ErrConflict) {
+		return true, fmt.Errorf("add first admin %q: the cluster has an admin already; add users as an admin (set %s[_FILE]): %w", u.login, envAdminPassword, err)
+	}
+	if err != nil {
+		return true, fmt.Errorf("add first admin %q with the cluster key: %w", u.login, err)
+	}
+	fmt.Fprintf(m.Stdout, "created user %s (id %d, db %s, admin %s, operator %s): the first admin (break-glass, with the cluster key)\n",
+		nu.Login, nu.ID, nu.DB, yesNo(nu.Admin), yesNo(nu.Operator))
 	return true, nil
 }
 

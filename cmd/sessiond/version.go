@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // Set at link time by scripts/release.sh:
@@ -28,11 +30,16 @@ type buildInfo struct {
 	Commit    string `json:"commit"`
 	BuildTime string `json:"build_time"`
 	GoVersion string `json:"go_version"`
+	// The formats this binary understands (fsm/format.go): the highest
+	// log format it reads and announces, and the snapshot version.
+	LogFormat       int `json:"log_format"`
+	SnapshotVersion int `json:"snapshot_version"`
 }
 
 // readBuildInfo merges the -ldflags values over the toolchain's stamp.
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: version, Commit: commit, BuildTime: buildTime, GoVersion: "unknown"}
+	b := buildInfo{Version: version, Commit: commit, BuildTime: buildTime, GoVersion: "unknown",
+		LogFormat: fsm.CurrentFormat, SnapshotVersion: fsm.SnapshotVersion}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		b.GoVersion = bi.GoVersion
 		if b.Version == "" && bi.Main.Version != "" {
@@ -75,7 +82,8 @@ func (b buildInfo) String() string {
 	if len(c) > 12 && !strings.Contains(c, "-") {
 		c = c[:12]
 	}
-	return fmt.Sprintf("sessiond %s (commit %s, built %s, %s)", b.Version, c, b.BuildTime, b.GoVersion)
+	return fmt.Sprintf("sessiond %s (commit %s, built %s, %s, log format %d, snapshot version %d)",
+		b.Version, c, b.BuildTime, b.GoVersion, b.LogFormat, b.SnapshotVersion)
 }
 
 // registerBuildInfo adds sessiond_build_info{version,commit,goversion} 1,

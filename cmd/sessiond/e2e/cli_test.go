@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +133,44 @@ func TestCLI_SettingsKeysNode(t *testing.T) {
 	}
 	if _, err := runCLI(t, cleanEnv("SESSIOND_ADDR="+n.apiURL), "", "settings", "get"); err == nil || strings.Contains(err.Error(), "settings get:") {
 		t.Fatalf("settings without credentials: %v", err)
+	}
+}
+
+// TestCLI_FirstAdminWithClusterKey: a node bootstrapped with the cluster
+// key and no admin password (the systemd unit without an admin-password
+// credential) gets its first admin from `user add --admin
+// --cluster-key-file`; it is the operator, the call is audited, and a
+// second one is refused with 409 because an admin now exists.
+func TestCLI_FirstAdminWithClusterKey(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey))
+	waitReady(t, n)
+	keyFile := filepath.Join(t.TempDir(), "cluster-key")
+	if err := os.WriteFile(keyFile, []byte(clusterKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := cleanEnv("SESSIOND_ADDR="+n.apiURL, "SESSIOND_USER_PASSWORD=first-admin-password-1")
+	if _, err := runCLI(t, env, "", "user", "add", "alice", "--cluster-key-file", keyFile); err == nil {
+		t.Fatal("user add without --admin was accepted with the cluster key")
+	}
+	out, err := runCLI(t, env, "", "user", "add", "root", "--admin", "--cluster-key-file", keyFile)
+	if err != nil || !strings.Contains(out, "created user root") || !strings.Contains(out, "operator yes") {
+		t.Fatalf("first admin: %v %q", err, out)
+	}
+	login(t, n.client(), "root", "first-admin-password-1")
+	out, err = runCLI(t, env, "", "user", "add", "mallory", "--admin", "--cluster-key-file", keyFile)
+	if err == nil || !strings.Contains(out+err.Error(), "has an admin already") {
+		t.Fatalf("a second first admin: %v %q", err, out)
+	}
+	eventually(t, waitLong, "first_admin audit lines", func() error {
+		if log := n.Log(); !strings.Contains(log, "event=first_admin") || !strings.Contains(log, "result=admin_exists") {
+			return errors.New("no first_admin audit lines with both outcomes")
+		}
+		return nil
+	})
+	// The admin password from the same environment now works for the CLI.
+	adminEnv := cleanEnv("SESSIOND_ADDR="+n.apiURL, "SESSIOND_ADMIN_PASSWORD=first-admin-password-1", "SESSIOND_USER_PASSWORD=bob-password-1")
+	if out, err := runCLI(t, adminEnv, "", "user", "add", "bob", "--admin-login", "root"); err != nil || !strings.Contains(out, "created user bob") {
+		t.Fatalf("user add as the first admin: %v %q", err, out)
 	}
 }

@@ -139,7 +139,9 @@ func TestOps_Version(t *testing.T) {
 	}
 }
 
-// sessiond dev: one command, a node, a printed admin password that logs in.
+// sessiond dev: one command, a node, a printed admin password that logs
+// in; the printed try line (run by bash, with curl) logs in, and the
+// printed export lines point the CLI at the node as its admin.
 func TestOps_DevMode(t *testing.T) {
 	api := freeAddr(t)
 	p := startProc(t, "dev", t.TempDir(), cleanEnv(), "dev", "--api-addr", api)
@@ -156,8 +158,23 @@ func TestOps_DevMode(t *testing.T) {
 	}
 	c := client.New([]string{"http://" + api})
 	login(t, c, "admin", pw)
-	if n := strings.Count(p.Log(), pw); n != 2 { // the line and the curl example, nothing logged
+	if n := strings.Count(p.Log(), pw); n != 3 { // the line, the curl example and the export, nothing logged
 		t.Fatalf("password appears %d times in the output", n)
+	}
+	if try := regexp.MustCompile(`(?m)^  try: (.+)$`).FindStringSubmatch(p.Log()); try == nil {
+		t.Error("no try line")
+	} else if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("bash", "-c", try[1]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"token"`) {
+			t.Errorf("the try line %q: %v %s", try[1], err, out)
+		}
+	}
+	env := cleanEnv()
+	for _, m := range regexp.MustCompile(`(?m)^ +export (SESSIOND_\w+)=(\S+)$`).FindAllStringSubmatch(p.Log(), -1) {
+		env = append(env, m[1]+"="+strings.Trim(m[2], "'"))
+	}
+	if out, err := runCLI(t, env, "", "user", "list"); err != nil || !strings.Contains(out, "admin") {
+		t.Errorf("the CLI with the printed exports (%d): %v %q", len(env), err, out)
 	}
 	dir := regexp.MustCompile(`node in (\S+) `).FindStringSubmatch(p.Log())
 	p.stop()

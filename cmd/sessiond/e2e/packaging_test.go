@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,14 @@ func TestSystemdUnit_Verifies(t *testing.T) {
 			t.Errorf("sessiond.service: %s=%q, want %q", k, v, want)
 		}
 	}
+	// The first admin and the seal key are commented credentials, ready to
+	// uncomment on the nodes that have their files.
+	for _, want := range []string{"\n#LoadCredential=admin-password:/etc/sessiond/admin-password\n",
+		"\n#LoadCredential=seal-key:/etc/sessiond/seal-key\n", "user add admin --admin"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("sessiond.service lacks %q", strings.TrimSpace(want))
+		}
+	}
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed: unit not verified")
@@ -135,5 +144,35 @@ func TestDockerfile_Shape(t *testing.T) {
 	}
 	if strings.Count(text, "\nFROM ") < 2 {
 		t.Error("Dockerfile is not a multi-stage build")
+	}
+}
+
+// TestIgnoreFiles_SecretsAndData: what a first run leaves in a checkout
+// (a data dir, its seal.key, a legacy <data-dir>.seal, a backup, release
+// output) is ignored by git, and the seal files and data dirs by docker's
+// build context too, so `COPY . .` never ships a seal key.
+func TestIgnoreFiles_SecretsAndData(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	paths := []string{"data/raft.db", "data/seal.key", "data.seal", "node1.seal", "backup.snap", "dist/sessiond-linux-amd64"}
+	cmd := exec.Command("git", append([]string{"check-ignore", "--no-index"}, paths...)...)
+	cmd.Dir = moduleRoot
+	out, _ := cmd.Output()
+	ignored := strings.Fields(string(out))
+	for _, p := range paths {
+		if !slices.Contains(ignored, p) {
+			t.Errorf(".gitignore does not ignore %s", p)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(moduleRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(string(b))
+	for _, want := range []string{"**/data", "*.seal", "**/*.seal", "**/seal.key"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".dockerignore lacks %s", want)
+		}
 	}
 }

@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// The replicated level, etcd's way: held at the lowest format a member
+// announces (a member on an older binary keeps it unset), raised by the
+// leader once every member supports the current one; a downgrade is
+// refused while the state needs more, then lowers and pins the level,
+// gates writes above it, and makes every member snapshot past it; cancel
+// raises it again. A new member on an older binary cannot join a cluster
+// whose log holds the record.
+func TestClusterVersion_RaiseDowngradeCancel(t *testing.T) {
+	one := fsm.FormatOperator
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.claimFormat = &one })
+	if lvl, _, _ := c.waitLeader().ClusterFormat(); lvl != fsm.FormatOperator {
+		t.Fatalf("level of members at format 1: %d", lvl)
+	}
+
+	// A rolling upgrade: each member restarts on the current binary; the
+	// leader raises the level only once the last one has.
+	for i, n := range c.nodes {
+		dir, raftAddr := n.dir, n.raftAddr
+		n.stop()
+		c.nodes[i] = startNode(t, n.id, dir, raftAddr, nil, false, nil)
+		c.waitConverged()
+		cf := c.waitLeader().fsm.State().ClusterFormat()
+		if i < len(c.nodes)-1 && cf.Set {
+			t.Fatalf("level raised with %d of %d members upgraded: %+v", i+1, len(c.nodes), cf)
+		}
+	}
+	eventually(t, 10*time.Second, "the leader to raise the level", func() bool {
+		cf := c.waitLeader().fsm.State().ClusterFormat()
+		return cf.Set && cf.Level == fsm.CurrentFormat && !cf.Downgrade
+	})
+	c.ensureSameState()
+
+	// An operator exists: a downgrade to 0 is refused and names them.
+	leader := c.waitLeader()
+	uid := mustUser(t, leader.Node, "olga")
+	yes, no := true, false
+	if _, err := leader.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 1}); err != nil {
+		t.Fatal(err)
+	}
+	via := c.followers()[0]
+	if _, err := via.Downgrade(ctx5(t), fsm.FormatBase, false); !errorsIs(err, fsm.ErrFormatInUse) || !strings.Contains(err.Error(), `"olga"`) {
+		t.Fatalf("downgrade below an operator: %v", err)
+	}
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &no, Now: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cf, err := via.Downgrade(ctx5(t), fsm.FormatBase, false)
+	if err != nil || cf.Level != fsm.FormatBase || !cf.Downgrade {
+		t.Fatalf("downgrade to 0: %+v %v", cf, err)
+	}
+	// Every member snapshots past the downgrade entry, and the pin holds
+	// through those ticks of the leader's loop: a write above it is
+	// refused (by the leader's check; Apply's own is the backstop).
+	eventually(t, 10*time.Second, "every member to snapshot past the downgrade", func() bool {
+		for _, n := range c.nodes {
+			if n.lastSnapshotIndex() < cf.Index {
+				return false
+			}
+		}
+		return true
+	})
+	if got := c.waitLeader().fsm.State().ClusterFormat(); got.Level != fsm.FormatBase {
+		t.Fatalf("the leader raised a pinned level: %+v", got)
+	}
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 3}); !errorsIs(err, ErrUpgrading) ||
+		!strings.Contains(err.Error(), "downgrade --cancel") {
+		t.Fatalf("operator grant at level 0: %v", err)
+	}
+	st := via.Status(false)
+	if st.Formats == nil || st.Formats.ClusterLevel != fsm.FormatBase || !st.Formats.Downgraded ||
+		st.Formats.Format != fsm.CurrentFormat || len(st.Formats.MemberFormats) != 3 {
+		t.Fatalf("status formats: %+v", st.Formats)
+	}
+
+	// A new member on a binary of format 1 is refused: the log holds the
+	// record, which it cannot read.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	late := startNode(t, "n4", t.TempDir(), "", nil, false, func(cfg *Config) { cfg.claimFormat = &one })
+	defer late.stop()
+	if err := late.JoinVia(ctx, c.nodes[0].cfg.APIURL, false); !errorsIs(err, ErrConfig) || !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("join of an older binary: %v", err)
+	}
+
+	if cf, err := c.nodes[0].Downgrade(ctx5(t), 0, true); err != nil || cf.Level != fsm.CurrentFormat || cf.Downgrade {
+		t.Fatalf("cancel: %+v %v", cf, err)
+	}
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 4}); err != nil {
+		t.Fatalf("operator grant after cancel: %v", err)
+	}
+	c.ensureSameState()
+}
