@@ -63,6 +63,7 @@ var errorTable = []struct {
 	{auth.ErrLoginTaken, apiError{409, "user_exists"}},
 	{auth.ErrActiveKey, apiError{400, "active_key"}},
 	{auth.ErrAdminExists, apiError{409, "admin_exists"}},
+	{auth.ErrDialectKey, apiError{409, "dialect_key"}},
 
 	{auth.ErrBadHash, apiError{400, "bad_hash"}},
 

@@ -140,7 +140,8 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := s.svc.DialectKey()
-	if err != nil {
+	if s.noteDialectKey(err); err != nil {
+		s.audit(r, "login", dialectJWT, nil, err)
 		writeJWTError(w, err)
 		return
 	}
@@ -220,7 +221,7 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := s.svc.DialectKey()
-	if err != nil {
+	if s.noteDialectKey(err); err != nil {
 		writeJWTError(w, err)
 		return
 	}

@@ -361,6 +361,7 @@ func TestRedirectTable(t *testing.T) {
 		"https://plain.other.org:9000/x":          "https://plain.other.org:9000/x",
 		"https://portal.example.com/auth/account": "https://portal.example.com/auth/account",
 		"/app/%2Fetc?next=%2Fhome%25":             "https://portal.example.com/app/%2Fetc?next=%2Fhome%25",
+		"/caf%C3%A9?q=%E2%82%AC":                  "https://portal.example.com/caf%C3%A9?q=%E2%82%AC",
 	}
 	refuse := []string{
 		"https://evil.com/", "http://evil.com/", "//evil.com", "///evil.com", "////evil.com/", `/\evil.com`, `\\evil.com`,
@@ -376,7 +377,7 @@ func TestRedirectTable(t *testing.T) {
 		"https://127.0.0.1/", "https://app.example.com:abc/", "https://app.example.com./", "https://app.example.com..evil.com/",
 		"https://ａpp.example.com/", "https://app.example.com\u3002evil.com/", "\x00https://app.example.com/",
 		" https://app.example.com/", "https://app.example.com\t.evil.com/", "https://evil.com/https://app.example.com",
-		"https://app.example.com%00/", "ftp://app.example.com/", "https://" + strings.Repeat("a", 2050) + ".example.com/",
+		"https://app.example.com%00/", "/x%7f", "/x%0d%0aSet-Cookie:a=b", "ftp://app.example.com/", "https://" + strings.Repeat("a", 2050) + ".example.com/",
 	}
 	proxy := []string{"X-Forwarded-Proto: https", "X-Forwarded-Host: portal.example.com"}
 	check := func(name, rd, want, wantDefault string, send func(b *browser) resp) {

@@ -83,7 +83,7 @@ func plainRedirectBytes(rd string) bool {
 				return false
 			}
 			v, err := strconv.ParseUint(rd[i+1:i+3], 16, 8)
-			if err != nil || v < 0x20 || v >= 0x7f || v == '\\' {
+			if err != nil || v < 0x20 || v == 0x7f || v == '\\' { // encoded UTF-8 (%C3%A9) is fine
 				return false
 			}
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -68,4 +69,32 @@ func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (fsm.SigningKey, error)
 func (s *Service) HasLiveKey(kid string) bool {
 	k, ok := s.node.State().Key(kid)
 	return ok && k.Retired == 0
+}
+
+// ErrDialectKey refuses retiring or revoking the key the Odoo JWT dialect
+// signs with when no other key could take over: every POST /api/login
+// would answer 503 until a key is added. The error's text says which.
+var ErrDialectKey = errors.New("auth: the Odoo JWT dialect signs with this key")
+
+// dialectKeepsKey refuses taking kid out of service when the dialect
+// signs with it now and would have no key without it (no other unretired
+// HMAC key). When another key can take over, the dialect moves to it
+// (DialectKey's rule) and the change goes ahead.
+func dialectKeepsKey(keys []fsm.SigningKey, set fsm.Settings, kid string) error {
+	cur, err := dialectKey(keys, set)
+	if err != nil || cur.Kid != kid {
+		return nil
+	}
+	rest := make([]fsm.SigningKey, 0, len(keys))
+	for _, k := range keys {
+		if k.Kid != kid {
+			rest = append(rest, k)
+		}
+	}
+	if _, err := dialectKey(rest, set); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%s) and no other HS256/HS384/HS512 key is left to take over: "+
+		"add one first (sessiond keys add --alg HS256, or POST /v1/keys {\"alg\":\"HS256\"}), "+
+		"optionally name it in the jwt_dialect_kid setting, then retire %s", ErrDialectKey, kid, kid)
 }

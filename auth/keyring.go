@@ -105,7 +105,7 @@ func (s *Service) inactiveKey(kid string) error {
 	if st.Settings().JWTActiveKid == kid {
 		return ErrActiveKey
 	}
-	return nil
+	return dialectKeepsKey(st.Keys(), st.Settings(), kid)
 }
 
 // RetireKey stops a key from signing; tokens it signed verify until they

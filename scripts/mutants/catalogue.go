@@ -21,6 +21,18 @@ type Mutant struct {
 	// Duration, when longer than the run's -duration, is this mutant's
 	// workload time: its fault must recur a few times to be hit.
 	Duration time.Duration
+	// Unit names a unit test that fails on the mutant. A mutant the fault
+	// suite cannot see has no Scenarios and is always run through it;
+	// one with both runs its scenarios, and its unit test under -unit
+	// (and -fast: CI's budget). Never in place of a scenario the suite
+	// claims: a bug class the suite misses says so in a comment.
+	Unit *UnitTest
+}
+
+// UnitTest is `go test -count=1 -run '^(Run)$' Pkg` in the mutated copy.
+type UnitTest struct {
+	Pkg string // ./cluster/
+	Run string // a test name (or a|b alternation)
 }
 
 // Catalogue is every planted bug. Each is a class the fault suite claims
@@ -46,9 +58,11 @@ var Catalogue = []Mutant{
 		Scenarios: []string{"latency"}, Expect: "P1"},
 	{Name: "logoutall-replayed", Class: "a replayed logoutall",
 		Edits: []Edit{{"auth/revoke.go", "import (\n\t\"context\"\n", "import (\n\t\"context\"\n\t\"time\"\n"},
+			// The replay is a new command (its own nonce and time), as a
+			// retry that does not carry the first one's would be.
 			{"auth/revoke.go",
-				"\t_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})",
-				"\t_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\tgo func() {\n\t\ttime.Sleep(300 * time.Millisecond)\n\t\ts.node.Apply(context.Background(), &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\t}()"}},
+				"\t\tUserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano(),\n\t})\n",
+				"\t\tUserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano(),\n\t})\n\tgo func() {\n\t\ttime.Sleep(300 * time.Millisecond)\n\t\ts.node.Apply(context.Background(), &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano()})\n\t}()\n"}},
 		Scenarios: []string{"none"}, Expect: "P3", Fast: true},
 	{Name: "clock-read-in-apply", Class: "a clock read in Apply",
 		Edits: []Edit{{"fsm/apply.go", "package fsm\n", "package fsm\n\nimport \"time\"\n"},
@@ -121,20 +135,31 @@ var Catalogue = []Mutant{
 		// (TestRevocation_EveryNarrowingCommandWaitsForHolders).
 		Edits: []Edit{{"fsm/commands.go", `spec("retire_key", Narrows,`, `spec("retire_key", Keeps,`},
 			{"fsm/commands.go", `spec("delete_client", Narrows,`, `spec("delete_client", Keeps,`}},
-		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2",
+		Unit: &UnitTest{"./cluster/", "TestRevocation_EveryNarrowingCommandWaitsForHolders"}},
 	{Name: "lease-granted-after-round", Class: "a lease grant recorded after the round that proves it",
 		// Issue 23's bug (b): a revocation committed during the round is
 		// acknowledged without waiting for the new holder.
 		Edits: []Edit{{"cluster/protocol.go",
 			"\tn.leases.grant(r.URL.Query().Get(\"from\"), n.mono()+n.leasePeriod())\n\tidx, err := n.leaderRI.get(r.Context())\n",
 			"\tidx, err := n.leaderRI.get(r.Context())\n\tn.leases.grant(r.URL.Query().Get(\"from\"), n.mono()+n.leasePeriod())\n"}},
-		Scenarios: []string{"isolate-follower"}, Expect: "P2"},
+		Scenarios: []string{"isolate-follower"}, Expect: "P2", Fast: true,
+		Unit: &UnitTest{"./cluster/", "TestLease_GrantedBeforeTheRound"}},
 	{Name: "lease-counted-from-answer", Class: "a follower lease counted from the answer, not the send",
 		// Issue 23's bug (c): the holder's lease outlives the leader's
 		// record of it by the round trip.
 		Edits:     []Edit{{"cluster/protocol.go", "\traise(&n.leaseAt, int64(start))", "\traise(&n.leaseAt, int64(n.mono()+0*start))"}},
-		Scenarios: []string{"latency"}, Expect: "P2"},
+		Scenarios: []string{"latency"}, Expect: "P2", Fast: true,
+		Unit: &UnitTest{"./cluster/", "TestLease_CountsFromTheSend"}},
 	{Name: "new-leader-forgets-old-leases", Class: "a new leader ignoring leases its predecessor granted",
 		Edits:     []Edit{{"cluster/protocol.go", "\t\tn.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())", "\t\t_ = term"}},
-		Scenarios: []string{"kill-leader"}, Expect: "P2"},
+		Scenarios: []string{"kill-leader"}, Expect: "P2", Fast: true,
+		Unit: &UnitTest{"./cluster/", "TestRevocation_NewLeaderWaitsOutOldLeases"}},
+	{Name: "snapshot-drops-member-addresses", Class: "a snapshot dropping the members' addresses",
+		// Issue 23's bug (d). The fault suite cannot see it: peers are
+		// dialled at their Raft configuration's address, and the state
+		// hash (P5) is taken over the same records the snapshot writes.
+		Edits: []Edit{{"fsm/snapshot.go", "\tfor _, n := range img.nodes {\n\t\trw.json(recNode, n)\n\t}\n",
+			"\tfor _, n := range img.nodes {\n\t\t_ = n\n\t}\n"}},
+		Expect: "unit", Fast: true, Unit: &UnitTest{"./fsm/", "TestSnapshot_RoundTrip"}},
 }

@@ -3,10 +3,14 @@
 // temporary directory, applies the bug, builds sessiond there, runs the
 // bug's scenarios through the fault suite of THIS tree (the suite is never
 // mutated) and reports caught / not caught with the checkers that failed.
-// It exits 1 when any mutant is not caught or does not apply.
+// It exits 1 when any mutant is not caught or does not apply. A mutant
+// the fault suite cannot see names a unit test instead (Mutant.Unit):
+// the runner runs that test in the mutated copy, and the mutant is caught
+// when the test fails.
 //
 //	go run ./scripts/mutants              # the whole catalogue
-//	go run ./scripts/mutants -fast        # CI's subset
+//	go run ./scripts/mutants -fast        # CI's subset (unit tests where named)
+//	go run ./scripts/mutants -unit        # every mutant that names a unit test, by it
 //	go run ./scripts/mutants -only a,b -duration 8s -list
 package main
 
@@ -25,14 +29,19 @@ import (
 
 func main() {
 	only := flag.String("only", "", "comma-separated mutant names (default: all)")
-	fast := flag.Bool("fast", false, "only the fast subset CI runs")
+	fast := flag.Bool("fast", false, "only the fast subset CI runs (through its unit test where one is named)")
+	unit := flag.Bool("unit", false, "only the mutants that name a unit test, each through it")
 	list := flag.Bool("list", false, "list the catalogue and exit")
 	dur := flag.Duration("duration", 6*time.Second, "workload time under faults per scenario")
 	keep := flag.Bool("keep", false, "keep every run directory (failing builds are always kept)")
 	flag.Parse()
 	if *list {
 		for _, m := range Catalogue {
-			fmt.Printf("%-32s %-18s %-22s %s\n", m.Name, strings.Join(m.Scenarios, ","), m.Expect, m.Class)
+			by := strings.Join(m.Scenarios, ",")
+			if m.Unit != nil {
+				by = strings.TrimPrefix(by+" unit:"+m.Unit.Run, " ")
+			}
+			fmt.Printf("%-32s %-18s %-22s %s\n", m.Name, by, m.Expect, m.Class)
 		}
 		return
 	}
@@ -49,10 +58,11 @@ func main() {
 	var results []result
 	bad := 0
 	for _, m := range Catalogue {
-		if (len(want) > 0 && !want[m.Name]) || (*fast && !m.Fast) {
+		if (len(want) > 0 && !want[m.Name]) || (*fast && !m.Fast) || (*unit && m.Unit == nil) {
 			continue
 		}
-		r := runMutant(root, m, *dur, *keep)
+		byUnit := m.Unit != nil && (*unit || *fast || len(m.Scenarios) == 0)
+		r := runMutant(root, m, *dur, *keep, byUnit)
 		results = append(results, r)
 		fmt.Printf("%-32s %-10s %s\n", m.Name, r.status, r.detail)
 		if r.status != "caught" {
@@ -81,9 +91,13 @@ type result struct {
 }
 
 // runMutant copies, patches, builds and runs one mutant's scenarios,
-// stopping at the first scenario that catches it.
-func runMutant(root string, m Mutant, dur time.Duration, keep bool) result {
+// stopping at the first scenario that catches it; byUnit runs its unit
+// test instead.
+func runMutant(root string, m Mutant, dur time.Duration, keep, byUnit bool) result {
 	r := result{m: m, by: "-"}
+	if m.Unit == nil && len(m.Scenarios) == 0 {
+		return fail(r, "error", fmt.Errorf("%s names neither a scenario nor a unit test", m.Name))
+	}
 	dir, err := os.MkdirTemp("", "sessiond-mutant-"+m.Name+"-")
 	if err != nil {
 		return fail(r, "error", err)
@@ -104,8 +118,11 @@ func runMutant(root string, m Mutant, dur time.Duration, keep bool) result {
 			return fail(r, "error", err)
 		}
 	}
+	if byUnit {
+		return runUnit(r, dir, keep)
+	}
 	bin := filepath.Join(dir, "sessiond.bin")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sessiond")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/sessiond")
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		return fail(r, "build failed", fmt.Errorf("%v: %s (kept in %s)", err, out, dir))
@@ -154,6 +171,33 @@ func runMutant(root string, m Mutant, dur time.Duration, keep bool) result {
 		}
 	}
 	r.status, r.detail = "NOT CAUGHT", "kept in "+dir
+	return r
+}
+
+// runUnit runs the mutant's unit test in its mutated copy dir: caught
+// when a test fails, "build failed" when the package does not compile
+// (the edit is broken, not caught), NOT CAUGHT when the test passes.
+func runUnit(r result, dir string, keep bool) result {
+	u := r.m.Unit
+	r.scenario, r.by = "unit", "-"
+	test := exec.Command("go", "test", "-trimpath", "-count=1", "-run", "^("+u.Run+")$", u.Pkg)
+	test.Dir = dir
+	out, err := test.CombinedOutput()
+	switch {
+	case err != nil && (strings.Contains(string(out), "[build failed]") || strings.Contains(string(out), "[setup failed]")):
+		return fail(r, "build failed", fmt.Errorf("%v: %s (kept in %s)", err, out, dir))
+	case err != nil && strings.Contains(string(out), "--- FAIL"):
+		r.status, r.by = "caught", u.Run
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	case err != nil:
+		return fail(r, "error", fmt.Errorf("%v: %s (kept in %s)", err, out, dir))
+	case strings.Contains(string(out), "no tests to run"):
+		return fail(r, "stale", fmt.Errorf("%s has no test %s (kept in %s)", u.Pkg, u.Run, dir))
+	default:
+		r.status, r.detail = "NOT CAUGHT", u.Run+" passed; kept in "+dir
+	}
 	return r
 }
 

@@ -12,13 +12,13 @@ import (
 // startCluster starts node1 (bootstrapping, with the first admin) and
 // joins node2 and node3 to it with --join, and waits until all three are
 // ready voters.
-func startCluster(t *testing.T) []*node {
+func startCluster(t *testing.T, extra ...string) []*node {
 	t.Helper()
-	n1 := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADMIN_PASSWORD="+adminPassword))
+	n1 := startNode(t, "node1", cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey, "SESSIOND_ADMIN_PASSWORD="+adminPassword), extra...)
 	waitReady(t, n1)
 	joinEnv := cleanEnv("SESSIOND_CLUSTER_KEY=" + clusterKey)
-	n2 := startNode(t, "node2", joinEnv, "--join", n1.apiURL)
-	n3 := startNode(t, "node3", joinEnv, "join", "--join", n1.apiURL) // the join subcommand
+	n2 := startNode(t, "node2", joinEnv, append([]string{"--join", n1.apiURL}, extra...)...)
+	n3 := startNode(t, "node3", joinEnv, append([]string{"join", "--join", n1.apiURL}, extra...)...) // the join subcommand
 	nodes := []*node{n1, n2, n3}
 	waitReady(t, nodes...)
 	eventually(t, waitLong, "three voters", func() error {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,14 +156,7 @@ func get(t *testing.T, base string, headers ...string) (int, map[string][]string
 }
 
 func TestProxy(t *testing.T) {
-	bins := map[string]string{}
-	for _, b := range []string{"nginx", "caddy", "haproxy"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bins[b] = p
-		} else if p := "/usr/sbin/" + b; fileExists(p) {
-			bins[b] = p
-		}
-	}
+	bins := proxyBins()
 	if len(bins) == 0 {
 		t.Skip("none of nginx, caddy, haproxy is installed (apt-get install nginx caddy haproxy)")
 	}
