@@ -34,12 +34,18 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principa
 	var in struct {
 		Name string `json:"name"`
 		DB   string `json:"db"`
+		// BackchannelLogoutURI registers OpenID Connect Back-Channel
+		// Logout for the client (events.go, docs/EVENTS.md).
+		BackchannelLogoutURI string `json:"backchannel_logout_uri"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		writeNativeError(w, err)
 		return
 	}
 	db, err := scopeDB(p, in.DB)
+	if err == nil && in.BackchannelLogoutURI != "" {
+		err = s.checkWebhookURL(r, in.BackchannelLogoutURI)
+	}
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -53,8 +59,19 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principa
 		writeNativeError(w, err)
 		return
 	}
+	if in.BackchannelLogoutURI != "" {
+		err = s.svc.SetBackchannelLogout(r.Context(), c.ID, in.BackchannelLogoutURI)
+		s.auditAdmin(r, "client_backchannel_logout", p, 0, err)
+		if err != nil { // the client exists without it: delete it and retry
+			writeNativeError(w, err)
+			return
+		}
+	}
 	s.log.Info("service client created", "client_id", c.ID, "db", c.DB)
 	out := clientJSON(c)
+	if in.BackchannelLogoutURI != "" {
+		out["backchannel_logout_uri"] = in.BackchannelLogoutURI
+	}
 	out["secret"] = secret
 	noStore(w)
 	writeJSON(w, http.StatusCreated, out)

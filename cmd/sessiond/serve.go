@@ -373,6 +373,9 @@ func (s *Server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	if s.api != nil {
+		s.api.Close() // webhook delivery stops first; a new leader resumes from the replicated cursor
+	}
 	if s.hs != nil {
 		if err := s.hs.Shutdown(ctx); err != nil {
 			s.log.Warn("http shutdown", "err", err)
