@@ -52,6 +52,12 @@ type Node interface {
 	// Authenticate uses it before refusing credentials, so a user created
 	// or re-keyed through another node can log in on a lagging one.
 	Sync(ctx context.Context) error
+	// ReadBarrier makes the local state fit to answer a read at level
+	// about something found (hit) or not: at the default level a hit
+	// under a valid read lease needs nothing, anything else a read index.
+	// A credential read outside LookupIn (a service client) makes it
+	// first, so a deletion acknowledged elsewhere is final here too.
+	ReadBarrier(ctx context.Context, level fsm.Level, hit bool) error
 }
 
 // Deps are the service's collaborators, passed in the open.
