@@ -321,4 +321,3 @@ func TestEvents_WebhookThroughFailover(t *testing.T) {
 	}
 	t.Logf("events: %d acknowledged revocations, %d delivered distinct, %d duplicates, 0 gaps, %d calls", len(acked), len(uniq), dups, calls)
 }
-
