@@ -206,7 +206,7 @@ func (s *Service) checkTOTP(ctx context.Context, u *fsm.User, sealed []byte, cod
 		s.guesses.throttled.Add(1)
 		return 0, &RetryError{Err: ErrThrottled, After: wait}
 	}
-	if budgetSpent(u, limiterKey(clientAddr), now) {
+	if budgetSpent(u, s.knownKey(clientAddr), now) {
 		s.guesses.spent.Add(1)
 		return 0, ErrBadSecondFactor
 	}

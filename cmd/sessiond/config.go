@@ -111,6 +111,7 @@ type Config struct {
 	EnvSecrets    []string    // variables secrets were taken from (secrets.go): warned about, then unset
 	Seal          SealConfig  // see seal.go
 	Authz         AuthzFlags  // see authzflags.go
+	Events        EventsFlags // see eventsflags.go
 	Portal        PortalFlags // see portalflags.go
 	AuditLog      string      // --audit-log (auditlog.go)
 	PprofAddr     string      // --pprof-addr (pprof.go)
@@ -237,6 +238,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
+	eventsFlags(fs, &c.Events)
 	portalFlags(fs, &c.Portal)
 	secondFactorFlags(fs, &c.SecondFactor)
 	auditFlag(fs, c)
@@ -492,6 +494,7 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}
 	c.Authz.apply(&ac)
+	c.Events.apply(&ac)
 	c.Portal.apply(&ac)
 	c.SecondFactor.apply(&ac)
 	return ac

@@ -58,9 +58,11 @@ var Catalogue = []Mutant{
 		Scenarios: []string{"latency"}, Expect: "P1"},
 	{Name: "logoutall-replayed", Class: "a replayed logoutall",
 		Edits: []Edit{{"auth/revoke.go", "import (\n\t\"context\"\n", "import (\n\t\"context\"\n\t\"time\"\n"},
+			// The replay is a new command (its own nonce and time), as a
+			// retry that does not carry the first one's would be.
 			{"auth/revoke.go",
-				"\t_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})",
-				"\t_, err := s.node.Apply(ctx, &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\tgo func() {\n\t\ttime.Sleep(300 * time.Millisecond)\n\t\ts.node.Apply(context.Background(), &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID})\n\t}()"}},
+				"\t\tUserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano(),\n\t})\n",
+				"\t\tUserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano(),\n\t})\n\tgo func() {\n\t\ttime.Sleep(300 * time.Millisecond)\n\t\ts.node.Apply(context.Background(), &fsm.RevokeUserSessions{UserID: uid, KeepID: keepID, Nonce: requestID(), At: s.cfg.Now().UnixNano()})\n\t}()\n"}},
 		Scenarios: []string{"none"}, Expect: "P3", Fast: true},
 	{Name: "clock-read-in-apply", Class: "a clock read in Apply",
 		Edits: []Edit{{"fsm/apply.go", "package fsm\n", "package fsm\n\nimport \"time\"\n"},
