@@ -214,6 +214,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if s.cop, s.copJWT, err = newCrossOrigin(cfg); err != nil {
 		return nil, err
 	}
+	if svc != nil {
+		svc.SetSharedAddr(s.proxyOwnAddr) // clientaddr.go
+	}
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
