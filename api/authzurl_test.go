@@ -170,3 +170,21 @@ func TestAuthz_UnverifiedEmailWithheld(t *testing.T) {
 		t.Fatalf("verified address not passed on: %v", a.Header)
 	}
 }
+
+// BenchmarkPathViews is the cost rules add to a forward-auth call: a
+// plain target (one view, the common case) and the hostile spellings
+// that need several.
+//
+//	go test ./api -run '^$' -bench PathViews -benchmem
+func BenchmarkPathViews(b *testing.B) {
+	for _, target := range []string{"/app/page?x=1", "/admin;jsessionid=1/x", "/public/%2e%2e/admin%2fx;p"} {
+		b.Run(target, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pathViews(target); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -55,6 +55,7 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(srv.Close)
 	node.SetOnLeader(srv.OnLeader)
 	tn := &testNode{node: node, svc: svc, srv: srv, cfg: cfg, acfg: acfg}
 	if ccfg.Bootstrap {
