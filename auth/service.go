@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -52,6 +53,12 @@ type Node interface {
 	// Authenticate uses it before refusing credentials, so a user created
 	// or re-keyed through another node can log in on a lagging one.
 	Sync(ctx context.Context) error
+	// ReadBarrier makes the local state fit to answer a read at level
+	// about something found (hit) or not: at the default level a hit
+	// under a valid read lease needs nothing, anything else a read index.
+	// A credential read outside LookupIn (a service client) makes it
+	// first, so a deletion acknowledged elsewhere is final here too.
+	ReadBarrier(ctx context.Context, level fsm.Level, hit bool) error
 }
 
 // Deps are the service's collaborators, passed in the open.
@@ -125,6 +132,8 @@ type Service struct {
 	factorChecks factorCounters
 	recKeysOnce  sync.Once
 	recKeys      [][]byte
+
+	sharedAddr atomic.Pointer[func(string) bool] // sharedaddr.go
 }
 
 // NewService builds the service over a cluster node (d.Node) and, when
@@ -220,7 +229,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	if err != nil {
 		return nil, err
 	}
-	client := limiterKey(c.ClientAddr)
+	client := s.knownKey(c.ClientAddr)
 	var u *fsm.User
 	var found, ok, spent bool
 	for attempt := 0; ; attempt++ {
@@ -379,7 +388,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 			sess.AMR = fsm.AMRPwd
 		}
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr)}
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err
