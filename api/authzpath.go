@@ -45,6 +45,9 @@ func pathViews(target string) ([]string, error) {
 		return nil, err
 	}
 	p, _, _ := strings.Cut(target, "?")
+	if !strings.ContainsAny(p, "%;.") && !strings.Contains(p, "//") {
+		return []string{p}, nil // every reading is the path itself: the common case
+	}
 	// Only the choices this path can be affected by are varied.
 	vary := 0
 	if strings.Contains(p, ";") {

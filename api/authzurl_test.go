@@ -170,3 +170,35 @@ func TestAuthz_UnverifiedEmailWithheld(t *testing.T) {
 		t.Fatalf("verified address not passed on: %v", a.Header)
 	}
 }
+
+// BenchmarkPathViews is the cost rules add to a forward-auth call: a
+// plain target (one view, the common case) and the hostile spellings
+// that need several.
+//
+//	go test ./api -run '^$' -bench PathViews -benchmem
+func BenchmarkPathViews(b *testing.B) {
+	for _, target := range []string{"/app/page?x=1", "/admin;jsessionid=1/x", "/public/%2e%2e/admin%2fx;p"} {
+		b.Run(target, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pathViews(target); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthz_AppQueryIsNotACredential: Envoy appends the app's path and
+// query to /v1/authz?p=; an app URL carrying ?token= (a reset link) is
+// not refused as a credential in sessiond's URL, and such a query is
+// never read as one either.
+func TestAuthz_AppQueryIsNotACredential(t *testing.T) {
+	e := newTestEnv(t)
+	if r := e.authzDo("GET", "/v1/authz?p=/reset?token=abc&session_id=x", bearerH(e.admin)); r.Status != 200 {
+		t.Fatalf("app query: %d %s", r.Status, r.Body)
+	}
+	if r := e.authzDo("GET", "/v1/authz?access_token="+e.admin); r.Status != 401 {
+		t.Fatalf("a token in forward auth's query was read: %d", r.Status)
+	}
+}

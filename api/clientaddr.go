@@ -35,6 +35,16 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return addrString(peer, r.RemoteAddr) // every hop is a trusted proxy
 }
 
+// proxyOwnAddr reports an address that is a trusted proxy's own.
+// clientAddr answers one only when the proxy forwarded no client address,
+// and then it stands for every client behind that proxy: the login
+// service never makes it an account's known network
+// (auth.Service.SetSharedAddr, finding N6).
+func (s *Server) proxyOwnAddr(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && s.trusted(ip.Unmap())
+}
+
 // fromTrustedProxy reports whether the connection comes from a trusted
 // proxy, whose X-Forwarded-* headers may then be believed.
 func (s *Server) fromTrustedProxy(r *http.Request) bool {
@@ -109,8 +119,13 @@ var urlSecretParams = []string{"password", "token", "access_token", "refresh_tok
 var errURLSecret = fieldError(ErrBadField, "credentials and tokens must not be sent in the URL query (it ends up in logs): send them in the body or a header")
 
 // urlSecret reports a request whose query string carries a credential.
+//
+// Forward auth is not checked: it reads no credential from its query
+// (authzCarriers), and behind Envoy, whose ext_authz appends the app's own
+// path and query to /v1/authz?p=, the query is the app's URL, where a
+// password-reset link's ?token= is the app's business.
 func urlSecret(r *http.Request) bool {
-	if r.URL.RawQuery == "" {
+	if r.URL.RawQuery == "" || r.URL.Path == "/v1/authz" {
 		return false
 	}
 	q := r.URL.Query()

@@ -1,5 +1,11 @@
 package api
 
+import (
+	"errors"
+
+	"github.com/sessiond/sessiond/auth"
+)
+
 // dialectProblems lists the dialects that cannot serve, for /readyz: today
 // the Odoo JWT dialect without a key to sign with (none left, or one that
 // cannot be unsealed). Every login of that dialect would answer 503.
@@ -16,6 +22,9 @@ func (s *Server) dialectProblems() []string {
 // when it can again: once per change, not per request, so a dead dialect
 // is one clear error line rather than silence or a flood.
 func (s *Server) noteDialectKey(err error) {
+	if err != nil && !errors.Is(err, auth.ErrNoSigningKey) {
+		return // the node could not read (no leader): says nothing of the key
+	}
 	down := err != nil
 	if s.jwtDown.Swap(down) == down {
 		return

@@ -182,6 +182,10 @@ type introspectionView struct {
 	SID       string `json:"sid"`
 	DB        string `json:"db"`
 	Dialect   string `json:"dialect"`
+	// AuthTime and AMR: when and how the user last proved who they are
+	// (OpenID Connect's claims of the same names; RFC 8176 values).
+	AuthTime int64    `json:"auth_time"`
+	AMR      []string `json:"amr"`
 }
 
 // introspection renders an active token. exp is when it stops being
@@ -212,5 +216,6 @@ func introspection(p principal) introspectionView {
 		Active: true, Username: p.User.Login, TokenType: "Bearer",
 		Exp: exp / 1e9, Iat: sess.Created / 1e9, Sub: strconv.FormatUint(p.User.ID, 10), Jti: jti,
 		UID: p.User.ID, SID: sid, DB: sess.DB, Dialect: sess.Kind.String(),
+		AuthTime: sess.AuthAt() / 1e9, AMR: sess.Methods().Names(),
 	}
 }

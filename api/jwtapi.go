@@ -139,7 +139,7 @@ func (s *Server) jwtLogin(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, auth.ErrBadCredentials)
 		return
 	}
-	key, err := s.svc.DialectKey()
+	key, err := s.svc.DialectKeyFor(r.Context())
 	if s.noteDialectKey(err); err != nil {
 		s.audit(r, "login", dialectJWT, nil, err)
 		writeJWTError(w, err)
@@ -220,7 +220,7 @@ func (s *Server) jwtRegister(w http.ResponseWriter, r *http.Request) {
 		writeJWTError(w, err)
 		return
 	}
-	key, err := s.svc.DialectKey()
+	key, err := s.svc.DialectKeyFor(r.Context())
 	if s.noteDialectKey(err); err != nil {
 		writeJWTError(w, err)
 		return

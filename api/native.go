@@ -17,6 +17,7 @@ func (s *Server) nativeRoutes() {
 	s.handle("GET /v1/sessions", s.listOwnSessions)
 	s.handle("DELETE /v1/sessions/{id}", s.deleteOwnSession)
 	s.clientRoutes()
+	s.totpRoutes()
 }
 
 // sessionJSON is how the native API shows a session; never its token,
@@ -24,22 +25,24 @@ func (s *Server) nativeRoutes() {
 // would give, without a map and a boxed value per field on the
 // validation path (whoami answers it on every request).
 func sessionJSON(s *fsm.Session, current bool) *sessionView {
-	return &sessionView{ClientAddr: s.ClientAddr, Created: unixOrNil(s.Created), Current: current, DB: s.DB,
+	return &sessionView{AMR: s.Methods().Names(), AuthTime: unixOrNil(s.AuthAt()), ClientAddr: s.ClientAddr, Created: unixOrNil(s.Created), Current: current, DB: s.DB,
 		ExpiresAt: unixOrNil(s.ExpiresAt), ID: auth.PublicID(s), Kind: s.Kind.String(), LastRefresh: unixOrNil(s.LastRefresh),
 		Name: s.Name, UserAgent: s.UserAgent}
 }
 
 type sessionView struct {
-	ClientAddr  string `json:"client_addr"`
-	Created     any    `json:"created"`
-	Current     bool   `json:"current"`
-	DB          string `json:"db"`
-	ExpiresAt   any    `json:"expires_at"`
-	ID          string `json:"id"`
-	Kind        string `json:"kind"`
-	LastRefresh any    `json:"last_refresh"`
-	Name        string `json:"name"`
-	UserAgent   string `json:"user_agent"`
+	AMR         []string `json:"amr"`       // RFC 8176 methods of the sign-in (fsm.AMR)
+	AuthTime    any      `json:"auth_time"` // when the user last proved who they are
+	ClientAddr  string   `json:"client_addr"`
+	Created     any      `json:"created"`
+	Current     bool     `json:"current"`
+	DB          string   `json:"db"`
+	ExpiresAt   any      `json:"expires_at"`
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"`
+	LastRefresh any      `json:"last_refresh"`
+	Name        string   `json:"name"`
+	UserAgent   string   `json:"user_agent"`
 }
 
 // userJSON is how the native API shows a user; never the password hash.
@@ -77,6 +80,9 @@ type loginBody struct {
 	Login    string `json:"login"`
 	Password string `json:"password"`
 	Name     string `json:"name"`
+	// OTP or RecoveryCode: the second factor, for an account that has one.
+	OTP          string `json:"otp"`
+	RecoveryCode string `json:"recovery_code"`
 }
 
 func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +100,8 @@ func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	iss, u, err := s.svc.Login(r.Context(),
-		auth.Credentials{DB: in.DB, Login: in.Login, Password: in.Password, ClientAddr: s.clientAddr(r)},
+		auth.Credentials{DB: in.DB, Login: in.Login, Password: in.Password, ClientAddr: s.clientAddr(r),
+			OTP: in.OTP, Recovery: in.RecoveryCode},
 		auth.SessionOptions{Kind: fsm.KindNative, Name: in.Name, UserAgent: r.UserAgent()})
 	s.auditLogin(r, "native", u, iss, err)
 	if err != nil {

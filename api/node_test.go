@@ -55,7 +55,20 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(srv.Close)
 	node.SetOnLeader(srv.OnLeader)
+	tn := &testNode{node: node, svc: svc, srv: srv, cfg: cfg, acfg: acfg}
+	if ccfg.Bootstrap {
+		tn.waitSeeded(tb)
+	}
+	return tn
+}
+
+// waitSeeded waits until the node is ready and holds the seeded cluster
+// (its db, an active key, the admin when one is configured).
+func (tn *testNode) waitSeeded(tb testing.TB) {
+	tb.Helper()
+	node, cfg := tn.node, tn.cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := node.WaitReady(ctx); err != nil {
@@ -69,7 +82,6 @@ func startTestNode(tb testing.TB, id, apiURL string, opts ...envOpt) *testNode {
 		_, admin := st.UserByLogin(cfg.DefaultDB, "admin")
 		return admin || cfg.AdminPassword == ""
 	})
-	return &testNode{node: node, svc: svc, srv: srv, cfg: cfg, acfg: acfg}
 }
 
 // authNode is the cluster node as auth.Service needs it, as cmd/sessiond

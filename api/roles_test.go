@@ -30,11 +30,15 @@ var notAdminRoutes = map[string]bool{
 	"GET /v1/openapi.json": true,
 	// A scrape token, not a role, opens it (TestMetrics_AnonymousGetsNoCounts).
 	"GET /metrics": true,
+	// The caller's own second factor (api/totp.go).
+	"GET /v1/me/second-factor": true, "POST /v1/me/totp": true, "POST /v1/me/totp/confirm": true,
+	"DELETE /v1/me/totp": true, "POST /v1/me/recovery-codes": true,
 }
 
 // scopedRoutes answer a tenant's admin for its own db, so they are
 // checked for what they show instead of for a 403.
-var scopedRoutes = map[string]bool{"GET /v1/clients": true, "POST /v1/introspect": true}
+var scopedRoutes = map[string]bool{"GET /v1/clients": true, "POST /v1/introspect": true,
+	"GET /v1/events": true, "GET /v1/webhooks": true}
 
 // roleView is what a refused call must leave as it was: every user with
 // its roles and password version, every session count, the settings,
@@ -53,7 +57,8 @@ func roleView(t *testing.T, e *testEnv) string {
 		users = append(users, userRow{cp, len(st.UserSessions(u.ID))})
 	}
 	b, err := json.Marshal(map[string]any{"users": users, "settings": st.Settings(), "keys": st.Keys(),
-		"clients": st.Clients(), "dbs": st.DBs(), "nodes": st.Nodes(), "members": e.node.Status(false).Members})
+		"clients": st.Clients(), "dbs": st.DBs(), "nodes": st.Nodes(), "members": e.node.Status(false).Members,
+		"webhooks": st.Webhooks()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +96,11 @@ func TestRoles_TenantAdminRefusedOnEveryAdminRoute(t *testing.T) {
 	if cr.Status != 201 || keys.Status != 200 {
 		t.Fatalf("setup: client %d, keys %d", cr.Status, keys.Status)
 	}
-	fill := strings.NewReplacer("/v1/users/{id}", "/v1/users/"+itoa(victim), "{kid}", keys.json(t)["active_kid"].(string),
+	wh := e.do("POST", "/v1/webhooks", map[string]any{"url": "https://203.0.113.9/h", "db": "sessiond"}, bearerH(e.admin))
+	if wh.Status != 201 {
+		t.Fatalf("setup: webhook %d %s", wh.Status, wh.Body)
+	}
+	fill := strings.NewReplacer("/v1/webhooks/{id}", "/v1/webhooks/"+wh.json(t)["id"].(string), "/v1/users/{id}", "/v1/users/"+itoa(victim), "{kid}", keys.json(t)["active_kid"].(string),
 		"/v1/clients/{id}", "/v1/clients/"+cr.json(t)["id"].(string), "/v1/cluster/nodes/{id}", "/v1/cluster/nodes/"+e.node.ID())
 	bodies := map[string]any{
 		"POST /v1/users":            map[string]any{"db": "sessiond", "login": "planted", "password": "planted-password", "admin": true},
@@ -102,6 +111,8 @@ func TestRoles_TenantAdminRefusedOnEveryAdminRoute(t *testing.T) {
 		"POST /v1/cluster/unlock":   map[string]any{"db": "sessiond", "login": "victim"},
 		"POST /v1/cluster/operator": map[string]any{"db": "tenant2", "login": "t2admin", "operator": true},
 		"POST /v1/keys":             map[string]any{"alg": "HS256"},
+		"POST /v1/webhooks":         map[string]any{"url": "https://203.0.113.9/planted", "db": "sessiond"},
+		"PATCH /v1/webhooks/{id}":   map[string]any{"url": "https://203.0.113.9/taken-over"},
 	}
 	query := map[string]string{"GET /v1/users": "?db=sessiond"}
 	before := roleView(t, e)
@@ -130,6 +141,11 @@ func TestRoles_TenantAdminRefusedOnEveryAdminRoute(t *testing.T) {
 	// The scoped routes show nothing of the default db.
 	if r := e.do("GET", "/v1/clients", nil, bearerH(t2)); r.Status != 200 || strings.Contains(string(r.Body), "sessiond") {
 		t.Errorf("tenant admin's client list: %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{"/v1/webhooks", "/v1/events?timeout=0"} {
+		if r := e.do("GET", path, nil, bearerH(t2)); r.Status != 200 || strings.Contains(string(r.Body), `"sessiond"`) {
+			t.Errorf("tenant admin's %s: %d %s", path, r.Status, r.Body)
+		}
 	}
 	if r := e.do("POST", "/v1/introspect", map[string]string{"token": vtok}, bearerH(t2)); r.json(t)["active"] != false {
 		t.Errorf("tenant admin introspected another db's token: %s", r.Body)

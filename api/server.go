@@ -17,6 +17,7 @@ import (
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/fsm"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // Node is what the API needs of the cluster node itself: the cluster
@@ -54,6 +55,11 @@ type Node interface {
 	InternalHandler() http.Handler
 	// Collectors are the node's Prometheus collectors.
 	Collectors() []prometheus.Collector
+	// IsLeader and FSM are what the webhook dispatcher and the event
+	// stream read: whether to deliver, and when events were appended
+	// (fsm.FSM.EventsChanged).
+	IsLeader() bool
+	FSM() *fsm.FSM
 }
 
 var _ Node = (*cluster.Node)(nil)
@@ -89,6 +95,10 @@ type Config struct {
 	// AuthzRules are forward auth's per-path rules (--authz-rules FILE,
 	// LoadAuthzRules); none = any valid session passes.
 	AuthzRules []AuthzRule
+	// StepUpAge is how recent a session's authentication must be to change
+	// the password, a second factor or app passwords (--step-up-age;
+	// 0 = DefaultStepUpAge).
+	StepUpAge time.Duration
 	// JWTCORSOrigins are the origins (scheme://host[:port]) whose pages
 	// may call the JWT dialect from a browser (--jwt-cors-origins): they
 	// get Access-Control-Allow-Origin and pass the cross-origin check
@@ -113,6 +123,12 @@ type Config struct {
 	// password-check results) no anonymous caller should learn (finding
 	// L7). MetricsHandler serves them on their own listener.
 	MetricsToken string
+
+	// Events and webhooks (events.go, webhooks.go): delivery tuning and
+	// the iss of back-channel logout tokens ("" = BaseURL, else
+	// "sessiond").
+	Webhooks     webhook.Config
+	EventsIssuer string
 }
 
 // DefaultConfig returns the defaults.
@@ -150,6 +166,8 @@ type Server struct {
 	pagePattern map[string]bool // the portal's routes
 	// cop and copJWT refuse cross-site browser requests (crossorigin.go).
 	cop, copJWT *http.CrossOriginProtection
+	// stopEvents ends the webhook dispatcher (Close).
+	stopEvents context.CancelFunc
 }
 
 // indexHdr is an X-Sessiond-Index value and the index it spells.
@@ -196,12 +214,16 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if s.cop, s.copJWT, err = newCrossOrigin(cfg); err != nil {
 		return nil, err
 	}
+	if svc != nil {
+		svc.SetSharedAddr(s.proxyOwnAddr) // clientaddr.go
+	}
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
 	if err := s.routes(); err != nil {
 		return nil, err
 	}
+	s.startEvents()
 	return s, nil
 }
 
@@ -220,6 +242,9 @@ func (s *Server) routes() error {
 	s.adminRoutes()
 	s.clusterVersionRoutes()
 	s.dialectRoutes()
+	// Events and webhooks (issue 27).
+	s.eventRoutes()
+	s.webhookRoutes()
 	s.mux.Handle("/internal/", s.node.InternalHandler())
 	s.handle("GET /metrics", s.metricsOnAPIPort)
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -232,8 +257,9 @@ func (s *Server) routes() error {
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
-// leader, holds a fresh read lease (it has caught up) and is not shutting
-// down.
+// leader, has caught up (cluster.Node.Ready: a read lease, or a read index
+// applied and the leader heard from; an unused lease lapses) and is not
+// shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")

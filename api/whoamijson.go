@@ -42,7 +42,11 @@ func writeWhoami(w http.ResponseWriter, sess *fsm.Session, u *fsm.User) {
 // writeJSON encodes it: keys in the views' order, no HTML escaping, a
 // trailing newline.
 func appendWhoami(b []byte, sess *fsm.Session, u *fsm.User) []byte {
-	b = append(b, `{"session":{"client_addr":`...)
+	b = append(b, `{"session":{"amr":`...)
+	b = sess.Methods().AppendJSON(b)
+	b = append(b, `,"auth_time":`...)
+	b = appendTime(b, sess.AuthAt())
+	b = append(b, `,"client_addr":`...)
 	b = appendJSONString(b, sess.ClientAddr)
 	b = append(b, `,"created":`...)
 	b = appendTime(b, sess.Created)

@@ -66,17 +66,23 @@ func (s *Service) DeleteClient(ctx context.Context, id string) (found bool, err 
 // AuthenticateClient checks a client's id and secret. The secret's digest
 // is compared in constant time, and an unknown id costs the same digest
 // and comparison, so the answer's timing tells neither which ids exist
-// nor how much of a secret was right. A client created through another
-// node that this one has not applied yet is found after one catch-up with
-// the leader, as a login is.
+// nor how much of a secret was right.
+//
+// The client is read as a default-level validation reads a session: a
+// hit stands under this node's read lease, otherwise (a miss, or no
+// lease) the node catches up with the leader first. So a client created
+// through another node is found here, and one whose deletion was
+// acknowledged is refused here (the deletion narrows: lease holders apply
+// it before it is acknowledged); it once was accepted by a node cut off
+// from the leader (TestAuthenticateClient_DeletedClientRefusedOnALaggingNode).
 func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (fsm.Client, error) {
-	c, ok := s.node.State().Client(id)
-	if !ok && id != "" {
-		if err := s.node.Sync(ctx); err != nil {
+	_, ok := s.node.State().Client(id)
+	if id != "" {
+		if err := s.node.ReadBarrier(ctx, fsm.Default, ok); err != nil {
 			return fsm.Client{}, err
 		}
-		c, ok = s.node.State().Client(id)
 	}
+	c, ok := s.node.State().Client(id)
 	got := sha256.Sum256([]byte(secret))
 	want := c.SecretDigest // zero for an unknown id: no secret digests to it
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -69,6 +70,21 @@ func dialectKey(keys []fsm.SigningKey, set fsm.Settings) (fsm.SigningKey, error)
 func (s *Service) HasLiveKey(kid string) bool {
 	k, ok := s.node.State().Key(kid)
 	return ok && k.Retired == 0
+}
+
+// DialectKeyFor is DialectKey for a token about to be signed: the keyring
+// is read after the default level's barrier (a hit under this node's read
+// lease, otherwise a catch-up with the leader), as every credential read
+// is. A key's retirement and revocation narrow, so a lease holder has
+// applied every one acknowledged; a node without a lease catches up. So no
+// node signs with a key whose retirement or revocation was acknowledged
+// (TestDialectKeyFor_LaggingNodeSignsWithTheCurrentKey). Both JWT dialect
+// paths that sign (login and registration) use it.
+func (s *Service) DialectKeyFor(ctx context.Context) (Key, error) {
+	if err := s.node.ReadBarrier(ctx, fsm.Default, true); err != nil {
+		return Key{}, err
+	}
+	return s.DialectKey()
 }
 
 // ErrDialectKey refuses retiring or revoking the key the Odoo JWT dialect

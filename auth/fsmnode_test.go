@@ -49,4 +49,7 @@ func (n *fsmNode) Touch(d fsm.Digest, at time.Time) {
 // Sync returns at once: the one replica is the leader's state.
 func (n *fsmNode) Sync(context.Context) error { return nil }
 
+// ReadBarrier returns at once, as Sync does.
+func (n *fsmNode) ReadBarrier(context.Context, fsm.Level, bool) error { return nil }
+
 var _ Node = (*fsmNode)(nil)

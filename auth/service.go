@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -51,6 +53,12 @@ type Node interface {
 	// Authenticate uses it before refusing credentials, so a user created
 	// or re-keyed through another node can log in on a lagging one.
 	Sync(ctx context.Context) error
+	// ReadBarrier makes the local state fit to answer a read at level
+	// about something found (hit) or not: at the default level a hit
+	// under a valid read lease needs nothing, anything else a read index.
+	// A credential read outside LookupIn (a service client) makes it
+	// first, so a deletion acknowledged elsewhere is final here too.
+	ReadBarrier(ctx context.Context, level fsm.Level, hit bool) error
 }
 
 // Deps are the service's collaborators, passed in the open.
@@ -119,6 +127,13 @@ type Service struct {
 	seal     *Sealer // nil: keys stored as given
 	guesses  guessCounters
 	jwts     jwtCache // verified JWTs: skips only the signature check
+
+	// Second factors (totp.go, recovery.go).
+	factorChecks factorCounters
+	recKeysOnce  sync.Once
+	recKeys      [][]byte
+
+	sharedAddr atomic.Pointer[func(string) bool] // sharedaddr.go
 }
 
 // NewService builds the service over a cluster node (d.Node) and, when
@@ -181,6 +196,9 @@ type Credentials struct {
 	Login      string
 	Password   string
 	ClientAddr string
+	// OTP and Recovery are the second factor a login carries (a TOTP code
+	// or a recovery code), needed when the account has one.
+	OTP, Recovery string
 }
 
 // Authenticate checks credentials and returns the user. Unknown users cost
@@ -211,7 +229,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	if err != nil {
 		return nil, err
 	}
-	client := limiterKey(c.ClientAddr)
+	client := s.knownKey(c.ClientAddr)
 	var u *fsm.User
 	var found, ok, spent bool
 	for attempt := 0; ; attempt++ {
@@ -257,6 +275,11 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 		return nil, ErrBadCredentials
 	}
 	s.guesses.ok.Add(1)
+	if s.HasSecondFactor(u.ID) {
+		// The guessing streak ends only with the second factor (clearFailures):
+		// a right password must not reset what wrong codes have charged.
+		return u, nil
+	}
 	if u.LockedUntil <= now.UnixNano() && (u.FailedLogins > 0 || u.LockedUntil != 0) {
 		// Best effort: the password was right, so the login stands even if
 		// the counter could not be cleared now; the next success clears it.
@@ -288,6 +311,8 @@ type SessionOptions struct {
 	Name       string
 	UserAgent  string
 	ClientAddr string
+	// AMR is how the user proved who they are (fsm.AMR); 0 = a password.
+	AMR fsm.AMR
 }
 
 // Issued is a created session and the secret the client gets. For JWT
@@ -357,7 +382,13 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 	if ttl > 0 && !o.NoExpiry {
 		sess.ExpiresAt = now + ttl
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
+	if formatAtLeast(s.node.State(), fsm.FormatV3) {
+		sess.AuthTime, sess.AMR = now, o.AMR
+		if sess.AMR == 0 {
+			sess.AMR = fsm.AMRPwd
+		}
+	}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr)}
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err
@@ -371,8 +402,33 @@ func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (I
 	if err != nil {
 		return Issued{}, nil, err
 	}
+	if o.AMR == 0 {
+		o.AMR = fsm.AMRPwd
+	}
+	if !s.HasSecondFactor(u.ID) && (c.OTP != "" || c.Recovery != "") {
+		// A code for an account this node knows without one: it may not
+		// have applied the enrolment yet. Catch up rather than refuse.
+		_ = s.node.Sync(ctx)
+	}
+	if s.HasSecondFactor(u.ID) {
+		if dialectKind(o.Kind) {
+			// The seed dialects have no field for a second factor.
+			return Issued{}, u, ErrDialectSecondFactor
+		}
+		amr, err := s.SecondFactor(ctx, u, c.OTP, c.Recovery, c.ClientAddr)
+		if err != nil {
+			return Issued{}, u, err
+		}
+		o.AMR |= amr
+	}
 	o.ClientAddr = c.ClientAddr
 	iss, err := s.CreateSession(ctx, u, o)
+	if errors.Is(err, fsm.ErrSecondFactorNeeded) {
+		// This node had not applied the account's enrolment: the log
+		// refused the password-only session. Catch up, and ask for the code.
+		_ = s.node.Sync(ctx)
+		err = ErrSecondFactorRequired
+	}
 	return iss, u, err
 }
 

@@ -70,6 +70,12 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	delete(s.users, u.ID)
 	delete(s.byLogin, loginKey(u.DB, u.Login))
 	s.unindexEmails(u)
+	delete(s.factors, u.ID)
+	for id, ch := range s.challenges {
+		if ch.UserID == u.ID {
+			delete(s.challenges, id)
+		}
+	}
 	return Result{UserID: u.ID, Count: n}
 }
 
@@ -301,6 +307,9 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 		return fail(ErrUserDisabled)
 	case c.UserVersion != 0 && c.UserVersion != u.Version:
 		return fail(ErrStaleUser)
+	}
+	if s.needsSecondFactor(c) {
+		return fail(ErrSecondFactorNeeded)
 	}
 	if lim := s.settings.TokenLimitPerUser; lim > 0 && in.Kind == KindKnox && s.liveKnox(u.ID, in.Created) >= lim {
 		return fail(ErrSessionLimit)

@@ -79,7 +79,7 @@ var stateFormats = []func(s *State) (int, string){
 	func(s *State) (int, string) {
 		for _, u := range s.users {
 			if u.Operator {
-				return FormatOperator, fmt.Sprintf("user %q has the operator role (remove it first: sessiond user update --operator=false)", u.Login)
+				return FormatOperator, fmt.Sprintf("user %q has the operator role (take it back first: sessiond user operator --revoke %s)", u.Login, u.Login)
 			}
 		}
 		return FormatBase, ""

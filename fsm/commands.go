@@ -36,6 +36,15 @@ const (
 	TypeResealKey          CmdType = 17
 	TypePutClient          CmdType = 24
 	TypeDeleteClient       CmdType = 25
+
+	// Second factors (totp: 35–44; factors.go).
+	TypeTOTPEnrol        CmdType = 35
+	TypeTOTPConfirm      CmdType = 36
+	TypeFactorUse        CmdType = 37
+	TypeSetRecoveryCodes CmdType = 38
+	TypeResetFactors     CmdType = 39
+	TypePutChallenge     CmdType = 40
+	TypeTakeChallenge    CmdType = 41
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -99,6 +108,9 @@ type CreateSession struct {
 	// client, whose logins its guess budget never refuses. Chosen by the
 	// node before the log, like every other value.
 	TrustAddr string `json:"trust_addr,omitempty"`
+	// SingleFactor marks a password-only login the policy allows for an
+	// account with a second factor (factors.go, needsSecondFactor).
+	SingleFactor bool `json:"single_factor,omitempty"`
 }
 
 // RevokeSession ends one session, found by digest or else by ID. A non-zero
@@ -301,6 +313,15 @@ var commands = [...]cmdSpec{
 	TypePutClient:          spec("put_client", Keeps, (*State).applyPutClient),
 	TypeDeleteClient:       spec("delete_client", Narrows, (*State).applyDeleteClient),
 
+	// Second factors (factors.go). None narrows: a use is decided by the
+	// log, not by a node's copy, and a reset asks less of a login.
+	TypeTOTPEnrol:        spec("totp_enrol", Keeps, (*State).applyTOTPEnrol),
+	TypeTOTPConfirm:      spec("totp_confirm", Keeps, (*State).applyTOTPConfirm),
+	TypeFactorUse:        spec("factor_use", Keeps, (*State).applyFactorUse),
+	TypeSetRecoveryCodes: spec("set_recovery_codes", Keeps, (*State).applySetRecoveryCodes),
+	TypeResetFactors:     spec("reset_factors", Keeps, (*State).applyResetFactors),
+	TypePutChallenge:     spec("put_challenge", Keeps, (*State).applyPutChallenge),
+	TypeTakeChallenge:    spec("take_challenge", Keeps, (*State).applyTakeChallenge),
 	// Events and webhooks (events.go, webhooks.go): 45–54.
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),

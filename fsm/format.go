@@ -1,5 +1,7 @@
 package fsm
 
+import "bytes"
+
 // Format levels: what a binary understands of the log and snapshots.
 //
 // A field or command that an older binary would read differently (or
@@ -32,6 +34,10 @@ const (
 // FormatOperator; a type absent here needs FormatBase (or only the
 // per-field levels of FormatNeeded).
 var typeFormat = map[CmdType]int{
+	// Second factors (totp).
+	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
+	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
+	TypePutChallenge: FormatV3, TypeTakeChallenge: FormatV3,
 	// Events and webhooks (45–54).
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,
@@ -62,6 +68,10 @@ func FormatNeeded(cmd Command) int {
 		if c.Operator != nil {
 			return FormatOperator
 		}
+	case *CreateSession:
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor { // totp: how the session was made
+			return FormatV3
+		}
 	case *RevokeUserSessions:
 		if c.Nonce != "" || c.At != 0 {
 			return FormatV3
@@ -86,6 +96,13 @@ func EntryFormatNeeded(entry []byte) int {
 		return lv
 	}
 	switch CmdType(entry[0]) {
+	case TypeCreateSession:
+		// A login's entry is decoded only when it can hold a FormatV3
+		// field: the bytes name it (json's key), and logins without one
+		// pay a substring search, not a decode.
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) {
+			return FormatBase
+		}
 	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
 	default:
 		return FormatBase

@@ -21,6 +21,12 @@ func appendSession(b []byte, s *Session) []byte {
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
 	}
+	// FormatV3 fields, appended only when set, so a session without them
+	// has the bytes it always had.
+	if s.AuthTime != 0 || s.AMR != 0 {
+		b = binary.AppendVarint(b, s.AuthTime)
+		b = binary.AppendUvarint(b, uint64(s.AMR))
+	}
 	return b
 }
 
@@ -113,5 +119,9 @@ func readSession(b []byte) (*Session, error) {
 	for i, dst := range [...]*string{&s.ID, &s.DB, &s.Name, &s.UserAgent, &s.ClientAddr} {
 		*dst = all[spans[i][0]:spans[i][1]]
 	}
+	var amr uint64
+	r.varint(&s.AuthTime)
+	r.uvarint(&amr)
+	s.AMR = AMR(amr)
 	return s, r.err
 }

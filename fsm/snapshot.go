@@ -100,6 +100,8 @@ type image struct {
 	keys     []SigningKey
 	sessions []*Session
 	clients  []Client
+	factors  []*Factors
+	challs   []*Challenge
 	webhooks []*Webhook
 	evMeta   eventMeta
 	events   []Event
@@ -130,6 +132,12 @@ func (s *State) capture() *image {
 	for _, c := range s.clients {
 		img.clients = append(img.clients, c)
 	}
+	for _, f := range s.factors {
+		img.factors = append(img.factors, f)
+	}
+	for _, c := range s.challenges {
+		img.challs = append(img.challs, c)
+	}
 	for _, w := range s.webhooks {
 		img.webhooks = append(img.webhooks, w)
 	}
@@ -154,6 +162,8 @@ func (img *image) sort() {
 	sort.Slice(img.nodes, func(i, j int) bool { return img.nodes[i].ID < img.nodes[j].ID })
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
+	sort.Slice(img.factors, func(i, j int) bool { return img.factors[i].UserID < img.factors[j].UserID })
+	sort.Slice(img.challs, func(i, j int) bool { return string(img.challs[i].ID[:]) < string(img.challs[j].ID[:]) })
 	sort.Slice(img.webhooks, func(i, j int) bool { return img.webhooks[i].ID < img.webhooks[j].ID })
 	sortByDigest(img.sessions)
 }
@@ -223,6 +233,12 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, c := range img.clients {
 		rw.json(recClient, c)
+	}
+	for _, f := range img.factors {
+		rw.json(recFactors, f)
+	}
+	for _, c := range img.challs {
+		rw.json(recChallenge, c)
 	}
 	for _, w := range img.webhooks {
 		rw.json(recWebhook, w)
@@ -416,6 +432,24 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.clients = make(map[string]Client)
 		}
 		s.clients[c.ID] = c
+	case recFactors:
+		f := &Factors{}
+		if err := json.Unmarshal(b, f); err != nil {
+			return err
+		}
+		if s.factors == nil {
+			s.factors = make(map[uint64]*Factors)
+		}
+		s.factors[f.UserID] = f
+	case recChallenge:
+		c := &Challenge{}
+		if err := json.Unmarshal(b, c); err != nil {
+			return err
+		}
+		if s.challenges == nil {
+			s.challenges = make(map[Digest]*Challenge)
+		}
+		s.challenges[c.ID] = c
 	case recWebhook:
 		w := &Webhook{}
 		if err := json.Unmarshal(b, w); err != nil {

@@ -97,6 +97,11 @@ type Session struct {
 	Name        string `json:"name,omitempty"` // device or client name given at login
 	UserAgent   string `json:"user_agent,omitempty"`
 	ClientAddr  string `json:"client_addr,omitempty"`
+	// AuthTime and AMR (amr.go) say when and how the user proved who
+	// they are (OpenID Connect's auth_time and amr). Set only at
+	// FormatV3; zero in sessions made before (see AuthAt, Methods).
+	AuthTime int64 `json:"auth_time,omitempty"`
+	AMR      AMR   `json:"amr,omitempty"`
 }
 
 // Expired reports whether the session is over at now (Unix nanoseconds),

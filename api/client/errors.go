@@ -29,6 +29,12 @@ var (
 	// ErrUnavailable, but retrying helps only once every member runs the
 	// new binary.
 	ErrUpgrading = errors.New("client: cluster upgrading")
+	// ErrSecondFactorRequired: the password was right and the account
+	// needs an "otp" or "recovery_code" too; ErrBadSecondFactor: that
+	// code was wrong or already used; ErrStepUp: sign in again first.
+	ErrSecondFactorRequired = errors.New("client: second factor required")
+	ErrBadSecondFactor      = errors.New("client: second factor not accepted")
+	ErrStepUp               = errors.New("client: a more recent sign-in is needed")
 
 	// ErrUnknownOutcome means a non-idempotent write was sent but the
 	// connection broke before an answer came: it may have been applied.
@@ -80,6 +86,10 @@ var codeSentinels = map[string]error{
 	"shutting_down": ErrUnavailable, "forward_failed": ErrUnavailable, "no_signing_key": ErrUnavailable,
 
 	"cluster_upgrading": ErrUpgrading,
+
+	// Second factors.
+	"second_factor_required": ErrSecondFactorRequired, "bad_second_factor": ErrBadSecondFactor,
+	"step_up_required": ErrStepUp, "invalid_otp": ErrBadRequest, "no_second_factor": ErrConflict,
 
 	"signup_disabled": ErrInternal, // 501: this server does not offer it
 }

@@ -28,6 +28,7 @@ func TestCodeSentinels_CoverTheServersTable(t *testing.T) {
 		case sent == fallback:
 		case status == 503 && (errors.Is(sent, ErrNoLeader) || sent == ErrUpgrading): // also ErrUnavailable (Unwrap)
 		case status == 401 && (sent == ErrBadCredentials || sent == ErrNoCredentials):
+		case status == 401 && (sent == ErrSecondFactorRequired || sent == ErrBadSecondFactor || sent == ErrStepUp):
 		case status == 409 && sent == ErrUserExists:
 		case status == 429 && sent == ErrLocked:
 		case status == 404 || status == 403 || status == 400:

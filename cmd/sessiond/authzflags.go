@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/sessiond/sessiond/api"
@@ -27,6 +28,14 @@ func authzFlags(fs *flag.FlagSet, a *AuthzFlags) {
 // load reads the rules file once, at start-up: a bad file refuses to start
 // rather than fail open.
 func (a *AuthzFlags) load() error {
+	check := http.NewCrossOriginProtection() // the API's own rules for an origin
+	for _, o := range strings.Split(a.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" && o != "*" {
+			if err := check.AddTrustedOrigin(o); err != nil {
+				return fmt.Errorf("--jwt-cors-origins: %w (want scheme://host[:port], or *)", err)
+			}
+		}
+	}
 	if a.RulesFile == "" {
 		return nil
 	}

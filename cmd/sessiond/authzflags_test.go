@@ -27,3 +27,24 @@ func TestConfig_AuthzFlags(t *testing.T) {
 		t.Fatal("a rules file with an unknown key was accepted")
 	}
 }
+
+// --jwt-cors-origins reaches the API's configuration; an origin that is
+// not scheme://host[:port] refuses to start.
+func TestConfig_JWTCORSOrigins(t *testing.T) {
+	c, err := parseServeConfig("serve", []string{"--data-dir", t.TempDir(), "--jwt-cors-origins", "https://app.example, http://localhost:3000"},
+		mapEnv(), io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.apiConfig(nil).JWTCORSOrigins, "|"); got != "https://app.example|http://localhost:3000" {
+		t.Fatalf("origins %q", got)
+	}
+	if c, _ := parseServeConfig("serve", []string{"--data-dir", t.TempDir()}, mapEnv(), io.Discard, false); len(c.apiConfig(nil).JWTCORSOrigins) != 0 {
+		t.Fatal("CORS origins by default")
+	}
+	for _, bad := range []string{"app.example", "https://app.example/path", "*.example.com"} {
+		if _, err := parseServeConfig("serve", []string{"--data-dir", t.TempDir(), "--jwt-cors-origins", bad}, mapEnv(), io.Discard, false); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -111,11 +111,14 @@ type Config struct {
 	EnvSecrets    []string    // variables secrets were taken from (secrets.go): warned about, then unset
 	Seal          SealConfig  // see seal.go
 	Authz         AuthzFlags  // see authzflags.go
+	Events        EventsFlags // see eventsflags.go
 	Portal        PortalFlags // see portalflags.go
 	AuditLog      string      // --audit-log (auditlog.go)
 	PprofAddr     string      // --pprof-addr (pprof.go)
 	MetricsAddr   string      // --metrics-addr (metricsaddr.go)
 	MetricsToken  secret      // --metrics-token-file: GET /metrics on the API port
+
+	SecondFactor SecondFactorFlags // see secondfactorflags.go
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -235,7 +238,9 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
+	eventsFlags(fs, &c.Events)
 	portalFlags(fs, &c.Portal)
+	secondFactorFlags(fs, &c.SecondFactor)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
 	metricsFlags(fs, c, keyFiles)
@@ -489,6 +494,8 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 		ac.JWTSecret = []byte(c.JWTKey)
 	}
 	c.Authz.apply(&ac)
+	c.Events.apply(&ac)
 	c.Portal.apply(&ac)
+	c.SecondFactor.apply(&ac)
 	return ac
 }

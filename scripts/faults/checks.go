@@ -122,7 +122,7 @@ func CheckDurability(h History, now time.Time) Verdict {
 			answers[op.Token] = map[bool][]string{}
 		}
 		answers[op.Token][op.Valid] = append(answers[op.Token][op.Valid], op.Node)
-		_, acked := ti.ackRevoke()
+		_, acked := ti.ackAnyRevoke()
 		expired := ti.login.ExpiresAt != 0 && now.Add(2*time.Second).UnixNano() >= ti.login.ExpiresAt
 		switch {
 		case acked && op.Valid:

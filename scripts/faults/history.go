@@ -19,6 +19,12 @@ const (
 	Validate  Kind = "validate"
 	Logout    Kind = "logout"
 	LogoutAll Kind = "logoutall"
+	// The credentials workload (workload_creds.go): a JWT signing key
+	// revoked (Kid names it), a service client deleted and a service
+	// client's authentication (Token is the client id; Valid: accepted).
+	KeyRevoke    Kind = "keyrevoke"
+	ClientDelete Kind = "clientdelete"
+	ClientAuth   Kind = "clientauth"
 )
 
 // Outcome is what the client learned about an operation.
@@ -62,6 +68,7 @@ type Op struct {
 	// or a disable (each ends every session of the user, as logoutall).
 	Via string `json:"via,omitempty"`
 	Err string `json:"err,omitempty"`
+	Kid string `json:"kid,omitempty"` // keyrevoke: the key revoked
 }
 
 // History is every operation of a run, in the order they were recorded.
@@ -154,6 +161,9 @@ func (h History) Counts() map[string]int {
 type tokenInfo struct {
 	login   Op
 	revokes []Op // logouts of it and logoutalls of its user that could cover it
+	// keyRevokes are the revocations of the key that signed it (a JWT):
+	// each ends it whenever it was issued.
+	keyRevokes []Op
 }
 
 // ackRevoke returns the earliest Return of a successful revocation that
@@ -175,9 +185,35 @@ func (ti *tokenInfo) ackRevoke() (int64, bool) {
 	return best, ok
 }
 
+// ackKeyRevoke returns the earliest Return of an acknowledged revocation
+// of the key that signed the token. Unlike a logoutall it covers tokens
+// issued after it too: a lagging node may still sign with the key, and
+// every token it signed must be refused from the acknowledgement on.
+func (ti *tokenInfo) ackKeyRevoke() (int64, bool) {
+	best, ok := int64(Open), false
+	for _, r := range ti.keyRevokes {
+		if r.Result == OK && r.Return < best {
+			best, ok = r.Return, true
+		}
+	}
+	return best, ok
+}
+
+// ackAnyRevoke is the earlier of ackRevoke and ackKeyRevoke.
+func (ti *tokenInfo) ackAnyRevoke() (int64, bool) {
+	a, okA := ti.ackRevoke()
+	k, okK := ti.ackKeyRevoke()
+	return min(a, k), okA || okK
+}
+
 // maybeRevoked reports whether any revocation, acknowledged or not, could
 // have ended the token.
 func (ti *tokenInfo) maybeRevoked() bool {
+	for _, r := range ti.keyRevokes {
+		if r.Result != Failed {
+			return true
+		}
+	}
 	for _, r := range ti.revokes {
 		if r.Result == Failed {
 			continue
@@ -201,8 +237,18 @@ func (h History) tokens() map[string]*tokenInfo {
 			byUser[op.User] = append(byUser[op.User], ti)
 		}
 	}
+	byKid := map[string][]*tokenInfo{}
+	for _, ti := range out {
+		if kid := jwtKid(ti.login.Token); kid != "" {
+			byKid[kid] = append(byKid[kid], ti)
+		}
+	}
 	for _, op := range h.Ops {
 		switch op.Kind {
+		case KeyRevoke:
+			for _, ti := range byKid[op.Kid] {
+				ti.keyRevokes = append(ti.keyRevokes, op)
+			}
 		case Logout:
 			if ti, ok := out[op.Token]; ok {
 				ti.revokes = append(ti.revokes, op)

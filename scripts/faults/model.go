@@ -132,8 +132,18 @@ func linearizableOps(h History, expiryMargin time.Duration) []porcupine.Operatio
 		return n
 	}
 	logins := h.tokens()
+	// A key revocation ends every token its key signed, whoever's: the
+	// per-user model cannot say that, so those tokens are left to P2-key
+	// and P3 (every one of them, whatever its user).
+	keyEnded := func(tok string) bool {
+		ti, ok := logins[tok]
+		return ok && ti.keyMaybeRevoked()
+	}
 	var ops []porcupine.Operation
 	for _, op := range h.Ops {
+		if (op.Kind == Login || op.Kind == Validate || op.Kind == Logout) && keyEnded(op.Token) {
+			continue
+		}
 		in := modelIn{Kind: op.Kind, User: op.User}
 		var out any = modelOut{}
 		switch op.Kind {

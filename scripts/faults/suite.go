@@ -273,6 +273,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		// Bound 0 at default as at consistent: a revocation is final on
 		// every lease holder before it is acknowledged (cluster/leases.go).
 		CheckRevocationBound(h, 0),
+		CheckKeyRevocation(h),
+		CheckClientRevocation(h),
 		CheckDurability(h, time.Now()),
 		CheckMonotonicRevocation(h),
 		CheckConvergence(final),

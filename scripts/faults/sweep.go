@@ -26,7 +26,7 @@ func (w *Workload) Sweep(ctx context.Context) {
 		if exp := ti.login.ExpiresAt; exp != 0 && exp <= soon {
 			continue // expired: P8's business, and P3 excuses it anyway
 		}
-		_, acked := ti.ackRevoke()
+		_, acked := ti.ackAnyRevoke()
 		if ti.maybeRevoked() && !acked {
 			for n := 0; n < w.nodes; n++ {
 				jobs = append(jobs, job{tok, ti.login.User, n})

@@ -49,6 +49,10 @@ type WorkloadConfig struct {
 	// set it only when nothing but the expiry prober logs in through Odoo
 	// (OdooPct 0), whose sessions are never used before their probe.
 	OdooIdle time.Duration
+	// CredsEvery, when > 0, runs the credentials workload
+	// (workload_creds.go): a JWT key revoked and a service client deleted
+	// about this often.
+	CredsEvery time.Duration
 }
 
 // DefaultWorkload is a mix heavy on validation, as real traffic is.
@@ -61,7 +65,7 @@ func DefaultWorkload() WorkloadConfig {
 		Levels:   []string{"consistent", "default", "stale"},
 		LoginPct: 20, LogoutPct: 10, LogoutAllPct: 4,
 		PasswordPct: 2, KnoxPct: 20, OdooPct: 15, JWTPct: 15, RetireDisablePct: 35, RetireDeletePct: 30,
-		KeepCurrentPct: 50, TargetPct: 50,
+		KeepCurrentPct: 50, TargetPct: 50, CredsEvery: 300 * time.Millisecond,
 	}
 }
 
@@ -149,6 +153,7 @@ type Workload struct {
 	Target  func() int
 	retired chan *testUser
 	book    dialectBook
+	keyUser *testUser // the credentials workload's user (workload_creds.go)
 }
 
 // NewWorkload prepares a workload; Setup creates the first users.
@@ -193,8 +198,11 @@ func (w *Workload) createUser(ctx context.Context) (*testUser, error) {
 	}
 }
 
-// Setup creates the first active users.
+// Setup creates the first active users (and the credentials workload's).
 func (w *Workload) Setup(ctx context.Context) error {
+	if err := w.setupCreds(ctx); err != nil {
+		return err
+	}
 	for i := 0; i < w.cfg.ActiveUsers; i++ {
 		u, err := w.createUser(ctx)
 		if err != nil {
@@ -216,9 +224,10 @@ func (w *Workload) Passwords() []string {
 // operations to return.
 func (w *Workload) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); w.refill(ctx) }()
 	go func() { defer wg.Done(); w.expiryProbes(ctx) }()
+	go func() { defer wg.Done(); w.credsLoops(ctx) }()
 	for i := 0; i < w.cfg.Workers; i++ {
 		wg.Add(1)
 		go func(seed uint64) {

@@ -25,3 +25,29 @@ func TestCatalogue_EveryEditApplies(t *testing.T) {
 		}
 	}
 }
+
+// Every mutant is run by something: a scenario or a unit test, and a
+// named unit test exists in its package (a renamed test would otherwise
+// make its mutant "stale" only when someone runs -unit).
+func TestCatalogue_EveryMutantHasACatcher(t *testing.T) {
+	for _, m := range Catalogue {
+		if len(m.Scenarios) == 0 && m.Unit == nil {
+			t.Errorf("%s names neither a scenario nor a unit test", m.Name)
+		}
+		if m.Unit == nil {
+			continue
+		}
+		dir := filepath.Join("..", "..", filepath.FromSlash(m.Unit.Pkg))
+		files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
+		for _, name := range strings.Split(m.Unit.Run, "|") {
+			found := false
+			for _, f := range files {
+				b, _ := os.ReadFile(f)
+				found = found || strings.Contains(string(b), "func "+name+"(t *testing.T)")
+			}
+			if !found {
+				t.Errorf("%s: no test %s in %s", m.Name, name, m.Unit.Pkg)
+			}
+		}
+	}
+}

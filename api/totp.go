@@ -1,0 +1,200 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Second factors on /v1 (issue 26): TOTP enrolment, recovery codes, and
+// an admin's reset. The checks themselves and their one-time use are in
+// auth (totp.go, recovery.go) and fsm (factors.go).
+func (s *Server) totpRoutes() {
+	s.handle("GET /v1/me/second-factor", s.secondFactorStatus)
+	s.handle("POST /v1/me/totp", s.totpBegin)
+	s.handle("POST /v1/me/totp/confirm", s.totpConfirm)
+	s.handle("DELETE /v1/me/totp", s.totpDisable)
+	s.handle("POST /v1/me/recovery-codes", s.recoveryRegenerate)
+	s.handle("DELETE /v1/users/{id}/second-factor", s.admin(s.adminResetSecondFactor))
+}
+
+// DefaultStepUpAge is how recent an authentication must be for account
+// changes (password, second factor, app passwords) when the operator sets
+// none: GitHub's "sudo mode" window is of the same order.
+const DefaultStepUpAge = 10 * time.Minute
+
+// ErrStepUp: the session's authentication is older than the step-up age;
+// sign in again (the answer says how recent it must be).
+var ErrStepUp = errors.New("api: a more recent sign-in is needed for this change")
+
+// stepUp refuses a change from a session authenticated longer ago than
+// the step-up age: a stolen or forgotten session alone cannot take over
+// the account by changing its credentials.
+func (s *Server) stepUp(p principal) error {
+	age := s.cfg.StepUpAge
+	if age <= 0 {
+		age = DefaultStepUpAge
+	}
+	if s.svc.Now().UnixNano()-p.Session.AuthAt() > int64(age) {
+		return fieldError(ErrStepUp, fmt.Sprintf("sign in again: this change needs a sign-in younger than %s", age))
+	}
+	return nil
+}
+
+// secondFactorView is what GET /v1/me/second-factor answers.
+type secondFactorView struct {
+	TOTP              bool `json:"totp"`
+	TOTPPending       bool `json:"totp_pending"`
+	RecoveryCodesLeft int  `json:"recovery_codes_left"`
+}
+
+func secondFactorJSON(f *fsm.Factors) secondFactorView {
+	if f == nil {
+		return secondFactorView{}
+	}
+	return secondFactorView{TOTP: f.Enabled(), TOTPPending: len(f.TOTPPending) > 0, RecoveryCodesLeft: len(f.Recovery)}
+}
+
+func (s *Server) secondFactorStatus(w http.ResponseWriter, r *http.Request) {
+	p, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, secondFactorJSON(s.svc.Factors(p.User.ID)))
+}
+
+func (s *Server) totpBegin(w http.ResponseWriter, r *http.Request) {
+	p, err := s.nativeAuth(r)
+	if err == nil {
+		err = s.stepUp(p)
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	en, err := s.svc.BeginTOTP(r.Context(), p.User)
+	s.audit(r, "totp_begin", "native", p.User, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusCreated, map[string]string{"secret": en.Secret, "otpauth_url": en.URL})
+}
+
+type codeBody struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request) {
+	p, err := s.nativeAuth(r)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	var in codeBody
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Code == "" {
+		writeNativeError(w, fieldError(ErrMissingField, "code is required"))
+		return
+	}
+	codes, err := s.svc.ConfirmTOTP(r.Context(), p.User, in.Code, s.clientAddr(r))
+	s.audit(r, "totp_enable", "native", p.User, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+}
+
+type passwordBody struct {
+	Password string `json:"password"`
+}
+
+func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) {
+	p, err := s.nativeAuth(r)
+	if err == nil {
+		err = s.stepUp(p)
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	var in passwordBody
+	if err := decodeJSON(r, &in); err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	if in.Password == "" {
+		writeNativeError(w, fieldError(ErrMissingField, "password is required"))
+		return
+	}
+	err = s.svc.DisableTOTP(r.Context(), p.User, in.Password, s.clientAddr(r))
+	s.audit(r, "totp_disable", "native", p.User, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) recoveryRegenerate(w http.ResponseWriter, r *http.Request) {
+	p, err := s.nativeAuth(r)
+	if err == nil {
+		err = s.stepUp(p)
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	codes, err := s.svc.RegenerateRecoveryCodes(r.Context(), p.User)
+	s.audit(r, "recovery_codes_regenerate", "native", p.User, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+}
+
+// adminResetSecondFactor removes a user's second factors (a lost phone
+// and lost recovery codes): an admin of the user's db, audited.
+func (s *Server) adminResetSecondFactor(w http.ResponseWriter, r *http.Request, p principal) {
+	u, err := s.pathUser(r, p, true)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	err = s.svc.ResetSecondFactor(r.Context(), u.ID)
+	s.auditAdmin(r, "second_factor_reset", p, u.ID, err)
+	if err != nil {
+		writeNativeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Second-factor rows of the error table (errors.go's errorTable takes
+// them in init, next to the rest of this feature).
+func init() {
+	errorTable = append([]struct {
+		err error
+		apiError
+	}{
+		{auth.ErrSecondFactorRequired, apiError{401, "second_factor_required"}},
+		{fsm.ErrSecondFactorNeeded, apiError{401, "second_factor_required"}},
+		{auth.ErrBadSecondFactor, apiError{401, "bad_second_factor"}},
+		{auth.ErrBadOTPSyntax, apiError{400, "invalid_otp"}},
+		{auth.ErrNoTOTP, apiError{409, "no_second_factor"}},
+		{ErrStepUp, apiError{401, "step_up_required"}},
+	}, errorTable...)
+}
