@@ -100,7 +100,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p principal)
 		DB: db, Operator: in.Operator, Login: in.Login, Password: in.Password, PasswordHash: in.PasswordHash,
 		Email: in.Email, Name: in.Name, CompanyID: in.CompanyID, CompanyName: in.CompanyName, Admin: in.Admin,
 	})
-	s.auditAdmin(r, "user_create", p, id, err)
+	s.auditAdmin(r, "user_create", p, id, err, "login", in.Login, "db", db)
 	if err != nil {
 		writeNativeError(w, err)
 		return

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -67,6 +70,64 @@ func TestAudit_EveryLineSaysHowItEnded(t *testing.T) {
 	for i, w := range want {
 		if i >= len(got) || got[i]["event"] != w.event || got[i]["result"] != w.result {
 			t.Fatalf("audit line %d: want %s %s, got %v", i, w.event, w.result, got)
+		}
+	}
+}
+
+// TestAudit_OneShape: every audit line names its node once, who acted
+// (actor), what it acted on (target, for an admin's or the cluster key's
+// change) and its outcome (result); a user_create line names the login.
+func TestAudit_OneShape(t *testing.T) {
+	buf := &lockedBuf{}
+	e := newTestEnv(t, func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) {
+		c.AuditLog = slog.New(slog.NewJSONHandler(buf, nil)).With("component", "audit")
+	})
+	id := e.createUser("nina", "nina-password", nil)
+	e.login("nina", "nina-password")
+	r := e.do("POST", "/v1/keys", map[string]any{"alg": "HS256", "activate": false}, bearerH(e.admin))
+	kid, _ := r.json(t)["kid"].(string)
+	if r := e.do("DELETE", "/v1/keys/"+kid, nil, bearerH(e.admin)); r.Status != 204 {
+		t.Fatalf("retire: %d %s", r.Status, r.Body)
+	}
+	want := map[string]map[string]string{
+		"user_create": {"target": fmt.Sprintf("user:%d", id), "login": "nina"},
+		"login":       {"actor": fmt.Sprintf("user:%d", id)},
+		"key_add":     {"target": "key:" + kid},
+		"key_retire":  {"target": "key:" + kid},
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if n := strings.Count(line, `"node":`); n != 1 {
+			t.Errorf("%d node keys: %s", n, line)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["actor"] == nil || m["result"] == nil {
+			t.Errorf("no actor or result: %s", line)
+		}
+		ev, _ := m["event"].(string)
+		if ev == "login" && fmt.Sprint(m["user_id"]) != fmt.Sprint(id) {
+			continue // the admin's own login
+		}
+		if w, ok := want[ev]; ok && m["result"] == "ok" {
+			seen[ev] = true
+			for k, v := range w {
+				if fmt.Sprint(m[k]) != v {
+					t.Errorf("%s: %s = %v, want %s: %s", ev, k, m[k], v, line)
+				}
+			}
+		}
+		if strings.HasPrefix(ev, "key_") || ev == "user_create" {
+			if a, _ := m["actor"].(string); !strings.HasPrefix(a, "user:") {
+				t.Errorf("%s: actor %q, want the admin", ev, a)
+			}
+		}
+	}
+	for ev := range want {
+		if !seen[ev] {
+			t.Errorf("no %s line", ev)
 		}
 	}
 }

@@ -109,11 +109,16 @@ func (s *Server) authzRefuse(w http.ResponseWriter, r *http.Request, err error) 
 		writeNativeError(w, err)
 		return
 	}
-	if !errors.Is(err, ErrNoCredentials) {
+	stepUp := errors.Is(err, ErrStepUp) // a rule's two_factor or max_age (authzstepup.go)
+	if !errors.Is(err, ErrNoCredentials) && !stepUp {
 		err = ErrInvalidToken // expired, revoked, unknown, malformed, inactive: one answer
 	}
 	if (s.cfg.AuthzLoginURL != "" || s.cfg.Portal.Prefix != "") && wantsHTML(r) {
-		w.Header().Set("Location", s.loginRedirect(r))
+		loc := s.loginRedirect(r)
+		if stepUp {
+			loc = withReauth(loc)
+		}
+		w.Header().Set("Location", loc)
 		if r.URL.Query().Get("mode") != authzModeAuthRequest {
 			w.WriteHeader(http.StatusFound)
 			return

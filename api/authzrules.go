@@ -29,6 +29,12 @@ type AuthzRule struct {
 	// Logins, when set, admits only these users (compared case-folded, as
 	// logins are stored).
 	Logins []string `json:"logins,omitempty"`
+	// TwoFactor requires a session signed in with a second factor (its
+	// amr holds otp, kba or hwk); MaxAge a sign-in at most this old
+	// ("15m"). A session that falls short is sent to sign in again and
+	// comes back (authzstepup.go).
+	TwoFactor bool       `json:"two_factor,omitempty"`
+	MaxAge    ruleMaxAge `json:"max_age,omitempty"`
 }
 
 // authzRulesFile is the file's shape: {"rules": [...]}.
@@ -107,7 +113,7 @@ func (s *Server) authzRules(r *http.Request, p principal) error {
 		if len(rules) > 1 || rules[0].Prefix != "/" {
 			return errRuleNoPath
 		}
-		return ruleAdmits(&rules[0], p)
+		return s.ruleAdmits(&rules[0], p)
 	}
 	views, err := pathViews(o.target)
 	if err != nil {
@@ -115,7 +121,7 @@ func (s *Server) authzRules(r *http.Request, p principal) error {
 	}
 	for _, v := range views {
 		if ru := matchRule(rules, v); ru != nil {
-			if err := ruleAdmits(ru, p); err != nil {
+			if err := s.ruleAdmits(ru, p); err != nil {
 				return err
 			}
 		}
@@ -134,8 +140,11 @@ func matchRule(rules []AuthzRule, path string) *AuthzRule {
 }
 
 // ruleAdmits checks one rule's conditions.
-func ruleAdmits(ru *AuthzRule, p principal) error {
+func (s *Server) ruleAdmits(ru *AuthzRule, p principal) error {
 	u := p.User
+	if err := s.ruleStepUp(ru, p); err != nil {
+		return err
+	}
 	switch {
 	case ru.Admin && !u.Admin:
 		return fieldError(ErrForbidden, "admins only")

@@ -41,7 +41,7 @@ type breakGlassBody struct {
 // line and the answer.
 func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, event string, operatorRoute bool,
 	change func(breakGlassBody) auth.UserChanges) {
-	in, err := s.breakGlassBody(r, operatorRoute)
+	in, p, err := s.breakGlassBody(r, operatorRoute)
 	if err != nil {
 		writeNativeError(w, err)
 		return
@@ -50,8 +50,12 @@ func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, event string
 	if err == nil {
 		u, err = s.svc.UpdateUser(r.Context(), u.ID, change(in))
 	}
-	attrs := []any{"event", event, "node", s.node.ID(), "client_addr", s.clientAddr(r),
+	attrs := []any{"event", event, "client_addr", s.clientAddr(r),
 		"break_glass", byKey(r)} // the cluster-key path, not an admin's token
+	if p.User != nil {
+		attrs = append(attrs, "admin_id", p.User.ID)
+	}
+	attrs = append(attrs, "login", in.Login)
 	if u != nil {
 		attrs = append(attrs, "user_id", u.ID, "db", u.DB)
 	}
@@ -68,32 +72,32 @@ func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request, event string
 
 // breakGlassBody admits the caller and reads its body; an admin's db is
 // scoped to the dbs it manages (roles.go).
-func (s *Server) breakGlassBody(r *http.Request, operatorRoute bool) (breakGlassBody, error) {
+func (s *Server) breakGlassBody(r *http.Request, operatorRoute bool) (breakGlassBody, principal, error) {
 	var in breakGlassBody
 	var p principal
 	var err error
 	switch {
 	case byKey(r):
 		err = s.checkKey(r)
-	case !operatorRoute: // the operator route is behind operatorOrKey already
+	default: // the operator route is behind operatorOrKey already; this names the actor
 		p, err = s.adminAuth(r)
 	}
 	if err != nil {
-		return in, err
+		return in, p, err
 	}
 	if err := decodeJSON(r, &in); err != nil {
-		return in, err
+		return in, p, err
 	}
 	switch {
 	case in.Login == "":
-		return in, fieldError(ErrMissingField, "login is required")
+		return in, p, fieldError(ErrMissingField, "login is required")
 	case operatorRoute && in.Operator == nil:
-		return in, fieldError(ErrMissingField, "operator (true or false) is required")
+		return in, p, fieldError(ErrMissingField, "operator (true or false) is required")
 	case !operatorRoute && in.Operator != nil:
-		return in, fieldError(ErrBadField, "operator is not a field of unlock")
+		return in, p, fieldError(ErrBadField, "operator is not a field of unlock")
 	}
 	if p.User != nil {
 		in.DB, err = scopeDB(p, in.DB)
 	}
-	return in, err
+	return in, p, err
 }

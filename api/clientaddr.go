@@ -35,6 +35,16 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return addrString(peer, r.RemoteAddr) // every hop is a trusted proxy
 }
 
+// proxyOwnAddr reports an address that is a trusted proxy's own.
+// clientAddr answers one only when the proxy forwarded no client address,
+// and then it stands for every client behind that proxy: the login
+// service never makes it an account's known network
+// (auth.Service.SetSharedAddr, finding N6).
+func (s *Server) proxyOwnAddr(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && s.trusted(ip.Unmap())
+}
+
 // fromTrustedProxy reports whether the connection comes from a trusted
 // proxy, whose X-Forwarded-* headers may then be believed.
 func (s *Server) fromTrustedProxy(r *http.Request) bool {

@@ -54,14 +54,15 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, p principa
 	if errors.Is(err, auth.ErrBadClientName) {
 		err = fieldError(ErrBadField, "name is longer than 128 bytes")
 	}
-	s.auditAdmin(r, "client_create", p, 0, err)
 	if err != nil {
+		s.auditAdmin(r, "client_create", p, 0, err, "name", in.Name)
 		writeNativeError(w, err)
 		return
 	}
+	s.auditAdmin(r, "client_create", p, 0, nil, "client_id", c.ID, "name", in.Name)
 	if in.BackchannelLogoutURI != "" {
 		err = s.svc.SetBackchannelLogout(r.Context(), c.ID, in.BackchannelLogoutURI)
-		s.auditAdmin(r, "client_backchannel_logout", p, 0, err)
+		s.auditAdmin(r, "client_backchannel_logout", p, 0, err, "client_id", c.ID)
 		if err != nil { // the client exists without it: delete it and retry
 			writeNativeError(w, err)
 			return
@@ -104,7 +105,7 @@ func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request, p principa
 		}
 	}
 	found, err := s.svc.DeleteClient(r.Context(), id)
-	s.auditAdmin(r, "client_delete", p, 0, err)
+	s.auditAdmin(r, "client_delete", p, 0, err, "client_id", id)
 	switch {
 	case err != nil:
 		writeNativeError(w, err)

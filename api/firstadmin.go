@@ -33,7 +33,7 @@ func (s *Server) clusterFirstAdmin(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		id, err = s.svc.CreateFirstAdmin(r.Context(), auth.NewUser{DB: in.DB, Login: in.Login, Password: in.Password, Name: "Administrator"})
 	}
-	attrs := []any{"event", "first_admin", "node", s.node.ID(), "client_addr", s.clientAddr(r), "break_glass", byKey(r), "login", in.Login}
+	attrs := []any{"event", "first_admin", "client_addr", s.clientAddr(r), "break_glass", byKey(r), "login", in.Login}
 	if id != 0 {
 		attrs = append(attrs, "user_id", id)
 	}

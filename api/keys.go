@@ -78,11 +78,12 @@ func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p principal) {
 	}
 	before, _ := s.svc.DialectKey()
 	k, err := s.svc.AddKey(r.Context(), in.Alg, activate)
-	s.auditAdmin(r, "key_add", p, 0, err)
 	if err != nil {
+		s.auditAdmin(r, "key_add", p, 0, err, "alg", in.Alg)
 		writeNativeError(w, err)
 		return
 	}
+	s.auditAdmin(r, "key_add", p, 0, nil, "kid", k.Kid, "alg", k.Alg)
 	s.log.Info("JWT key added", "kid", k.Kid, "alg", k.Alg, "origin", "admin", "active", activate)
 	_, active := s.svc.Keys()
 	if activate {
@@ -108,7 +109,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, p principal) 
 // key; an unknown kid, which asked nothing of the cluster and so has no
 // audit line), an audit line of event, and 204.
 func (s *Server) endKey(w http.ResponseWriter, r *http.Request, p principal, done, event string, end func(context.Context, string) error) {
-	err := end(r.Context(), r.PathValue("kid"))
+	kid := r.PathValue("kid")
+	err := end(r.Context(), kid)
 	switch {
 	case errors.Is(err, auth.ErrActiveKey):
 		writeNativeError(w, fieldError(ErrBadField, "the active key cannot be "+done+"; add a new active key first (POST /v1/keys)"))
@@ -117,7 +119,7 @@ func (s *Server) endKey(w http.ResponseWriter, r *http.Request, p principal, don
 		writeNativeError(w, err)
 		return
 	}
-	s.auditAdmin(r, event, p, 0, err)
+	s.auditAdmin(r, event, p, 0, err, "kid", kid)
 	if err != nil {
 		writeNativeError(w, err)
 		return

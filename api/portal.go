@@ -67,6 +67,8 @@ type pendingLogin struct {
 	// after is a portal page to go to when RD is not followed, before the
 	// domain's default redirect (the account page after a password change).
 	after string
+	// AMR is how the user proved who they are (0 = the password alone).
+	AMR fsm.AMR
 }
 
 // portalStep runs after the password is verified; it returns true when it
@@ -122,6 +124,7 @@ func (s *Server) portalRoutes() error {
 	s.page("POST "+p+"account/signout", s.portalAccountSignOut)
 	s.page("POST "+p+"account/password", s.portalChangePassword)
 	s.page("GET "+p+"portal.css", s.serveCSS)
+	s.portal2FARoutes()
 	return nil
 }
 
@@ -237,6 +240,14 @@ func (s *Server) portalHome(w http.ResponseWriter, r *http.Request) {
 	if answered {
 		return
 	}
+	if reauth, _ := query(r, "reauth"); ok && reauth != "" {
+		// Forward auth or the account page asks for a fresher sign-in
+		// (a rule's max_age or two_factor, the step-up age): the form
+		// again, whose new session replaces this one.
+		s.showSignIn(w, r, http.StatusOK, pageData{RD: rd, Login: p.User.Login, DB: p.User.DB,
+			Notice: "Sign in again to continue."})
+		return
+	}
 	if ok {
 		if target != "" {
 			http.Redirect(w, r, target, http.StatusSeeOther)
@@ -337,7 +348,7 @@ func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, p *pending
 	}
 	addr := s.clientAddr(r)
 	iss, err := s.svc.CreateSession(r.Context(), p.User, auth.SessionOptions{Kind: fsm.KindNative, TTL: ttl, Idle: idle,
-		Name: portalSessionName, UserAgent: r.UserAgent(), ClientAddr: addr})
+		Name: portalSessionName, UserAgent: r.UserAgent(), ClientAddr: addr, AMR: p.AMR})
 	s.auditLogin(r, portalDialect, p.User, iss, err)
 	s.metrics.login(portalDialect, err)
 	if err != nil {

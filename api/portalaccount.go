@@ -56,6 +56,7 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
+	d.Factor = s.factorSection(p.User, d.codes)
 	for _, sess := range s.svc.LiveSessions(p.User.ID) {
 		d.Sessions = append(d.Sessions, sessionRowOf(sess, sess.ID == p.Session.ID))
 	}
@@ -193,6 +194,9 @@ func (s *Server) portalChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.renderError(w, http.StatusUnauthorized, "You are not signed in.")
+		return
+	}
+	if s.portalStepUp(w, r, p) { // a sign-in older than the step-up age signs in again first
 		return
 	}
 	current, next, confirm := f["current"], f["new"], f["confirm"]

@@ -20,7 +20,8 @@ import (
 var portalFiles embed.FS
 
 // portalPageNames are the pages; each is parsed together with layout.html.
-var portalPageNames = []string{"signin.html", "signedin.html", "signedout.html", "error.html", "account.html"}
+var portalPageNames = []string{"signin.html", "signedin.html", "signedout.html", "error.html", "account.html",
+	"secondfactor.html"}
 
 // portalPages are the parsed pages and the stylesheet.
 type portalPages struct {
@@ -76,6 +77,10 @@ type pageData struct {
 	User           string
 	Sessions       []sessionRow
 	formActionHost string // the origin sign-in or sign-out may redirect to (CSP)
+	// Factor is the account page's second-factor section (portal2fa.go);
+	// codes are recovery codes just made, shown once.
+	Factor *factorView
+	codes  []string
 }
 
 // portalHeaders are the headers of every portal answer: nothing cached,

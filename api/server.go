@@ -209,6 +209,9 @@ func New(cfg Config, node Node, svc *auth.Service) (*Server, error) {
 	if s.cop, s.copJWT, err = newCrossOrigin(cfg); err != nil {
 		return nil, err
 	}
+	if svc != nil {
+		svc.SetSharedAddr(s.proxyOwnAddr) // clientaddr.go
+	}
 	if err := registerAll(cfg.Registry, node.Collectors()); err != nil {
 		return nil, err
 	}
@@ -249,8 +252,9 @@ func (s *Server) routes() error {
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
-// leader, holds a fresh read lease (it has caught up) and is not shutting
-// down.
+// leader, has caught up (cluster.Node.Ready: a read lease, or a read index
+// applied and the leader heard from; an unused lease lapses) and is not
+// shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")

@@ -119,7 +119,7 @@ func (s *Service) checkRecovery(ctx context.Context, u *fsm.User, f *fsm.Factors
 		s.guesses.throttled.Add(1)
 		return fsm.Digest{}, &RetryError{Err: ErrThrottled, After: wait}
 	}
-	if budgetSpent(u, limiterKey(clientAddr), now) {
+	if budgetSpent(u, s.knownKey(clientAddr), now) {
 		s.guesses.spent.Add(1)
 		return fsm.Digest{}, ErrBadSecondFactor
 	}

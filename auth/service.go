@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessiond/sessiond/fsm"
@@ -131,6 +132,8 @@ type Service struct {
 	factorChecks factorCounters
 	recKeysOnce  sync.Once
 	recKeys      [][]byte
+
+	sharedAddr atomic.Pointer[func(string) bool] // sharedaddr.go
 }
 
 // NewService builds the service over a cluster node (d.Node) and, when
@@ -226,7 +229,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (*fsm.User, e
 	if err != nil {
 		return nil, err
 	}
-	client := limiterKey(c.ClientAddr)
+	client := s.knownKey(c.ClientAddr)
 	var u *fsm.User
 	var found, ok, spent bool
 	for attempt := 0; ; attempt++ {
@@ -385,7 +388,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 			sess.AMR = fsm.AMRPwd
 		}
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: limiterKey(o.ClientAddr)}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr)}
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err

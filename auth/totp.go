@@ -134,10 +134,7 @@ func (s *Service) BeginTOTP(ctx context.Context, u *fsm.User) (TOTPEnrolment, er
 	if _, err := rand.Read(raw); err != nil {
 		return TOTPEnrolment{}, err
 	}
-	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer: TOTPIssuer, AccountName: u.Login + "@" + u.DB, Secret: raw,
-		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
-	})
+	key, err := totpKey(u, raw)
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
@@ -149,6 +146,29 @@ func (s *Service) BeginTOTP(ctx context.Context, u *fsm.User) (TOTPEnrolment, er
 		return TOTPEnrolment{}, err
 	}
 	return TOTPEnrolment{Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw), URL: key.URL(), Key: key}, nil
+}
+
+// totpKey is the otpauth key of raw for u: what an app is given.
+func totpKey(u *fsm.User, raw []byte) (*otp.Key, error) {
+	return totp.Generate(totp.GenerateOpts{
+		Issuer: TOTPIssuer, AccountName: u.Login + "@" + u.DB, Secret: raw,
+		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
+	})
+}
+
+// PendingTOTP is u's enrolment awaiting its confirming code (the account
+// page shows its QR code and key until then); ErrNoTOTP when none.
+func (s *Service) PendingTOTP(u *fsm.User) (*otp.Key, error) {
+	f := s.node.State().Factors(u.ID)
+	if f == nil || len(f.TOTPPending) == 0 {
+		return nil, ErrNoTOTP
+	}
+	raw, err := s.openValue(totpAD(u.ID), f.TOTPPending)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	return totpKey(u, raw)
 }
 
 // ConfirmTOTP checks code against u's pending secret; on a match it puts
@@ -186,7 +206,7 @@ func (s *Service) checkTOTP(ctx context.Context, u *fsm.User, sealed []byte, cod
 		s.guesses.throttled.Add(1)
 		return 0, &RetryError{Err: ErrThrottled, After: wait}
 	}
-	if budgetSpent(u, limiterKey(clientAddr), now) {
+	if budgetSpent(u, s.knownKey(clientAddr), now) {
 		s.guesses.spent.Add(1)
 		return 0, ErrBadSecondFactor
 	}

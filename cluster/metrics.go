@@ -125,7 +125,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 			}
 			return time.Since(lc).Seconds()
 		}),
-		gauge("sessiond_cluster_read_lease_valid", "1 while the node holds a fresh read lease.", func() float64 {
+		gauge("sessiond_cluster_read_lease_valid", "1 while the node holds a read lease; renewed only while default reads use it, so 0 on an idle node (not a fault: see sessiond_ready).", func() float64 {
 			if n.LeaseValid() {
 				return 1
 			}

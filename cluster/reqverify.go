@@ -282,10 +282,19 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 		n.guard.serve(w, r, MaxBackupSize, func(r2 *http.Request) {
 			// The break-glass path: an operator's tool holding the cluster
 			// key acts as root on /v1/cluster/*. Each use gets its own
-			// audit line; the signature is never logged.
-			n.guard.audit.Info("audit", "event", "cluster_key_call", "break_glass", true, "node", n.guard.nodeID,
-				"client_addr", r.RemoteAddr, "route", clip(r.Method+" "+r.URL.Path))
-			next.ServeHTTP(w, r2.WithContext(context.WithValue(r2.Context(), keyVerifiedKey{}, true)))
+			// audit line, once it is answered; the signature is never
+			// logged. `sessiond status` (GET /v1/cluster) is a routine
+			// read, not break-glass.
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(sw, r2.WithContext(context.WithValue(r2.Context(), keyVerifiedKey{}, true)))
+			route := clip(r.Method + " " + r.URL.Path)
+			result := "ok"
+			if sw.status >= 400 {
+				result = "http_" + strconv.Itoa(sw.status)
+			}
+			n.guard.audit.Info("audit", "event", "cluster_key_call", "break_glass", !routineKeyCall(r),
+				"actor", "cluster_key", "target", route, "client_addr", r.RemoteAddr,
+				"node", n.guard.nodeID, "result", result)
 		})
 	})
 }
@@ -335,3 +344,25 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// routineKeyCall reports a cluster-key call that only reads the cluster's
+// health (sessiond status): audited, but not as break-glass.
+func routineKeyCall(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == "/v1/cluster"
+}
+
+// statusWriter remembers the status a handler answered with, for the
+// audit line written after it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// deadlines of a streamed backup).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

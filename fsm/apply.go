@@ -71,6 +71,11 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	delete(s.byLogin, loginKey(u.DB, u.Login))
 	s.unindexEmails(u)
 	delete(s.factors, u.ID)
+	for id, ch := range s.challenges {
+		if ch.UserID == u.ID {
+			delete(s.challenges, id)
+		}
+	}
 	return Result{UserID: u.ID, Count: n}
 }
 

@@ -43,6 +43,8 @@ const (
 	TypeFactorUse        CmdType = 37
 	TypeSetRecoveryCodes CmdType = 38
 	TypeResetFactors     CmdType = 39
+	TypePutChallenge     CmdType = 40
+	TypeTakeChallenge    CmdType = 41
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -318,6 +320,8 @@ var commands = [...]cmdSpec{
 	TypeFactorUse:        spec("factor_use", Keeps, (*State).applyFactorUse),
 	TypeSetRecoveryCodes: spec("set_recovery_codes", Keeps, (*State).applySetRecoveryCodes),
 	TypeResetFactors:     spec("reset_factors", Keeps, (*State).applyResetFactors),
+	TypePutChallenge:     spec("put_challenge", Keeps, (*State).applyPutChallenge),
+	TypeTakeChallenge:    spec("take_challenge", Keeps, (*State).applyTakeChallenge),
 	// Events and webhooks (events.go, webhooks.go): 45–54.
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),

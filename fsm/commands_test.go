@@ -17,6 +17,7 @@ func TestCmdType_String(t *testing.T) {
 		TypePutClient: "put_client", TypeDeleteClient: "delete_client",
 		TypeTOTPEnrol: "totp_enrol", TypeTOTPConfirm: "totp_confirm", TypeFactorUse: "factor_use",
 		TypeSetRecoveryCodes: "set_recovery_codes", TypeResetFactors: "reset_factors",
+		TypePutChallenge: "put_challenge", TypeTakeChallenge: "take_challenge",
 		TypePutWebhook: "put_webhook", TypeDeleteWebhook: "delete_webhook", TypeAdvanceWebhooks: "advance_webhooks",
 		TypeSetClusterFormat: "set_cluster_format",
 	}

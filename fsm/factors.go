@@ -115,6 +115,9 @@ var (
 	// account that has one (checked by a node that had not applied the
 	// enrolment yet).
 	ErrSecondFactorNeeded = errors.New("fsm: the account needs a second factor")
+	// ErrChallengeGone: the sign-in step was finished already, expired,
+	// or never begun (challenges.go).
+	ErrChallengeGone = errors.New("fsm: sign-in step finished, expired or unknown")
 )
 
 func init() {
@@ -122,6 +125,7 @@ func init() {
 	errCodes[ErrFactorChanged] = "factor_changed"
 	errCodes[ErrNoFactor] = "no_second_factor"
 	errCodes[ErrSecondFactorNeeded] = "second_factor_required"
+	errCodes[ErrChallengeGone] = "challenge_gone"
 }
 
 // needsSecondFactor refuses a session made with fewer factors than the

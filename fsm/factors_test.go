@@ -140,3 +140,43 @@ func TestSession_AuthTimeRoundTrip(t *testing.T) {
 		t.Errorf("Names = %v", n)
 	}
 }
+
+// TestChallenges_SingleUse: a challenge is taken once; a second take, an
+// expired one and an unknown one are refused; a user's challenges are
+// bounded (oldest out) and expired ones dropped; they survive a snapshot.
+func TestChallenges_SingleUse(t *testing.T) {
+	a := &applier{t: t, f: New()}
+	a.must(newUser("alice"))
+	st := a.f.State()
+	put := func(id string, created, expires int64) {
+		a.must(&PutChallenge{Challenge: Challenge{ID: dg(id), UserID: 1, Kind: "portal_2fa", Created: created, Expires: expires}})
+	}
+	put("c1", t0, t0+minute)
+	if g := restoreBytes(t, snapshotBytes(t, a.f)); g.State().Challenge(dg("c1")) == nil {
+		t.Fatal("a snapshot lost the challenge")
+	}
+	a.must(&TakeChallenge{ID: dg("c1"), Now: t0 + 1})
+	if res := a.apply(&TakeChallenge{ID: dg("c1"), Now: t0 + 2}); res.Code != "challenge_gone" {
+		t.Fatalf("second take: %+v", res)
+	}
+	put("c2", t0, t0+minute)
+	if res := a.apply(&TakeChallenge{ID: dg("c2"), Now: t0 + minute}); res.Code != "challenge_gone" {
+		t.Fatalf("expired take: %+v", res)
+	}
+	for i := 0; i < MaxChallengesPerUser+3; i++ {
+		put(string(rune('a'+i)), t0+int64(i), t0+hour)
+	}
+	if st.Challenge(dg("a")) != nil || st.Challenge(dg(string(rune('a'+MaxChallengesPerUser+2)))) == nil {
+		t.Fatal("the bound did not drop the oldest")
+	}
+	put("late", t0+2*hour, t0+3*hour) // every earlier one has expired
+	n := 0
+	for _, c := range st.challenges {
+		if c != nil {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d challenges after the others expired, want 1", n)
+	}
+}

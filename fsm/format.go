@@ -37,6 +37,7 @@ var typeFormat = map[CmdType]int{
 	// Second factors (totp).
 	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
 	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
+	TypePutChallenge: FormatV3, TypeTakeChallenge: FormatV3,
 	// Events and webhooks (45–54).
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,

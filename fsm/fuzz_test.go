@@ -43,6 +43,8 @@ func allCommands() []Command {
 		&FactorUse{Nonce: "n", UserID: 1, Secret: dp(dg("p")), Step: 56, Recovery: dp(dg("r1"))},
 		&SetRecoveryCodes{UserID: 1, Recovery: []Digest{dg("r3")}, Now: 4},
 		&ResetFactors{UserID: 1},
+		&PutChallenge{Challenge: Challenge{ID: dg("c"), UserID: 1, Kind: "portal_2fa", Data: []byte("{}"), Created: 1, Expires: 2}},
+		&TakeChallenge{ID: dg("c"), Now: 1},
 		&PutWebhook{Webhook: Webhook{ID: "wh", DB: "db", URL: "https://x/h", Events: []string{"session.ended"}, Format: "standard",
 			ClientID: "c1", Secret: []byte{1, 0}, Created: 2, Cursor: EventID{3, 4}, Paused: true, PauseReason: "r", PausedAt: 5}},
 		&DeleteWebhook{ID: "wh"},

@@ -101,6 +101,7 @@ type image struct {
 	sessions []*Session
 	clients  []Client
 	factors  []*Factors
+	challs   []*Challenge
 	webhooks []*Webhook
 	evMeta   eventMeta
 	events   []Event
@@ -134,6 +135,9 @@ func (s *State) capture() *image {
 	for _, f := range s.factors {
 		img.factors = append(img.factors, f)
 	}
+	for _, c := range s.challenges {
+		img.challs = append(img.challs, c)
+	}
 	for _, w := range s.webhooks {
 		img.webhooks = append(img.webhooks, w)
 	}
@@ -159,6 +163,7 @@ func (img *image) sort() {
 	sort.Slice(img.keys, func(i, j int) bool { return img.keys[i].Kid < img.keys[j].Kid })
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
 	sort.Slice(img.factors, func(i, j int) bool { return img.factors[i].UserID < img.factors[j].UserID })
+	sort.Slice(img.challs, func(i, j int) bool { return string(img.challs[i].ID[:]) < string(img.challs[j].ID[:]) })
 	sort.Slice(img.webhooks, func(i, j int) bool { return img.webhooks[i].ID < img.webhooks[j].ID })
 	sortByDigest(img.sessions)
 }
@@ -231,6 +236,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, f := range img.factors {
 		rw.json(recFactors, f)
+	}
+	for _, c := range img.challs {
+		rw.json(recChallenge, c)
 	}
 	for _, w := range img.webhooks {
 		rw.json(recWebhook, w)
@@ -433,6 +441,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.factors = make(map[uint64]*Factors)
 		}
 		s.factors[f.UserID] = f
+	case recChallenge:
+		c := &Challenge{}
+		if err := json.Unmarshal(b, c); err != nil {
+			return err
+		}
+		if s.challenges == nil {
+			s.challenges = make(map[Digest]*Challenge)
+		}
+		s.challenges[c.ID] = c
 	case recWebhook:
 		w := &Webhook{}
 		if err := json.Unmarshal(b, w); err != nil {

@@ -39,7 +39,8 @@ type State struct {
 	nextUser uint64
 	index    uint64 // last log index applied; changes with the state, under mu
 
-	factors map[uint64]*Factors // second factors by user (factors.go); nil until the first
+	factors    map[uint64]*Factors   // second factors by user (factors.go); nil until the first
+	challenges map[Digest]*Challenge // sign-in steps in progress (challenges.go); nil until the first
 
 	sessions atomic.Int64
 

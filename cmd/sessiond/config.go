@@ -117,6 +117,8 @@ type Config struct {
 	PprofAddr     string      // --pprof-addr (pprof.go)
 	MetricsAddr   string      // --metrics-addr (metricsaddr.go)
 	MetricsToken  secret      // --metrics-token-file: GET /metrics on the API port
+
+	SecondFactor SecondFactorFlags // see secondfactorflags.go
 }
 
 // DefaultConfig is a single durable node on loopback: data in ./data, API
@@ -238,6 +240,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	authzFlags(fs, &c.Authz)
 	eventsFlags(fs, &c.Events)
 	portalFlags(fs, &c.Portal)
+	secondFactorFlags(fs, &c.SecondFactor)
 	auditFlag(fs, c)
 	pprofFlag(fs, c)
 	metricsFlags(fs, c, keyFiles)
@@ -493,5 +496,6 @@ func (c Config) apiConfig(log *slog.Logger) api.Config {
 	c.Authz.apply(&ac)
 	c.Events.apply(&ac)
 	c.Portal.apply(&ac)
+	c.SecondFactor.apply(&ac)
 	return ac
 }

@@ -36,7 +36,7 @@ type Server struct {
 	ln     net.Listener
 	certs  *transport.CertReloader // nil without --tls-cert
 	seal   *auth.Sealer            // seals the JWT keyring, MACs backups
-	audit  *slog.Logger            // --audit-log; nil = the log
+	audit  *slog.Logger            // --audit-log, else the log itself
 	stdout io.Writer               // where --audit-log - writes
 	node   *cluster.Node
 	api    *api.Server
@@ -450,8 +450,13 @@ func (s *Server) openAudit() error {
 	if err != nil {
 		return err
 	}
+	// One structured logger for every audit line, the API's and the
+	// cluster's (cluster-key calls) alike: the sink, or the main log with
+	// its format, never the Raft library's text. Each line names its node
+	// itself, so the logger adds none.
+	s.audit = s.log
 	if l != nil {
-		s.audit = l.With("node", s.cfg.NodeID)
+		s.audit = l
 		s.log.Info("audit lines go to their own sink", "audit_log", s.cfg.AuditLog)
 	}
 	return nil
