@@ -257,8 +257,9 @@ func (s *Server) routes() error {
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
-// leader, holds a fresh read lease (it has caught up) and is not shutting
-// down.
+// leader, has caught up (cluster.Node.Ready: a read lease, or a read index
+// applied and the leader heard from; an unused lease lapses) and is not
+// shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")
