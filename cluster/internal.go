@@ -214,10 +214,17 @@ func (n *Node) call(ctx context.Context, target, raftAddr, path string, body []b
 	return nil
 }
 
+// errNoRoute: the member answered 404 without an error body, the answer of
+// a binary that predates the route (a rolling upgrade).
+var errNoRoute = errors.New("cluster: route unknown to the member (an older binary)")
+
 // decodeInternalError rebuilds a typed error from an internal error body.
 func decodeInternalError(status int, data []byte) error {
 	var e internalError
 	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		if status == http.StatusNotFound { // a route an older binary does not serve
+			return fmt.Errorf("%w: %w: status %d", ErrForward, errNoRoute, status)
+		}
 		return fmt.Errorf("%w: status %d", ErrForward, status)
 	}
 	return codeError(e.Error.Code, e.Error.Message)
