@@ -46,11 +46,6 @@ type Node interface {
 	// CheckBackup verifies a backup as Restore would and returns the
 	// state it holds, changing nothing.
 	CheckBackup(r io.Reader) (*fsm.State, error)
-	// CheckKey reports, in constant time, whether presented is the
-	// in-process capability token that cluster.KeyGate puts in
-	// cluster.KeyHeader after verifying a signed operator call (never the
-	// cluster key itself, which does not leave a node).
-	CheckKey(presented string) bool
 	// InternalHandler serves the node-to-node /internal/ routes.
 	InternalHandler() http.Handler
 	// Collectors are the node's Prometheus collectors.
@@ -257,8 +252,9 @@ func (s *Server) routes() error {
 }
 
 // readyz is what a load balancer polls: 200 only when the node knows a
-// leader, holds a fresh read lease (it has caught up) and is not shutting
-// down.
+// leader, has caught up (cluster.Node.Ready: a read lease, or a read index
+// applied and the leader heard from; an unused lease lapses) and is not
+// shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.node.Ready() {
 		w.Header().Set("Retry-After", "1")

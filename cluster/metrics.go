@@ -66,6 +66,14 @@ func newNodeMetrics() *nodeMetrics {
 	for _, r := range []string{"ok", "no_leader", "timeout", "error"} {
 		m.forwarded.WithLabelValues(r)
 	}
+	for _, role := range []string{"leader", "forwarded"} {
+		m.riBatch.WithLabelValues(role)
+	}
+	for t := 1; t < 256; t++ {
+		if name := fsm.CmdType(t).String(); name != "other" {
+			m.applyDur.WithLabelValues(name)
+		}
+	}
 	return m
 }
 
@@ -125,7 +133,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 			}
 			return time.Since(lc).Seconds()
 		}),
-		gauge("sessiond_cluster_read_lease_valid", "1 while the node holds a fresh read lease.", func() float64 {
+		gauge("sessiond_cluster_read_lease_valid", "1 while the node holds a read lease; renewed only while default reads use it, so 0 on an idle node (not a fault: see sessiond_ready).", func() float64 {
 			if n.LeaseValid() {
 				return 1
 			}
