@@ -43,3 +43,32 @@ func TestMonitoring_AlertRuleTests(t *testing.T) {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 }
+
+// TestMonitoring_AbsentAlertsQuietOnFreshNode: every family an absent()
+// alert watches is exported by a node that has served nothing yet, so
+// those alerts stay quiet on a new cluster (and alerts_test.yml's quiet
+// case is what a fresh node really exports).
+func TestMonitoring_AbsentAlertsQuietOnFreshNode(t *testing.T) {
+	rules, err := os.ReadFile("../docs/monitoring/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := regexp.MustCompile(`absent\((\w+)`).FindAllSubmatch(rules, -1)
+	if len(watched) == 0 {
+		t.Fatal("alerts.yml has no absent() alert")
+	}
+	e := newTestEnv(t)
+	mfs, err := e.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, mf := range mfs {
+		exported[mf.GetName()] = len(mf.GetMetric()) > 0
+	}
+	for _, m := range watched {
+		if !exported[string(m[1])] {
+			t.Errorf("a fresh node does not export %s, which an absent() alert watches", m[1])
+		}
+	}
+}

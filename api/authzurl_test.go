@@ -188,3 +188,17 @@ func BenchmarkPathViews(b *testing.B) {
 		})
 	}
 }
+
+// TestAuthz_AppQueryIsNotACredential: Envoy appends the app's path and
+// query to /v1/authz?p=; an app URL carrying ?token= (a reset link) is
+// not refused as a credential in sessiond's URL, and such a query is
+// never read as one either.
+func TestAuthz_AppQueryIsNotACredential(t *testing.T) {
+	e := newTestEnv(t)
+	if r := e.authzDo("GET", "/v1/authz?p=/reset?token=abc&session_id=x", bearerH(e.admin)); r.Status != 200 {
+		t.Fatalf("app query: %d %s", r.Status, r.Body)
+	}
+	if r := e.authzDo("GET", "/v1/authz?access_token="+e.admin); r.Status != 401 {
+		t.Fatalf("a token in forward auth's query was read: %d", r.Status)
+	}
+}

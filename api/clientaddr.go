@@ -119,8 +119,13 @@ var urlSecretParams = []string{"password", "token", "access_token", "refresh_tok
 var errURLSecret = fieldError(ErrBadField, "credentials and tokens must not be sent in the URL query (it ends up in logs): send them in the body or a header")
 
 // urlSecret reports a request whose query string carries a credential.
+//
+// Forward auth is not checked: it reads no credential from its query
+// (authzCarriers), and behind Envoy, whose ext_authz appends the app's own
+// path and query to /v1/authz?p=, the query is the app's URL, where a
+// password-reset link's ?token= is the app's business.
 func urlSecret(r *http.Request) bool {
-	if r.URL.RawQuery == "" {
+	if r.URL.RawQuery == "" || r.URL.Path == "/v1/authz" {
 		return false
 	}
 	q := r.URL.Query()

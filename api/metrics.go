@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,23 +56,51 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_waiting", Help: "Password hashes waiting for a worker."},
 			func() float64 { return float64(s.svc.Pool().Waiting()) }),
 		passwordChecks(s.svc),
+		secondFactorChecks(s.svc),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_ready", Help: "1 when the node is ready for traffic (/readyz)."},
 			func() float64 { return b2f(s.node.Ready()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
 			func() float64 { return float64(s.node.AppliedIndex()) }),
 	}
-	for _, d := range []string{"native", "odoo", "jwt", "knox"} {
-		for _, k := range []string{"logout", "logoutall"} {
-			m.logouts.WithLabelValues(d, k, "ok")
-		}
-		for _, r := range []string{"ok", "bad_credentials", "throttled"} {
-			m.logins.WithLabelValues(d, r)
-		}
-	}
+	m.initSeries()
 	if err := registerAll(reg, append([]prometheus.Collector{m.httpRequests, m.httpDuration, m.validations, m.logins, m.logouts}, gauges...)); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Every label value a family can take, so that each series exists at
+// zero from the first scrape: absent() alerts do not fire on a fresh
+// node, and dashboards draw 0 rather than "no data".
+var (
+	metricDialects    = []string{dialectNative, dialectOdoo, dialectJWT, dialectKnox}
+	loginDialects     = append(append([]string(nil), metricDialects...), portalDialect)
+	metricLevels      = []cluster.Level{cluster.Default, cluster.Consistent, cluster.Stale}
+	validationResults = []string{resHit, resMiss, resExpired, resMalformed, resInactive, resError}
+	loginResults      = []string{"ok", "bad_credentials", "throttled", "error"}
+	logoutResults     = []string{"ok", "error"}
+)
+
+// initSeries creates every labelled series of the API's families at zero
+// (http routes are initialised as they are registered: route.go's handle).
+func (m *metrics) initSeries() {
+	for _, d := range metricDialects {
+		for _, l := range metricLevels {
+			for _, r := range validationResults {
+				m.validations.WithLabelValues(d, l.String(), r)
+			}
+		}
+	}
+	for _, d := range loginDialects {
+		for _, r := range loginResults {
+			m.logins.WithLabelValues(d, r)
+		}
+		for _, k := range []string{"logout", "logoutall"} {
+			for _, r := range logoutResults {
+				m.logouts.WithLabelValues(d, k, r)
+			}
+		}
+	}
 }
 
 func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
@@ -98,7 +127,7 @@ func (m *metrics) login(dialect string, err error) {
 	result := "ok"
 	switch {
 	case err == nil:
-	case errors.Is(err, auth.ErrBadCredentials):
+	case errors.Is(err, auth.ErrBadCredentials), isSecondFactorRefusal(err): // a code asked for or refused is the user's, not the service's
 		result = "bad_credentials"
 	case errors.Is(err, auth.ErrThrottled):
 		result = "throttled"
@@ -119,6 +148,12 @@ func (m *metrics) logout(dialect, kind string, err error) {
 // instrument counts and times a route under its template.
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 	counter := s.metrics
+	// The route's series exist from the start (at zero): its latency, and
+	// its requests answered 200 under the pattern's method.
+	counter.httpDuration.WithLabelValues(route)
+	if method, _, ok := strings.Cut(route, " "); ok {
+		counter.httpRequests.WithLabelValues(route, methodLabel(method), "200")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw, ok := w.(*respWriter)

@@ -122,3 +122,36 @@ func TestMetrics_AnonymousGetsNoCounts(t *testing.T) {
 		t.Fatalf("scrape token: %d", code)
 	}
 }
+
+// TestMetrics_EveryFamilyFromTheStart: on a node that has served no
+// validation, logout or failed login, every labelled family already has
+// its series at zero, so absent() alerts stay quiet and dashboards draw 0
+// (docs/monitoring/alerts_test.yml tests the alerts on such a node).
+func TestMetrics_EveryFamilyFromTheStart(t *testing.T) {
+	e := newTestEnv(t)
+	res, err := http.Get(httptest.NewServer(e.srv.MetricsHandler()).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, series := range []string{
+		`sessiond_validations_total{dialect="knox",level="stale",result="expired"}`,
+		`sessiond_validations_total{dialect="native",level="default",result="hit"}`,
+		`sessiond_logins_total{dialect="jwt",result="error"}`,
+		`sessiond_logins_total{dialect="portal",result="bad_credentials"}`,
+		`sessiond_logouts_total{dialect="odoo",kind="logoutall",result="error"}`,
+		`sessiond_http_request_duration_seconds_count{route="GET /readyz"}`,
+		`sessiond_http_requests_total{code="200",method="POST",route="POST /api/login"}`,
+		`sessiond_internal_auth_failures_total{reason="bad_signature"}`,
+		`sessiond_forwarded_writes_total{result="no_leader"}`,
+		`sessiond_readindex_batch_size_count{role="forwarded"}`,
+		`sessiond_fsm_apply_duration_seconds_count{command="retire_key"}`,
+		`sessiond_password_checks_total{result="budget_spent"}`,
+		`sessiond_second_factor_checks_total{method="totp",result="replayed"}`,
+	} {
+		if !strings.Contains(string(body), "\n"+series+" ") {
+			t.Errorf("a fresh node lacks %s", series)
+		}
+	}
+}

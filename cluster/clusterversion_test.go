@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -100,4 +103,55 @@ func TestClusterVersion_RaiseDowngradeCancel(t *testing.T) {
 		t.Fatalf("operator grant after cancel: %v", err)
 	}
 	c.ensureSameState()
+}
+
+// During a rolling upgrade from 0.3.0 a new leader's followers may not
+// serve the quorum round's route (they answer 404). With two such voters
+// of three, the round alone never reaches a quorum: the leader proves its
+// term with a barrier instead, as 0.3.0 did, so reads and readiness go on
+// (found by TestUpgrade_RollingMixedCluster: an upgraded leader of two
+// 0.3.0 members never became ready). A member that answers nothing at all
+// still fails the round closed.
+func TestReadIndex_OlderMembersWithoutConfirm(t *testing.T) {
+	old := func(cfg *Config) {
+		if cfg.NodeID == "n1" {
+			return
+		}
+		cfg.wrapInternal = func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == confirmPath {
+					http.NotFound(w, r) // what a binary without the route answers
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	}
+	c := newTestCluster(t, 3, old)
+	var leader *testNode
+	eventually(t, 10*time.Second, "n1 to lead", func() bool {
+		leader = c.waitLeader()
+		if leader.id != "n1" {
+			leader.raft.LeadershipTransferToServer("n1", raft.ServerAddress(c.nodes[0].raftAddr))
+			return false
+		}
+		return true
+	})
+	before := leader.raft.LastIndex()
+	if _, err := leader.leaderReadIndexRound(ctx5(t)); err != nil {
+		t.Fatalf("read index with two voters that predate the round: %v", err)
+	}
+	if leader.raft.LastIndex() == before {
+		t.Fatal("no barrier proved the term")
+	}
+	uid := mustUser(t, leader.Node, "mixed")
+	for _, f := range c.followers() {
+		if err := f.WaitReady(ctx5(t)); err != nil {
+			t.Fatalf("%s not ready under a leader of a newer binary: %v", f.id, err)
+		}
+	}
+	mustLogin(t, c.followers()[0].Node, uid, "mixed-tok")
+	if !valid(t, c.followers()[1].Node, Consistent, "mixed-tok") {
+		t.Fatal("a consistent read on the other follower refused a login")
+	}
 }

@@ -16,9 +16,9 @@ import (
 )
 
 // KeyHeader used to carry the cluster key on internal calls. The key no
-// longer travels (see package reqsign); the header now only carries, inside
-// one process, the capability token KeyGate sets after verifying a
-// signature, and any value arriving from the network is refused.
+// longer travels (see package reqsign), and any value arriving in this
+// header is refused; a verified call is marked in its request's context
+// instead (KeyVerified).
 const KeyHeader = "X-Sessiond-Cluster-Key"
 
 const maxInternalBody = 1 << 20
@@ -214,10 +214,17 @@ func (n *Node) call(ctx context.Context, target, raftAddr, path string, body []b
 	return nil
 }
 
+// errNoRoute: the member answered 404 without an error body, the answer of
+// a binary that predates the route (a rolling upgrade).
+var errNoRoute = errors.New("cluster: route unknown to the member (an older binary)")
+
 // decodeInternalError rebuilds a typed error from an internal error body.
 func decodeInternalError(status int, data []byte) error {
 	var e internalError
 	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		if status == http.StatusNotFound { // a route an older binary does not serve
+			return fmt.Errorf("%w: %w: status %d", ErrForward, errNoRoute, status)
+		}
 		return fmt.Errorf("%w: status %d", ErrForward, status)
 	}
 	return codeError(e.Error.Code, e.Error.Message)

@@ -66,6 +66,14 @@ func newNodeMetrics() *nodeMetrics {
 	for _, r := range []string{"ok", "no_leader", "timeout", "error"} {
 		m.forwarded.WithLabelValues(r)
 	}
+	for _, role := range []string{"leader", "forwarded"} {
+		m.riBatch.WithLabelValues(role)
+	}
+	for t := 1; t < 256; t++ {
+		if name := fsm.CmdType(t).String(); name != "other" {
+			m.applyDur.WithLabelValues(name)
+		}
+	}
 	return m
 }
 

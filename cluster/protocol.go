@@ -104,8 +104,11 @@ import (
 const leaseMargin = 50 * time.Millisecond
 
 // confirmPath is the quorum round's route on every member (handleConfirm).
-// An older member answers 404, which counts as no answer: the round fails
-// closed, never a false confirmation.
+// An older member (0.3.0) answers 404, which is no confirmation; when the
+// round needs such members for its quorum, the leader proves its term as
+// 0.3.0 did, by committing a barrier (confirmQuorum): a rolling upgrade
+// whose new leader has older followers keeps serving reads, at one log
+// write per round while it lasts. TestReadIndex_OlderMembersWithoutConfirm.
 const confirmPath = "/internal/v1/confirm"
 
 // leasePeriod is how long the leader counts a lease it granted.
@@ -356,7 +359,7 @@ func (n *Node) confirmQuorum(ctx context.Context, term uint64) error {
 		}()
 	}
 	go func() { wg.Wait(); cancel() }()
-	left := len(peers)
+	left, older := len(peers), 0
 	for left > 0 {
 		select {
 		case err := <-answers:
@@ -366,9 +369,14 @@ func (n *Node) confirmQuorum(ctx context.Context, term uint64) error {
 				got++
 			case errors.Is(err, errNewerTerm):
 				return fmt.Errorf("%w: %v", ErrNotLeader, err)
+			case errors.Is(err, errNoRoute):
+				older++
 			}
 			if got >= need {
 				return nil
+			}
+			if got+left < need && got+left+older >= need {
+				return n.confirmByBarrier(term, timeout)
 			}
 			if got+left < need {
 				return fmt.Errorf("%w: no quorum confirmed term %d: %v", ErrNotLeader, term, err)
@@ -380,6 +388,21 @@ func (n *Node) confirmQuorum(ctx context.Context, term uint64) error {
 		}
 	}
 	return fmt.Errorf("%w: no quorum confirmed term %d", ErrNotLeader, term)
+}
+
+// confirmByBarrier proves the term the way releases before the round did:
+// a barrier entry committed now was accepted by a quorum in this term,
+// after the round began, so no later leader had committed anything yet.
+// Used only while members that predate confirmPath are needed for the
+// quorum.
+func (n *Node) confirmByBarrier(term uint64, timeout time.Duration) error {
+	if err := n.barrier(timeout); err != nil {
+		return fmt.Errorf("%w: barrier for older members: %v", ErrNotLeader, err)
+	}
+	if n.raft.CurrentTerm() != term || n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	return nil
 }
 
 // askConfirm is one voter's part of a round: nil only for an answer to

@@ -372,33 +372,40 @@ func TestUpgrade_RollingMixedCluster(t *testing.T) {
 		}
 		return -1
 	}
-	// Followers first: the two that do not lead run the new binary.
-	first := leaderIdx()
-	var others []int
-	for i := range nodes {
-		if i != first {
-			others = append(others, i)
-		}
-	}
-	for _, i := range others {
-		l.restartOn(i, binPath, false)
-		l.progress(30)
-	}
-	// The failover: the release's leader crashes (kill -9); an upgraded
-	// node takes over, under read leases the old leader granted, while
-	// the old one comes back on the release. The new leader must write
-	// nothing the release cannot read.
-	l.restartOn(first, oldBin, true)
-	t.Logf("%s leads with %s back on release %s", nodes[leaderIdx()].id, nodes[first].id, version)
+	// A follower runs the new binary first.
+	up := (leaderIdx() + 1) % len(nodes)
+	l.restartOn(up, binPath, false)
 	l.progress(30)
-	statusOut, err := runCLI(t, joinEnv, "", "status", "--addr", nodes[others[0]].apiURL)
+	// The failover: the release's leader crashes (kill -9) until the
+	// upgraded node wins the election (each crashed node comes back on the
+	// release): this tree leads two members of the release, under read
+	// leases the old leader granted, and must write nothing they cannot
+	// read.
+	for try := 0; ; try++ {
+		ld := leaderIdx()
+		if ld == up {
+			break
+		}
+		if try == 10 {
+			t.Fatalf("the upgraded %s never won an election in %d crashes of the leader", nodes[up].id, try)
+		}
+		l.restartOn(ld, oldBin, true)
+	}
+	t.Logf("%s (this tree) leads two members on release %s", nodes[up].id, version)
+	l.progress(30)
+	statusOut, err := runCLI(t, joinEnv, "", "status", "--addr", nodes[up].apiURL)
 	if err != nil || !strings.Contains(statusOut, "cluster level: 1") {
 		t.Fatalf("status in the mixed cluster: %v\n%s", err, statusOut)
 	}
 	t.Logf("mixed cluster:\n%s", statusOut)
 
-	// The last node upgrades: the leader raises the level.
-	l.restartOn(first, binPath, false)
+	// The others upgrade; once the last has, the leader raises the level.
+	for i := range nodes {
+		if i != up {
+			l.restartOn(i, binPath, false)
+			l.progress(30)
+		}
+	}
 	eventually(t, waitLong, "the level raised to 2", func() error {
 		out, err := runCLI(t, joinEnv, "", "status", "--addr", nodes[0].apiURL)
 		if err != nil || !strings.Contains(out, "cluster level: 2 (set at index") {
