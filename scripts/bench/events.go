@@ -244,6 +244,7 @@ func (r *runner) eventsLag(ctx context.Context, sinks []*hookSink, parts int) er
 		}(w)
 	}
 	wg.Wait()
+	rate1 := float64(len(acked)) / time.Since(start).Seconds()
 	drained(ctx, sinks)
 	s.mu.Lock()
 	var lags []float64
@@ -263,7 +264,6 @@ func (r *runner) eventsLag(ctx context.Context, sinks []*hookSink, parts int) er
 	}
 	sort.Float64s(lags)
 	q := func(f float64) float64 { return lags[min(len(lags)-1, int(f*float64(len(lags))))] }
-	rate1 := float64(len(acked)) / time.Since(start).Seconds()
 	logf("events: lag at %.0f logouts/s (3 subscriptions): p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d acknowledged, %d not delivered",
 		rate1, q(0.5), q(0.99), lags[len(lags)-1], len(acked), missing)
 	r.extras["events_lag"] = map[string]any{"rate": rate1, "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": lags[len(lags)-1],
