@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/sessiond/sessiond/auth"
-	"github.com/sessiond/sessiond/cluster"
 	"github.com/sessiond/sessiond/fsm"
 )
 
@@ -144,11 +143,7 @@ func (s *Server) introspectAuth(w http.ResponseWriter, r *http.Request, p params
 		}
 		return introspectCaller{client: &c, oauth: true}, true
 	}
-	if k := r.Header.Get(cluster.KeyHeader); k != "" {
-		if !s.node.CheckKey(k) {
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "bad cluster key")
-			return introspectCaller{}, false
-		}
+	if byKey(r) {
 		return introspectCaller{}, true
 	}
 	if r.Header.Get("Authorization") == "" {

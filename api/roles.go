@@ -58,12 +58,12 @@ func (s *Server) operatorOrClusterKey(r *http.Request) error {
 	return nil
 }
 
-// byKey reports whether the request came through KeyGate's cluster-key
-// path (or claims to: checkKey decides).
-func byKey(r *http.Request) bool { return r.Header.Get(cluster.KeyHeader) != "" }
+// byKey reports whether the request came through KeyGate's verified
+// cluster-key path: a mark in its context that only KeyGate sets.
+func byKey(r *http.Request) bool { return cluster.KeyVerified(r.Context()) }
 
 func (s *Server) checkKey(r *http.Request) error {
-	if s.node.CheckKey(r.Header.Get(cluster.KeyHeader)) {
+	if byKey(r) {
 		return nil
 	}
 	return ErrForbidden

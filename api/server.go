@@ -46,11 +46,6 @@ type Node interface {
 	// CheckBackup verifies a backup as Restore would and returns the
 	// state it holds, changing nothing.
 	CheckBackup(r io.Reader) (*fsm.State, error)
-	// CheckKey reports, in constant time, whether presented is the
-	// in-process capability token that cluster.KeyGate puts in
-	// cluster.KeyHeader after verifying a signed operator call (never the
-	// cluster key itself, which does not leave a node).
-	CheckKey(presented string) bool
 	// InternalHandler serves the node-to-node /internal/ routes.
 	InternalHandler() http.Handler
 	// Collectors are the node's Prometheus collectors.

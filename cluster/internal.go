@@ -16,9 +16,9 @@ import (
 )
 
 // KeyHeader used to carry the cluster key on internal calls. The key no
-// longer travels (see package reqsign); the header now only carries, inside
-// one process, the capability token KeyGate sets after verifying a
-// signature, and any value arriving from the network is refused.
+// longer travels (see package reqsign), and any value arriving in this
+// header is refused; a verified call is marked in its request's context
+// instead (KeyVerified).
 const KeyHeader = "X-Sessiond-Cluster-Key"
 
 const maxInternalBody = 1 << 20

@@ -47,7 +47,6 @@ type Node struct {
 	refresher *refresher
 	auth      *authMetrics
 	guard     *reqGuard // verifies signed internal calls
-	capToken  string    // in-process proof that KeyGate verified a call
 
 	// readyTerm is the term in which this node, as leader, has seen an
 	// entry of its own term applied; read-indexes are only served then.
@@ -123,7 +122,6 @@ func Open(cfg Config) (*Node, error) {
 	n.metrics = newNodeMetrics()
 	n.auth = newAuthMetrics()
 	n.guard = newReqGuard(n)
-	n.capToken = newCapToken()
 	if n.fsm.OnApply == nil {
 		n.fsm.OnApply = n.metrics.observeApply
 	}

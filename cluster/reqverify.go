@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"bytes"
-	"crypto/rand"
+	"context"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -269,10 +267,12 @@ func (g *reqGuard) spool(head []byte, rest io.Reader, limit int64, h hash.Hash) 
 // KeyGate wraps the public API handler so that operator tools and other
 // nodes authenticate to the cluster-key routes (/v1/cluster/*) with a
 // signature instead of the key. A verified request reaches the handler
-// carrying this process's capability token in KeyHeader, which CheckKey
-// accepts; a request carrying anything in KeyHeader itself (the raw key
-// of an old client, or a guess) is refused and counted. /internal/ is
-// left to InternalHandler, which verifies on its own.
+// marked in its context (KeyVerified), a value nothing outside this
+// process can set: it once was a capability token in KeyHeader, a header
+// any code that copies or logs a request's headers could carry on. A
+// request carrying anything in KeyHeader itself (the raw key of an old
+// client, or a guess) is refused and counted. /internal/ is left to
+// InternalHandler, which verifies on its own.
 func (n *Node) KeyGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/internal/") {
@@ -289,9 +289,8 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 			// audit line, once it is answered; the signature is never
 			// logged. `sessiond status` (GET /v1/cluster) is a routine
 			// read, not break-glass.
-			r2.Header.Set(KeyHeader, n.capToken)
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-			next.ServeHTTP(sw, r2)
+			next.ServeHTTP(sw, r2.WithContext(context.WithValue(r2.Context(), keyVerifiedKey{}, true)))
 			route := clip(r.Method + " " + r.URL.Path)
 			result := "ok"
 			if sw.status >= 400 {
@@ -304,15 +303,16 @@ func (n *Node) KeyGate(next http.Handler) http.Handler {
 	})
 }
 
-// CheckKey reports whether presented is this process's capability token,
-// which only KeyGate puts on a request after verifying its signature. The
-// cluster key itself is no longer accepted from the network: it never
-// leaves a node. An empty cluster key makes KeyGate refuse everything.
-func (n *Node) CheckKey(presented string) bool {
-	if presented == "" || n.capToken == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(presented), []byte(n.capToken)) == 1
+// keyVerifiedKey is the context key of KeyGate's mark.
+type keyVerifiedKey struct{}
+
+// KeyVerified reports whether the request whose context this is came
+// through KeyGate with a valid cluster-key signature. Only KeyGate sets
+// it; the cluster key itself is never accepted from the network, and an
+// empty cluster key makes KeyGate refuse everything.
+func KeyVerified(ctx context.Context) bool {
+	v, _ := ctx.Value(keyVerifiedKey{}).(bool)
+	return v
 }
 
 // sign adds the signature of an internal call to the node target; without
@@ -321,12 +321,6 @@ func (n *Node) sign(req *http.Request, target string, body []byte) {
 	if n.guard.key != nil {
 		reqsign.SignSum(req, n.guard.key, target, sha256.Sum256(body), time.Now())
 	}
-}
-
-func newCapToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // writeTooLarge answers a signed call whose body is over limit.

@@ -130,8 +130,12 @@ var Catalogue = []Mutant{
 	{Name: "key-revoke-not-narrowing", Class: "a narrowing command missing from the revocation wait",
 		// Issue 23's bug (a): the wait was a hand list that missed key
 		// revoke and client delete; the table column now decides it.
-		// Not yet caught by the fault suite (0 of 3, 2026-12-06): its
-		// workload has no key revoke or client delete. Unit tests catch it
+		// Caught 3 of 3 (2026-12-06, `go run ./scripts/mutants -only
+		// key-revoke-not-narrowing`, three runs), each time by both P2-key
+		// and P2-client: the credentials workload (workload_creds.go)
+		// revokes keys and deletes clients through a healthy node and
+		// probes the isolated follower at once, inside its read lease.
+		// Unit tests catch it too
 		// (TestRevocation_EveryNarrowingCommandWaitsForHolders).
 		Edits: []Edit{{"fsm/commands.go", `spec("retire_key", Narrows,`, `spec("retire_key", Keeps,`},
 			{"fsm/commands.go", `spec("delete_client", Narrows,`, `spec("delete_client", Keeps,`}},
@@ -174,4 +178,11 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"fsm/snapshot.go", "\tfor _, n := range img.nodes {\n\t\trw.json(recNode, n)\n\t}\n",
 			"\tfor _, n := range img.nodes {\n\t\t_ = n\n\t}\n"}},
 		Expect: "unit", Fast: true, Unit: &UnitTest{"./fsm/", "TestSnapshot_RoundTrip"}},
+	{Name: "read-index-writes-a-barrier", Class: "a read index proven by a log write (a barrier per round)",
+		// Correct but costly: the protocol before issue 23. Every miss
+		// and every idle lease renewal then appends and fsyncs an entry.
+		// No fault checker counts entries; the miss test does.
+		Edits: []Edit{{"cluster/protocol.go", "\tidx := n.fsmIndex(n.raft.CommitIndex())\n",
+			"\tn.raft.Barrier(time.Second).Error()\n\tidx := n.fsmIndex(n.raft.CommitIndex())\n"}},
+		Expect: "unit", Unit: &UnitTest{"./api/", "TestMisses_AppendNoLogEntry"}},
 }
