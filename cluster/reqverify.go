@@ -50,7 +50,7 @@ var errBodyTooLarge = errors.New("signed body over the limit")
 // reqGuard verifies signed calls: the internal API, and the public
 // cluster-key routes through KeyGate.
 type reqGuard struct {
-	key      []byte // signing key derived from the cluster key; nil refuses all
+	key      []byte   // signing key derived from the cluster key; nil refuses all
 	accepted [][]byte // keys of ClusterKeysAccepted: verify, never sign
 	now      func() time.Time
 	replay   *replayCache

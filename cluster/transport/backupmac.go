@@ -3,9 +3,9 @@ package transport
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"encoding/hex"
 	"hash"
 	"io"
 	"strings"

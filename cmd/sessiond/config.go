@@ -252,7 +252,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 // secretFiles are the *-file flags.
 type secretFiles struct {
 	clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld, metricsToken string
-	clusterKeyOld                                                      string // rotation.go
+	clusterKeyOld                                                        string // rotation.go
 }
 
 // parseFlags refuses secret flags, applies environment fallbacks and then
