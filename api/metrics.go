@@ -56,6 +56,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_hash_pool_waiting", Help: "Password hashes waiting for a worker."},
 			func() float64 { return float64(s.svc.Pool().Waiting()) }),
 		passwordChecks(s.svc),
+		secondFactorChecks(s.svc),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_ready", Help: "1 when the node is ready for traffic (/readyz)."},
 			func() float64 { return b2f(s.node.Ready()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiond_fsm_applied_index", Help: "Last log index applied to the state machine."},
@@ -126,7 +127,7 @@ func (m *metrics) login(dialect string, err error) {
 	result := "ok"
 	switch {
 	case err == nil:
-	case errors.Is(err, auth.ErrBadCredentials):
+	case errors.Is(err, auth.ErrBadCredentials), isSecondFactorRefusal(err): // a code asked for or refused is the user's, not the service's
 		result = "bad_credentials"
 	case errors.Is(err, auth.ErrThrottled):
 		result = "throttled"

@@ -148,6 +148,7 @@ func TestMetrics_EveryFamilyFromTheStart(t *testing.T) {
 		`sessiond_readindex_batch_size_count{role="forwarded"}`,
 		`sessiond_fsm_apply_duration_seconds_count{command="retire_key"}`,
 		`sessiond_password_checks_total{result="budget_spent"}`,
+		`sessiond_second_factor_checks_total{method="totp",result="replayed"}`,
 	} {
 		if !strings.Contains(string(body), "\n"+series+" ") {
 			t.Errorf("a fresh node lacks %s", series)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -197,4 +199,38 @@ func init() {
 		{auth.ErrNoTOTP, apiError{409, "no_second_factor"}},
 		{ErrStepUp, apiError{401, "step_up_required"}},
 	}, errorTable...)
+}
+
+// secondFactorChecks is sessiond_second_factor_checks_total{method,
+// result}: every pair at zero from the start (absent() alerts stay
+// quiet). A rising wrong is someone holding a password and guessing
+// codes; a rising replayed, codes being reused (a phished code raced by
+// its owner, or a client retrying).
+func secondFactorChecks(svc *auth.Service) prometheus.Collector {
+	return &factorCollector{svc: svc, desc: prometheus.NewDesc("sessiond_second_factor_checks_total",
+		"Second-factor checks by method (totp, recovery) and result: ok, wrong, replayed (a code already used), malformed (not a code), throttled, error.",
+		[]string{"method", "result"}, nil)}
+}
+
+type factorCollector struct {
+	svc  *auth.Service
+	desc *prometheus.Desc
+}
+
+func (c *factorCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *factorCollector) Collect(ch chan<- prometheus.Metric) {
+	got := c.svc.SecondFactorChecks()
+	for _, m := range []string{"totp", "recovery"} {
+		for _, r := range []string{"ok", "wrong", "replayed", "malformed", "throttled", "error"} {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(got[[2]string{m, r}]), m, r)
+		}
+	}
+}
+
+// isSecondFactorRefusal: a login refused for its second factor (none
+// given, wrong, used, malformed), which metrics count as bad credentials.
+func isSecondFactorRefusal(err error) bool {
+	return errors.Is(err, auth.ErrSecondFactorRequired) || errors.Is(err, auth.ErrBadSecondFactor) ||
+		errors.Is(err, auth.ErrBadOTPSyntax) || errors.Is(err, fsm.ErrSecondFactorNeeded)
 }

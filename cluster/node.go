@@ -391,7 +391,7 @@ func (n *Node) hasOtherVoters() bool {
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
+		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed(), n.acceptedKeys()...)
 		if err != nil {
 			return nil, err
 		}

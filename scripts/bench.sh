@@ -15,6 +15,8 @@
 #                                         session (≈ 16 GB at 10M) and refuses to start without it;
 #                                         every wait is bounded (the driver gives up after 45 min)
 #   scripts/bench.sh --quick              a short smoke run (1 round, 2 s windows)
+#   scripts/bench.sh --events             logout throughput with 3 webhook subscriptions ÷ none
+#                                         (alternating runs), and delivery lag at 1,000 logouts/s
 #   scripts/bench.sh --install --compare  apt-get install wrk, redis-server, etcd-server if missing
 #   scripts/bench.sh --all                every row of docs/BENCHMARKS.md: --compare, then --big
 #                                         (results in $BENCH_OUT/compare and $BENCH_OUT/big)
@@ -36,6 +38,7 @@ while [[ $# -gt 0 ]]; do
 	--max-load) max_load="$2"; shift ;;
 	--quick) args+=(-d 2s -warmup 500ms -rounds 1 -sessions 20000 -logout-pool 20000 -logoutall-pool 5000 -failovers 1) ;;
 	--big) args+=(-sessions 1000000 -workloads memory,validate-wrk,snapshot,startup -levels default) ;;
+	--events) args+=(-workloads events -sessions 20000 -logout-pool 200000 -logoutall-pool 1000 -levels default) ;;
 	--huge) huge=1 ;;
 	--all) all=1 ;;
 	-h | --help) usage 0 ;;

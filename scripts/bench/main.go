@@ -60,7 +60,7 @@ func setOf(s string) map[string]bool {
 	return m
 }
 
-const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,flood,flood1,proxy,snapshot,failover,startup,memory"
+const allWorkloads = "validate-wrk,validate-go,login,logout,logoutall,mixed,flood,flood1,proxy,snapshot,failover,startup,memory,events"
 
 func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

@@ -37,7 +37,11 @@ type runner struct {
 func (r *runner) setup(ctx context.Context) error {
 	cfg := r.cfg
 	r.extras = map[string]any{}
-	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, append(benchNodeFlags(), cfg.nodeFlags...))
+	flags := append(benchNodeFlags(), cfg.nodeFlags...)
+	if cfg.workloads["events"] {
+		flags = append(flags, "--webhook-allow-private") // the receivers are on 127.0.0.1
+	}
+	sd, err := newSDCluster(cfg.bin, r.procs, cfg.root, 3, flags)
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func (r *runner) phases(ctx context.Context) error {
 			{"validate-wrk", r.phaseValidateWrk}, {"validate-go", r.phaseValidateGo},
 			{"login", r.phaseLogin}, {"logout", r.phaseLogout}, {"logoutall", r.phaseLogoutAll},
 			{"mixed", r.phaseMixed}, {"flood", r.phaseFlood}, {"flood1", r.phaseFlood1}, {"proxy", r.phaseProxy}, {"snapshot", r.phaseSnapshot},
-			{"startup", r.phaseStartup},
+			{"startup", r.phaseStartup}, {"events", r.phaseEvents},
 		}
 		for _, s := range steps {
 			if !w[s.name] {
