@@ -279,7 +279,7 @@ func (d *Dispatcher) work(ctx context.Context, id string, cur fsm.EventID) {
 		if !ok || w.Paused {
 			return
 		}
-		evs, last, err := st.EventsAfter(cur, 4*d.cfg.MaxBatch)
+		evs, last, err := st.EventsAfter(cur, 2*d.cfg.MaxBatch)
 		if errors.Is(err, fsm.ErrEventsGone) {
 			d.pause(ctx, id, cur, "events after the cursor are no longer kept (retention): resynchronise the receiver, then resume")
 			return
