@@ -406,3 +406,53 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestPortal_LastSeenCostsNoWritePerRequest: using a portal session (20
+// forward-auth checks) moves its last-seen through the existing idle
+// refresh, at most once per RefreshEvery, never a write per request.
+func TestPortal_LastSeenCostsNoWritePerRequest(t *testing.T) {
+	e := newTestEnv(t)
+	e.createUser("lee", "lee-password-123", nil)
+	r := newBrowser(t, e).signIn("lee", "lee-password-123", "")
+	tok := cookieToken(r)
+	before := e.node.FSM().AppliedIndex()
+	for i := 0; i < 20; i++ {
+		if st := e.authzDo("GET", "/v1/authz", "Cookie: sessiond="+tok); st.Status != 200 {
+			t.Fatalf("check %d: %d", i, st.Status)
+		}
+	}
+	if after := e.node.FSM().AppliedIndex(); after > before+1 {
+		t.Fatalf("20 uses took %d log entries", after-before)
+	}
+}
+
+// TestPortal_NoNestedRedirect: forward auth never wraps the portal (or
+// the login page) in another rd, so a portal mistakenly put behind
+// forward auth cannot loop; an external login URL gets rd only for a
+// listed host, with host:port matching that port only.
+func TestPortal_NoNestedRedirect(t *testing.T) {
+	e := newTestEnv(t, portalOpt)
+	proxy := []string{"Accept: text/html", "X-Forwarded-Proto: https", "X-Forwarded-Host: app.example.com"}
+	st := e.authzDo("GET", "/v1/authz", append(proxy, "X-Forwarded-Uri: /auth/?rd=https%3A%2F%2Fapp.example.com%2F")...)
+	if st.Status != http.StatusFound || st.Header.Get("Location") != "https://app.example.com/auth/" {
+		t.Fatalf("the portal behind forward auth: %d %q", st.Status, st.Header.Get("Location"))
+	}
+	st = e.authzDo("GET", "/v1/authz", append(proxy, "X-Forwarded-Uri: /x")...)
+	if want := "https://app.example.com/auth/?rd=" + url.QueryEscape("https://app.example.com/x"); st.Header.Get("Location") != want {
+		t.Fatalf("Location %q, want %q", st.Header.Get("Location"), want)
+	}
+	ext := newTestEnv(t, portalOpt, func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) {
+		c.AuthzLoginURL = "https://plain.other.org/signin"
+	})
+	for host, withRD := range map[string]bool{"app.other.org:8443": true, "app.other.org:9443": false, "app.other.org": false, "plain.other.org:9000": true} {
+		st := ext.authzDo("GET", "/v1/authz", "Accept: text/html", "X-Forwarded-Proto: https", "X-Forwarded-Host: "+host, "X-Forwarded-Uri: /p")
+		loc := st.Header.Get("Location")
+		if got := strings.Contains(loc, "?rd="); got != withRD || !strings.HasPrefix(loc, "https://plain.other.org/signin") {
+			t.Errorf("host %s: Location %q", host, loc)
+		}
+	}
+	st = ext.authzDo("GET", "/v1/authz", "Accept: text/html", "X-Forwarded-Proto: https", "X-Forwarded-Host: plain.other.org", "X-Forwarded-Uri: /signin?rd=x")
+	if loc := st.Header.Get("Location"); loc != "https://plain.other.org/signin" {
+		t.Errorf("the login page behind forward auth: %q", loc)
+	}
+}

@@ -42,12 +42,6 @@ func joinTestEnv(t *testing.T, first *testEnv, id string, opts ...envOpt) *testE
 	return &testEnv{t: t, node: tn.node, svc: tn.svc, srv: tn.srv, http: hs, URL: hs.URL, now: tn.acfg.Now, admin: first.admin}
 }
 
-// codeUse is one login with a code in the concurrency test's history.
-type codeUse struct {
-	step int64
-	ok   bool
-}
-
 // oneUseModel is a TOTP account as the log must behave: a use of step s
 // succeeds iff no use of s or a later step succeeded before it.
 var oneUseModel = porcupine.Model{

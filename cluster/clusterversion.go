@@ -86,9 +86,9 @@ func (n *Node) Downgrade(ctx context.Context, level int, cancel bool) (fsm.Clust
 	if cancel {
 		cmd = &fsm.SetClusterFormat{Level: fsm.CurrentFormat}
 	} else {
-		if level < fsm.FormatBase || level > fsm.CurrentFormat {
-			return st.ClusterFormat(), fmt.Errorf("%w: log format %d: this binary knows formats %d to %d",
-				ErrConfig, level, fsm.FormatBase, fsm.CurrentFormat)
+		if level < fsm.MinDowngrade || level > fsm.CurrentFormat {
+			return st.ClusterFormat(), fmt.Errorf("%w: log format %d: a downgrade goes to %d (0.3.0) up to %d (this binary); "+
+				"older releases cannot be rolled back to (docs/COMPATIBILITY.md)", ErrConfig, level, fsm.MinDowngrade, fsm.CurrentFormat)
 		}
 		if need, what := st.StateFormatNeeded(); need > level {
 			return st.ClusterFormat(), fmt.Errorf("%w: it needs log format %d: %s", fsm.ErrFormatInUse, need, what)

@@ -44,23 +44,29 @@ func TestClusterVersion_RaiseDowngradeCancel(t *testing.T) {
 	})
 	c.ensureSameState()
 
-	// An operator exists: a downgrade to 0 is refused and names them.
+	// A user holds state a binary of format 1 would drop: a downgrade to 1
+	// is refused and names them.
 	leader := c.waitLeader()
-	uid := mustUser(t, leader.Node, "olga")
+	if _, err := leader.Apply(ctx5(t), &fsm.CreateUser{Nonce: "una", DB: "db", Login: "una",
+		PasswordHash: "$argon2id$test", EmailUnverified: true, Now: 1}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := leader.fsm.State().UserByLogin("db", "una")
+	uid := u.ID
 	yes, no := true, false
-	if _, err := leader.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 1}); err != nil {
-		t.Fatal(err)
-	}
 	via := c.followers()[0]
-	if _, err := via.Downgrade(ctx5(t), fsm.FormatBase, false); !errorsIs(err, fsm.ErrFormatInUse) || !strings.Contains(err.Error(), `"olga"`) {
-		t.Fatalf("downgrade below an operator: %v", err)
+	if _, err := via.Downgrade(ctx5(t), fsm.FormatOperator, false); !errorsIs(err, fsm.ErrFormatInUse) || !strings.Contains(err.Error(), `"una"`) {
+		t.Fatalf("downgrade below an unverified address: %v", err)
 	}
-	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &no, Now: 2}); err != nil {
+	if _, err := via.Downgrade(ctx5(t), fsm.FormatBase, false); !errorsIs(err, ErrConfig) {
+		t.Fatalf("downgrade below 0.3.0's format: %v", err)
+	}
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, EmailUnverified: &no, Now: 2}); err != nil {
 		t.Fatal(err)
 	}
-	cf, err := via.Downgrade(ctx5(t), fsm.FormatBase, false)
-	if err != nil || cf.Level != fsm.FormatBase || !cf.Downgrade {
-		t.Fatalf("downgrade to 0: %+v %v", cf, err)
+	cf, err := via.Downgrade(ctx5(t), fsm.FormatOperator, false)
+	if err != nil || cf.Level != fsm.FormatOperator || !cf.Downgrade {
+		t.Fatalf("downgrade to 1: %+v %v", cf, err)
 	}
 	// Every member snapshots past the downgrade entry, and the pin holds
 	// through those ticks of the leader's loop: a write above it is
@@ -73,15 +79,15 @@ func TestClusterVersion_RaiseDowngradeCancel(t *testing.T) {
 		}
 		return true
 	})
-	if got := c.waitLeader().fsm.State().ClusterFormat(); got.Level != fsm.FormatBase {
+	if got := c.waitLeader().fsm.State().ClusterFormat(); got.Level != fsm.FormatOperator {
 		t.Fatalf("the leader raised a pinned level: %+v", got)
 	}
-	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 3}); !errorsIs(err, ErrUpgrading) ||
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, EmailUnverified: &yes, Now: 3}); !errorsIs(err, ErrUpgrading) ||
 		!strings.Contains(err.Error(), "downgrade --cancel") {
-		t.Fatalf("operator grant at level 0: %v", err)
+		t.Fatalf("a FormatV3 field at level 1: %v", err)
 	}
 	st := via.Status(false)
-	if st.Formats == nil || st.Formats.ClusterLevel != fsm.FormatBase || !st.Formats.Downgraded ||
+	if st.Formats == nil || st.Formats.ClusterLevel != fsm.FormatOperator || !st.Formats.Downgraded ||
 		st.Formats.Format != fsm.CurrentFormat || len(st.Formats.MemberFormats) != 3 {
 		t.Fatalf("status formats: %+v", st.Formats)
 	}
@@ -99,8 +105,8 @@ func TestClusterVersion_RaiseDowngradeCancel(t *testing.T) {
 	if cf, err := c.nodes[0].Downgrade(ctx5(t), 0, true); err != nil || cf.Level != fsm.CurrentFormat || cf.Downgrade {
 		t.Fatalf("cancel: %+v %v", cf, err)
 	}
-	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, Operator: &yes, Now: 4}); err != nil {
-		t.Fatalf("operator grant after cancel: %v", err)
+	if _, err := via.Apply(ctx5(t), &fsm.UpdateUser{UserID: uid, EmailUnverified: &yes, Now: 4}); err != nil {
+		t.Fatalf("a FormatV3 field after cancel: %v", err)
 	}
 	c.ensureSameState()
 }

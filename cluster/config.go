@@ -58,6 +58,12 @@ type Config struct {
 	// ClusterKey authenticates internal endpoints (forwarding, read-index,
 	// join). Empty disables them: a single node needs none.
 	ClusterKey string
+	// ClusterKeysAccepted are cluster keys this node accepts from peers
+	// and tools but never uses itself: the other key of a rotation
+	// (docs/OPERATIONS.md, "Rotating the cluster key"). Install the new key
+	// here on every node, then make it ClusterKey (the old one here) on
+	// every node, then drop the old one.
+	ClusterKeysAccepted []string
 	// BackupKeys MAC backups (see transport/backupmac.go): the first makes the MAC
 	// of every backup written, any of them verifies one restored. They
 	// are derived from the seal secret. Empty: backups carry no MAC and
@@ -165,6 +171,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: apply timeout must be positive", ErrConfig)
 	case CheckClusterKey(c.ClusterKey) != nil:
 		return CheckClusterKey(c.ClusterKey)
+	case checkAccepted(c.ClusterKeysAccepted) != nil:
+		return checkAccepted(c.ClusterKeysAccepted)
+	case len(c.ClusterKeysAccepted) > 0 && c.ClusterKey == "":
+		return fmt.Errorf("%w: an accepted (previous or next) cluster key needs a cluster key to use", ErrConfig)
 	case c.RaftLogLevel != "" && hclog.LevelFromString(c.RaftLogLevel) == hclog.NoLevel:
 		return fmt.Errorf("%w: raft log level %q: want trace, debug, info, warn or error", ErrConfig, c.RaftLogLevel)
 	}
@@ -191,6 +201,15 @@ func (c *Config) logOutput() io.Writer {
 		return c.LogOutput
 	}
 	return os.Stderr
+}
+
+func checkAccepted(keys []string) error {
+	for _, k := range keys {
+		if err := CheckClusterKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MinClusterKeyLen is the shortest cluster key accepted.

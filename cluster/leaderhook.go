@@ -20,11 +20,11 @@ func (n *Node) SetOnLeader(fn func(context.Context)) {
 	if term == 0 || n.raft == nil || !n.IsLeader() || n.raft.CurrentTerm() != term {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	n.goAttach(func() {
+		ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.ApplyTimeout)
 		defer cancel()
 		n.runOnLeader(ctx, term)
-	}()
+	})
 }
 
 // runOnLeader runs the leader hook for term unless it already ran for it.

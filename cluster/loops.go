@@ -20,7 +20,7 @@ func (n *Node) watchLeadership(ch <-chan bool) {
 			return
 		case isLeader := <-ch:
 			if isLeader {
-				go n.becomeLeader()
+				n.goAttach(n.becomeLeader)
 			}
 		}
 	}
@@ -42,7 +42,7 @@ func (n *Node) becomeLeader() {
 	if n.raft.State() != raft.Leader {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	ctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.ApplyTimeout)
 	defer cancel()
 	// Its own record first, with its format: on a new cluster this makes
 	// the cluster's format the current one before the seed writes
@@ -63,15 +63,14 @@ func (n *Node) becomeLeader() {
 func (n *Node) leaderLoop() {
 	n.every(n.cfg.PurgeInterval, func() {
 		if n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() {
-			n.PurgeOnce(context.Background())
+			n.PurgeOnce(n.stopCtx)
 		}
 	})
 }
 
 // every is the body of each background loop: fn at every tick of d until
-// the node stops, then the loop's n.wg.Done.
+// the node stops (the loops run under goAttach).
 func (n *Node) every(d time.Duration, fn func()) {
-	defer n.wg.Done()
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -108,8 +107,7 @@ const maxPendingRefreshes = 50000
 
 func newRefresher(n *Node) *refresher {
 	r := &refresher{n: n, pending: make(map[fsm.Digest]int64)}
-	n.wg.Add(1)
-	go r.loop()
+	n.goAttach(r.loop)
 	return r
 }
 

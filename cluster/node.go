@@ -65,12 +65,18 @@ type Node struct {
 	leases *leaseTable
 	nfsm   *notifyingFSM
 
-	notify   chan bool
-	closing  atomic.Bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	shutOnce sync.Once
-	shutErr  error
+	notify  chan bool
+	closing atomic.Bool
+	stop    chan struct{}
+	// wg counts the goroutines the node started (goattach.go); wgMu
+	// orders goAttach's Add before Shutdown's Wait; stopCtx ends with
+	// n.stop, for the bounded calls those goroutines make.
+	wg         sync.WaitGroup
+	wgMu       sync.RWMutex
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	shutOnce   sync.Once
+	shutErr    error
 
 	// onLeader is the leader hook, and hookMu/hookTerm/preparedTerm make
 	// it run once per term of leadership however its registration and
@@ -104,6 +110,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
 	n := &Node{cfg: cfg, fsm: cfg.FSM, stop: make(chan struct{}), notify: make(chan bool, 8), born: time.Now(), leases: newLeaseTable()}
+	n.stopCtx, n.stopCancel = context.WithCancel(context.Background())
 	if n.fsm == nil {
 		n.fsm = fsm.New()
 	}
@@ -134,12 +141,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.startPeerHTTP()
 	n.refresher = newRefresher(n)
-	n.wg.Add(5)
-	go n.leaderLoop()
-	go n.leaseLoop()
-	go n.announceLoop()
-	go n.promoteLoop()
-	go n.formatLoop() // the cluster version (clusterversion.go)
+	n.goAttach(n.leaderLoop)
+	n.goAttach(n.leaseLoop)
+	n.goAttach(n.announceLoop)
+	n.goAttach(n.promoteLoop)
+	n.goAttach(n.formatLoop) // the cluster version (clusterversion.go)
 	return n, nil
 }
 
@@ -258,7 +264,7 @@ func (n *Node) startRaft() error {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
-	go n.watchLeadership(n.notify)
+	n.goAttach(func() { n.watchLeadership(n.notify) })
 	return nil
 }
 
@@ -341,12 +347,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.refresher.flush(ctx)
 		}
 		n.closing.Store(true)
-		close(n.stop)
+		n.stopping()
 		if n.raft != nil && n.raft.State() == raft.Leader && n.hasOtherVoters() {
 			n.raft.LeadershipTransfer().Error()
 		}
+		n.stopPeerHTTP() // its Serve goroutine is attached: it returns now
 		n.wg.Wait()
-		n.stopPeerHTTP()
 		if n.raft != nil {
 			n.shutErr = n.raft.Shutdown().Error()
 		}
@@ -385,7 +391,7 @@ func (n *Node) hasOtherVoters() bool {
 func (n *Node) newTransport(adv net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	cfg := &raft.NetworkTransportConfig{MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: logger}
 	if n.cfg.TLS == nil {
-		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed())
+		stream, err := transport.NewKeyed(n.cfg.RaftBind, adv, n.streamKey(), n.raftAuthFailed(), n.acceptedKeys()...)
 		if err != nil {
 			return nil, err
 		}

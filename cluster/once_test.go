@@ -187,15 +187,16 @@ func (c *testCluster) indexOf(n *testNode) int {
 	return -1
 }
 
-// TestOnce_BelowFormatV3SendsTheOldForm: while a member announces a
-// format below fsm.FormatV3, a write with a nonce is sent without it
+// TestOnce_BelowFormatV3SendsTheOldForm: while the cluster is below
+// fsm.FormatV3, a write with a nonce is sent without it
 // (applied as before, not refused), through the leader and through a
 // follower alike, and no member remembers the nonce.
 func TestOnce_BelowFormatV3SendsTheOldForm(t *testing.T) {
 	older := fsm.FormatOperator
-	c := newTestCluster(t, 1, nil)
-	old := c.addNode("n2", func(cfg *Config) { cfg.claimFormat = &older })
-	c.waitConverged()
+	// Every member announces the older level (a member below the
+	// cluster's level may no longer join), so the cluster stays below it.
+	c := newTestCluster(t, 2, func(cfg *Config) { cfg.claimFormat = &older })
+	old := c.nodes[1]
 	leader := c.waitLeader()
 	uid := mustUser(t, leader.Node, "old-form")
 	for _, via := range []*testNode{c.nodes[0], old} {

@@ -43,7 +43,8 @@ func (n *Node) startPeerHTTP() {
 		Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: log.New(io.Discard, "", 0), // failed handshakes are counted by the layer
 	}
-	go n.peerSrv.Serve(n.stream.HTTP())
+	srv, ln := n.peerSrv, n.stream.HTTP()
+	n.goAttach(func() { srv.Serve(ln) })
 	tr := &http.Transport{
 		DialContext:         n.dialPeer,
 		MaxIdleConnsPerHost: 64,

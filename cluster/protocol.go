@@ -14,7 +14,8 @@ package cluster
 // granted a lease to. A narrowing command ends, shortens or weakens a
 // credential.
 //
-// Invariants, each with the test that checks it:
+// Invariants, each with the test that checks it and the planted bug
+// (scripts/mutants) that test fails on:
 //
 //	I1 Narrowing is declared, not listed. Whether a command narrows is the
 //	   fsm command table's Validity column; applyLocal waits (I2) after
@@ -22,20 +23,29 @@ package cluster
 //	   does not know.
 //	   fsm.TestCommands_EveryTypeDeclaresValidity,
 //	   TestRevocation_EveryNarrowingCommandWaitsForHolders.
+//	   Mutant: key-revoke-not-narrowing.
 //	I2 A narrowing command is acknowledged only once every holder whose
 //	   lease may still run (on the leader's monotonic clock) has applied
 //	   it, or that lease has lapsed.
 //	   TestRevocation_NoLeaseHolderOutlivesALogout,
 //	   TestRevocation_UnansweringHolderCostsItsLeaseOnly.
+//	   Mutant: revocation-skips-lease-wait.
 //	I3 The leader records a grant before it starts the round that proves
 //	   the read index the lease rests on, running until arrival +
 //	   MaxStale + leaseMargin. TestLease_GrantedBeforeTheRound.
+//	   Mutant: lease-granted-after-round.
 //	I4 A node counts its lease from before it sent the request that earned
 //	   it, on its monotonic clock. TestLease_CountsFromTheSend,
 //	   TestLease_WallClockStepDoesNotStretchIt.
-//	I5 A leader does not know its predecessors' grants: in each term,
-//	   before it waits for any narrowing command, it grants every member a
-//	   lease of one period from now. TestRevocation_NewLeaderWaitsOutOldLeases.
+//	   Mutants: lease-counted-from-answer, restart-serves-before-catchup.
+//	I5 A leader does not know its predecessors' grants, so after an
+//	   election it assumes every member may hold one: in each term, before
+//	   it waits for any narrowing command, it grants every member of the
+//	   configuration a lease of one period (MaxStale + leaseMargin) from
+//	   now, and acknowledges no narrowing write until each has confirmed
+//	   it or that window ran out. TestRevocation_NewLeaderWaitsOutOldLeases.
+//	   Mutant: new-leader-forgets-old-leases (a graceful restart hands
+//	   leadership over in milliseconds, within the old leases).
 //	I6 A read index is the leader's commit index at the start of a round
 //	   that began after every read it serves (batcher), in a term in which
 //	   the leader has committed an entry (readyTerm), and that a quorum of
@@ -45,11 +55,13 @@ package cluster
 //	   the read began. TestReadIndex_NeedsFreshQuorumAnswers,
 //	   TestReadIndex_OtherTermAnswerDoesNotCount,
 //	   TestReadIndex_CoversWritesAppliedOnFollowersFirst.
+//	   Mutants: readindex-without-quorum-round, reads-before-term-barrier.
 //	I7 Reads write nothing, and leases renew only while used: an idle
 //	   cluster appends no entry, a miss appends none.
 //	   TestIdle_ClusterAppendsNoEntries,
 //	   TestReadIndex_MissesAndConsistentReadsAppendNothing,
-//	   TestLease_RenewedOnlyWhileUsed.
+//	   TestLease_RenewedOnlyWhileUsed, api.TestMisses_AppendNoLogEntry.
+//	   Mutant: read-index-writes-a-barrier.
 //
 // Why the promise holds. Let R be a narrowing command committed at index
 // i and acknowledged at time a, and let node F accept a credential R

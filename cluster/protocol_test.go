@@ -223,7 +223,7 @@ func TestProtocol_DocNamesExistingTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sources strings.Builder
-	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go"} {
+	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go", "../api/*_test.go"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -240,6 +240,22 @@ func TestProtocol_DocNamesExistingTests(t *testing.T) {
 	for _, name := range names {
 		if !strings.Contains(sources.String(), "func "+name+"(") {
 			t.Errorf("protocol.go names %s, which no test file defines", name)
+		}
+	}
+	// And every planted bug it names is in the mutant catalogue.
+	catalogue, err := os.ReadFile("../scripts/mutants/catalogue.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := regexp.MustCompile(`(?m)^//\s+Mutants?: ([a-z0-9, -]+)`).FindAllStringSubmatch(string(doc), -1)
+	if len(lines) < 7 {
+		t.Fatalf("protocol.go names planted bugs for %d invariants, not 7", len(lines))
+	}
+	for _, l := range lines {
+		for _, m := range strings.Split(l[1], ",") {
+			if m = strings.TrimSpace(m); !strings.Contains(string(catalogue), `Name: "`+m+`"`) {
+				t.Errorf("protocol.go names mutant %q, which scripts/mutants does not have", m)
+			}
 		}
 	}
 }

@@ -58,6 +58,18 @@ func (n *Node) streamKey() []byte {
 	return k
 }
 
+// acceptedKeys are the rotation's other cluster keys, accepted but never
+// proved by this node.
+func (n *Node) acceptedKeys() [][]byte {
+	var out [][]byte
+	for _, k := range n.cfg.ClusterKeysAccepted {
+		if k != "" {
+			out = append(out, []byte(k))
+		}
+	}
+	return out
+}
+
 // authLogger logs refused attempts next to the Raft library's own lines.
 func (n *Node) authLogger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "auth", Level: hclog.Warn, Output: n.cfg.logOutput()})

@@ -50,7 +50,8 @@ var errBodyTooLarge = errors.New("signed body over the limit")
 // reqGuard verifies signed calls: the internal API, and the public
 // cluster-key routes through KeyGate.
 type reqGuard struct {
-	key      []byte // signing key derived from the cluster key; nil refuses all
+	key      []byte   // signing key derived from the cluster key; nil refuses all
+	accepted [][]byte // keys of ClusterKeysAccepted: verify, never sign
 	now      func() time.Time
 	replay   *replayCache
 	throttle *failThrottle
@@ -76,6 +77,9 @@ func newReqGuard(n *Node) *reqGuard {
 	}
 	if n.cfg.ClusterKey != "" {
 		g.key = reqsign.Key(n.cfg.ClusterKey)
+		for _, k := range n.acceptedKeys() {
+			g.accepted = append(g.accepted, reqsign.Key(string(k)))
+		}
 	}
 	return g
 }
@@ -184,7 +188,7 @@ func (g *reqGuard) check(r *http.Request, limit int64, now time.Time) (io.ReadCl
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}
-	if !sig.Valid(g.key, r.Method, uri, sum) {
+	if !g.validSig(sig, r.Method, uri, sum) {
 		if cleanup != nil {
 			cleanup()
 		}
@@ -366,3 +370,13 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the connection (flushes and
 // deadlines of a streamed backup).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// validSig checks a signature under the cluster key and, during a
+// rotation, the accepted ones: every key is tried, whichever matches.
+func (g *reqGuard) validSig(sig reqsign.Signature, method, uri string, sum [32]byte) bool {
+	ok := sig.Valid(g.key, method, uri, sum)
+	for _, k := range g.accepted {
+		ok = sig.Valid(k, method, uri, sum) || ok
+	}
+	return ok
+}

@@ -72,9 +72,11 @@ func (s *State) ClusterFormat() ClusterFormat {
 
 // stateFormats is the list of checks behind StateFormatNeeded: each
 // reports the level a part of the state needs to survive on a binary, and
-// what holds it (for the downgrade's refusal), or FormatBase. Helpers that
-// add persisted state at a new level add one function here (or through
-// FormatUses); each runs under s.mu's read lock.
+// what holds it (for the downgrade's refusal), or FormatBase. A feature
+// that adds persisted state an older binary would drop, and whose loss
+// would matter (a weaker sign-in, a silent stop), adds one function here (or registers it with FormatUses);
+// each runs under s.mu's read lock. State that may be lost (sign-in steps
+// in progress, remembered request ids) needs none.
 var stateFormats = []func(s *State) (int, string){
 	func(s *State) (int, string) {
 		for _, u := range s.users {
@@ -84,11 +86,34 @@ var stateFormats = []func(s *State) (int, string){
 		}
 		return FormatBase, ""
 	},
+	// totp: an older binary would drop second factors, and their users
+	// would sign in with a password alone.
+	func(s *State) (int, string) {
+		for _, f := range s.factors {
+			if len(f.TOTP) > 0 || len(f.TOTPPending) > 0 || len(f.Recovery) > 0 {
+				return FormatV3, fmt.Sprintf("user %d has a second factor (an older binary would drop it: reset it first)", f.UserID)
+			}
+		}
+		return FormatBase, ""
+	},
+	// events: an older binary would drop webhook subscriptions silently.
+	func(s *State) (int, string) {
+		for id := range s.webhooks {
+			return FormatV3, fmt.Sprintf("webhook %s is subscribed (an older binary would drop it: delete it first)", id)
+		}
+		return FormatBase, ""
+	},
 }
 
-// FormatUses registers a state check for StateFormatNeeded; call it from
-// an init function next to the state it checks.
+// FormatUses registers a state check for StateFormatNeeded, from an init
+// function next to the state it checks (emailverify.go does).
 func FormatUses(check func(s *State) (int, string)) { stateFormats = append(stateFormats, check) }
+
+// MinDowngrade is the lowest level a downgrade may set: 0.3.0 (format 1)
+// is the oldest release a rollback can reach (docs/COMPATIBILITY.md), and
+// its binaries write FormatOperator fields with no record to check, so a
+// record below that would have newer members refuse what they apply.
+const MinDowngrade = FormatOperator
 
 // StateFormatNeeded is the highest level any part of the state needs, and
 // what holds it: a downgrade below it would have older binaries drop data.
@@ -111,7 +136,7 @@ func (s *State) stateFormatNeededLocked() (int, string) {
 // applySetClusterFormat stores the level. Lowering it is refused while
 // the state needs more, deterministically on every replica.
 func (s *State) applySetClusterFormat(c *SetClusterFormat) Result {
-	if c.Level < FormatBase {
+	if c.Level < MinDowngrade {
 		return fail(ErrBadCommand)
 	}
 	if cur := s.ClusterFormat(); !cur.Set || c.Level < cur.Level {

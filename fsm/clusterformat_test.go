@@ -31,37 +31,42 @@ func TestClusterFormat_SetAndSnapshot(t *testing.T) {
 // A downgrade below what the state holds is refused on every replica
 // alike, and says so; once the state no longer needs it, it applies, and
 // a command needing more than the level is then refused by Apply itself.
+// Nothing lowers the level below MinDowngrade.
 func TestClusterFormat_DowngradeRefusedWhileStateNeedsIt(t *testing.T) {
 	a := &applier{t: t, f: New()}
 	a.must(&SetClusterFormat{Level: FormatV3})
-	op := newUser("olga")
-	op.Operator = true
-	uid := a.must(op).UserID
-	if lv, what := a.f.State().StateFormatNeeded(); lv != FormatOperator || !strings.Contains(what, "olga") {
+	u := newUser("una")
+	u.EmailUnverified = true
+	uid := a.must(u).UserID
+	if lv, what := a.f.State().StateFormatNeeded(); lv != FormatV3 || !strings.Contains(what, "una") {
 		t.Fatalf("StateFormatNeeded = %d %q", lv, what)
 	}
-	if err := a.apply(&SetClusterFormat{Level: FormatBase, Downgrade: true}).Err(); !errors.Is(err, ErrFormatInUse) {
-		t.Fatalf("downgrade below an operator: %v", err)
+	if err := a.apply(&SetClusterFormat{Level: FormatOperator, Downgrade: true}).Err(); !errors.Is(err, ErrFormatInUse) {
+		t.Fatalf("downgrade below an unverified address: %v", err)
 	}
 	if cf := a.f.State().ClusterFormat(); cf.Level != FormatV3 {
 		t.Fatalf("a refused downgrade changed the level: %+v", cf)
 	}
-	a.must(&SetClusterFormat{Level: FormatOperator, Downgrade: true}) // what the state needs is enough
 	no := false
-	a.must(&UpdateUser{UserID: uid, Operator: &no}) // needs FormatOperator: allowed at 1
-	a.must(&SetClusterFormat{Level: FormatBase, Downgrade: true})
-	yes := true
-	if err := a.apply(&UpdateUser{UserID: uid, Operator: &yes}).Err(); !errors.Is(err, ErrFormatGated) {
-		t.Fatalf("an operator grant at level 0: %v", err)
+	a.must(&UpdateUser{UserID: uid, EmailUnverified: &no}) // needs FormatV3: allowed at 2
+	a.must(&SetClusterFormat{Level: FormatOperator, Downgrade: true})
+	if err := a.apply(&SetClusterFormat{Level: FormatBase, Downgrade: true}).Err(); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("a downgrade below MinDowngrade: %v", err)
 	}
-	if u, _ := a.f.State().User(uid); u.Operator {
+	yes := true
+	if err := a.apply(&UpdateUser{UserID: uid, EmailUnverified: &yes}).Err(); !errors.Is(err, ErrFormatGated) {
+		t.Fatalf("a FormatV3 field at level 1: %v", err)
+	}
+	if u, _ := a.f.State().User(uid); u.EmailUnverified {
 		t.Fatal("a gated command changed the state")
 	}
 	if a.f.AppliedIndex() != a.idx || a.f.State().index != a.idx {
 		t.Fatalf("a gated command must still advance the index: %d %d, want %d", a.f.AppliedIndex(), a.f.State().index, a.idx)
 	}
-	a.must(&SetClusterFormat{Level: FormatV3}) // cancel: up again
-	a.must(&UpdateUser{UserID: uid, Operator: &yes})
+	op := true
+	a.must(&UpdateUser{UserID: uid, Operator: &op}) // FormatOperator: allowed at 1
+	a.must(&SetClusterFormat{Level: FormatV3})      // cancel: up again
+	a.must(&UpdateUser{UserID: uid, EmailUnverified: &yes})
 }
 
 // A command type this binary does not know stops it through OnUnreadable,

@@ -50,8 +50,8 @@ func TestEmailUnverified_GatedAndKept(t *testing.T) {
 	if u, _ := a.f.State().User(uid); u.EmailUnverified {
 		t.Fatal("verifying did not clear the flag")
 	}
-	a.must(&SetClusterFormat{Level: FormatBase, Downgrade: true})
+	a.must(&SetClusterFormat{Level: FormatOperator, Downgrade: true}) // the lowest a downgrade goes (MinDowngrade)
 	if err := a.apply(&UpdateUser{UserID: uid, EmailUnverified: &yes}).Err(); !errors.Is(err, ErrFormatGated) {
-		t.Fatalf("the flag at level 0: %v", err)
+		t.Fatalf("the flag at level 1: %v", err)
 	}
 }

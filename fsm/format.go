@@ -54,6 +54,9 @@ func FormatNeeded(cmd Command) int {
 	if lv, ok := typeFormat[cmd.Type()]; ok {
 		return lv
 	}
+	if ff, ok := cmd.(FieldFormatter); ok {
+		return ff.FieldFormat()
+	}
 	switch c := cmd.(type) {
 	case *CreateUser:
 		if c.EmailUnverified { // fwd: emailverify.go
@@ -96,6 +99,13 @@ func EntryFormatNeeded(entry []byte) int {
 	if lv, ok := typeFormat[CmdType(entry[0])]; ok {
 		return lv
 	}
+	if usesFormat(CmdType(entry[0])) {
+		cmd, err := Decode(entry)
+		if err != nil || cmd == nil {
+			return FormatBase
+		}
+		return FormatNeeded(cmd)
+	}
 	switch CmdType(entry[0]) {
 	case TypeCreateSession:
 		// A login's entry is decoded only when it can hold a FormatV3
@@ -114,3 +124,24 @@ func EntryFormatNeeded(entry []byte) int {
 	}
 	return FormatNeeded(cmd)
 }
+
+// FieldFormatter is the hook for a command whose fields need a level: its
+// FieldFormat reports the level of the fields it sets. A command type that
+// implements it declares its fields' levels next to its struct instead of
+// in FormatNeeded's switch, and EntryFormatNeeded decodes its entries
+// (usesFormat, a table built once). A whole new type needs only its line
+// in typeFormat; persisted state an older binary would drop registers a
+// check with FormatUses (clusterformat.go), which a downgrade consults.
+type FieldFormatter interface{ FieldFormat() int }
+
+// usesFormat reports whether type t implements FieldFormatter.
+func usesFormat(t CmdType) bool { return fieldFormatters[t] }
+
+var fieldFormatters = func() (out [256]bool) {
+	for t := range out {
+		if c := newCommand(CmdType(t)); c != nil {
+			_, out[t] = c.(FieldFormatter)
+		}
+	}
+	return out
+}()

@@ -86,6 +86,8 @@ var codeSentinels = map[string]error{
 	"shutting_down": ErrUnavailable, "forward_failed": ErrUnavailable, "no_signing_key": ErrUnavailable,
 
 	"cluster_upgrading": ErrUpgrading,
+	"format_gated":      ErrUpgrading, // a command the cluster's format level does not allow yet
+	"format_in_use":     ErrConflict,  // a downgrade below a format the state still uses
 
 	// Second factors.
 	"second_factor_required": ErrSecondFactorRequired, "bad_second_factor": ErrBadSecondFactor,

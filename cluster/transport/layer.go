@@ -42,6 +42,18 @@ type Layer struct {
 	http      *connListener
 	closed    chan struct{}
 	once      sync.Once
+
+	// Close owns what the layer started and accepted: the accept loop and
+	// the handshakes (wg), and every connection not yet handed to the
+	// HTTP listener, Raft's included (open). Raft's transport does not
+	// close the connections it accepted when it shuts down, so their
+	// reading goroutines would outlive the node.
+	wg     sync.WaitGroup
+	connMu sync.Mutex
+	open   map[net.Conn]struct{}
+	// accepting counts Raft's calls in Accept: Close returns once they
+	// have left, so no goroutine of Raft's waits in this package after it.
+	accepting sync.WaitGroup
 }
 
 var _ raft.StreamLayer = (*Layer)(nil)
@@ -60,14 +72,46 @@ func listen(bind string, advertise net.Addr, onFail FailFunc,
 	}
 	s := &Layer{
 		ln: ln, advertise: advertise, onFail: onFail, server: server, client: client, adm: newAdmission(),
-		raftConns: make(chan net.Conn), closed: make(chan struct{}),
+		raftConns: make(chan net.Conn), closed: make(chan struct{}), open: make(map[net.Conn]struct{}),
 	}
 	s.http = newConnListener(advertise, s.closed)
 	s.adm.evicted = func(p *pending) {
 		s.onFail("overload", p.conn.RemoteAddr(), errors.New("dropped the oldest stalled connection to make room"))
 	}
-	go s.acceptLoop()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.acceptLoop() }()
 	return s, nil
+}
+
+// track records c as open until it is closed (untrack) or the layer
+// closes it; it reports false, having closed c, when the layer is closed.
+func (s *Layer) track(c net.Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.open == nil {
+		c.Close()
+		return false
+	}
+	s.open[c] = struct{}{}
+	return true
+}
+
+func (s *Layer) untrack(c net.Conn) {
+	s.connMu.Lock()
+	delete(s.open, c)
+	s.connMu.Unlock()
+}
+
+// ownedConn is a Raft connection that leaves the layer's set when closed.
+type ownedConn struct {
+	net.Conn
+	layer *Layer
+	raw   net.Conn
+}
+
+func (c *ownedConn) Close() error {
+	c.layer.untrack(c.raw)
+	return c.Conn.Close()
 }
 
 // SetMembers tells the layer which source addresses belong to current
@@ -87,6 +131,14 @@ func (s *Layer) Addr() net.Addr { return s.advertise }
 
 // Accept returns the next authenticated Raft connection.
 func (s *Layer) Accept() (net.Conn, error) {
+	s.connMu.Lock()
+	if s.open == nil {
+		s.connMu.Unlock()
+		return nil, net.ErrClosed
+	}
+	s.accepting.Add(1)
+	s.connMu.Unlock()
+	defer s.accepting.Done()
 	select {
 	case c := <-s.raftConns:
 		return c, nil
@@ -95,13 +147,24 @@ func (s *Layer) Accept() (net.Conn, error) {
 	}
 }
 
-// Close stops accepting on both listeners; handshakes in progress end with
-// their deadline.
+// Close stops accepting on both listeners, closes every connection it
+// accepted that it did not hand to the HTTP listener (whose server closes
+// its own), Raft's included, and returns once the accept loop and every
+// handshake have ended.
 func (s *Layer) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.closed)
 		err = s.ln.Close()
+		s.connMu.Lock()
+		open := s.open
+		s.open = nil
+		s.connMu.Unlock()
+		for c := range open {
+			c.Close()
+		}
+		s.wg.Wait()
+		s.accepting.Wait()
 	})
 	return err
 }
@@ -123,7 +186,12 @@ func (s *Layer) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		go s.serve(s.adm.admit(c, s.isMember(sourceOf(c.RemoteAddr()))))
+		if !s.track(c) {
+			return
+		}
+		p := s.adm.admit(c, s.isMember(sourceOf(c.RemoteAddr())))
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.serve(p) }()
 	}
 }
 
@@ -132,6 +200,7 @@ func (s *Layer) acceptLoop() {
 func (s *Layer) serve(p *pending) {
 	raw := p.conn
 	fail := func(reason string, err error) {
+		s.untrack(raw)
 		raw.Close()
 		if s.adm.release(p) { // an evicted handshake was reported already
 			s.onFail(reason, raw.RemoteAddr(), err)
@@ -144,6 +213,7 @@ func (s *Layer) serve(p *pending) {
 		return
 	}
 	if !s.adm.spoke(p) {
+		s.untrack(raw)
 		raw.Close()
 		s.onFail("overload", raw.RemoteAddr(), errors.New("too many handshakes in progress, none stalled"))
 		return
@@ -159,16 +229,21 @@ func (s *Layer) serve(p *pending) {
 		return
 	}
 	if !s.adm.release(p) {
+		s.untrack(raw)
 		conn.Close()
 		return
 	}
-	s.route(kind, conn)
+	s.route(kind, conn, raw)
 }
 
-func (s *Layer) route(kind byte, conn net.Conn) {
+// route hands conn (over raw) to Raft or to the HTTP listener.
+func (s *Layer) route(kind byte, conn, raw net.Conn) {
 	ch, gone := s.raftConns, (<-chan struct{})(nil)
 	if kind == kindHTTP {
 		ch, gone = s.http.conns, s.http.done
+		s.untrack(raw) // the HTTP server owns it from here
+	} else {
+		conn = &ownedConn{Conn: conn, layer: s, raw: raw}
 	}
 	select {
 	case ch <- conn:

@@ -77,9 +77,12 @@ func deriveStreamKeys(clusterKey []byte) streamKeys {
 	}
 }
 
-// keyedHandshake holds what the cluster-key handshake needs.
+// keyedHandshake holds what the cluster-key handshake needs: the proof
+// keys of the cluster key this node uses (keys[0]) and of the keys it
+// only accepts during a rotation (keyring.go's model: install, use,
+// remove).
 type keyedHandshake struct {
-	keys      streamKeys
+	keys      []streamKeys
 	tlsServer *tls.Config
 	timeout   time.Duration
 }
@@ -88,13 +91,21 @@ type keyedHandshake struct {
 // dials peers the same way. advertise (nil: the bound address) is what
 // Addr reports; onFail (may be nil) hears of every refused connection with
 // a reason from FailReasons.
-func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail FailFunc) (*Layer, error) {
+//
+// accepted are previous (or next) cluster keys of a rotation: a peer
+// proving any of them is let in, and this node, dialing, answers a server
+// in the key that server proved. It always proves clusterKey as a server.
+func NewKeyed(bind string, advertise net.Addr, clusterKey []byte, onFail FailFunc, accepted ...[]byte) (*Layer, error) {
 	cert, err := ephemeralCert()
 	if err != nil {
 		return nil, err
 	}
+	keys := []streamKeys{deriveStreamKeys(clusterKey)}
+	for _, a := range accepted {
+		keys = append(keys, deriveStreamKeys(a))
+	}
 	k := &keyedHandshake{
-		keys:      deriveStreamKeys(clusterKey),
+		keys:      keys,
 		tlsServer: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}},
 		timeout:   handshakeTimeout,
 	}
@@ -122,14 +133,14 @@ func (s *keyedHandshake) serverHandshake(raw net.Conn) (net.Conn, string, error)
 	nc := hello[len(handshakeMagic):]
 	ns := randomBytes(nonceLen)
 	t := transcript(ekm, nc, ns)
-	if _, err := tc.Write(append(ns, proof(s.keys.server, t)...)); err != nil {
+	if _, err := tc.Write(append(ns, proof(s.keys[0].server, t)...)); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
 	got := make([]byte, sha256.Size)
 	if _, err := io.ReadFull(tc, got); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
-	if !hmac.Equal(got, proof(s.keys.client, t)) {
+	if s.match(got, t, func(k streamKeys) []byte { return k.client }) < 0 {
 		return nil, "bad_proof", fmt.Errorf("%w: peer does not hold the cluster key", ErrHandshake)
 	}
 	if _, err := tc.Write([]byte{1}); err != nil {
@@ -161,10 +172,11 @@ func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error)
 	}
 	ns := reply[:nonceLen]
 	t := transcript(ekm, nc, ns)
-	if !hmac.Equal(reply[nonceLen:], proof(s.keys.server, t)) {
+	i := s.match(reply[nonceLen:], t, func(k streamKeys) []byte { return k.server })
+	if i < 0 {
 		return nil, "peer_bad_proof", fmt.Errorf("%w: %s does not hold the cluster key", ErrHandshake, raw.RemoteAddr())
 	}
-	if _, err := tc.Write(proof(s.keys.client, t)); err != nil {
+	if _, err := tc.Write(proof(s.keys[i].client, t)); err != nil {
 		return nil, failReason(err, "handshake"), err
 	}
 	ack := make([]byte, 1)
@@ -173,6 +185,18 @@ func (s *keyedHandshake) clientHandshake(raw net.Conn) (net.Conn, string, error)
 	}
 	raw.SetDeadline(time.Time{})
 	return tc, "", nil
+}
+
+// match returns the index of the key whose proof (picked by which) got
+// is, or -1. Every key is tried, so the time taken does not say which.
+func (s *keyedHandshake) match(got, t []byte, which func(streamKeys) []byte) int {
+	found := -1
+	for i := len(s.keys) - 1; i >= 0; i-- {
+		if hmac.Equal(got, proof(which(s.keys[i]), t)) {
+			found = i
+		}
+	}
+	return found
 }
 
 func transcript(ekm, nc, ns []byte) []byte {

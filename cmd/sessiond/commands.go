@@ -105,6 +105,7 @@ func (m *Main) commands(args []string) *ffcli.Command {
 		m.nodeCommands(group, leaf),
 		m.settingsCommands(group, leaf),
 		m.keysCommands(group, leaf),
+		m.webhookCommands(group, leaf), // events and webhooks (webhookcmd.go)
 		m.snapshotCommands(group, leaf),
 		m.clusterCommands(group, leaf), // the cluster version (clustercmd.go)
 		leaf([]string{"healthcheck"}, "exit 0 when this node's API answers /healthz (or /readyz with --ready)", "sessiond healthcheck [--ready] [--url URL]", healthcheckLong,

@@ -106,6 +106,7 @@ type Config struct {
 	AllowPlainAPIURL  bool           // --allow-plain-api-url
 
 	ClusterKey    secret
+	ClusterKeyOld secret // rotation.go: accepted, never used
 	AdminPassword secret
 	JWTKey        secret
 	EnvSecrets    []string    // variables secrets were taken from (secrets.go): warned about, then unset
@@ -237,6 +238,7 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 	fs.StringVar(&keyFiles.adminPassword, "admin-password-file", "", "`file` holding the first admin's password (or "+envAdminPassword+")")
 	fs.StringVar(&keyFiles.jwtKey, "jwt-key-file", "", "`file` holding the JWT signing key (or "+envJWTKey+")")
 	sealFlags(fs, keyFiles)
+	clusterKeyOldFlag(fs, keyFiles)
 	authzFlags(fs, &c.Authz)
 	eventsFlags(fs, &c.Events)
 	portalFlags(fs, &c.Portal)
@@ -248,7 +250,10 @@ func serveFlags(fs *flag.FlagSet, c *Config, bootstrap *optBool, keyFiles *secre
 }
 
 // secretFiles are the *-file flags.
-type secretFiles struct{ clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld, metricsToken string }
+type secretFiles struct {
+	clusterKey, adminPassword, jwtKey, sealKey, sealKeyOld, metricsToken string
+	clusterKeyOld                                                        string // rotation.go
+}
 
 // parseFlags refuses secret flags, applies environment fallbacks and then
 // parses args, so that a flag on the command line wins over the
@@ -460,6 +465,9 @@ func (c Config) clusterConfig() cluster.Config {
 	cc := cluster.DefaultConfig()
 	cc.NodeID, cc.DataDir, cc.RaftBind, cc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
 	cc.APIURL, cc.Bootstrap, cc.ClusterKey = c.APIURL, c.Bootstrap, string(c.ClusterKey)
+	if c.ClusterKeyOld != "" {
+		cc.ClusterKeysAccepted = []string{string(c.ClusterKeyOld)}
+	}
 	cc.AllowPlainAPIURL = c.AllowPlainAPIURL
 	cc.MaxStale = c.MaxStale
 	if c.LogLevel <= slog.LevelDebug {

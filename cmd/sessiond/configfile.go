@@ -94,7 +94,7 @@ func printConfig(w io.Writer, fs *flag.FlagSet, c Config) {
 	for _, s := range []struct {
 		env string
 		v   secret
-	}{{envClusterKey, c.ClusterKey}, {envAdminPassword, c.AdminPassword}, {envJWTKey, c.JWTKey}, {envMetricsToken, c.MetricsToken}} {
+	}{{envClusterKey, c.ClusterKey}, {envClusterKeyOld, c.ClusterKeyOld}, {envAdminPassword, c.AdminPassword}, {envJWTKey, c.JWTKey}, {envMetricsToken, c.MetricsToken}} {
 		state := "not set"
 		if s.v != "" {
 			state = "set, " + s.v.String()

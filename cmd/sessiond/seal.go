@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sessiond/sessiond/auth"
+	"github.com/sessiond/sessiond/cluster/transport"
 )
 
 const (
@@ -209,6 +210,11 @@ func (s *Server) loadSeal() error {
 	}
 	s.seal = sealer
 	kv := []any{"source", s.cfg.Seal.Source, "old_secrets", len(s.cfg.Seal.Old)}
+	if macs := sealer.BackupMACKeys(); len(macs) > 0 {
+		// Backups made from now on name this id; a restore refused for
+		// want of a secret names the id it needs.
+		kv = append(kv, "backup_key_id", transport.BackupKeyID(macs[0]))
+	}
 	if f := s.cfg.Seal.File; f != "" {
 		if abs, err := filepath.Abs(f); err == nil {
 			f = abs // the log names the file an operator must back up

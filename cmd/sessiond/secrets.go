@@ -28,6 +28,7 @@ const envCredentials = "CREDENTIALS_DIRECTORY"
 // credentialNames are the systemd credential names of the secrets.
 var credentialNames = map[string]string{
 	envClusterKey:    "cluster-key",
+	envClusterKeyOld: "cluster-key-old",
 	envAdminPassword: "admin-password",
 	envJWTKey:        "jwt-key",
 	envSealKey:       "seal-key",
@@ -37,7 +38,7 @@ var credentialNames = map[string]string{
 
 // envSecretVars are the variables that carry secrets, in the order the
 // start-up warnings name them.
-var envSecretVars = []string{envClusterKey, envAdminPassword, envJWTKey, envOdooJWTKey, envSealKey, envSealKeyOld, envMetricsToken}
+var envSecretVars = []string{envClusterKey, envClusterKeyOld, envAdminPassword, envJWTKey, envOdooJWTKey, envSealKey, envSealKeyOld, envMetricsToken}
 
 // fileFormOf is what to use instead of a secret's variable.
 func fileFormOf(key string) string {

@@ -72,6 +72,9 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 	if c.ClusterKey, err = readSecret(env, envClusterKey, p.files.clusterKey); err != nil {
 		return c, err
 	}
+	if c.ClusterKeyOld, err = readSecret(env, envClusterKeyOld, p.files.clusterKeyOld); err != nil {
+		return c, err
+	}
 	if c.AdminPassword, err = readSecret(env, envAdminPassword, p.files.adminPassword); err != nil {
 		return c, err
 	}
@@ -90,6 +93,7 @@ func (p *serveParser) finish(env Env, requireJoin bool) (Config, error) {
 	if c.Seal, err = readSealConfig(env, p.files, c.DataDir, c.ClusterKey); err != nil {
 		return c, err
 	}
+	c.Seal.acceptOldClusterKey(c.ClusterKeyOld)
 	if err = c.Authz.load(); err != nil {
 		return c, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster/transport"
@@ -57,7 +58,8 @@ func macKeys(env Env, clusterKeyFile, sealKeyFile string) ([][]byte, error) {
 type backupInfo struct {
 	state       *fsm.State
 	index       uint64
-	macVerified bool // false: no key was given, the MAC was not checked
+	macVerified bool   // false: no key was given, the MAC was not checked
+	keyID       string // the backup key id the backup names ("" for older backups)
 }
 
 // checkBackup verifies a backup file: the MAC trailer is there, the
@@ -75,7 +77,8 @@ func checkBackup(path string, keys [][]byte) (backupInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	payload, mac, err := transport.SplitBackup(f, st.Size())
+	payload, mac, keyID, err := transport.SplitBackupID(f, st.Size())
+	info.keyID = keyID
 	if err != nil {
 		return info, fmt.Errorf("%s does not verify: %w (not a sessiond backup, or its MAC was stripped)", path, err)
 	}
@@ -95,13 +98,29 @@ func checkBackup(path string, keys [][]byte) (backupInfo, error) {
 			return info, nil
 		}
 	}
+	if keyID != "" {
+		return info, fmt.Errorf("%s does not verify: %w under the key given: it was altered, or made under another seal secret "+
+			"(this backup names backup key id %s; the keys given have %s; each node logs its backup_key_id at start)",
+			path, ErrBackupMAC, keyID, keyIDs(keys))
+	}
 	return info, fmt.Errorf("%s does not verify: %w under the key given: it was altered, or made by another cluster or under another seal key", path, ErrBackupMAC)
+}
+
+func keyIDs(keys [][]byte) string {
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, transport.BackupKeyID(k))
+	}
+	return strings.Join(ids, ", ")
 }
 
 // describe is the one line inspect prints and the restore prompt shows.
 func (b backupInfo) describe(path string) string {
 	users, sessions := b.state.Counts()
 	what := fmt.Sprintf("%s (index %d, %d dbs, %d users, %d sessions)", path, b.index, len(b.state.DBs()), users, sessions)
+	if b.keyID != "" {
+		what += ", made under backup key id " + b.keyID
+	}
 	if b.macVerified {
 		return what + ": valid, MAC verified"
 	}

@@ -178,4 +178,11 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"fsm/snapshot.go", "\tfor _, n := range img.nodes {\n\t\trw.json(recNode, n)\n\t}\n",
 			"\tfor _, n := range img.nodes {\n\t\t_ = n\n\t}\n"}},
 		Expect: "unit", Fast: true, Unit: &UnitTest{"./fsm/", "TestSnapshot_RoundTrip"}},
+	{Name: "read-index-writes-a-barrier", Class: "a read index proven by a log write (a barrier per round)",
+		// Correct but costly: the protocol before issue 23. Every miss
+		// and every idle lease renewal then appends and fsyncs an entry.
+		// No fault checker counts entries; the miss test does.
+		Edits: []Edit{{"cluster/protocol.go", "\tidx := n.fsmIndex(n.raft.CommitIndex())\n",
+			"\tn.raft.Barrier(time.Second).Error()\n\tidx := n.fsmIndex(n.raft.CommitIndex())\n"}},
+		Expect: "unit", Unit: &UnitTest{"./api/", "TestMisses_AppendNoLogEntry"}},
 }

@@ -50,6 +50,7 @@ func TestBrowser_Portal(t *testing.T) {
 		}
 	}
 	nodes := startCluster(t, "--trusted-proxies", "127.0.0.1/32")
+	root := startChromium(t, chromium)
 	admin := login2(t, nodes[0], "admin", adminPassword)
 	up := upstream(t)
 	c := proxyConf{Upstream: up}
@@ -67,35 +68,41 @@ func TestBrowser_Portal(t *testing.T) {
 				t.Fatal(err)
 			}
 			base := "http://" + startFront(t, name, bins, c)
-			checkBrowser(t, chromium, base, user, nodes)
+			checkBrowser(t, root, base, user, nodes)
 		})
 	}
 }
 
-// newBrowserCtx starts chromium (headless, its own profile) and returns
-// the first tab's context and a second tab in a separate browser context
-// (its own cookie jar: another person's browser).
-func newBrowserCtx(t *testing.T, chromium string) (a, b context.Context) {
+// startChromium starts chromium (headless, its own profile) once for the
+// test; each walk opens its own browser contexts in it.
+func startChromium(t *testing.T, chromium string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
-	a, cancelA := chromedp.NewContext(alloc)
-	t.Cleanup(cancelA)
-	if err := chromedp.Do(a); err != nil { // starts the browser: no deadline of its own
+	root, cancelRoot := chromedp.NewContext(alloc)
+	t.Cleanup(cancelRoot)
+	if err := chromedp.Do(root); err != nil { // starts the browser: no deadline of its own
 		t.Fatal(err)
 	}
-	b, cancelB := chromedp.NewContext(a, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(b); err != nil {
+	return root
+}
+
+// newBrowserCtx opens a tab in a browser context of its own (its own
+// cookie jar: another person's browser).
+func newBrowserCtx(t *testing.T, root context.Context) context.Context {
+	t.Helper()
+	c, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(c); err != nil {
 		t.Fatal(err)
 	}
-	return a, b
+	return c
 }
 
 // browse runs browser steps with a deadline, failing the test on error.
@@ -152,9 +159,9 @@ func sessionRows(t *testing.T, ctx context.Context) int {
 	return read(t, ctx, "session rows", chromedp.Evaluate[int](`document.querySelectorAll("#sessions tbody tr").length`))
 }
 
-func checkBrowser(t *testing.T, chromium, base, user string, nodes []*node) {
+func checkBrowser(t *testing.T, root context.Context, base, user string, nodes []*node) {
 	start := time.Now()
-	a, b := newBrowserCtx(t, chromium)
+	a, b := newBrowserCtx(t, root), newBrowserCtx(t, root)
 	// Which node served the sign-in: its X-Sessiond-Node, read off the
 	// 303 the sign-in answers.
 	var mu sync.Mutex
@@ -184,6 +191,7 @@ func checkBrowser(t *testing.T, chromium, base, user string, nodes []*node) {
 	if at != orig || !strings.Contains(text, user) {
 		t.Fatalf("after sign-in the browser is at %s (%q), want %s", at, text, orig)
 	}
+	t.Logf("step signed in: %s", time.Since(start))
 	// A second person's browser signs in too.
 	if at, _ := visit(t, b, base+"/app/other"); !atPortal(at, base) {
 		t.Fatalf("second browser: %s", at)
@@ -214,6 +222,7 @@ func checkBrowser(t *testing.T, chromium, base, user string, nodes []*node) {
 		}
 		return nil
 	})
+	t.Logf("step other signed out: %s", time.Since(start))
 	// Kill the node that served the first sign-in: still signed in.
 	mu.Lock()
 	victimID := signedInOn
@@ -246,6 +255,7 @@ func checkBrowser(t *testing.T, chromium, base, user string, nodes []*node) {
 		}
 		return nil
 	})
+	t.Logf("step survived kill: %s", time.Since(start))
 	// Sign out: the app sends the browser to the portal again.
 	browse(t, a, "sign out", chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.ID("signout")),
 		chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("signin-again")))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -318,6 +319,11 @@ func TestEvents_WebhookThroughFailover(t *testing.T) {
 	rc.mu.Unlock()
 	if bad != 0 {
 		t.Fatalf("%d of %d calls failed signature verification", bad, calls)
+	}
+	// The CLI lists the subscription with its committed cursor.
+	out, err := runCLI(t, cleanEnv("SESSIOND_ADMIN_PASSWORD="+adminPassword, "SESSIOND_ADDR="+nodes[1].apiURL), "", "webhooks", "list")
+	if err != nil || !strings.Contains(out, created.ID) || !strings.Contains(out, "active") {
+		t.Fatalf("webhooks list: %v\n%s", err, out)
 	}
 	t.Logf("events: %d acknowledged revocations, %d delivered distinct, %d duplicates, 0 gaps, %d calls", len(acked), len(uniq), dups, calls)
 }

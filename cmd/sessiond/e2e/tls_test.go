@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -93,7 +94,26 @@ func TestTLS_MutualBetweenNodes(t *testing.T) {
 		t.Fatalf("internal call without a certificate: %d", res.StatusCode)
 	}
 
-	// SIGHUP reloads the certificates; the node keeps serving.
+	// SIGHUP reloads the certificates; the node keeps serving, and new
+	// connections get the certificate now on disk (a renewal without a
+	// restart).
+	served := func() string {
+		u, _ := url.Parse(n1.apiURL)
+		pem, _ := os.ReadFile(ca)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		c, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Fatalf("dial %s: %v", u.Host, err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
+	issue("node1") // renewed in place: same files, new key and serial
+	if served() != before {
+		t.Fatal("the new certificate was served before SIGHUP")
+	}
 	n1.Signal(syscall.SIGHUP)
 	eventually(t, waitLong, "certificate reload logged", func() error {
 		if !strings.Contains(n1.Log(), "certificates reloaded") {
@@ -101,6 +121,9 @@ func TestTLS_MutualBetweenNodes(t *testing.T) {
 		}
 		return nil
 	})
+	if after := served(); after == before {
+		t.Fatalf("after SIGHUP the node still serves certificate serial %s", before)
+	}
 	if !n1.Running() {
 		t.Fatal("SIGHUP stopped the node")
 	}
