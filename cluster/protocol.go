@@ -43,7 +43,8 @@ package cluster
 //	   it waits for any narrowing command, it grants every member of the
 //	   configuration a lease of one period (MaxStale + leaseMargin) from
 //	   now, and acknowledges no narrowing write until each has confirmed
-//	   it or that window ran out. TestRevocation_NewLeaderWaitsOutOldLeases.
+//	   it or that window ran out. TestRevocation_NewLeaderWaitsOutOldLeases,
+//	   TestRevocation_NewLeaderCoversLeasesAfterHandover.
 //	   Mutant: new-leader-forgets-old-leases (a graceful restart hands
 //	   leadership over in milliseconds, within the old leases).
 //	I6 A read index is the leader's commit index at the start of a round

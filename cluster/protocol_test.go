@@ -162,6 +162,50 @@ func TestRevocation_NewLeaderWaitsOutOldLeases(t *testing.T) {
 	}
 }
 
+// I5, as a rolling upgrade meets it: a graceful stop hands leadership
+// over in milliseconds, while a follower still holds a lease the old
+// leader granted. That follower is held back from applying. The new
+// leader's first logout must cover the old lease (wait it out, since the
+// holder cannot confirm), and the holder must not accept the token once
+// the logout is acknowledged. Without the cover the logout is
+// acknowledged at once and the holder answers the hit from its lease.
+func TestRevocation_NewLeaderCoversLeasesAfterHandover(t *testing.T) {
+	c := newTestCluster(t, 3, longLeases)
+	old := c.waitLeader()
+	uid := mustUser(t, old.Node, "hana")
+	mustLogin(t, old.Node, uid, "tok")
+	c.waitConverged()
+	holder, next := c.followers()[0], c.followers()[1]
+	eventually(t, 5*time.Second, "the holder to hold a lease from the old leader", usingLease(holder.Node))
+	// The lease loop renews a used lease once per tick; let that renewal
+	// happen now, from the old leader, so no grant of the new one covers
+	// the holder (the new leader must cover it by I5 alone).
+	eventually(t, 5*time.Second, "the renewal tick", func() bool { return !holder.leaseUsed.Load() })
+	release := holdApply(holder, holder.fsm.AppliedIndex())
+	defer release()
+	if err := old.raft.LeadershipTransferToServer(raft.ServerID(next.id), raft.ServerAddress(next.RaftAddr())).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.waitLeader(); l != next {
+		t.Fatalf("leadership went to %s, not %s", l.id, next.id)
+	}
+	if !holder.LeaseValid() {
+		t.Logf("the holder's lease lapsed during the handover: this run proves nothing")
+	}
+	d := digest("tok")
+	start := time.Now()
+	if _, err := next.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	took := time.Since(start)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if sess, err := holder.LookupSession(ctx, Default, d); err == nil && sess != nil {
+		t.Fatalf("a holder of the old leader's lease accepted the token after the new leader acknowledged its logout (in %v)", took)
+	}
+	t.Logf("the new leader's first logout took %v (the old lease: %v)", took, holder.cfg.MaxStale)
+}
+
 // I6. A round needs fresh answers: with every follower's internal API
 // frozen, Raft's heartbeats still flow (VerifyLeader succeeds), but no
 // answer to this round's message comes, so no read index is proven.

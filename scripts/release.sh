@@ -4,8 +4,11 @@
 #   scripts/release.sh [VERSION]      # default: git describe, else "dev"
 #
 # Environment: ARCHES (default "amd64 arm64", all linux), OUT (default
-# dist). Writes OUT/sessiond-VERSION-linux-ARCH and OUT/SHA256SUMS
-# (`sha256sum -c SHA256SUMS` verifies). Binaries are built with
+# dist). Writes OUT/sessiond-VERSION-linux-ARCH, its software bill of
+# materials OUT/sessiond-VERSION-linux-ARCH.cdx.json (CycloneDX, from the
+# modules stamped into the binary: scripts/sbom) and OUT/SHA256SUMS of all
+# of them (`sha256sum -c SHA256SUMS` verifies). Tag the release first
+# (git tag -a vX.Y.Z) and name its commit in CHANGELOG.md. Binaries are built with
 # CGO_ENABLED=0, -trimpath and -ldflags "-s -w -X main.version=…
 # -X main.commit=… -X main.buildTime=…"; the date is the commit's, so two
 # builds of one commit are byte-identical.
@@ -30,7 +33,8 @@ for arch in $arches; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -buildvcs=false \
 		-ldflags "-s -w -X main.version=$version -X main.commit=$commit -X main.buildTime=$date" \
 		-o "$out/$name" ./cmd/sessiond
-	names+=("$name")
+	go run ./scripts/sbom "$out/$name" "$version" >"$out/$name.cdx.json"
+	names+=("$name" "$name.cdx.json")
 done
 (cd "$out" && sha256sum "${names[@]}" >SHA256SUMS)
-echo "release.sh: ${#names[@]} binaries and SHA256SUMS in $out"
+echo "release.sh: ${#names[@]} files (binaries and SBOMs) and SHA256SUMS in $out"

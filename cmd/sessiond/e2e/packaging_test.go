@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -66,9 +68,43 @@ func TestRelease_BuildsOneArch(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(bin)
-	want := hex.EncodeToString(sum[:]) + "  " + name + "\n"
+	sbom, err := os.ReadFile(filepath.Join(out, name+".cdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbomSum := sha256.Sum256(sbom)
+	want := hex.EncodeToString(sum[:]) + "  " + name + "\n" + hex.EncodeToString(sbomSum[:]) + "  " + name + ".cdx.json\n"
 	if string(sums) != want {
 		t.Errorf("SHA256SUMS = %q, want %q", sums, want)
+	}
+	// The SBOM names the binary by its digest and lists the modules it
+	// was built from, at the versions go.mod pins.
+	var doc struct {
+		BOMFormat string `json:"bomFormat"`
+		Metadata  struct {
+			Component struct {
+				Version string `json:"version"`
+				Hashes  []struct {
+					Content string `json:"content"`
+				} `json:"hashes"`
+			} `json:"component"`
+		} `json:"metadata"`
+		Components []struct {
+			PURL string `json:"purl"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(sbom, &doc); err != nil || doc.BOMFormat != "CycloneDX" || doc.Metadata.Component.Version != "0.0.0-test" ||
+		len(doc.Metadata.Component.Hashes) != 1 || doc.Metadata.Component.Hashes[0].Content != hex.EncodeToString(sum[:]) {
+		t.Fatalf("SBOM: %v %+v", err, doc.Metadata)
+	}
+	gomod, _ := os.ReadFile(filepath.Join(moduleRoot, "go.mod"))
+	raft := regexp.MustCompile(`github.com/hashicorp/raft (v\S+)`).FindSubmatch(gomod)
+	if raft == nil || !slices.ContainsFunc(doc.Components, func(c struct {
+		PURL string `json:"purl"`
+	}) bool {
+		return c.PURL == "pkg:golang/github.com/hashicorp/raft@"+string(raft[1])
+	}) {
+		t.Errorf("the SBOM does not list github.com/hashicorp/raft at go.mod's version (%q)", raft)
 	}
 }
 
