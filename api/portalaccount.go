@@ -56,7 +56,7 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
-	d.Factor = s.factorSection(p.User, d.codes)
+	d.Factor = s.factorSection(p.User, d.codes, d.newAppPassword)
 	for _, sess := range s.svc.LiveSessions(p.User.ID) {
 		d.Sessions = append(d.Sessions, sessionRowOf(sess, sess.ID == p.Session.ID))
 	}
