@@ -313,6 +313,8 @@ type SessionOptions struct {
 	ClientAddr string
 	// AMR is how the user proved who they are (fsm.AMR); 0 = a password.
 	AMR fsm.AMR
+	// appPassword is the id of the app password a dialect login used.
+	appPassword string
 }
 
 // Issued is a created session and the secret the client gets. For JWT
@@ -388,7 +390,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 			sess.AMR = fsm.AMRPwd
 		}
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr)}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr), AppPassword: o.appPassword}
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err
@@ -398,6 +400,9 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 
 // Login is Authenticate followed by CreateSession.
 func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (Issued, *fsm.User, error) {
+	if dialectKind(o.Kind) && isAppPassword(c.Password) {
+		return s.appPasswordLogin(ctx, c, o)
+	}
 	u, err := s.Authenticate(ctx, c)
 	if err != nil {
 		return Issued{}, nil, err

@@ -38,6 +38,7 @@ var typeFormat = map[CmdType]int{
 	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
 	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
 	TypePutChallenge: FormatV3, TypeTakeChallenge: FormatV3,
+	TypePutAppPassword: FormatV3, TypeDeleteAppPassword: FormatV3,
 	// Events and webhooks (45–54).
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,
@@ -72,7 +73,7 @@ func FormatNeeded(cmd Command) int {
 			return FormatOperator
 		}
 	case *CreateSession:
-		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor { // totp: how the session was made
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor || c.AppPassword != "" { // totp: how the session was made
 			return FormatV3
 		}
 	case *RevokeUserSessions:
@@ -110,7 +111,7 @@ func EntryFormatNeeded(entry []byte) int {
 		// A login's entry is decoded only when it can hold a FormatV3
 		// field: the bytes name it (json's key), and logins without one
 		// pay a substring search, not a decode.
-		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) {
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) && !bytes.Contains(entry, []byte(`"app_password"`)) {
 			return FormatBase
 		}
 	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:
