@@ -126,7 +126,7 @@ type upgradeLoad struct {
 	logouts atomic.Int64
 	lost    atomic.Int64
 	writes  atomic.Int64 // logins and logouts refused by a node that stayed up
-	errs    sync.Map // first failures, for the report
+	errs    sync.Map     // first failures, for the report
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
