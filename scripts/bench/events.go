@@ -229,7 +229,7 @@ func (r *runner) eventsLag(ctx context.Context, sinks []*hookSink, parts int) er
 	s.mu.Lock()
 	s.arrived = map[string]time.Time{}
 	s.mu.Unlock()
-	const rate, workers = 1000, 32
+	const rate, workers = 1000, 128 // enough workers that logout latency under load does not hold the pace back
 	p := r.sdLogout.share(parts)
 	t := r.sdTarget("sessiond", r.sd.nodes, "", workers)
 	var mu sync.Mutex
