@@ -248,4 +248,12 @@ func TestAppPasswords_SeedDialects(t *testing.T) {
 	if r := e.loginFrom("odoo", "198.51.100.8", "abe", ap); r.Status == okStatus["odoo"] {
 		t.Error("a revoked app password signed in")
 	}
+	// The operator may let the dialects take the password alone.
+	if r := e.loginFrom("knox", "198.51.100.8", "abe", "abe-password-123"); r.Status == okStatus["knox"] {
+		t.Fatal("knox took the password alone")
+	}
+	e.patchSettings(map[string]any{"dialect_password_with_2fa": true})
+	if r := e.loginFrom("knox", "198.51.100.8", "abe", "abe-password-123"); r.Status != okStatus["knox"] {
+		t.Fatalf("knox with the operator's allowance: %d %s", r.Status, r.Body)
+	}
 }

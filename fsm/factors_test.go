@@ -109,6 +109,8 @@ func TestFactors_FormatV3(t *testing.T) {
 		{&CreateSession{Session: Session{ID: "s", Name: "amr"}}, FormatBase},
 		{&CreateSession{Session: Session{ID: "s", AuthTime: 1}}, FormatV3},
 		{&CreateSession{Session: Session{ID: "s", AMR: AMRPwd}}, FormatV3},
+		{&SetSettings{Settings: DefaultSettings()}, FormatBase},
+		{&SetSettings{Settings: Settings{DialectPasswordWith2FA: true}}, FormatV3},
 	} {
 		if got := FormatNeeded(c.cmd); got != c.want {
 			t.Errorf("%T %+v: FormatNeeded %d, want %d", c.cmd, c.cmd, got, c.want)

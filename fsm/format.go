@@ -72,6 +72,10 @@ func FormatNeeded(cmd Command) int {
 		if c.Operator != nil {
 			return FormatOperator
 		}
+	case *SetSettings:
+		if c.Settings.DialectPasswordWith2FA { // totp: an older binary would drop it
+			return FormatV3
+		}
 	case *CreateSession:
 		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor || c.AppPassword != "" { // totp: how the session was made
 			return FormatV3
@@ -107,6 +111,7 @@ func EntryFormatNeeded(entry []byte) int {
 		return FormatNeeded(cmd)
 	}
 	switch CmdType(entry[0]) {
+	case TypeSetSettings:
 	case TypeCreateSession:
 		// A login's entry is decoded only when it can hold a FormatV3
 		// field: the bytes name it (json's key), and logins without one
