@@ -125,7 +125,8 @@ type upgradeLoad struct {
 	failed  atomic.Int64
 	logouts atomic.Int64
 	lost    atomic.Int64
-	errs    sync.Map // first failures, for the report
+	writes  atomic.Int64 // logins and logouts refused by a node that stayed up
+	errs    sync.Map     // first failures, for the report
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -453,11 +454,12 @@ func TestUpgrade_RollingMixedCluster(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("upgrade %s -> this tree in %v: validations %d, failures %d, logouts %d, lost %d",
-		version, time.Since(start).Round(time.Second), l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load())
+	t.Logf("upgrade %s -> this tree in %v: validations %d, failures %d, logouts %d, lost %d, refused logins or logouts %d",
+		version, time.Since(start).Round(time.Second), l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load(), l.writes.Load())
 	l.errs.Range(func(k, v any) bool { t.Logf("first %s: %v", k, v); return true })
-	if l.failed.Load() != 0 || l.lost.Load() != 0 || l.logouts.Load() == 0 {
-		t.Fatalf("validations %d, failures %d, logouts %d, lost %d", l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load())
+	if l.failed.Load() != 0 || l.lost.Load() != 0 || l.logouts.Load() == 0 || l.writes.Load() != 0 {
+		t.Fatalf("validations %d, failures %d, logouts %d, lost %d, refused logins or logouts %d",
+			l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load(), l.writes.Load())
 	}
 }
 
