@@ -18,6 +18,7 @@ func (s *Server) nativeRoutes() {
 	s.handle("DELETE /v1/sessions/{id}", s.deleteOwnSession)
 	s.clientRoutes()
 	s.totpRoutes()
+	s.appPasswordRoutes()
 }
 
 // sessionJSON is how the native API shows a session; never its token,

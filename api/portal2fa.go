@@ -52,6 +52,8 @@ type factorView struct {
 	RecoveryLeft int
 	Key          string   // the pending key as text
 	Codes        []string // recovery codes just made, shown once
+	AppPasswords []appPasswordView
+	NewPassword  string // an app password just made, shown once
 }
 
 func (s *Server) portal2FARoutes() {
@@ -284,9 +286,9 @@ func (s *Server) portalRecovery(w http.ResponseWriter, r *http.Request) {
 }
 
 // factorSection fills the account page's second-factor section.
-func (s *Server) factorSection(u *fsm.User, codes []string) *factorView {
+func (s *Server) factorSection(u *fsm.User, codes []string, newPassword string) *factorView {
 	f := s.svc.Factors(u.ID)
-	v := &factorView{Codes: codes}
+	v := &factorView{Codes: codes, NewPassword: newPassword, AppPasswords: appPasswordsJSON(s.svc.AppPasswords(u.ID))}
 	if f != nil {
 		v.On, v.Pending, v.RecoveryLeft = f.Enabled(), len(f.TOTPPending) > 0, len(f.Recovery)
 	}

@@ -56,7 +56,7 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
-	d.Factor = s.factorSection(p.User, d.codes)
+	d.Factor = s.factorSection(p.User, d.codes, d.newAppPassword)
 	for _, sess := range s.svc.LiveSessions(p.User.ID) {
 		d.Sessions = append(d.Sessions, sessionRowOf(sess, sess.ID == p.Session.ID))
 	}
@@ -231,7 +231,8 @@ func (s *Server) portalChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "password_change", portalDialect, p.User, nil)
 	// Every session ended with the change; this browser signs in again
-	// once this node has applied it (the user's version moved).
+	// once this node has applied it (the user's version moved), keeping
+	// how it had proved who it is (a second factor stays satisfied).
 	if err := s.svc.CatchUp(r.Context()); err != nil {
 		s.portalFailure(w, err)
 		return
@@ -241,6 +242,6 @@ func (s *Server) portalChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusNotFound, "Your account is gone.")
 		return
 	}
-	s.finishSignIn(w, r, &pendingLogin{User: fresh, after: s.cfg.Portal.Prefix + "account?done=password",
+	s.finishSignIn(w, r, &pendingLogin{User: fresh, AMR: p.Session.AMR, after: s.cfg.Portal.Prefix + "account?done=password",
 		Remember: p.Session.ExpiresAt-p.Session.Created > int64(s.cookieDomainFor(r).Expiration)})
 }

@@ -81,6 +81,8 @@ type pageData struct {
 	// codes are recovery codes just made, shown once.
 	Factor *factorView
 	codes  []string
+	// newAppPassword is an app password just made, shown once.
+	newAppPassword string
 }
 
 // portalHeaders are the headers of every portal answer: nothing cached,

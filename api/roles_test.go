@@ -33,6 +33,7 @@ var notAdminRoutes = map[string]bool{
 	// The caller's own second factor (api/totp.go).
 	"GET /v1/me/second-factor": true, "POST /v1/me/totp": true, "POST /v1/me/totp/confirm": true,
 	"DELETE /v1/me/totp": true, "POST /v1/me/recovery-codes": true,
+	"GET /v1/me/app-passwords": true, "POST /v1/me/app-passwords": true, "DELETE /v1/me/app-passwords/{id}": true,
 }
 
 // scopedRoutes answer a tenant's admin for its own db, so they are

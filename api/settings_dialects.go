@@ -22,6 +22,9 @@ type dialectSettingsJSON struct {
 	OdooActiveIdsLimit            *int    `json:"odoo_active_ids_limit,omitempty"`
 	JWTDialectKid                 *string `json:"jwt_dialect_kid,omitempty"`
 	JWTRetiredGraceSeconds        *int64  `json:"jwt_retired_grace_seconds,omitempty"`
+	// DialectPasswordWith2FA: the seed dialects sign in an account with a
+	// second factor by its password alone (default off: app passwords only).
+	DialectPasswordWith2FA *bool `json:"dialect_password_with_2fa,omitempty"`
 }
 
 // knoxMaxPrefix is knox's MAXIMUM_TOKEN_PREFIX_LENGTH.
@@ -37,6 +40,7 @@ func toDialectSettings(st fsm.Settings) dialectSettingsJSON {
 		KnoxTokenPrefix: &st.KnoxTokenPrefix, KnoxUserSerializer: &st.KnoxUserSerializer,
 		OdooVersion: &version, OdooWebBaseURL: &st.OdooWebBaseURL, OdooActiveIdsLimit: &limit,
 		JWTDialectKid: &st.JWTDialectKid, JWTRetiredGraceSeconds: &grace,
+		DialectPasswordWith2FA: &st.DialectPasswordWith2FA,
 	}
 }
 
@@ -44,6 +48,9 @@ func toDialectSettings(st fsm.Settings) dialectSettingsJSON {
 func (in dialectSettingsJSON) apply(st *fsm.Settings, svc *auth.Service) error {
 	if in.KnoxAutoRefresh != nil {
 		st.KnoxAutoRefresh = *in.KnoxAutoRefresh
+	}
+	if in.DialectPasswordWith2FA != nil {
+		st.DialectPasswordWith2FA = *in.DialectPasswordWith2FA
 	}
 	if v := in.JWTRetiredGraceSeconds; v != nil {
 		if *v < 0 || *v > 10*365*24*3600 {

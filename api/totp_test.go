@@ -206,3 +206,54 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// TestAppPasswords_SeedDialects: an account with TOTP makes an app
+// password (a recent sign-in needed); the Odoo and knox dialects sign in
+// with it, the native API does not take it, a wrong one is refused, and
+// once revoked it signs in nowhere.
+func TestAppPasswords_SeedDialects(t *testing.T) {
+	e, now := guessEnv(t)
+	e.createUser("abe", "abe-password-123", nil)
+	tok := e.login("abe", "abe-password-123")
+	secret, _ := e.enrolTOTP(tok, time.Unix(0, now.Load()))
+	now.Add(int64(30 * time.Second))
+	r := e.do("POST", "/v1/login", map[string]string{"login": "abe", "password": "abe-password-123", "otp": totpCode(t, secret, time.Unix(0, now.Load()))})
+	tok = r.json(t)["token"].(string)
+	if r := e.do("POST", "/v1/me/app-passwords", map[string]string{"name": ""}, bearerH(tok)); r.Status != 400 {
+		t.Fatalf("empty name: %d %s", r.Status, r.Body)
+	}
+	r = e.do("POST", "/v1/me/app-passwords", map[string]string{"name": "odoo mobile"}, bearerH(tok))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ap := r.json(t)["password"].(string)
+	id := r.json(t)["app_password"].(map[string]any)["id"].(string)
+	if l := e.do("GET", "/v1/me/app-passwords", nil, bearerH(tok)); strings.Contains(string(l.Body), ap) || !strings.Contains(string(l.Body), "odoo mobile") {
+		t.Fatalf("list: %s", l.Body)
+	}
+	for _, d := range []string{"odoo", "knox"} {
+		if r := e.loginFrom(d, "198.51.100.8", "abe", ap); r.Status != okStatus[d] {
+			t.Errorf("%s with the app password: %d %s", d, r.Status, r.Body)
+		}
+		if r := e.loginFrom(d, "198.51.100.8", "abe", "sdap_"+strings.Repeat("0", 32)); r.Status == okStatus[d] {
+			t.Errorf("%s with a wrong app password: %d", d, r.Status)
+		}
+	}
+	if r := e.loginFrom("native", "198.51.100.8", "abe", ap); r.Status == http.StatusCreated {
+		t.Error("the native API took an app password")
+	}
+	if r := e.do("DELETE", "/v1/me/app-passwords/"+id, nil, bearerH(tok)); r.Status != 204 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	if r := e.loginFrom("odoo", "198.51.100.8", "abe", ap); r.Status == okStatus["odoo"] {
+		t.Error("a revoked app password signed in")
+	}
+	// The operator may let the dialects take the password alone.
+	if r := e.loginFrom("knox", "198.51.100.8", "abe", "abe-password-123"); r.Status == okStatus["knox"] {
+		t.Fatal("knox took the password alone")
+	}
+	e.patchSettings(map[string]any{"dialect_password_with_2fa": true})
+	if r := e.loginFrom("knox", "198.51.100.8", "abe", "abe-password-123"); r.Status != okStatus["knox"] {
+		t.Fatalf("knox with the operator's allowance: %d %s", r.Status, r.Body)
+	}
+}

@@ -313,6 +313,11 @@ type SessionOptions struct {
 	ClientAddr string
 	// AMR is how the user proved who they are (fsm.AMR); 0 = a password.
 	AMR fsm.AMR
+	// appPassword is the id of the app password a dialect login used;
+	// singleFactor marks a password-only dialect login the settings allow
+	// for an account with a second factor.
+	appPassword  string
+	singleFactor bool
 }
 
 // Issued is a created session and the secret the client gets. For JWT
@@ -388,7 +393,7 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 			sess.AMR = fsm.AMRPwd
 		}
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr)}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr), AppPassword: o.appPassword, SingleFactor: o.singleFactor}
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err
@@ -398,6 +403,9 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 
 // Login is Authenticate followed by CreateSession.
 func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (Issued, *fsm.User, error) {
+	if dialectKind(o.Kind) && isAppPassword(c.Password) {
+		return s.appPasswordLogin(ctx, c, o)
+	}
 	u, err := s.Authenticate(ctx, c)
 	if err != nil {
 		return Issued{}, nil, err
@@ -411,15 +419,19 @@ func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (I
 		_ = s.node.Sync(ctx)
 	}
 	if s.HasSecondFactor(u.ID) {
-		if dialectKind(o.Kind) {
+		switch {
+		case dialectKind(o.Kind) && !s.node.State().Settings().DialectPasswordWith2FA:
 			// The seed dialects have no field for a second factor.
 			return Issued{}, u, ErrDialectSecondFactor
+		case dialectKind(o.Kind):
+			o.singleFactor = true // the operator allows it (settings)
+		default:
+			amr, err := s.SecondFactor(ctx, u, c.OTP, c.Recovery, c.ClientAddr)
+			if err != nil {
+				return Issued{}, u, err
+			}
+			o.AMR |= amr
 		}
-		amr, err := s.SecondFactor(ctx, u, c.OTP, c.Recovery, c.ClientAddr)
-		if err != nil {
-			return Issued{}, u, err
-		}
-		o.AMR |= amr
 	}
 	o.ClientAddr = c.ClientAddr
 	iss, err := s.CreateSession(ctx, u, o)

@@ -311,6 +311,9 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 	if s.needsSecondFactor(c) {
 		return fail(ErrSecondFactorNeeded)
 	}
+	if s.appPasswordGone(c) {
+		return fail(ErrStaleUser)
+	}
 	if lim := s.settings.TokenLimitPerUser; lim > 0 && in.Kind == KindKnox && s.liveKnox(u.ID, in.Created) >= lim {
 		return fail(ErrSessionLimit)
 	}

@@ -38,13 +38,15 @@ const (
 	TypeDeleteClient       CmdType = 25
 
 	// Second factors (totp: 35–44; factors.go).
-	TypeTOTPEnrol        CmdType = 35
-	TypeTOTPConfirm      CmdType = 36
-	TypeFactorUse        CmdType = 37
-	TypeSetRecoveryCodes CmdType = 38
-	TypeResetFactors     CmdType = 39
-	TypePutChallenge     CmdType = 40
-	TypeTakeChallenge    CmdType = 41
+	TypeTOTPEnrol         CmdType = 35
+	TypeTOTPConfirm       CmdType = 36
+	TypeFactorUse         CmdType = 37
+	TypeSetRecoveryCodes  CmdType = 38
+	TypeResetFactors      CmdType = 39
+	TypePutChallenge      CmdType = 40
+	TypeTakeChallenge     CmdType = 41
+	TypePutAppPassword    CmdType = 42
+	TypeDeleteAppPassword CmdType = 43
 )
 
 // Command is one change to the state. Payloads are JSON so that fields can
@@ -111,6 +113,9 @@ type CreateSession struct {
 	// SingleFactor marks a password-only login the policy allows for an
 	// account with a second factor (factors.go, needsSecondFactor).
 	SingleFactor bool `json:"single_factor,omitempty"`
+	// AppPassword is the id of the app password the login used
+	// (apppasswords.go): the session is refused if it is revoked by then.
+	AppPassword string `json:"app_password,omitempty"`
 }
 
 // RevokeSession ends one session, found by digest or else by ID. A non-zero
@@ -322,6 +327,10 @@ var commands = [...]cmdSpec{
 	TypeResetFactors:     spec("reset_factors", Keeps, (*State).applyResetFactors),
 	TypePutChallenge:     spec("put_challenge", Keeps, (*State).applyPutChallenge),
 	TypeTakeChallenge:    spec("take_challenge", Keeps, (*State).applyTakeChallenge),
+	// A revoked app password is refused when a login's session is
+	// applied (appPasswordGone), not by a node's copy: Keeps.
+	TypePutAppPassword:    spec("put_app_password", Keeps, (*State).applyPutAppPassword),
+	TypeDeleteAppPassword: spec("delete_app_password", Keeps, (*State).applyDeleteAppPassword),
 	// Events and webhooks (events.go, webhooks.go): 45–54.
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),

@@ -18,6 +18,7 @@ func TestCmdType_String(t *testing.T) {
 		TypeTOTPEnrol: "totp_enrol", TypeTOTPConfirm: "totp_confirm", TypeFactorUse: "factor_use",
 		TypeSetRecoveryCodes: "set_recovery_codes", TypeResetFactors: "reset_factors",
 		TypePutChallenge: "put_challenge", TypeTakeChallenge: "take_challenge",
+		TypePutAppPassword: "put_app_password", TypeDeleteAppPassword: "delete_app_password",
 		TypePutWebhook: "put_webhook", TypeDeleteWebhook: "delete_webhook", TypeAdvanceWebhooks: "advance_webhooks",
 		TypeSetClusterFormat: "set_cluster_format",
 	}

@@ -42,6 +42,8 @@ type Factors struct {
 	// retry (a forward whose answer was lost) succeeds again instead of
 	// finding its own step spent.
 	LastUse string `json:"last_use,omitempty"`
+	// AppPasswords are the user's app passwords (apppasswords.go).
+	AppPasswords []AppPassword `json:"app_passwords,omitempty"`
 }
 
 // Enabled reports whether the user must give a second factor to log in.
@@ -134,7 +136,7 @@ func init() {
 // applied an acknowledged enrolment has its login refused here, so a
 // second factor, once turned on, is enforced by every node at once.
 func (s *State) needsSecondFactor(c *CreateSession) bool {
-	return s.factors[c.Session.UserID].Enabled() && c.Session.AMR.Factors() < 2 && !c.SingleFactor
+	return s.factors[c.Session.UserID].Enabled() && c.Session.AMR.Factors() < 2 && !c.SingleFactor && c.AppPassword == ""
 }
 
 // factorsFor returns a copy of uid's record to modify (a new one when it
@@ -143,6 +145,7 @@ func (s *State) factorsFor(uid uint64) Factors {
 	if f, ok := s.factors[uid]; ok {
 		cp := *f
 		cp.Recovery = slices.Clone(f.Recovery)
+		cp.AppPasswords = slices.Clone(f.AppPasswords)
 		return cp
 	}
 	return Factors{UserID: uid}
@@ -152,7 +155,7 @@ func (s *State) putFactors(f Factors) {
 	if s.factors == nil {
 		s.factors = make(map[uint64]*Factors)
 	}
-	if len(f.TOTP) == 0 && len(f.TOTPPending) == 0 && len(f.Recovery) == 0 {
+	if len(f.TOTP) == 0 && len(f.TOTPPending) == 0 && len(f.Recovery) == 0 && len(f.AppPasswords) == 0 {
 		delete(s.factors, f.UserID)
 		return
 	}
@@ -242,11 +245,13 @@ func (s *State) applySetRecoveryCodes(c *SetRecoveryCodes) Result {
 	return Result{UserID: c.UserID, Count: len(f.Recovery)}
 }
 
+// applyResetFactors turns TOTP and its recovery codes off; app
+// passwords stay (they are revoked one by one).
 func (s *State) applyResetFactors(c *ResetFactors) Result {
 	if _, ok := s.factors[c.UserID]; !ok {
 		return Result{UserID: c.UserID}
 	}
-	delete(s.factors, c.UserID)
+	s.putFactors(Factors{UserID: c.UserID, AppPasswords: s.factors[c.UserID].AppPasswords})
 	return Result{UserID: c.UserID, Count: 1}
 }
 

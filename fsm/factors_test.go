@@ -109,6 +109,8 @@ func TestFactors_FormatV3(t *testing.T) {
 		{&CreateSession{Session: Session{ID: "s", Name: "amr"}}, FormatBase},
 		{&CreateSession{Session: Session{ID: "s", AuthTime: 1}}, FormatV3},
 		{&CreateSession{Session: Session{ID: "s", AMR: AMRPwd}}, FormatV3},
+		{&SetSettings{Settings: DefaultSettings()}, FormatBase},
+		{&SetSettings{Settings: Settings{DialectPasswordWith2FA: true}}, FormatV3},
 	} {
 		if got := FormatNeeded(c.cmd); got != c.want {
 			t.Errorf("%T %+v: FormatNeeded %d, want %d", c.cmd, c.cmd, got, c.want)
@@ -178,5 +180,31 @@ func TestChallenges_SingleUse(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d challenges after the others expired, want 1", n)
+	}
+}
+
+// TestAppPasswords_RevokedRefusedByTheLog: a session made with an app
+// password is accepted for an account with TOTP (the dialects cannot
+// carry a code), and refused once the app password is revoked, whichever
+// node checked it; a reset of the second factor keeps app passwords.
+func TestAppPasswords_RevokedRefusedByTheLog(t *testing.T) {
+	a := &applier{t: t, f: New()}
+	a.must(newUser("alice"))
+	sec := []byte("s")
+	a.must(&TOTPEnrol{UserID: 1, Secret: sec})
+	a.must(&TOTPConfirm{UserID: 1, Pending: SecretDigest(sec), Step: 1, Now: t0})
+	a.must(&PutAppPassword{UserID: 1, AppPassword: AppPassword{ID: "ap1", Name: "odoo", Digest: dg("x"), Created: t0}})
+	s1 := newSession(1, "with-ap")
+	s1.Session.Kind, s1.Session.AMR, s1.AppPassword = KindOdoo, AMRPwd, "ap1"
+	a.must(s1)
+	a.must(&ResetFactors{UserID: 1})
+	if f := a.f.State().Factors(1); f == nil || len(f.AppPasswords) != 1 || f.Enabled() {
+		t.Fatalf("after reset: %+v", f)
+	}
+	a.must(&DeleteAppPassword{UserID: 1, ID: "ap1"})
+	s2 := newSession(1, "after-revoke")
+	s2.Session.Kind, s2.Session.AMR, s2.AppPassword = KindOdoo, AMRPwd, "ap1"
+	if res := a.apply(s2); res.Code != "user_changed" {
+		t.Fatalf("a revoked app password's session: %+v", res)
 	}
 }

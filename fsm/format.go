@@ -38,6 +38,7 @@ var typeFormat = map[CmdType]int{
 	TypeTOTPEnrol: FormatV3, TypeTOTPConfirm: FormatV3, TypeFactorUse: FormatV3,
 	TypeSetRecoveryCodes: FormatV3, TypeResetFactors: FormatV3,
 	TypePutChallenge: FormatV3, TypeTakeChallenge: FormatV3,
+	TypePutAppPassword: FormatV3, TypeDeleteAppPassword: FormatV3,
 	// Events and webhooks (45–54).
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,
@@ -71,8 +72,12 @@ func FormatNeeded(cmd Command) int {
 		if c.Operator != nil {
 			return FormatOperator
 		}
+	case *SetSettings:
+		if c.Settings.DialectPasswordWith2FA { // totp: an older binary would drop it
+			return FormatV3
+		}
 	case *CreateSession:
-		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor { // totp: how the session was made
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor || c.AppPassword != "" { // totp: how the session was made
 			return FormatV3
 		}
 	case *RevokeUserSessions:
@@ -106,11 +111,12 @@ func EntryFormatNeeded(entry []byte) int {
 		return FormatNeeded(cmd)
 	}
 	switch CmdType(entry[0]) {
+	case TypeSetSettings:
 	case TypeCreateSession:
 		// A login's entry is decoded only when it can hold a FormatV3
 		// field: the bytes name it (json's key), and logins without one
 		// pay a substring search, not a decode.
-		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) {
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) && !bytes.Contains(entry, []byte(`"app_password"`)) {
 			return FormatBase
 		}
 	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:

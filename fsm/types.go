@@ -178,6 +178,10 @@ type Settings struct {
 	// it signed (ns); 0 = the JWT lifetime (JWTTTL, else 30 days), the
 	// longest any of them can live.
 	JWTRetiredGrace int64 `json:"jwt_retired_grace,omitempty"` // the Odoo JWT dialect's signing key; "" = the shared-secret HMAC key
+	// DialectPasswordWith2FA lets the seed dialects sign in an account
+	// that has a second factor with its password alone (they cannot
+	// carry a code); off, they take only app passwords. Needs FormatV3.
+	DialectPasswordWith2FA bool `json:"dialect_password_with_2fa,omitempty"`
 }
 
 // DefaultMaxSessionsPerUser is the session cap a new cluster starts with.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -203,6 +204,8 @@ func (m *Main) runSettings(ctx context.Context, verb string, args []string) erro
 			patch[k] = b
 		} else if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			patch[k] = n
+		} else if d, err := time.ParseDuration(v); err == nil && strings.HasSuffix(k, "_seconds") {
+			patch[k] = int64(d / time.Second) // session_ttl_seconds=720h
 		} else {
 			return usageErr("%s: %q is neither a boolean nor a whole number", k, v)
 		}
@@ -231,9 +234,24 @@ func (m *Main) printMap(out map[string]any, asJSON bool) error {
 	sort.Strings(keys)
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%v\n", k, out[k])
+		fmt.Fprintf(tw, "%s\t%s\n", k, showValue(k, out[k]))
 	}
 	return tw.Flush()
+}
+
+// showValue prints a JSON number as the whole number it is (2592000,
+// not 2.592e+06), and a *_seconds setting also as a duration
+// ("2592000 (720h0m0s)").
+func showValue(key string, v any) string {
+	f, ok := v.(float64)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if strings.HasSuffix(key, "_seconds") && f == float64(int64(f)) {
+		s += " (" + (time.Duration(f) * time.Second).String() + ")"
+	}
+	return s
 }
 
 func (m *Main) keysCommands(group groupFunc, leaf leafFunc) *ffcli.Command {

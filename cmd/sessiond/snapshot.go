@@ -24,6 +24,9 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 	decl := func(yes bool) func(fs *flag.FlagSet) {
 		return func(fs *flag.FlagSet) {
 			new(cliFlags).register(fs)
+			if !yes {
+				fs.Bool("force", false, "replace FILE if it exists")
+			}
 			if yes {
 				fs.Bool("yes", false, "do not ask before replacing the cluster's state")
 				fs.Bool("keep-sessions", false, "keep the backup's sessions and tokens valid (default: end every one issued before the restore and start a fresh signing key)")
@@ -46,9 +49,12 @@ func (m *Main) snapshotCommands(group groupFunc, leaf leafFunc) *ffcli.Command {
 // a bad one changes nothing.
 func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) error {
 	var f cliFlags
-	var yes, keep bool
+	var yes, keep, force bool
 	fs := newFlagSet("snapshot "+verb, m.Stderr)
 	f.register(fs)
+	if verb == "save" {
+		fs.BoolVar(&force, "force", false, "replace FILE if it exists")
+	}
 	if verb == "restore" {
 		fs.BoolVar(&yes, "yes", false, "do not ask before replacing the cluster's state")
 		fs.BoolVar(&keep, "keep-sessions", false, "keep the backup's sessions and tokens valid")
@@ -59,6 +65,13 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 	}
 	if len(pos) != 1 {
 		return usageErr("snapshot %s needs exactly one FILE", verb)
+	}
+	if verb == "save" && !force {
+		// Refused before the node is asked: an older backup is worth
+		// more than a second copy of now.
+		if _, err := os.Lstat(pos[0]); err == nil {
+			return usageErr("snapshot save: %s exists; give --force to replace it", pos[0])
+		}
 	}
 	var desc string
 	if verb == "restore" {
@@ -104,15 +117,18 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 			token, logout, err = m.adminSession(ctx, c, &f)
 			return err
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errUsage), errors.Is(err, client.ErrBadCredentials):
 			return fmt.Errorf("snapshot needs %s (or _FILE) or the admin's password: %w", envClusterKey, err)
+		case err != nil: // unreachable, or the node's own error: not the credentials
+			return fmt.Errorf("snapshot %s: %w", verb, err)
 		}
 		defer logout()
 		auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
 	}
 	switch {
 	case verb == "save":
-		err = step(func(ctx context.Context) error { return m.snapshotSave(ctx, hc, f.addr, auth, pos[0]) })
+		err = step(func(ctx context.Context) error { return m.snapshotSave(ctx, hc, f.addr, auth, pos[0], force) })
 	case !yes:
 		err = m.confirmRestore(step, hc, f.addr, auth, pos[0], desc, keep)
 	}
@@ -156,7 +172,7 @@ func eachAddr(addrs string, fn func(base string) error) error {
 	return last
 }
 
-func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request) error, path string) error {
+func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, auth func(*http.Request) error, path string, force bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".sessiond-snapshot-*")
 	if err != nil {
 		return err
@@ -187,8 +203,14 @@ func (m *Main) snapshotSave(ctx context.Context, hc *http.Client, addrs string, 
 	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+	if force {
+		err = os.Rename(tmp.Name(), path)
+	} else {
+		// Link fails if path appeared meanwhile: never overwrite unasked.
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
 	}
 	users, sessions := info.state.Counts()
 	fmt.Fprintf(m.Stdout, "saved %s: index %d, %d users, %d sessions\n", path, info.index, users, sessions)

@@ -69,6 +69,9 @@ type Op struct {
 	Via string `json:"via,omitempty"`
 	Err string `json:"err,omitempty"`
 	Kid string `json:"kid,omitempty"` // keyrevoke: the key revoked
+	// Session is a native login's public session id (what its events
+	// name: CheckEventStreams).
+	Session string `json:"session,omitempty"`
 }
 
 // History is every operation of a run, in the order they were recorded.

@@ -56,6 +56,7 @@ func (w *Workload) loginOpVia(ctx context.Context, client, node int, u *testUser
 		if dialect == dialNative {
 			if id := sessionID(a.Body); id != "" {
 				w.book.sids.Store(res.Token, id)
+				op.Session = id
 			}
 		}
 		u.addToken(res.Token)

@@ -249,6 +249,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		syncNode = l
 	}
 	syncs := CheckLogSyncs(ctx, cl, syncNode, ccfg.AdminPassword)
+	// Every node's event stream, read before the nodes stop (issue 27).
+	streams, hasEvents, streamErr := EventStreams(ctx, cl)
 
 	for _, p := range cl.Procs {
 		rep.Crashes = append(rep.Crashes, p.Crashes()...)
@@ -283,6 +285,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		CheckExpiry(h, opts.Skew),
 		CheckCorrectLogins(h),
 		syncs,
+		eventsVerdict(h, streams, hasEvents, streamErr),
 	}
 	rep.Verdicts = append(rep.Verdicts,
 		CheckNotVacuous(opts.Scenario, rep.Verdicts),

@@ -191,6 +191,9 @@ func checkBrowser(t *testing.T, root context.Context, base, user string, nodes [
 	if at != orig || !strings.Contains(text, user) {
 		t.Fatalf("after sign-in the browser is at %s (%q), want %s", at, text, orig)
 	}
+	if strings.Contains(text, "sessiond=") { // the app echoes the Cookie header it got
+		t.Fatalf("the portal's cookie reached the app: %s", text)
+	}
 	t.Logf("step signed in: %s", time.Since(start))
 	// A second person's browser signs in too.
 	if at, _ := visit(t, b, base+"/app/other"); !atPortal(at, base) {

@@ -115,6 +115,13 @@ func TestCLI_SettingsKeysNode(t *testing.T) {
 	if out, err := runCLI(t, adminEnv, "", "settings", "get", "--json"); err != nil || json.Unmarshal([]byte(out), &set) != nil || set["signup_enabled"] != true {
 		t.Fatalf("settings get: %v %s", err, out)
 	}
+	// Durations: set as one, shown as seconds and as a duration.
+	if _, err := runCLI(t, adminEnv, "", "settings", "set", "odoo_ttl_seconds=720h"); err != nil {
+		t.Fatalf("settings set a duration: %v", err)
+	}
+	if out, err := runCLI(t, adminEnv, "", "settings", "get"); err != nil || !strings.Contains(out, "2592000 (720h0m0s)") || strings.Contains(out, "e+06") {
+		t.Fatalf("settings get shows durations: %v\n%s", err, out)
+	}
 	var key map[string]any
 	out, err := runCLI(t, adminEnv, "", "keys", "add", "--alg", "EdDSA", "--activate=false", "--json")
 	if err != nil || json.Unmarshal([]byte(out), &key) != nil || key["kid"] == nil {

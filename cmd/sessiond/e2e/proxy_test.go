@@ -27,7 +27,7 @@ import (
 
 // echoedHeaders are what the upstream reports back.
 var echoedHeaders = []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
-	"X-Sessiond-User-Id", "X-Sessiond-Login", "X-Sessiond-Session-Kind", "X-Sessiond-Admin"}
+	"X-Sessiond-User-Id", "X-Sessiond-Login", "X-Sessiond-Session-Kind", "X-Sessiond-Admin", "Cookie"}
 
 // upstream is the protected app: it answers 200 with every value of the
 // identity headers it got, as JSON.
@@ -265,6 +265,11 @@ func checkProxy(t *testing.T, base string, nodes []*node, victim *node) {
 	}
 	// Attack: identity headers sent by the client never reach the app.
 	tok := "Authorization: Bearer " + login2(t, nodes[2], "zoe", "zoe-password-123")
+	// The portal's cookie (both spellings) is taken out of what the app
+	// gets; the app's own cookies stay.
+	if st, seen := get(t, base, tok, "Cookie: a=1; __Host-sessiond=x; sessiond=y; b=2"); st != 200 || fmt.Sprint(seen["Cookie"]) != "[a=1; b=2]" {
+		t.Fatalf("cookies the app got: %d %q", st, seen["Cookie"])
+	}
 	forged := []string{"Remote-User: admin", "Remote-Groups: admins", "X-Sessiond-Login: admin", "X-Sessiond-Admin: true"}
 	if st, seen := get(t, base, append([]string{tok}, forged...)...); st != 200 || fmt.Sprint(seen["Remote-User"]) != "[zoe]" ||
 		fmt.Sprint(seen["Remote-Groups"]) != "[users]" || fmt.Sprint(seen["X-Sessiond-Login"]) != "[zoe]" || fmt.Sprint(seen["X-Sessiond-Admin"]) != "[false]" {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"github.com/sessiond/sessiond/cluster/reqsign"
 
 	"errors"
@@ -36,6 +37,17 @@ func TestCLI_SnapshotSaveWipeRestore(t *testing.T) {
 	}
 	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file: %v %v", err, st)
+	}
+	// An existing file is kept unless --force says otherwise.
+	before, _ := os.ReadFile(backup)
+	if _, err := runCLI(t, keyEnv, "", "snapshot", "save", backup); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("snapshot save over an existing file: %v", err)
+	}
+	if after, _ := os.ReadFile(backup); !bytes.Equal(before, after) {
+		t.Fatal("a refused save changed the file")
+	}
+	if out, err := runCLI(t, keyEnv, "", "snapshot", "save", "--force", backup); err != nil || !strings.Contains(out, "saved") {
+		t.Fatalf("snapshot save --force: %v %q", err, out)
 	}
 
 	// Readiness across a restart of the same node.

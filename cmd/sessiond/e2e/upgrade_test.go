@@ -103,6 +103,13 @@ func buildRelease(t *testing.T, commit string) string {
 	defer cancel()
 	bin, err := proctest.Build(ctx, dir, t.TempDir(), false)
 	if err != nil {
+		// A module the release needs and this machine cannot fetch (no
+		// network, a pruned cache) is a missing prerequisite, not a bug.
+		for _, offline := range []string{"dial tcp", "module lookup disabled", "no such host", "GOFLAGS=-mod=mod"} {
+			if strings.Contains(err.Error(), offline) {
+				t.Skipf("cannot build release %s here (its modules are not available): %v", commit, err)
+			}
+		}
 		t.Fatalf("build release %s: %v", commit, err)
 	}
 	return bin
@@ -125,7 +132,8 @@ type upgradeLoad struct {
 	failed  atomic.Int64
 	logouts atomic.Int64
 	lost    atomic.Int64
-	errs    sync.Map // first failures, for the report
+	writes  atomic.Int64 // logins and logouts refused by a node that stayed up
+	errs    sync.Map     // first failures, for the report
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -453,11 +461,12 @@ func TestUpgrade_RollingMixedCluster(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("upgrade %s -> this tree in %v: validations %d, failures %d, logouts %d, lost %d",
-		version, time.Since(start).Round(time.Second), l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load())
+	t.Logf("upgrade %s -> this tree in %v: validations %d, failures %d, logouts %d, lost %d, refused logins or logouts %d",
+		version, time.Since(start).Round(time.Second), l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load(), l.writes.Load())
 	l.errs.Range(func(k, v any) bool { t.Logf("first %s: %v", k, v); return true })
-	if l.failed.Load() != 0 || l.lost.Load() != 0 || l.logouts.Load() == 0 {
-		t.Fatalf("validations %d, failures %d, logouts %d, lost %d", l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load())
+	if l.failed.Load() != 0 || l.lost.Load() != 0 || l.logouts.Load() == 0 || l.writes.Load() != 0 {
+		t.Fatalf("validations %d, failures %d, logouts %d, lost %d, refused logins or logouts %d",
+			l.valid.Load(), l.failed.Load(), l.logouts.Load(), l.lost.Load(), l.writes.Load())
 	}
 }
 
