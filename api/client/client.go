@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sessiond/sessiond/cluster/reqsign"
@@ -46,6 +47,8 @@ type Client struct {
 	sign           *reqsign.Signer // signs with clusterKey (sign.go)
 	userAgent      string
 	next           atomic.Uint32 // index of the node that answered last
+	// failFastRefused: give up when every node refused in one pass.
+	failFastRefused bool
 }
 
 // Option configures a Client.
@@ -72,6 +75,17 @@ func WithMaxRetryAfter(d time.Duration) Option { return func(c *Client) { c.maxR
 func WithClusterKey(key string) Option { return func(c *Client) { c.clusterKey = key } }
 
 // WithUserAgent sets the User-Agent header (shown in session lists).
+// WithFailFastRefused makes a call give up at once when every node
+// refused the connection in one pass (nothing listens at any address),
+// instead of retrying until the timeout: what a command-line tool wants,
+// where a wrong --addr is likelier than a node restarting.
+func WithFailFastRefused() Option { return func(c *Client) { c.failFastRefused = true } }
+
+// ErrRefused is the error of a call given up because every address
+// refused the connection (WithFailFastRefused); it also unwraps to
+// ErrUnavailable.
+var ErrRefused = errors.New("client: connection refused at every address (is the node running, and is the address right?)")
+
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
 // New returns a client over the base URLs of some nodes, such as
@@ -157,9 +171,13 @@ func (c *Client) do(ctx context.Context, req *request, out any) (Meta, error) {
 	var lastServer *Error // the last answer a server gave, the most telling error
 	for {
 		var wait time.Duration
+		refused := 0
 		for i := 0; i < n; i++ {
 			idx := (start + i) % n
 			res := c.attempt(ctx, c.addrs[idx], req, body, out)
+			if res.err != nil && errors.Is(res.err, syscall.ECONNREFUSED) {
+				refused++
+			}
 			if res.err == nil {
 				c.next.Store(uint32(idx))
 				return res.meta, nil
@@ -177,6 +195,9 @@ func (c *Client) do(ctx context.Context, req *request, out any) (Meta, error) {
 		}
 		if req.onePass {
 			return last.meta, finalError(ctx, last.err, lastServer)
+		}
+		if c.failFastRefused && refused == n {
+			return last.meta, fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrRefused, last.err)
 		}
 		if wait == 0 {
 			wait, backoff = backoff, min(2*backoff, maxBackoff)

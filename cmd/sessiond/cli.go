@@ -235,7 +235,7 @@ func (m *Main) client(f *cliFlags, opts ...client.Option) (*client.Client, error
 	if hc != http.DefaultClient {
 		opts = append(opts, client.WithHTTPClient(hc))
 	}
-	opts = append(opts, client.WithUserAgent("sessiond-cli"))
+	opts = append(opts, client.WithUserAgent("sessiond-cli"), client.WithFailFastRefused())
 	return client.New(addrs, opts...), nil
 }
 

@@ -117,8 +117,11 @@ func (m *Main) runSnapshot(ctx context.Context, verb string, args []string) erro
 			token, logout, err = m.adminSession(ctx, c, &f)
 			return err
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errUsage), errors.Is(err, client.ErrBadCredentials):
 			return fmt.Errorf("snapshot needs %s (or _FILE) or the admin's password: %w", envClusterKey, err)
+		case err != nil: // unreachable, or the node's own error: not the credentials
+			return fmt.Errorf("snapshot %s: %w", verb, err)
 		}
 		defer logout()
 		auth = func(r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
