@@ -15,16 +15,16 @@ import (
 // guessEnv is a node behind a trusted proxy on loopback, so a test can
 // speak from any client address with X-Forwarded-For, and with a clock the
 // test moves.
-func guessEnv(t *testing.T) (*testEnv, *atomic.Int64) {
+func guessEnv(t *testing.T, extra ...envOpt) (*testEnv, *atomic.Int64) {
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	e := newTestEnv(t, func(_ *cluster.Config, a *auth.ServiceConfig, c *Config) {
+	e := newTestEnv(t, append([]envOpt{func(_ *cluster.Config, a *auth.ServiceConfig, c *Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		a.Now = func() time.Time { return time.Unix(0, now.Load()) }
 		// A fresh bucket per address: the per-address limit is not what
 		// these tests are about (TestAddrLimiter_* is).
 		a.Limiter.Burst = 1000
-	})
+	}}, extra...)...)
 	return e, &now
 }
 
@@ -115,8 +115,16 @@ func TestGuessing_BoundedPerAccountPerHour(t *testing.T) {
 // A spent account and an unknown login answer alike: the same status and
 // body in every dialect, and the same latency (both run a dummy hash and
 // one catch-up with the leader), so the answer tells a stranger nothing.
+//
+// The hash here costs a few milliseconds (8 MiB), as a real one costs
+// tens: a path that skipped its hash would answer in a fraction of the
+// other's time, while the scheduler noise of a loaded machine (a fraction
+// of a millisecond, which made the minimal test hash flaky) no longer
+// decides the ratio. The band is wide for that reason, not narrow.
 func TestGuessing_SpentAndUnknownAnswerAlike(t *testing.T) {
-	e, _ := guessEnv(t)
+	e, _ := guessEnv(t, func(_ *cluster.Config, a *auth.ServiceConfig, _ *Config) {
+		a.Hash = auth.HashParams{Memory: 8 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	})
 	e.waitActiveKey()
 	e.createUser("target", "target-password", nil)
 	for i := 0; i < 10; i++ {
@@ -131,7 +139,7 @@ func TestGuessing_SpentAndUnknownAnswerAlike(t *testing.T) {
 	}
 	// Interleaved, alternating which goes first, so load on the machine
 	// and the order within a pair fall on both sides alike.
-	const n = 150
+	const n = 60
 	var spent, unknown []time.Duration
 	timed := func(addr, login string) time.Duration {
 		t0 := time.Now()
@@ -150,8 +158,8 @@ func TestGuessing_SpentAndUnknownAnswerAlike(t *testing.T) {
 	}
 	ratio := float64(median(spent)) / float64(median(unknown))
 	t.Logf("median spent %v, unknown %v, ratio %.2f", median(spent), median(unknown), ratio)
-	if ratio < 0.8 || ratio > 1.25 {
-		t.Fatalf("latency ratio %.2f outside 0.8–1.25", ratio)
+	if ratio < 0.6 || ratio > 1.6 {
+		t.Fatalf("latency ratio %.2f outside 0.6–1.6", ratio)
 	}
 }
 
