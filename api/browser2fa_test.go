@@ -164,8 +164,11 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	run(a, "begin", chromedp.WaitVisible(chromedp.ID("totp-begin")), chromedp.Click(chromedp.ID("totp-begin")),
 		chromedp.WaitVisible(chromedp.ID("totp-key")))
 	secret := strings.TrimSpace(text(a, "#totp-key"))
-	qrOK, err := chromedp.Run(a, chromedp.Evaluate[bool](`document.getElementById("totp-qr").naturalWidth > 0`))
-	if err != nil || !qrOK {
+	// The QR code image loads (polled: an image loads after the page).
+	qctx, qcancel := context.WithTimeout(a, 20*time.Second)
+	_, err = chromedp.Run(qctx, chromedp.Poll[bool](`(() => { const i = document.getElementById("totp-qr"); return i.complete && i.naturalWidth > 0 })()`))
+	qcancel()
+	if err != nil {
 		t.Fatalf("the QR code image did not load: %v", err)
 	}
 	run(a, "confirm", chromedp.SendKeys(chromedp.ID("totp-code"), totpCode(t, secret, clock())),
@@ -187,7 +190,10 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	}
 	password(b)
 	code(b, secret)
-	if at := location(b); at != secure || !strings.Contains(text(b, "#app"), "quinn") {
+	if app := text(b, "#app"); !strings.Contains(app, "quinn") { // waits for the app page
+		t.Fatalf("after the code the app shows %q", app)
+	}
+	if at := location(b); at != secure {
 		t.Fatalf("after the code: %s", at)
 	}
 
@@ -202,6 +208,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	run(b, "password again", chromedp.Clear(chromedp.ID("login")))
 	password(b)
 	code(b, secret)
+	run(b, "back at the app", chromedp.WaitVisible(chromedp.ID("app")))
 	if at := location(b); at != fresh {
 		t.Fatalf("after the re-prompt the browser is at %s, want %s", at, fresh)
 	}

@@ -85,6 +85,7 @@ var errorTable = []struct {
 	{cluster.ErrBadBackup, apiError{400, "bad_backup"}},
 	{cluster.ErrUnknownNode, apiError{404, "unknown_node"}},
 	{cluster.ErrMemberExists, apiError{409, "member_exists"}},
+	{cluster.ErrOnlyVoter, apiError{409, "only_voter"}},
 	{cluster.ErrUpgrading, apiError{503, "cluster_upgrading"}},
 	{cluster.ErrConfig, apiError{400, "bad_request"}},
 	{cluster.ErrUnauthorized, apiError{403, "bad_cluster_key"}},

@@ -236,6 +236,9 @@ var (
 	ErrForward      = errors.New("cluster: forwarding to the leader failed")
 	ErrNotCaughtUp  = errors.New("cluster: node has not caught up")
 	ErrUnknownNode  = errors.New("cluster: unknown node")
+	// ErrOnlyVoter refuses removing or demoting the cluster's only voter:
+	// the cluster would have no quorum left, ever.
+	ErrOnlyVoter = errors.New("cluster: it is the only voter; promote or add another voter first")
 	// ErrMemberExists: a join named an id or Raft address the cluster
 	// already has; only the node itself may refresh its own record.
 	ErrMemberExists = errors.New("cluster: already a member")
@@ -262,6 +265,7 @@ var errorCodes = []struct {
 	{ErrNotCaughtUp, "not_caught_up"},
 	{ErrUnknownNode, "unknown_node"},
 	{ErrMemberExists, "member_exists"},
+	{ErrOnlyVoter, "only_voter"},
 	{ErrUpgrading, "cluster_upgrading"},
 	{ErrConfig, "bad_request"},
 	{ErrBadBackup, "bad_backup"},

@@ -118,6 +118,8 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 			if _, ok := n.fsm.State().Node(id); !ok {
 				return fmt.Errorf("%w: %s", ErrUnknownNode, id)
 			}
+		} else if onlyVoter(servers, id) {
+			return fmt.Errorf("%w: %s", ErrOnlyVoter, id)
 		} else if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
 			return fmt.Errorf("%w: remove server: %v", ErrNotLeader, err)
 		}
@@ -345,6 +347,9 @@ func (n *Node) SetVoter(ctx context.Context, id string, voter bool) error {
 			if string(s.ID) != id {
 				continue
 			}
+			if !voter && onlyVoter(servers, id) {
+				return fmt.Errorf("%w: %s", ErrOnlyVoter, id)
+			}
 			var f raft.IndexFuture
 			switch {
 			case voter && s.Suffrage != raft.Voter:
@@ -371,4 +376,18 @@ func (n *Node) SetVoter(ctx context.Context, id string, voter bool) error {
 		}
 		return fmt.Errorf("%w: %s", ErrUnknownNode, id)
 	})
+}
+
+// onlyVoter reports whether id is a voter and no other server is: taking
+// it away would leave no quorum, which Raft would only find out by timing
+// out. Refused at once instead.
+func onlyVoter(servers []raft.Server, id string) bool {
+	voters, it := 0, false
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			it = it || string(s.ID) == id
+		}
+	}
+	return it && voters == 1
 }

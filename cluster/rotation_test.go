@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/sha256"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -36,4 +37,23 @@ func TestReqGuard_RotationKeys(t *testing.T) {
 	if string(g.key) != string(reqsign.Key(use)) {
 		t.Error("the guard signs with a key other than the one in use")
 	}
+}
+
+// TestMembership_OnlyVoterRefusedAtOnce: removing or demoting the only
+// voter is refused at once with ErrOnlyVoter (409 only_voter over HTTP),
+// not after a quorum timeout, and the node still leads.
+func TestMembership_OnlyVoterRefusedAtOnce(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	n := c.waitLeader()
+	id := n.cfg.NodeID
+	if err := n.Remove(ctx5(t), id); !errors.Is(err, ErrOnlyVoter) {
+		t.Fatalf("remove the only voter: %v", err)
+	}
+	if err := n.SetVoter(ctx5(t), id, false); !errors.Is(err, ErrOnlyVoter) {
+		t.Fatalf("demote the only voter: %v", err)
+	}
+	if ErrorCode(ErrOnlyVoter) != "only_voter" {
+		t.Fatalf("code %q", ErrorCode(ErrOnlyVoter))
+	}
+	c.waitLeader()
 }

@@ -64,6 +64,7 @@ var codeSentinels = map[string]error{
 	"session_conflict":  ErrConflict,
 	"key_exists":        ErrConflict,
 	"member_exists":     ErrConflict,
+	"only_voter":        ErrConflict,
 	"admin_exists":      ErrConflict,
 	"dialect_key":       ErrConflict,
 	"account_locked":    ErrLocked, // servers before the guess budget
