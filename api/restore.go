@@ -79,6 +79,12 @@ func (s *Server) clusterRestore(w http.ResponseWriter, r *http.Request) {
 			audit = append(audit, "ended_sessions", done.EndedSessions, "new_kid", done.NewKid)
 		}
 	}
+	if err == nil && !keep {
+		// Ending the restored sessions ran through the leader too: count
+		// here only once this node has applied it (a follower would
+		// otherwise answer the counts from before).
+		err = s.svc.CatchUp(r.Context())
+	}
 	s.writeAudit(audit, err)
 	if err != nil {
 		writeNativeError(w, fieldError(err, "the backup was restored, but ending what it brought back failed ("+err.Error()+

@@ -5,6 +5,8 @@
 #           node2, node3 (--join node1), wait until all three are ready.
 #           A stopped cluster is started again from its data.
 #   stop    SIGTERM every node, wait for it, SIGKILL what is left after 20 s.
+#   restart N  stop node N (1-3) the same way, start it again from its data,
+#           wait until it is ready: a rolling restart or upgrade, one node.
 #   status  `sessiond status` against the three nodes.
 #   clean   stop, then delete scripts/.cluster (data, logs, key, password).
 #
@@ -150,8 +152,14 @@ EOF
 }
 
 cmd_stop() {
+	stop_nodes "${NODES[@]}"
+	rm -f "$DIR"/node*.pid
+}
+
+# stop_nodes SIGTERMs the given nodes, waits for each, SIGKILLs after 20 s.
+stop_nodes() {
 	local i pids=()
-	for i in "${NODES[@]}"; do
+	for i in "$@"; do
 		if alive "$i"; then
 			kill -TERM "$(cat "$(pidfile "$i")")"
 			pids+=("$i")
@@ -166,7 +174,17 @@ cmd_stop() {
 		fi
 		echo "node$i stopped"
 	done
-	rm -f "$DIR"/node*.pid
+}
+
+cmd_restart() {
+	local i=${1:-}
+	[[ $i =~ ^[1-3]$ ]] || die "restart needs a node number: 1, 2 or 3"
+	[[ -d $DIR/node$i ]] || die "node$i has no data yet: scripts/cluster.sh start first"
+	[[ -x $BIN ]] || build
+	stop_nodes "$i"
+	rm -f "$(pidfile "$i")"
+	start_node "$i"
+	wait_ready "$i"
 }
 
 cmd_status() {
@@ -178,6 +196,10 @@ cmd_status() {
 case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
+restart)
+	shift
+	cmd_restart "$@"
+	;;
 status)
 	shift
 	cmd_status "$@"
@@ -188,7 +210,7 @@ clean)
 	echo "removed $DIR"
 	;;
 *)
-	echo "usage: scripts/cluster.sh start|stop|status [--json]|clean" >&2
+	echo "usage: scripts/cluster.sh start|stop|restart N|status [--json]|clean" >&2
 	exit 2
 	;;
 esac

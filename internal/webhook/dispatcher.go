@@ -330,6 +330,13 @@ func (d *Dispatcher) work(ctx context.Context, id string, cur fsm.EventID) {
 		}
 		cur = through
 		d.ack(id, cur)
+		if len(batch) < d.cfg.MaxBatch {
+			// Not a backlog: let the next events gather rather than send
+			// the few that arrived during this call at once (under load
+			// there always are some, and a worker that never waited would
+			// make a call per handful of logouts).
+			d.linger(ctx)
+		}
 	}
 }
 

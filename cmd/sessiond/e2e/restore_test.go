@@ -94,6 +94,11 @@ func TestCLI_RestoreEndsSessionsUnlessKept(t *testing.T) {
 	if err != nil || !strings.Contains(out, "restored") || !strings.Contains(out, "new signing key") {
 		t.Fatalf("restore: %v %s", err, out)
 	}
+	// Through a follower, the counts are those after the restore and after
+	// ending its sessions: none is left (the CLI signs with the key).
+	if !strings.Contains(out, ": 0 sessions, cluster at index") {
+		t.Fatalf("restore through a follower answered counts from before it applied:\n%s", out)
+	}
 	everywhere(t, nodes, alice, false, "the backup's token after a default restore")
 	admin = login(t, follower.client(), "admin", adminPassword)
 	if kid := activeKid(t, leader, admin.Token); kid == kidBefore {

@@ -70,6 +70,10 @@ func TestScripts_ClusterAndSmoke(t *testing.T) {
 	if out := runScript(t, env, "scripts/smoke.sh", node2); !strings.Contains(out, "all steps passed") {
 		t.Fatalf("smoke:\n%s", out)
 	}
+	// One node at a time: the rest keep serving.
+	if out := runScript(t, env, "scripts/cluster.sh", "restart", "2"); !strings.Contains(out, "node2 stopped") || !strings.Contains(out, "node2 ready") {
+		t.Fatalf("restart 2:\n%s", out)
+	}
 	runScript(t, env, "scripts/cluster.sh", "stop")
 	out = runScript(t, env, "scripts/cluster.sh", "start")
 	if !strings.Contains(out, "cluster ready") {
