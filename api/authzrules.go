@@ -101,6 +101,9 @@ var errRuleNoPath = fieldError(ErrForbidden, "authz rules need the original path
 // the proxy was not trusted. The path is read as apps read it
 // (pathViews): the caller must pass the rule of every reading.
 func (s *Server) authzRules(r *http.Request, p principal) error {
+	if err := s.secondFactorPolicy(p); err != nil {
+		return err
+	}
 	rules := s.cfg.AuthzRules
 	if len(rules) == 0 {
 		return nil

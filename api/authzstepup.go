@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,4 +56,15 @@ func withReauth(loc string) string {
 		return loc + "&reauth=1"
 	}
 	return loc + "?reauth=1"
+}
+
+// secondFactorPolicy is the operator's policy (settings require_2fa_admins,
+// require_2fa_dbs): a covered user passes forward auth on every path only
+// with a two-factor session, as if each path had a two_factor rule.
+func (s *Server) secondFactorPolicy(p principal) error {
+	set := s.svc.Settings()
+	if !(set.Require2FAAdmins && p.User.Admin) && !slices.Contains(splitDBs(set.Require2FADBs), p.User.DB) {
+		return nil
+	}
+	return s.ruleStepUp(&AuthzRule{TwoFactor: true}, p)
 }

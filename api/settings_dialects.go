@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type dialectSettingsJSON struct {
 	// DialectPasswordWith2FA: the seed dialects sign in an account with a
 	// second factor by its password alone (default off: app passwords only).
 	DialectPasswordWith2FA *bool `json:"dialect_password_with_2fa,omitempty"`
+	// Require2FAAdmins, Require2FADBs: the second-factor policy of forward
+	// auth (authzstepup.go).
+	Require2FAAdmins *bool    `json:"require_2fa_admins,omitempty"`
+	Require2FADBs    []string `json:"require_2fa_dbs,omitempty"`
 }
 
 // knoxMaxPrefix is knox's MAXIMUM_TOKEN_PREFIX_LENGTH.
@@ -41,6 +46,7 @@ func toDialectSettings(st fsm.Settings) dialectSettingsJSON {
 		OdooVersion: &version, OdooWebBaseURL: &st.OdooWebBaseURL, OdooActiveIdsLimit: &limit,
 		JWTDialectKid: &st.JWTDialectKid, JWTRetiredGraceSeconds: &grace,
 		DialectPasswordWith2FA: &st.DialectPasswordWith2FA,
+		Require2FAAdmins:       &st.Require2FAAdmins, Require2FADBs: splitDBs(st.Require2FADBs),
 	}
 }
 
@@ -51,6 +57,15 @@ func (in dialectSettingsJSON) apply(st *fsm.Settings, svc *auth.Service) error {
 	}
 	if in.DialectPasswordWith2FA != nil {
 		st.DialectPasswordWith2FA = *in.DialectPasswordWith2FA
+	}
+	if in.Require2FAAdmins != nil {
+		st.Require2FAAdmins = *in.Require2FAAdmins
+	}
+	if in.Require2FADBs != nil {
+		if len(in.Require2FADBs) > 100 || slices.ContainsFunc(in.Require2FADBs, func(d string) bool { return d == "" || strings.Contains(d, ",") }) {
+			return fieldError(ErrBadField, "require_2fa_dbs names at most 100 dbs, none empty or with a comma")
+		}
+		st.Require2FADBs = strings.Join(in.Require2FADBs, ",")
 	}
 	if v := in.JWTRetiredGraceSeconds; v != nil {
 		if *v < 0 || *v > 10*365*24*3600 {
@@ -101,4 +116,12 @@ func (in dialectSettingsJSON) apply(st *fsm.Settings, svc *auth.Service) error {
 		st.JWTDialectKid = *v
 	}
 	return nil
+}
+
+// splitDBs is the settings' comma-separated db list as a list (never nil).
+func splitDBs(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
 }

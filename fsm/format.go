@@ -73,7 +73,7 @@ func FormatNeeded(cmd Command) int {
 			return FormatOperator
 		}
 	case *SetSettings:
-		if c.Settings.DialectPasswordWith2FA { // totp: an older binary would drop it
+		if c.Settings.DialectPasswordWith2FA || c.Settings.Require2FAAdmins || c.Settings.Require2FADBs != "" { // totp: an older binary would drop them
 			return FormatV3
 		}
 	case *CreateSession:

@@ -182,6 +182,11 @@ type Settings struct {
 	// that has a second factor with its password alone (they cannot
 	// carry a code); off, they take only app passwords. Needs FormatV3.
 	DialectPasswordWith2FA bool `json:"dialect_password_with_2fa,omitempty"`
+	// Require2FAAdmins and Require2FADBs (comma-separated, so Settings
+	// stays comparable): forward auth admits admins, and users of these
+	// dbs, only with a two-factor session. Need FormatV3.
+	Require2FAAdmins bool   `json:"require_2fa_admins,omitempty"`
+	Require2FADBs    string `json:"require_2fa_dbs,omitempty"`
 }
 
 // DefaultMaxSessionsPerUser is the session cap a new cluster starts with.
