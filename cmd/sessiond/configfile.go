@@ -84,6 +84,12 @@ func printConfig(w io.Writer, fs *flag.FlagSet, c Config) {
 		if d, ok := derived[f.Name]; ok {
 			v = d
 		}
+		if v == "" && f.DefValue == "" {
+			// Unset and empty by default: reading the file back gives the
+			// same, and a repeatable flag (--portal-cookie-domain) refuses
+			// an empty value.
+			return
+		}
 		lines = append(lines, f.Name+" = "+tomlValue(v))
 	})
 	sort.Strings(lines)
