@@ -5,15 +5,24 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"testing"
 	"time"
 )
 
-// pipeSessions makes a snapshot of about 7.5 MB: more chunks than the pipe
-// holds in flight, so the encoder waits for free chunks and every stage
-// crosses chunk boundaries.
-const pipeSessions = 50_000
+// pipeSessions makes a snapshot of about 600 KB: with the tests' 64 KiB
+// chunks (TestMain), more chunks than the pipe holds in flight, so the
+// encoder waits for free chunks and every stage crosses chunk boundaries.
+const pipeSessions = 4_000
+
+// TestMain shrinks the pipe's chunks before any test runs (so no test
+// races the change): the pipe's behaviour does not depend on the size,
+// and a state large enough to fill 1 MiB chunks took minutes under -race.
+func TestMain(m *testing.M) {
+	pipeChunk = 64 << 10
+	os.Exit(m.Run())
+}
 
 // bothWriters runs fn with snapshots written by the pipe and then by the
 // sequential writer, whatever the state's size.
