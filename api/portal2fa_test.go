@@ -151,3 +151,39 @@ func (b *browser) cookieNamed(name string) string {
 	}
 	return ""
 }
+
+// TestAuthz_SecondFactorPolicy: with require_2fa_admins, forward auth
+// refuses an admin without a second factor on every path (403: set one
+// up), sends a password-only session of an admin with TOTP to sign in
+// again, and admits its two-factor session; other users are unaffected
+// until their db is covered by require_2fa_dbs.
+func TestAuthz_SecondFactorPolicy(t *testing.T) {
+	e, now := stepUpEnv(t)
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	e.createUser("ada", "ada-password-123", map[string]any{"admin": true})
+	e.createUser("ned", "ned-password-123", nil)
+	ada, ned := e.login("ada", "ada-password-123"), e.login("ned", "ned-password-123")
+	e.patchSettings(map[string]any{"require_2fa_admins": true})
+	authz := func(tok string) int {
+		return e.authzDo("GET", "/v1/authz", bearerH(tok), "X-Forwarded-Uri: /anything").Status
+	}
+	if st := authz(ada); st != 403 {
+		t.Fatalf("admin without a second factor: %d", st)
+	}
+	if st := authz(ned); st != 200 {
+		t.Fatalf("a user the policy does not cover: %d", st)
+	}
+	secret, _ := e.enrolTOTP(ada, clock())
+	if st := authz(ada); st != 401 {
+		t.Fatalf("admin's password-only session after enrolling: %d", st)
+	}
+	now.Add(int64(30 * time.Second))
+	r := e.do("POST", "/v1/login", map[string]string{"login": "ada", "password": "ada-password-123", "otp": totpCode(t, secret, clock())})
+	if st := authz(r.json(t)["token"].(string)); st != 200 {
+		t.Fatalf("admin's two-factor session: %d", st)
+	}
+	e.patchSettings(map[string]any{"require_2fa_dbs": []string{"sessiond"}})
+	if st := authz(ned); st != 403 {
+		t.Fatalf("a user of a covered db without a second factor: %d", st)
+	}
+}

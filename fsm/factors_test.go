@@ -111,6 +111,8 @@ func TestFactors_FormatV3(t *testing.T) {
 		{&CreateSession{Session: Session{ID: "s", AMR: AMRPwd}}, FormatV3},
 		{&SetSettings{Settings: DefaultSettings()}, FormatBase},
 		{&SetSettings{Settings: Settings{DialectPasswordWith2FA: true}}, FormatV3},
+		{&SetSettings{Settings: Settings{Require2FAAdmins: true}}, FormatV3},
+		{&SetSettings{Settings: Settings{Require2FADBs: "acme"}}, FormatV3},
 	} {
 		if got := FormatNeeded(c.cmd); got != c.want {
 			t.Errorf("%T %+v: FormatNeeded %d, want %d", c.cmd, c.cmd, got, c.want)
