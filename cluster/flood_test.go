@@ -222,10 +222,13 @@ func TestRaftAuth_IdleFloodDoesNotBlockElections(t *testing.T) {
 	// the flood goes on.
 	mustLogin(t, c.nodes[slot].Node, mustUser(t, c.nodes[slot].Node, "flood-user"), "flood-token")
 	// The flood went on throughout: it kept opening connections as the
-	// servers closed them (the stats file is at most 50 ms old).
+	// servers closed them, and it still held a port's worth open at the
+	// end (the stats file is at most 50 ms old). How many it reopened
+	// depends on how long the measurement took: a quick election churns
+	// fewer, so that count is not bounded from below beyond "some".
 	opened, open := f.stats()
-	if opened < openedBefore+int64(perPort) {
-		t.Fatalf("the flood stalled during the measurement: %d connections opened, %d before", opened, openedBefore)
+	if opened <= openedBefore || open < int64(perPort) {
+		t.Fatalf("the flood stalled during the measurement: %d connections opened (%d before), %d open at the end (want ≥ %d)", opened, openedBefore, open, perPort)
 	}
 	t.Logf("N1 flood: %d idle connections per Raft port (%d addresses), %d opened in all, %d open at the end, %.0f dropped or refused as overload",
 		perPort, len(floodSources()), opened, open, overloads(c)-before)
