@@ -50,12 +50,8 @@ type namedBody struct {
 }
 
 func (s *Server) createAppPassword(w http.ResponseWriter, r *http.Request) {
-	p, err := s.nativeAuth(r)
-	if err == nil {
-		err = s.stepUp(p)
-	}
-	if err != nil {
-		writeNativeError(w, err)
+	p, ok := s.steppedUp(w, r)
+	if !ok {
 		return
 	}
 	var in namedBody
@@ -75,12 +71,8 @@ func (s *Server) createAppPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteAppPassword(w http.ResponseWriter, r *http.Request) {
-	p, err := s.nativeAuth(r)
-	if err == nil {
-		err = s.stepUp(p)
-	}
-	if err != nil {
-		writeNativeError(w, err)
+	p, ok := s.steppedUp(w, r)
+	if !ok {
 		return
 	}
 	ok, err := s.svc.RevokeAppPassword(r.Context(), p.User.ID, r.PathValue("id"))

@@ -36,6 +36,22 @@ var ErrStepUp = errors.New("api: a more recent sign-in is needed for this change
 // stepUp refuses a change from a session authenticated longer ago than
 // the step-up age: a stolen or forgotten session alone cannot take over
 // the account by changing its credentials.
+// steppedUp authenticates a native caller whose authentication is young
+// enough to change its credentials (stepUp), or writes the refusal: the
+// one preamble of every route that changes a password, a second factor
+// or an app password.
+func (s *Server) steppedUp(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	p, err := s.nativeAuth(r)
+	if err == nil {
+		err = s.stepUp(p)
+	}
+	if err != nil {
+		writeNativeError(w, err)
+		return principal{}, false
+	}
+	return p, true
+}
+
 func (s *Server) stepUp(p principal) error {
 	age := s.cfg.StepUpAge
 	if age <= 0 {
@@ -71,12 +87,8 @@ func (s *Server) secondFactorStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) totpBegin(w http.ResponseWriter, r *http.Request) {
-	p, err := s.nativeAuth(r)
-	if err == nil {
-		err = s.stepUp(p)
-	}
-	if err != nil {
-		writeNativeError(w, err)
+	p, ok := s.steppedUp(w, r)
+	if !ok {
 		return
 	}
 	en, err := s.svc.BeginTOTP(r.Context(), p.User)
@@ -123,12 +135,8 @@ type passwordBody struct {
 }
 
 func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) {
-	p, err := s.nativeAuth(r)
-	if err == nil {
-		err = s.stepUp(p)
-	}
-	if err != nil {
-		writeNativeError(w, err)
+	p, ok := s.steppedUp(w, r)
+	if !ok {
 		return
 	}
 	var in passwordBody
@@ -140,7 +148,7 @@ func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) {
 		writeNativeError(w, fieldError(ErrMissingField, "password is required"))
 		return
 	}
-	err = s.svc.DisableTOTP(r.Context(), p.User, in.Password, s.clientAddr(r))
+	err := s.svc.DisableTOTP(r.Context(), p.User, in.Password, s.clientAddr(r))
 	s.audit(r, "totp_disable", "native", p.User, err)
 	if err != nil {
 		writeNativeError(w, err)
@@ -150,12 +158,8 @@ func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) recoveryRegenerate(w http.ResponseWriter, r *http.Request) {
-	p, err := s.nativeAuth(r)
-	if err == nil {
-		err = s.stepUp(p)
-	}
-	if err != nil {
-		writeNativeError(w, err)
+	p, ok := s.steppedUp(w, r)
+	if !ok {
 		return
 	}
 	codes, err := s.svc.RegenerateRecoveryCodes(r.Context(), p.User)
