@@ -393,7 +393,8 @@ func (s *Service) CreateSession(ctx context.Context, u *fsm.User, o SessionOptio
 			sess.AMR = fsm.AMRPwd
 		}
 	}
-	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr), AppPassword: o.appPassword, SingleFactor: o.singleFactor}
+	cmd := &fsm.CreateSession{Session: sess, UserVersion: u.Version, TrustAddr: s.knownKey(o.ClientAddr), AppPassword: o.appPassword, SingleFactor: o.singleFactor,
+		Once: true} // cluster.Apply sends it without below FormatV3 (fsm.WithinFormat)
 	evicted, err := s.createCapped(ctx, cmd)
 	if err != nil {
 		return Issued{Evicted: evicted}, err

@@ -16,7 +16,8 @@ import (
 // Every write is idempotent, so a retry after a lost leader (the loop in
 // ApplyEncoded, which resends the same bytes) cannot apply twice:
 // commands name what they create or end (IDs chosen before the log), and
-// the three that cannot (logoutall, a failed-login record, a user update)
+// the four that cannot (logoutall, a failed-login record, a user update,
+// and a login, whose session a revocation may end between two copies)
 // carry a nonce the state remembers (fsm/once.go; RELIABILITY rule 2).
 //
 // A nonce needs fsm.FormatV3. While some member is below it, cmd is sent
@@ -98,9 +99,10 @@ func (n *Node) deadlineError(last error) error {
 
 // retryable reports whether trying again (perhaps on another leader) may
 // succeed. A retry after an unknown outcome is safe: every write is
-// idempotent (see Apply); in a cluster below fsm.FormatV3 the three that
+// idempotent (see Apply); in a cluster below fsm.FormatV3 the four that
 // need a nonce may apply twice, which ends sessions again, counts a
-// failure twice or repeats an update, and never grants access.
+// failure twice, repeats an update, or creates again a session revoked
+// between the two copies (what such a cluster always did).
 func retryable(err error) bool {
 	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) ||
 		errors.Is(err, ErrForward) || errors.Is(err, ErrNotCaughtUp)

@@ -116,6 +116,12 @@ type CreateSession struct {
 	// AppPassword is the id of the app password the login used
 	// (apppasswords.go): the session is refused if it is revoked by then.
 	AppPassword string `json:"app_password,omitempty"`
+	// Once has the state remember the session's ID as applied (once.go),
+	// so a retry of this entry that lands after the session ended (a
+	// logoutall, an admin's revoke by id, on a leader that committed the
+	// first copy and lost its leadership before answering) answers as the
+	// first copy did instead of creating the session again. FormatV3.
+	Once bool `json:"once,omitempty"`
 }
 
 // RevokeSession ends one session, found by digest or else by ID. A non-zero

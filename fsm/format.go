@@ -77,7 +77,7 @@ func FormatNeeded(cmd Command) int {
 			return FormatV3
 		}
 	case *CreateSession:
-		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor || c.AppPassword != "" { // totp: how the session was made
+		if c.Session.AuthTime != 0 || c.Session.AMR != 0 || c.SingleFactor || c.AppPassword != "" || c.Once { // totp: how the session was made; once.go
 			return FormatV3
 		}
 	case *RevokeUserSessions:

@@ -5,7 +5,7 @@ package fsm
 // A node retries a write whose outcome it did not learn: the leader that
 // took it may have committed it and died before answering
 // (cluster/apply.go). Most commands name what they create or end, so a
-// second copy changes nothing. Three do not, and applied twice they do
+// second copy changes nothing. Four do not, and applied twice they do
 // something nobody asked for:
 //
 //   - logoutall (RevokeUserSessions) would also end the sessions created
@@ -14,7 +14,12 @@ package fsm
 //     and lock the account early;
 //   - a user update (UpdateUser) would apply its fields again over a
 //     later change (a lost update), and a password change would end the
-//     sessions opened with the new password.
+//     sessions opened with the new password;
+//   - a login (CreateSession) names its session, but a copy applied after
+//     the session ended (a logoutall or an admin's revoke by id, between
+//     the first copy's commit and the retry) would create it again: a
+//     revocation undone. The fault suite found it as a session ended twice
+//     in the event stream (pause-leader). Its nonce is the session's ID.
 //
 // Each carries a Nonce chosen by the node before the log, so every retry
 // of one request has the same bytes. The state remembers the nonces of the
@@ -35,9 +40,11 @@ package fsm
 // so that clocks of different nodes may disagree by minutes.
 const OnceWindow = int64(10 * 60 * 1e9)
 
-// OnceMax bounds the remembered nonces (about 100 bytes each). Failed
-// logins are the only high-rate source; past this count the oldest is
-// forgotten early, which makes its retry count twice, as every retry did
+// OnceMax bounds the remembered nonces (about 100 bytes each). Logins and
+// failed logins are the high-rate sources: at a thousand a second the
+// memory spans a minute, still ten times a retry's reach (a node retries
+// for its apply timeout, 5 s by default). Past this count the oldest is
+// forgotten early, which makes its retry apply again, as every retry did
 // before nonces.
 const OnceMax = 1 << 16
 
@@ -69,9 +76,18 @@ func requestOf(c Command) (nonce string, at int64) {
 		return c.Nonce, c.At
 	case *UpdateUser:
 		return c.Nonce, c.Now
+	case *CreateSession:
+		if c.Once {
+			return sessionNonce + c.Session.ID, c.Session.Created
+		}
 	}
 	return "", 0
 }
+
+// sessionNonce prefixes a session's public ID to make the nonce of the
+// login that created it: IDs are random and chosen before the log, so the
+// ID is the request id, and the prefix keeps it apart from other nonces.
+const sessionNonce = "s:"
 
 // applyOnce applies c unless its nonce was applied before, in which case
 // it answers as the first time did. Only successes are remembered: a
@@ -80,7 +96,11 @@ func requestOf(c Command) (nonce string, at int64) {
 func (s *State) applyOnce(sp *cmdSpec, c Command, nonce string, at int64) Result {
 	s.once.forgetBefore(at - OnceWindow)
 	if r, ok := s.once.seen[nonce]; ok {
-		return Result{UserID: r.UserID, Count: r.Count}
+		res := Result{UserID: r.UserID, Count: r.Count}
+		if cs, ok := c.(*CreateSession); ok {
+			res.SessionID = cs.Session.ID
+		}
+		return res
 	}
 	res := sp.apply(s, c)
 	if res.Code == "" {
@@ -164,6 +184,12 @@ func WithinFormat(cmd Command, level int) Command {
 		if c.Nonce != "" {
 			cp := *c
 			cp.Nonce = ""
+			return &cp
+		}
+	case *CreateSession:
+		if c.Once {
+			cp := *c
+			cp.Once = false
 			return &cp
 		}
 	}

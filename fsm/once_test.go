@@ -156,3 +156,70 @@ func TestOnce_FormatGate(t *testing.T) {
 		t.Errorf("an operator grant without its nonce needs %d, want FormatOperator", got)
 	}
 }
+
+// TestOnce_LoginRetryDoesNotUndoARevocation is what the fault suite saw
+// under pause-leader as a session ended twice: a login committed by a
+// leader that lost its leadership before answering is retried by its node
+// with the same bytes; if a revocation of that session (by id, or a
+// logoutall) lands between the two copies, the second copy must not create
+// the session again. With Once (FormatV3) it answers as the first did;
+// the old form (below FormatV3) creates it again, as it always did.
+func TestOnce_LoginRetryDoesNotUndoARevocation(t *testing.T) {
+	login := func(once bool) *CreateSession {
+		c := newSession(1, "a3")
+		c.Once = once
+		return c
+	}
+	byID := &RevokeSession{ID: "a3"}
+	revoked := Result{UserID: 1, SessionID: "a3", Count: 1}
+	logoutall := &RevokeUserSessions{UserID: 1}
+	created := Result{UserID: 1, SessionID: "a3"}
+	runScenarios(t, []scenario{
+		{"revoke by id, then the retry", after(aliceAndBob(),
+			step{login(true), created},
+			step{byID, revoked},
+			step{login(true), created},
+		), func(t *testing.T, s *State) {
+			wantSessions(t, s, 1, "a1,a2")
+			wantEndedOnce(t, s, "a3")
+		}},
+		{"logoutall, then the retry", after(aliceAndBob(),
+			step{login(true), created},
+			step{logoutall, Result{UserID: 1, Count: 3}},
+			step{login(true), created},
+		), func(t *testing.T, s *State) {
+			wantSessions(t, s, 1, "")
+			wantEndedOnce(t, s, "a3")
+		}},
+		{"the old form creates it again", after(aliceAndBob(),
+			step{login(false), created},
+			step{byID, revoked},
+			step{login(false), created},
+		), func(t *testing.T, s *State) { wantSessions(t, s, 1, "a1,a2,a3") }},
+	})
+	if FormatNeeded(login(true)) != FormatV3 {
+		t.Error("a login with Once may enter the log below FormatV3")
+	}
+	if c := WithinFormat(login(true), FormatOperator).(*CreateSession); c.Once {
+		t.Error("WithinFormat below FormatV3 keeps Once")
+	}
+}
+
+// wantEndedOnce checks the event log holds one session.created and one
+// session.ended for the session id.
+func wantEndedOnce(t *testing.T, s *State, id string) {
+	t.Helper()
+	evs, _, err := s.EventsAfter(EventID{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, e := range evs {
+		if e.SessionID == id {
+			n[e.Type]++
+		}
+	}
+	if n[EventSessionCreated] != 1 || n[EventSessionEnded] != 1 {
+		t.Errorf("events of %s: %v, want one created and one ended", id, n)
+	}
+}
