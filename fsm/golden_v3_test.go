@@ -117,6 +117,13 @@ func TestGoldenV3_Restores(t *testing.T) {
 
 // TestGoldenV3_WriterUnchanged: today's binary, applying the same log,
 // writes the same bytes (a codec change shows here first).
+// Unlike the older files this one holds events, so they stay on.
 func TestGoldenV3_WriterUnchanged(t *testing.T) {
-	writerUnchanged(t, goldenV3, goldenV3State)
+	b, err := os.ReadFile(goldenV3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotBytes(t, goldenV3State(t).f); !bytes.Equal(got, b) {
+		t.Errorf("the golden log now snapshots to %d bytes that differ from %s (%d bytes)", len(got), goldenV3, len(b))
+	}
 }
