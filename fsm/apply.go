@@ -71,6 +71,7 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	delete(s.byLogin, loginKey(u.DB, u.Login))
 	s.unindexEmails(u)
 	delete(s.factors, u.ID)
+	delete(s.passkeys, u.ID)
 	for id, ch := range s.challenges {
 		if ch.UserID == u.ID {
 			delete(s.challenges, id)

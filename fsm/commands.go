@@ -343,6 +343,13 @@ var commands = [...]cmdSpec{
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),
 	TypeAdvanceWebhooks: spec("advance_webhooks", Keeps, (*State).applyAdvanceWebhooks),
+	// Passkeys (passkeys.go): 48–51. None narrows: every sign-in with a
+	// passkey applies a PasskeyUse, which the log refuses once the key is
+	// removed (as appPasswordGone), so no node's copy decides.
+	TypePutPasskey:    spec("put_passkey", Keeps, (*State).applyPutPasskey),
+	TypeRenamePasskey: spec("rename_passkey", Keeps, (*State).applyRenamePasskey),
+	TypeDeletePasskey: spec("delete_passkey", Keeps, (*State).applyDeletePasskey),
+	TypePasskeyUse:    spec("passkey_use", Keeps, (*State).applyPasskeyUse),
 	// The cluster version (clusterformat.go).
 	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
 }
