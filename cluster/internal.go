@@ -36,6 +36,7 @@ func (n *Node) InternalHandler() http.Handler {
 	mux.HandleFunc("POST /internal/v1/join", n.handleJoin)
 	mux.HandleFunc("POST /internal/v1/raftaddr", n.handleRaftAddr)
 	mux.HandleFunc("POST /internal/v1/remove", n.handleRemove)
+	mux.HandleFunc("POST "+removedPath, n.handleRemoved)
 	mux.HandleFunc("POST /internal/v1/restore", n.handleRestore)
 	mux.HandleFunc("POST /internal/v1/suffrage", n.handleSuffrage)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -120,8 +120,15 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 			}
 		} else if onlyVoter(servers, id) {
 			return fmt.Errorf("%w: %s", ErrOnlyVoter, id)
-		} else if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-			return fmt.Errorf("%w: remove server: %v", ErrNotLeader, err)
+		} else {
+			addr, _ := n.memberRaftAddr(id)
+			f := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout)
+			if err := f.Error(); err != nil {
+				return fmt.Errorf("%w: remove server: %v", ErrNotLeader, err)
+			}
+			if id != n.cfg.NodeID {
+				n.notifyRemoved(id, addr, f.Index())
+			}
 		}
 		_, err := n.Apply(ctx, &fsm.RemoveNode{ID: id})
 		return err
@@ -314,10 +321,10 @@ func (n *Node) Status(withHash bool) Status {
 
 // Ready reports whether a load balancer should send this node traffic: it
 // knows a leader, has caught up (holds a read lease, or applied a read
-// index and hears from the leader: an unused lease lapses, protocol.go)
-// and is not shutting down.
+// index and hears from the leader: an unused lease lapses, protocol.go),
+// is not shutting down and was not removed from the cluster (removed.go).
 func (n *Node) Ready() bool {
-	if n.closing.Load() {
+	if n.closing.Load() || n.Removed() {
 		return false
 	}
 	_, id := n.raft.LeaderWithID()

@@ -67,6 +67,9 @@ type Node struct {
 
 	notify  chan bool
 	closing atomic.Bool
+	// removed is set once the leader tells this node it removed it
+	// (removed.go).
+	removed atomic.Pointer[removedNotice]
 	stop    chan struct{}
 	// wg counts the goroutines the node started (goattach.go); wgMu
 	// orders goAttach's Add before Shutdown's Wait; stopCtx ends with

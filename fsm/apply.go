@@ -71,6 +71,7 @@ func (s *State) applyDeleteUser(c *DeleteUser) Result {
 	delete(s.byLogin, loginKey(u.DB, u.Login))
 	s.unindexEmails(u)
 	delete(s.factors, u.ID)
+	delete(s.passkeys, u.ID)
 	for id, ch := range s.challenges {
 		if ch.UserID == u.ID {
 			delete(s.challenges, id)
@@ -325,6 +326,7 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 		sess.LastRefresh = sess.Created
 	}
 	sess.DB = u.DB
+	sess.AppPassword = c.AppPassword // what DeleteAppPassword ends
 	s.putSession(&sess)
 	s.rememberAddr(u, c.TrustAddr)
 	return Result{UserID: u.ID, SessionID: sess.ID}

@@ -18,6 +18,16 @@ const recChallenge byte = 13
 // bound the oldest goes.
 const MaxChallengesPerUser = 8
 
+// ChallengePasskeyLogin is the kind of a passwordless sign-in begun
+// before anyone is known (a discoverable credential names its user only
+// at the finish): its challenge has UserID 0, and such challenges share
+// MaxAnonChallenges instead of a user's bound (passkeys.go).
+const ChallengePasskeyLogin = "webauthn_login"
+
+// MaxAnonChallenges bounds the challenges of no user: a flood of begins
+// evicts the oldest, never grows the state past this.
+const MaxAnonChallenges = 1024
+
 // Challenge is one pending step. ID is the SHA-256 of the secret the
 // browser (or client) holds; the secret itself is never stored.
 type Challenge struct {
@@ -48,7 +58,10 @@ func (TakeChallenge) Type() CmdType { return TypeTakeChallenge }
 
 func (s *State) applyPutChallenge(c *PutChallenge) Result {
 	ch := c.Challenge
-	if _, ok := s.users[ch.UserID]; !ok {
+	limit := MaxChallengesPerUser
+	if ch.UserID == 0 && ch.Kind == ChallengePasskeyLogin {
+		limit = MaxAnonChallenges
+	} else if _, ok := s.users[ch.UserID]; !ok {
 		return fail(ErrUserNotFound)
 	}
 	if ch.Expires <= ch.Created {
@@ -66,14 +79,14 @@ func (s *State) applyPutChallenge(c *PutChallenge) Result {
 			mine = append(mine, old)
 		}
 	}
-	if len(mine) >= MaxChallengesPerUser {
+	if len(mine) >= limit {
 		sort.Slice(mine, func(i, j int) bool {
 			if mine[i].Created != mine[j].Created {
 				return mine[i].Created < mine[j].Created
 			}
 			return string(mine[i].ID[:]) < string(mine[j].ID[:])
 		})
-		for _, old := range mine[:len(mine)-MaxChallengesPerUser+1] {
+		for _, old := range mine[:len(mine)-limit+1] {
 			delete(s.challenges, old.ID)
 		}
 	}

@@ -334,13 +334,22 @@ var commands = [...]cmdSpec{
 	TypePutChallenge:     spec("put_challenge", Keeps, (*State).applyPutChallenge),
 	TypeTakeChallenge:    spec("take_challenge", Keeps, (*State).applyTakeChallenge),
 	// A revoked app password is refused when a login's session is
-	// applied (appPasswordGone), not by a node's copy: Keeps.
+	// applied (appPasswordGone), not by a node's copy; its delete ends
+	// the sessions made with it, so it narrows: acknowledged only once
+	// read-lease holders stopped accepting them.
 	TypePutAppPassword:    spec("put_app_password", Keeps, (*State).applyPutAppPassword),
-	TypeDeleteAppPassword: spec("delete_app_password", Keeps, (*State).applyDeleteAppPassword),
+	TypeDeleteAppPassword: spec("delete_app_password", Narrows, (*State).applyDeleteAppPassword),
 	// Events and webhooks (events.go, webhooks.go): 45–54.
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),
 	TypeAdvanceWebhooks: spec("advance_webhooks", Keeps, (*State).applyAdvanceWebhooks),
+	// Passkeys (passkeys.go): 48–51. None narrows: every sign-in with a
+	// passkey applies a PasskeyUse, which the log refuses once the key is
+	// removed (as appPasswordGone), so no node's copy decides.
+	TypePutPasskey:    spec("put_passkey", Keeps, (*State).applyPutPasskey),
+	TypeRenamePasskey: spec("rename_passkey", Keeps, (*State).applyRenamePasskey),
+	TypeDeletePasskey: spec("delete_passkey", Keeps, (*State).applyDeletePasskey),
+	TypePasskeyUse:    spec("passkey_use", Keeps, (*State).applyPasskeyUse),
 	// The cluster version (clusterformat.go).
 	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
 }

@@ -15,7 +15,7 @@ func TestApplyEntry_Undecodable(t *testing.T) {
 		entry []byte
 		want  error
 	}{
-		{"unknown type", []byte{0x30, '{', '}'}, ErrUnknownType},
+		{"unknown type", []byte{0x70, '{', '}'}, ErrUnknownType},
 		{"type zero", []byte{0x00, '{', '}'}, ErrUnknownType},
 		{"largest non-ignorable", []byte{0x7F}, ErrUnknownType},
 		{"empty entry", nil, ErrEmptyEntry},

@@ -43,6 +43,8 @@ var typeFormat = map[CmdType]int{
 	TypePutWebhook:      FormatV3,
 	TypeDeleteWebhook:   FormatV3,
 	TypeAdvanceWebhooks: FormatV3,
+	// Passkeys (portal: 48–51).
+	TypePutPasskey: FormatV3, TypeRenamePasskey: FormatV3, TypeDeletePasskey: FormatV3, TypePasskeyUse: FormatV3,
 	// The cluster version (ver).
 	TypeSetClusterFormat: FormatV3,
 }

@@ -102,6 +102,7 @@ type image struct {
 	clients  []Client
 	factors  []*Factors
 	challs   []*Challenge
+	passkeys []*Passkeys
 	webhooks []*Webhook
 	evMeta   eventMeta
 	events   []Event
@@ -138,6 +139,9 @@ func (s *State) capture() *image {
 	for _, c := range s.challenges {
 		img.challs = append(img.challs, c)
 	}
+	for _, p := range s.passkeys {
+		img.passkeys = append(img.passkeys, p)
+	}
 	for _, w := range s.webhooks {
 		img.webhooks = append(img.webhooks, w)
 	}
@@ -164,6 +168,7 @@ func (img *image) sort() {
 	sort.Slice(img.clients, func(i, j int) bool { return img.clients[i].ID < img.clients[j].ID })
 	sort.Slice(img.factors, func(i, j int) bool { return img.factors[i].UserID < img.factors[j].UserID })
 	sort.Slice(img.challs, func(i, j int) bool { return string(img.challs[i].ID[:]) < string(img.challs[j].ID[:]) })
+	sort.Slice(img.passkeys, func(i, j int) bool { return img.passkeys[i].UserID < img.passkeys[j].UserID })
 	sort.Slice(img.webhooks, func(i, j int) bool { return img.webhooks[i].ID < img.webhooks[j].ID })
 	sortByDigest(img.sessions)
 }
@@ -239,6 +244,9 @@ func (img *image) writeTo(out io.Writer, header bool) (int64, error) {
 	}
 	for _, c := range img.challs {
 		rw.json(recChallenge, c)
+	}
+	for _, p := range img.passkeys {
+		rw.json(recPasskeys, p)
 	}
 	for _, w := range img.webhooks {
 		rw.json(recWebhook, w)
@@ -450,6 +458,15 @@ func (s *State) loadRecord(kind byte, b []byte) error {
 			s.challenges = make(map[Digest]*Challenge)
 		}
 		s.challenges[c.ID] = c
+	case recPasskeys:
+		p := &Passkeys{}
+		if err := json.Unmarshal(b, p); err != nil {
+			return err
+		}
+		if s.passkeys == nil {
+			s.passkeys = make(map[uint64]*Passkeys)
+		}
+		s.passkeys[p.UserID] = p
 	case recWebhook:
 		w := &Webhook{}
 		if err := json.Unmarshal(b, w); err != nil {

@@ -41,6 +41,7 @@ type State struct {
 
 	factors    map[uint64]*Factors   // second factors by user (factors.go); nil until the first
 	challenges map[Digest]*Challenge // sign-in steps in progress (challenges.go); nil until the first
+	passkeys   map[uint64]*Passkeys  // WebAuthn credentials by user (passkeys.go); nil until the first
 
 	sessions atomic.Int64
 

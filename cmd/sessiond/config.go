@@ -127,7 +127,7 @@ type Config struct {
 func DefaultConfig() Config {
 	cc := cluster.DefaultConfig()
 	hp := auth.DefaultHashParams()
-	return Config{
+	c := Config{
 		NodeID: "node1", DataDir: "./data", APIAddr: "127.0.0.1:8080", RaftAddr: "127.0.0.1:8300",
 		Bootstrap: true, Consistency: cluster.Default, MaxStale: cc.MaxStale, DefaultDB: "sessiond",
 		SnapshotThreshold: cc.SnapshotThreshold, SnapshotInterval: cc.SnapshotInterval, TrailingLogs: cc.TrailingLogs, HeartbeatTimeout: cc.HeartbeatTimeout,
@@ -135,6 +135,13 @@ func DefaultConfig() Config {
 		LogLevel: slog.LevelInfo, LogFormat: "text", JoinTimeout: time.Minute, ShutdownTimeout: 15 * time.Second,
 		MetricsAddr: defaultMetricsAddr,
 	}
+	// The feature groups (portal, events, second factor, …) set their
+	// defaults where they declare their flags; declaring them on a
+	// throw-away set gives c those too, so a Config not parsed from flags
+	// (sessiond dev, tests) runs as serve does with none given. Without
+	// it dev served no portal and kept no events.
+	serveFlags(newFlagSet("defaults", io.Discard), &c, &optBool{}, &secretFiles{})
+	return c
 }
 
 // LogValue is what the start-up log shows of a Config: no secret, only

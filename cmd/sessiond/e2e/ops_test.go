@@ -157,7 +157,7 @@ func TestOps_DevMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client.New([]string{"http://" + api})
-	login(t, c, "admin", pw)
+	adminLogin := login(t, c, "admin", pw)
 	if n := strings.Count(p.Log(), pw); n != 3 { // the line, the curl example and the export, nothing logged
 		t.Fatalf("password appears %d times in the output", n)
 	}
@@ -167,6 +167,28 @@ func TestOps_DevMode(t *testing.T) {
 		out, err := exec.Command("bash", "-c", try[1]).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), `"token"`) {
 			t.Errorf("the try line %q: %v %s", try[1], err, out)
+		}
+	}
+	// dev runs with every default serve has: the portal's sign-in page at
+	// its default prefix, and events kept (a zero retention keeps none).
+	if resp, err := http.Get("http://" + api + "/auth/"); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="password"`) {
+			t.Errorf("dev's portal: GET /auth/ = %d, want the sign-in page", resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+api+"/v1/events?timeout=0", nil)
+	req.Header.Set("Authorization", "Bearer "+adminLogin.Token)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"session.created"`) {
+			t.Errorf("dev's event stream: %d %s, want the admin's login", resp.StatusCode, body)
 		}
 	}
 	env := cleanEnv()
