@@ -326,6 +326,7 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 		sess.LastRefresh = sess.Created
 	}
 	sess.DB = u.DB
+	sess.AppPassword = c.AppPassword // what DeleteAppPassword ends
 	s.putSession(&sess)
 	s.rememberAddr(u, c.TrustAddr)
 	return Result{UserID: u.ID, SessionID: sess.ID}

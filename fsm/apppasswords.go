@@ -8,7 +8,10 @@ import "slices"
 // 128 random bits, like a token). A session made with one names it
 // (CreateSession.AppPassword) and the log refuses the session when the
 // app password is gone by then, so a revoked one stops working on every
-// node at the revocation's index.
+// node at the revocation's index. The session remembers it
+// (Session.AppPassword), and the revocation ends every session made with
+// it at the same index (DeleteAppPassword narrows: cluster acknowledges it
+// once every read-lease holder has applied it).
 
 // MaxAppPasswords bounds a user's app passwords.
 const MaxAppPasswords = 20
@@ -27,7 +30,8 @@ type PutAppPassword struct {
 	AppPassword AppPassword `json:"app_password"`
 }
 
-// DeleteAppPassword revokes one; Count 0 when it was not there.
+// DeleteAppPassword revokes one and ends the user's sessions made with it
+// (events with ReasonAppPasswordRevoked); Count 0 when it was not there.
 type DeleteAppPassword struct {
 	UserID uint64 `json:"user_id"`
 	ID     string `json:"id"`
@@ -58,6 +62,22 @@ func (s *State) applyPutAppPassword(c *PutAppPassword) Result {
 }
 
 func (s *State) applyDeleteAppPassword(c *DeleteAppPassword) Result {
+	if c.ID == "" {
+		return Result{UserID: c.UserID} // names none (and no session has "")
+	}
+	// The sessions end whether or not the app password is still there: a
+	// retry finds it gone and the sessions already ended, and no session
+	// can name an app password that is gone (appPasswordGone).
+	var ended []*Session
+	for _, sess := range s.byUser[c.UserID] {
+		if sess.AppPassword == c.ID {
+			ended = append(ended, sess)
+		}
+	}
+	sortSessions(ended) // one order on every replica, for the events
+	for _, sess := range ended {
+		s.dropSession(sess)
+	}
 	f := s.factorsFor(c.UserID)
 	i := slices.IndexFunc(f.AppPasswords, func(ap AppPassword) bool { return ap.ID == c.ID })
 	if i < 0 {

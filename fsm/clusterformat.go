@@ -93,6 +93,12 @@ var stateFormats = []func(s *State) (int, string){
 			if len(f.TOTP) > 0 || len(f.TOTPPending) > 0 || len(f.Recovery) > 0 {
 				return FormatV3, fmt.Sprintf("user %d has a second factor (an older binary would drop it: reset it first)", f.UserID)
 			}
+			if len(f.AppPasswords) > 0 {
+				// An older binary would drop them and forget which
+				// sessions they made (Session.AppPassword): revoking
+				// them all first ends those sessions.
+				return FormatV3, fmt.Sprintf("user %d has app passwords (an older binary would drop them: revoke them first)", f.UserID)
+			}
 		}
 		return FormatBase, ""
 	},

@@ -91,7 +91,7 @@ func TestRestore_OlderSessionRecord(t *testing.T) {
 // snapshot of the state no longer carries them.
 func TestReadSession_NewerWriter(t *testing.T) {
 	want := fullSession()
-	want.AuthTime, want.AMR = want.Created, AMRPwd|AMROTP // every field this binary knows is written
+	want.AuthTime, want.AMR, want.AppPassword = want.Created, AMRPwd|AMROTP, "ap-1" // every field this binary knows is written
 	b := appendSession(nil, &want)
 	b = binary.AppendUvarint(b, 5)
 	b = append(b, "scope"...)

@@ -334,9 +334,11 @@ var commands = [...]cmdSpec{
 	TypePutChallenge:     spec("put_challenge", Keeps, (*State).applyPutChallenge),
 	TypeTakeChallenge:    spec("take_challenge", Keeps, (*State).applyTakeChallenge),
 	// A revoked app password is refused when a login's session is
-	// applied (appPasswordGone), not by a node's copy: Keeps.
+	// applied (appPasswordGone), not by a node's copy; its delete ends
+	// the sessions made with it, so it narrows: acknowledged only once
+	// read-lease holders stopped accepting them.
 	TypePutAppPassword:    spec("put_app_password", Keeps, (*State).applyPutAppPassword),
-	TypeDeleteAppPassword: spec("delete_app_password", Keeps, (*State).applyDeleteAppPassword),
+	TypeDeleteAppPassword: spec("delete_app_password", Narrows, (*State).applyDeleteAppPassword),
 	// Events and webhooks (events.go, webhooks.go): 45–54.
 	TypePutWebhook:      spec("put_webhook", Keeps, (*State).applyPutWebhook),
 	TypeDeleteWebhook:   spec("delete_webhook", Keeps, (*State).applyDeleteWebhook),

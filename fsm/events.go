@@ -39,6 +39,9 @@ const (
 	ReasonUserDisabled    = "user_disabled"
 	ReasonUserEnabled     = "user_reenabled" // what disabling kept (knox tokens) ends
 	ReasonUserDeleted     = "user_deleted"
+	// ReasonAppPasswordRevoked: the app password the session was made
+	// with was revoked (apppasswords.go).
+	ReasonAppPasswordRevoked = "app_password_revoked"
 )
 
 // EventID orders events: the log index of the entry that made them, then
@@ -278,6 +281,8 @@ func (s *State) beginEvents(c Command, index uint64, at int64) {
 		}
 	case *DeleteUser:
 		reason = ReasonUserDeleted
+	case *DeleteAppPassword:
+		reason = ReasonAppPasswordRevoked
 	case *UpdateUser:
 		switch {
 		case c.PasswordHash != nil:

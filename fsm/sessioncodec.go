@@ -23,9 +23,13 @@ func appendSession(b []byte, s *Session) []byte {
 	}
 	// FormatV3 fields, appended only when set, so a session without them
 	// has the bytes it always had.
-	if s.AuthTime != 0 || s.AMR != 0 {
+	if s.AuthTime != 0 || s.AMR != 0 || s.AppPassword != "" {
 		b = binary.AppendVarint(b, s.AuthTime)
 		b = binary.AppendUvarint(b, uint64(s.AMR))
+	}
+	if s.AppPassword != "" {
+		b = binary.AppendUvarint(b, uint64(len(s.AppPassword)))
+		b = append(b, s.AppPassword...)
 	}
 	return b
 }
@@ -123,5 +127,11 @@ func readSession(b []byte) (*Session, error) {
 	r.varint(&s.AuthTime)
 	r.uvarint(&amr)
 	s.AMR = AMR(amr)
+	if tail := r.b; !r.done() {
+		from, to := r.span(tail)
+		if r.err == nil {
+			s.AppPassword = string(tail[from:to])
+		}
+	}
 	return s, r.err
 }

@@ -102,6 +102,10 @@ type Session struct {
 	// FormatV3; zero in sessions made before (see AuthAt, Methods).
 	AuthTime int64 `json:"auth_time,omitempty"`
 	AMR      AMR   `json:"amr,omitempty"`
+	// AppPassword is the id of the app password the session was made
+	// with (CreateSession.AppPassword), so revoking it ends the session
+	// too (apppasswords.go). FormatV3, like the command that sets it.
+	AppPassword string `json:"app_password,omitempty"`
 }
 
 // Expired reports whether the session is over at now (Unix nanoseconds),

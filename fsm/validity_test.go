@@ -11,13 +11,15 @@ import "testing"
 func TestCommands_EveryTypeDeclaresValidity(t *testing.T) {
 	// Why each narrows: logout and revoke by id; logoutall; a password
 	// change or disable ends sessions (and any UpdateUser may); a deleted
-	// user; a retired or revoked signing key; a deleted service client;
+	// user; a retired or revoked signing key; a revoked app password's
+	// sessions; a deleted service client;
 	// settings that shorten a lifetime or a JWT grace; a purge ends
 	// sessions whose end a follower with a slow clock has not reached.
 	narrowing := map[CmdType]bool{
 		TypeRevokeSession: true, TypeRevokeUserSessions: true, TypeUpdateUser: true,
 		TypeDeleteUser: true, TypeRetireKey: true, TypeDeleteClient: true,
 		TypeSetSettings: true, TypePurgeExpired: true,
+		TypeDeleteAppPassword: true, // ends the sessions made with it
 	}
 	rows := 0
 	for typ := 0; typ < 256; typ++ {
