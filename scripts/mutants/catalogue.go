@@ -165,8 +165,11 @@ var Catalogue = []Mutant{
 		// Found by a rolling-upgrade test: a graceful restart hands
 		// leadership over in milliseconds, while followers still hold
 		// leases from the old leader. After a kill, the election takes
-		// longer than a lease (1 s), so kill-leader missed it (0 of 1);
-		// the suite has no graceful leader stop yet. Its tests hand
+		// longer than a lease (1 s), so kill-leader missed it (0 of 1).
+		// transfer-leader (a SIGTERM of the leader, logouts through the
+		// new one validated at once on the other follower) caught it 5
+		// of 5 by P2 (2026-12-06, `go run ./scripts/mutants -only
+		// new-leader-forgets-old-leases`, five runs). Its unit tests hand
 		// leadership over while a follower that cannot apply holds the
 		// old leader's lease: the logout is then acknowledged in ms and
 		// the follower accepts the token.
