@@ -34,6 +34,10 @@ var notAdminRoutes = map[string]bool{
 	"GET /v1/me/second-factor": true, "POST /v1/me/totp": true, "POST /v1/me/totp/confirm": true,
 	"DELETE /v1/me/totp": true, "POST /v1/me/recovery-codes": true,
 	"GET /v1/me/app-passwords": true, "POST /v1/me/app-passwords": true, "DELETE /v1/me/app-passwords/{id}": true,
+	// The caller's own passkeys, and the passwordless sign-in (api/passkeys.go).
+	"GET /v1/me/passkeys": true, "POST /v1/me/passkeys/register/begin": true, "POST /v1/me/passkeys/register/finish": true,
+	"PATCH /v1/me/passkeys/{id}": true, "DELETE /v1/me/passkeys/{id}": true,
+	"POST /v1/login/passkey/begin": true, "POST /v1/login/passkey/finish": true,
 }
 
 // scopedRoutes answer a tenant's admin for its own db, so they are

@@ -163,6 +163,8 @@ type Server struct {
 	cop, copJWT *http.CrossOriginProtection
 	// stopEvents ends the webhook dispatcher (Close).
 	stopEvents context.CancelFunc
+	// passkeyClones counts refused sign counts (passkeylogin.go).
+	passkeyClones prometheus.Counter
 }
 
 // indexHdr is an X-Sessiond-Index value and the index it spells.
@@ -248,6 +250,10 @@ func (s *Server) routes() error {
 	s.handle("GET /readyz", s.readyz)
 	s.handle("/v1/authz", s.authz) // forward auth: any method (api/authz.go)
 	s.handle("GET /v1/openapi.json", s.openapi)
+	// Passkeys (issue 26; passkeys.go, passkeylogin.go).
+	if err := s.passkeyRoutes(); err != nil {
+		return err
+	}
 	return s.portalRoutes() // the login portal (api/portal.go)
 }
 

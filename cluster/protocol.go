@@ -47,6 +47,11 @@ package cluster
 //	   TestRevocation_NewLeaderCoversLeasesAfterHandover.
 //	   Mutant: new-leader-forgets-old-leases (a graceful restart hands
 //	   leadership over in milliseconds, within the old leases).
+//	   Releases before leaseCoverFormat (0.3.0) take office without this
+//	   cover, so while any member announces less, no node serves from a
+//	   lease (leaseCovered): a rolling upgrade's failover to a 0.3.0
+//	   member would otherwise leave an upgraded node answering from the
+//	   crashed leader's lease. TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout.
 //	I6 A read index is the leader's commit index at the start of a round
 //	   that began after every read it serves (batcher), in a term in which
 //	   the leader has committed an entry (readyTerm), and that a quorum of
@@ -80,7 +85,8 @@ package cluster
 // leader that acknowledged R counted F as a holder from its first
 // narrowing wait of its term (I5), later than any grant of an earlier
 // term, since an earlier leader's round cannot succeed once a quorum has
-// voted in a later term (I6). Consistent reads wait for a read index from
+// voted in a later term (I6) — when every member runs a release with the
+// cover; while one does not, F serves no hit from a lease at all. Consistent reads wait for a read index from
 // a round started after they began: by I6 no other leader can have
 // committed anything before that round, so every acknowledged write is
 // at or below the index. Nothing here appends to the log except the one
@@ -98,6 +104,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sessiond/sessiond/fsm"
 )
 
 // leaseMargin covers clock-rate drift between the leader's and a holder's
@@ -451,10 +459,41 @@ func (n *Node) refreshLease(ctx context.Context) error {
 }
 
 // LeaseValid reports whether the node holds a read lease: a read index
-// obtained less than MaxStale ago and applied.
+// obtained less than MaxStale ago and applied, in a configuration whose
+// every member covers its predecessors' leases (leaseCovered).
 func (n *Node) LeaseValid() bool {
 	at := n.leaseAt.Load()
-	return at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale)
+	return at != 0 && int64(n.mono())-at < int64(n.cfg.MaxStale) && n.leaseCovered()
+}
+
+// leaseCoverFormat is the first format whose binaries keep I5: releases
+// that announce less (0.3.0 announces fsm.FormatOperator) take office
+// without covering the leases of the leader before them.
+const leaseCoverFormat = fsm.FormatV3
+
+// leaseCovered reports whether every member of the configuration
+// announced leaseCoverFormat or later. A lease is only as good as the
+// next leader's cover (the proof's last step): a member of an older
+// release that wins an election acknowledges a logout at once, while this
+// node still answers from a lease the crashed leader granted and has not
+// yet applied the logout (the rolling upgrade's lost logout,
+// TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout). Until every
+// member runs a release with the cover, no node serves from a lease: a
+// Default hit takes a read index like a miss. Non-voters count too, as a
+// caught-up one is promoted without notice; a member with no record
+// announced nothing (fsm.FormatBase). docs/COMPATIBILITY.md.
+func (n *Node) leaseCovered() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	st := n.fsm.State()
+	for _, s := range cf.Configuration().Servers {
+		if meta, ok := st.Node(string(s.ID)); !ok || meta.Format < leaseCoverFormat {
+			return false
+		}
+	}
+	return true
 }
 
 // useLease notes that a Default read relied on (or wanted) the lease, so

@@ -267,7 +267,7 @@ func TestProtocol_DocNamesExistingTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sources strings.Builder
-	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go", "../api/*_test.go"} {
+	for _, pattern := range []string{"*_test.go", "../fsm/*_test.go", "../api/*_test.go", "../cmd/sessiond/e2e/*_test.go"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			b, err := os.ReadFile(f)

@@ -15,12 +15,16 @@ const (
 	AMRHwk  AMR = 1 << 2 // a hardware-bound key (a WebAuthn credential)
 	AMRKba  AMR = 1 << 3 // knowledge-based: a recovery code
 	AMRUser AMR = 1 << 4 // user presence/verification by the authenticator
+	// AMRPin: the authenticator verified its user (a WebAuthn UV flag:
+	// a PIN or a biometric, which it does not say; "pin" is the nearest
+	// RFC 8176 value). With AMRHwk it is a second factor on its own.
+	AMRPin AMR = 1 << 5
 )
 
 var amrNames = [...]struct {
 	bit  AMR
 	name string
-}{{AMRPwd, "pwd"}, {AMROTP, "otp"}, {AMRHwk, "hwk"}, {AMRKba, "kba"}, {AMRUser, "user"}}
+}{{AMRPwd, "pwd"}, {AMROTP, "otp"}, {AMRHwk, "hwk"}, {AMRKba, "kba"}, {AMRUser, "user"}, {AMRPin, "pin"}}
 
 // Names lists the set's RFC 8176 values, plus "mfa" when more than one
 // factor was used (§2: "multiple-factor authentication").
@@ -38,10 +42,13 @@ func (a AMR) Names() []string {
 }
 
 // Factors counts the distinct factors: a password is one, and any of a
-// one-time code, a recovery code or a hardware key is a second.
+// one-time code, a recovery code or a hardware key is a second. A
+// hardware key that verified its user (AMRPin: a passkey sign-in with
+// user verification) stands for the first: something held, unlocked by
+// something known or something the user is.
 func (a AMR) Factors() int {
 	n := 0
-	if a&AMRPwd != 0 {
+	if a&AMRPwd != 0 || a&(AMRHwk|AMRPin) == AMRHwk|AMRPin {
 		n++
 	}
 	if a&(AMROTP|AMRHwk|AMRKba) != 0 {

@@ -485,8 +485,15 @@ func upNodes(l *upgradeLoad) []*node {
 // this tree's).
 func startNodeOn(t *testing.T, bin, id string, env []string, extra ...string) *node {
 	t.Helper()
+	return startNodeOnAt(t, bin, id, freeAddr(t), env, extra...)
+}
+
+// startNodeOnAt is startNodeOn with the Raft listener on raft (a test
+// that puts a proxy in front of it advertises the proxy's address).
+func startNodeOnAt(t *testing.T, bin, id, raft string, env []string, extra ...string) *node {
+	t.Helper()
 	dir := t.TempDir()
-	api, raft, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	api, metrics := freeAddr(t), freeAddr(t)
 	n := &node{id: id, apiURL: "http://" + api, raftAddr: raft, dataDir: filepath.Join(dir, "data"), metrics: "http://" + metrics}
 	flags := proctest.Node{ID: id, APIAddr: api, RaftAddr: raft, FastHash: true, MetricsAddr: metrics,
 		HeartbeatTimeout: proctest.FastTimeout, ElectionTimeout: proctest.FastTimeout, Extra: extra}
