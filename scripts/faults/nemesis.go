@@ -35,14 +35,14 @@ const (
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
-	ScCombined, ScSlowFollower,
+	ScCombined, ScSlowFollower, ScTransferLeader,
 }
 
 // mixFaults are the faults the "all" scenario draws from.
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull,
-	ScCombined, ScSlowFollower,
+	ScCombined, ScSlowFollower, ScTransferLeader,
 }
 
 // FaultEvent is one injected fault.
@@ -155,6 +155,8 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		return n.combined(ctx, start)
 	case ScSlowFollower:
 		return n.slowFollower(ctx, start)
+	case ScTransferLeader:
+		return n.transferLeader(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)

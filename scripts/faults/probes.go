@@ -111,6 +111,21 @@ func (w *Workload) RevokedSince(since int64, maxIndex uint64) []probeToken {
 // state up to maxIndex has, and must stop accepting once the logouts are
 // acknowledged.
 func (w *Workload) RevokeOld(ctx context.Context, node int, maxIndex uint64, k int) {
+	var wg sync.WaitGroup
+	for _, p := range w.liveTokens(maxIndex, k) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.logoutToken(ctx, w.rec.NewClient(), node, p)
+		}()
+	}
+	wg.Wait()
+}
+
+// liveTokens returns up to k tokens not known to be revoked, whose login
+// answered with an index at most maxIndex and that do not expire within
+// 5 s.
+func (w *Workload) liveTokens(maxIndex uint64, k int) []probeToken {
 	var pick []probeToken
 	soon := time.Now().Add(5 * time.Second).UnixNano()
 	for tok, ti := range w.rec.History().tokens() {
@@ -125,24 +140,23 @@ func (w *Workload) RevokeOld(ctx context.Context, node int, maxIndex uint64, k i
 		}
 		pick = append(pick, probeToken{tok, ti.login.User})
 	}
-	var wg sync.WaitGroup
-	for _, p := range pick {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			op := w.begin(w.rec.NewClient(), Logout, &testUser{login: p.user}, node)
-			op.Token = p.tok
-			cctx, cancel := w.opCtx(ctx)
-			a := w.cl.Client.DialectLogout(cctx, node, w.book.kind(p.tok), p.tok)
-			cancel()
-			w.finish(&op, a)
-			if op.Result = writeOutcome(a, 0); op.Result == Unknown {
-				op.Return = Open
-			}
-			w.rec.Add(op)
-		}()
+	return pick
+}
+
+// logoutToken logs p out through node (in its dialect) as client and
+// records the operation.
+func (w *Workload) logoutToken(ctx context.Context, client, node int, p probeToken) Op {
+	op := w.begin(client, Logout, &testUser{login: p.user}, node)
+	op.Token = p.tok
+	cctx, cancel := w.opCtx(ctx)
+	a := w.cl.Client.DialectLogout(cctx, node, w.book.kind(p.tok), p.tok)
+	cancel()
+	w.finish(&op, a)
+	if op.Result = writeOutcome(a, 0); op.Result == Unknown {
+		op.Return = Open
 	}
-	wg.Wait()
+	w.rec.Add(op)
+	return op
 }
 
 // Probe validates toks on nodes from k clients, one request at a time

@@ -170,8 +170,8 @@ var Catalogue = []Mutant{
 		// leadership over while a follower that cannot apply holds the
 		// old leader's lease: the logout is then acknowledged in ms and
 		// the follower accepts the token.
-		Edits:  []Edit{{"cluster/protocol.go", "\t\tn.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())", "\t\t_ = term"}},
-		Expect: "unit", Fast: true,
+		Edits:     []Edit{{"cluster/protocol.go", "\t\tn.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())", "\t\t_ = term"}},
+		Scenarios: []string{"transfer-leader"}, Expect: "P2", Fast: true,
 		Unit: &UnitTest{"./cluster/", "TestRevocation_NewLeaderCoversLeasesAfterHandover|TestRevocation_NewLeaderWaitsOutOldLeases"}},
 	{Name: "snapshot-drops-member-addresses", Class: "a snapshot dropping the members' addresses",
 		// Issue 23's bug (d). The fault suite cannot see it: peers are
