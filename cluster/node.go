@@ -59,6 +59,9 @@ type Node struct {
 	// loop's last tick; roundSeq numbers quorum rounds (protocol.go).
 	leaseUsed atomic.Bool
 	roundSeq  atomic.Uint64
+	// cover: whether every member's release covers its predecessors'
+	// leases, as last worked out (protocol.go, leaseCovered).
+	cover atomic.Pointer[coverVerdict]
 	// born anchors mono; leases is the leader's table of read leases it
 	// granted (leases.go).
 	born   time.Time

@@ -482,7 +482,40 @@ const leaseCoverFormat = fsm.FormatV3
 // Default hit takes a read index like a miss. Non-voters count too, as a
 // caught-up one is promoted without notice; a member with no record
 // announced nothing (fsm.FormatBase). docs/COMPATIBILITY.md.
+//
+// The verdict is kept until the log, the applied state or the term moves
+// (or coverRecheck passes): a hit then costs three loads, not a copy of
+// the configuration. The key is read before the verdict is worked out,
+// so a change during the work shows as a new key at the next call.
 func (n *Node) leaseCovered() bool {
+	key := coverKey{last: n.raft.LastIndex(), applied: n.applied.index.Load(), term: n.raft.CurrentTerm()}
+	now := n.mono()
+	if c := n.cover.Load(); c != nil && c.key == key && now-c.at < coverRecheck {
+		return c.ok
+	}
+	ok := n.everyMemberCovers()
+	n.cover.Store(&coverVerdict{key: key, at: now, ok: ok})
+	return ok
+}
+
+// coverRecheck bounds how long a verdict of leaseCovered stands with
+// nothing in its key moving (a safety net: every change it depends on
+// moves the key).
+const coverRecheck = time.Second
+
+// coverKey is what leaseCovered's verdict depends on: the configuration
+// (in the log, latest entry counts), the members' records (applied state)
+// and the term (a new leader may replace entries at the same index).
+type coverKey struct{ last, applied, term uint64 }
+
+type coverVerdict struct {
+	key coverKey
+	at  time.Duration
+	ok  bool
+}
+
+// everyMemberCovers is leaseCovered worked out afresh.
+func (n *Node) everyMemberCovers() bool {
 	cf := n.raft.GetConfiguration()
 	if cf.Error() != nil {
 		return false
