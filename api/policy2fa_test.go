@@ -30,6 +30,7 @@ func (e *testEnv) twoFactorAdmin(now *atomic.Int64) {
 //   - /v1 signs it in to enrol: the answer says second_factor_setup_required
 //     and the session reaches only its own account routes (whoami, its
 //     sessions, its second factors), not the admin API or app passwords;
+//     the portal signs it in to its account page but makes no app password;
 //   - the seed dialects refuse its password and its app passwords, in
 //     their own bad-credentials shape (the same answer as a wrong
 //     password), unless the operator allows dialect passwords;
@@ -66,6 +67,17 @@ func TestPolicy_CoveredUsersEverywhere(t *testing.T) {
 		if r.Status != c.want || (c.want == 403 && errCode(t, r) != "second_factor_setup_required") {
 			t.Errorf("limited session, %s %s: %d %s, want %d", c.method, c.path, r.Status, r.Body, c.want)
 		}
+	}
+	// The portal: signed in, the account page shows, no app password.
+	b := newBrowser(t, e)
+	if r := b.signIn("ada", "ada-password-123", ""); r.Status != http.StatusSeeOther {
+		t.Fatalf("portal sign-in: %d %s", r.Status, r.Body)
+	}
+	if r := b.do("GET", "/auth/account", ""); r.Status != 200 {
+		t.Errorf("account page: %d", r.Status)
+	}
+	if r := b.do("POST", "/auth/account/app-passwords", "name=phished"); r.Status != http.StatusForbidden {
+		t.Errorf("an app password from the portal's limited session: %d", r.Status)
 	}
 	if r := e.do("POST", "/v1/login", map[string]string{"login": "ned", "password": "ned-password-123"}); r.json(t)["second_factor_setup_required"] != nil {
 		t.Errorf("a user the policy does not cover was told to set up a second factor: %s", r.Body)
