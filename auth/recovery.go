@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,16 +83,31 @@ func normalizeRecovery(in string) (string, bool) {
 	return b.String(), b.Len() == recoveryCodeLen
 }
 
-// newRecoveryCodes makes a fresh set for uid: the codes to show and
-// their digests to store.
-func (s *Service) newRecoveryCodes(uid uint64) ([]string, []fsm.Digest, error) {
-	key := s.recoveryKeys()[0]
+// recoveryAD binds a sealed recovery-code key to its user.
+func recoveryAD(uid uint64) string {
+	return "sessiond recovery code key\x00" + strconv.FormatUint(uid, 10)
+}
+
+// newRecoveryCodes makes a fresh set for uid: the codes to show, their
+// digests to store, and the sealed key the digests are made with. The
+// key is random per set and sealed like a TOTP secret, so a seal rotation
+// reseals it (ResealValues) and the codes outlive the old secret; a
+// backup alone still cannot test candidates.
+func (s *Service) newRecoveryCodes(uid uint64) ([]string, []fsm.Digest, []byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, nil, nil, err
+	}
+	sealedKey, err := s.sealValue(recoveryAD(uid), key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	codes := make([]string, RecoveryCodes)
 	digests := make([]fsm.Digest, RecoveryCodes)
 	buf := make([]byte, recoveryCodeLen)
 	for i := range codes {
 		if _, err := rand.Read(buf); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var b strings.Builder
 		for j, c := range buf {
@@ -104,7 +120,8 @@ func (s *Service) newRecoveryCodes(uid uint64) ([]string, []fsm.Digest, error) {
 		norm, _ := normalizeRecovery(codes[i])
 		digests[i] = recoveryDigest(key, uid, norm)
 	}
-	return codes, digests, nil
+	clear(key)
+	return codes, digests, sealedKey, nil
 }
 
 // checkRecovery finds which stored digest code matches, comparing
@@ -123,9 +140,18 @@ func (s *Service) checkRecovery(ctx context.Context, u *fsm.User, f *fsm.Factors
 		s.guesses.spent.Add(1)
 		return fsm.Digest{}, ErrBadSecondFactor
 	}
+	keys := s.recoveryKeys() // a set made before per-set keys
+	if len(f.RecoveryKey) > 0 {
+		key, err := s.openValue(recoveryAD(u.ID), f.RecoveryKey)
+		if err != nil {
+			return fsm.Digest{}, err
+		}
+		defer clear(key)
+		keys = [][]byte{key}
+	}
 	var found fsm.Digest
 	hit := 0
-	for _, key := range s.recoveryKeys() {
+	for _, key := range keys {
 		d := recoveryDigest(key, u.ID, norm)
 		for _, have := range f.Recovery {
 			eq := subtle.ConstantTimeCompare(d[:], have[:])
@@ -147,11 +173,11 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, u *fsm.User) ([]s
 	if !s.HasSecondFactor(u.ID) {
 		return nil, ErrNoTOTP
 	}
-	codes, digests, err := s.newRecoveryCodes(u.ID)
+	codes, digests, sealedKey, err := s.newRecoveryCodes(u.ID)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.node.Apply(ctx, &fsm.SetRecoveryCodes{UserID: u.ID, Recovery: digests, Now: s.cfg.Now().UnixNano()}); err != nil {
+	if _, err := s.node.Apply(ctx, &fsm.SetRecoveryCodes{UserID: u.ID, Recovery: digests, Now: s.cfg.Now().UnixNano(), RecoveryKey: sealedKey}); err != nil {
 		return nil, factorErr(err)
 	}
 	return codes, nil

@@ -21,7 +21,8 @@ type Seed struct {
 // admin, who is the cluster operator (when an admin password was given) and the JWT signing key. Every
 // step is idempotent, so a leader change mid-way is harmless. It logs what
 // it did (never a secret): these are operator-facing events. Last, it
-// reseals keys stored in the clear or under an old seal secret.
+// reseals keys, and the other sealed values (TOTP secrets, recovery-code
+// keys, webhook secrets), stored in the clear or under an old seal secret.
 func (s *Service) SeedCluster(ctx context.Context, seed Seed, log *slog.Logger) {
 	st := s.node.State()
 	if seed.DefaultDB != "" && !st.HasDB(seed.DefaultDB) && len(st.DBs()) == 0 {
@@ -33,6 +34,7 @@ func (s *Service) SeedCluster(ctx context.Context, seed Seed, log *slog.Logger) 
 	s.seedAdmin(ctx, seed, log)
 	s.seedJWTKey(ctx, seed, log)
 	s.ResealKeys(ctx, log)
+	s.ResealValues(ctx, log)
 }
 
 func (s *Service) seedAdmin(ctx context.Context, seed Seed, log *slog.Logger) {

@@ -183,12 +183,12 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *fsm.User, code, clientAddr
 	if err != nil {
 		return nil, err
 	}
-	codes, digests, err := s.newRecoveryCodes(u.ID)
+	codes, digests, sealedKey, err := s.newRecoveryCodes(u.ID)
 	if err != nil {
 		return nil, err
 	}
 	_, err = s.node.Apply(ctx, &fsm.TOTPConfirm{UserID: u.ID, Pending: fsm.SecretDigest(f.TOTPPending),
-		Step: step, Recovery: digests, Now: s.cfg.Now().UnixNano()})
+		Step: step, Recovery: digests, Now: s.cfg.Now().UnixNano(), RecoveryKey: sealedKey})
 	if err != nil {
 		return nil, factorErr(err)
 	}

@@ -98,11 +98,14 @@ func TestTOTP_SkewBoundaries(t *testing.T) {
 // refused before any digest is made; two sets never share a code.
 func TestRecovery_CodesNormalise(t *testing.T) {
 	s := &Service{}
-	codes, digests, err := s.newRecoveryCodes(7)
+	codes, digests, sealedKey, err := s.newRecoveryCodes(7)
 	if err != nil || len(codes) != RecoveryCodes || len(digests) != RecoveryCodes {
 		t.Fatalf("newRecoveryCodes: %d %d %v", len(codes), len(digests), err)
 	}
-	key := s.recoveryKeys()[0]
+	key, err := s.openValue(recoveryAD(7), sealedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, c := range codes {
 		for _, in := range []string{c, strings.ToUpper(c), strings.ReplaceAll(c, "-", ""), strings.ReplaceAll(c, "-", " ")} {
 			n, ok := normalizeRecovery(in)

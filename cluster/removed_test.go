@@ -1,31 +1,12 @@
 package cluster
 
 import (
-	"bytes"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuf is a log sink the test reads while the node writes.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRemove_RemovedNodeIsToldAndLeavesTheBalancer: a member removed
 // while it runs (issue 25: "a removed node never says it was removed")
@@ -34,11 +15,11 @@ func (l *lockedBuf) String() string {
 // validations it can no longer answer from a current state.
 func TestRemove_RemovedNodeIsToldAndLeavesTheBalancer(t *testing.T) {
 	var mu sync.Mutex
-	logs := map[string]*lockedBuf{}
+	logs := map[string]*syncBuffer{}
 	c := newTestCluster(t, 3, func(cfg *Config) {
 		mu.Lock()
 		defer mu.Unlock()
-		logs[cfg.NodeID] = &lockedBuf{}
+		logs[cfg.NodeID] = &syncBuffer{}
 		cfg.LogOutput = io.MultiWriter(cfg.LogOutput, logs[cfg.NodeID])
 	})
 	leader := c.waitLeader()

@@ -352,6 +352,8 @@ var commands = [...]cmdSpec{
 	TypePasskeyUse:    spec("passkey_use", Keeps, (*State).applyPasskeyUse),
 	// The cluster version (clusterformat.go).
 	TypeSetClusterFormat: spec("set_cluster_format", Keeps, (*State).applySetClusterFormat),
+	// Sealed values after a seal rotation (reseal.go): the same secrets.
+	TypeResealValue: spec("reseal_value", Keeps, (*State).applyResealValue),
 }
 
 // spec builds a row of commands from a typed applyX (and the command's

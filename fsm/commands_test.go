@@ -20,8 +20,8 @@ func TestCmdType_String(t *testing.T) {
 		TypePutChallenge: "put_challenge", TypeTakeChallenge: "take_challenge",
 		TypePutAppPassword: "put_app_password", TypeDeleteAppPassword: "delete_app_password",
 		TypePutWebhook: "put_webhook", TypeDeleteWebhook: "delete_webhook", TypeAdvanceWebhooks: "advance_webhooks",
-		TypeSetClusterFormat: "set_cluster_format",
-		TypePutPasskey:       "put_passkey", TypeRenamePasskey: "rename_passkey",
+		TypeSetClusterFormat: "set_cluster_format", TypeResealValue: "reseal_value",
+		TypePutPasskey: "put_passkey", TypeRenamePasskey: "rename_passkey",
 		TypeDeletePasskey: "delete_passkey", TypePasskeyUse: "passkey_use",
 	}
 	for typ := 0; typ < 256; typ++ {

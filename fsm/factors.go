@@ -39,6 +39,11 @@ type Factors struct {
 	// Recovery are the keyed digests of the recovery codes not yet used.
 	Recovery     []Digest `json:"recovery,omitempty"`
 	RecoveryMade int64    `json:"recovery_made,omitempty"`
+	// RecoveryKey is the sealed key the Recovery digests are keyed with,
+	// one per set, so that a seal rotation reseals it (reseal.go) instead
+	// of orphaning every code. Empty for sets keyed from the seal secret
+	// itself (before it existed).
+	RecoveryKey []byte `json:"recovery_key,omitempty"`
 	// LastUse is the nonce of the last FactorUse that succeeded: its
 	// retry (a forward whose answer was lost) succeeds again instead of
 	// finding its own step spent.
@@ -71,6 +76,8 @@ type TOTPConfirm struct {
 	Step     int64    `json:"step"`
 	Recovery []Digest `json:"recovery"`
 	Now      int64    `json:"now"`
+	// RecoveryKey is the sealed key of the Recovery digests (Factors).
+	RecoveryKey []byte `json:"recovery_key,omitempty"`
 }
 
 // FactorUse spends one second-factor proof: a TOTP step checked against
@@ -89,6 +96,8 @@ type SetRecoveryCodes struct {
 	UserID   uint64   `json:"user_id"`
 	Recovery []Digest `json:"recovery"`
 	Now      int64    `json:"now"`
+	// RecoveryKey is the sealed key of the Recovery digests (Factors).
+	RecoveryKey []byte `json:"recovery_key,omitempty"`
 }
 
 // ResetFactors turns a user's second factors off: TOTP (secret, pending
@@ -225,7 +234,7 @@ func (s *State) applyTOTPConfirm(c *TOTPConfirm) Result {
 		return fail(ErrFactorChanged)
 	}
 	f.TOTP, f.TOTPPending, f.TOTPSince, f.LastStep = f.TOTPPending, nil, c.Now, c.Step
-	f.Recovery, f.RecoveryMade = slices.Clone(c.Recovery), c.Now
+	f.Recovery, f.RecoveryMade, f.RecoveryKey = slices.Clone(c.Recovery), c.Now, c.RecoveryKey
 	s.putFactors(f)
 	return Result{UserID: c.UserID, Count: len(f.Recovery)}
 }
@@ -278,7 +287,7 @@ func (s *State) applySetRecoveryCodes(c *SetRecoveryCodes) Result {
 	if !f.Enabled() {
 		return fail(ErrNoFactor)
 	}
-	f.Recovery, f.RecoveryMade = slices.Clone(c.Recovery), c.Now
+	f.Recovery, f.RecoveryMade, f.RecoveryKey = slices.Clone(c.Recovery), c.Now, c.RecoveryKey
 	s.putFactors(f)
 	return Result{UserID: c.UserID, Count: len(f.Recovery)}
 }

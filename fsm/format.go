@@ -47,6 +47,8 @@ var typeFormat = map[CmdType]int{
 	TypePutPasskey: FormatV3, TypeRenamePasskey: FormatV3, TypeDeletePasskey: FormatV3, TypePasskeyUse: FormatV3,
 	// The cluster version (ver).
 	TypeSetClusterFormat: FormatV3,
+	// Sealed values after a seal rotation (reseal.go).
+	TypeResealValue: FormatV3,
 }
 
 // FormatNeeded is the level every member must understand before cmd may

@@ -52,6 +52,7 @@ func allCommands() []Command {
 		&DeleteWebhook{ID: "wh"},
 		&AdvanceWebhooks{Cursors: []WebhookCursor{{ID: "wh", Through: EventID{9, 1}}}, Pauses: []WebhookPause{{ID: "wh", Reason: "r", At: 1}}},
 		&SetClusterFormat{Level: FormatV3, Downgrade: true},
+		&ResealValue{What: ResealTOTP, UserID: 1, From: Digest{1}, Sealed: []byte("sealed")},
 		// Passkeys (portal).
 		&PutPasskey{UserID: 1, Passkey: Passkey{ID: []byte{1, 0, 0xFF}, PublicKey: []byte{0xA5, 1}, SignCount: 3, AAGUID: []byte{9},
 			Transports: []string{"usb"}, Flags: 0x45, AttType: "none", Name: "k", Created: 1, LastUsed: 2}},
