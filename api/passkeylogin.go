@@ -29,27 +29,31 @@ func newSignCountRegressions(reg prometheus.Registerer) (prometheus.Counter, err
 }
 
 func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
-	rp, err := s.relyingParty(r)
-	if err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	assertion, sd, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
-	if err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	tok, err := s.beginCeremony(r, 0, fsm.ChallengePasskeyLogin, sd)
+	ans, err := s.loginBegin(r)
 	if err != nil {
 		writeNativeError(w, err)
 		return
 	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, beginAnswer{ChallengeID: tok, PublicKey: assertion.Response})
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// loginBegin begins a passwordless sign-in: /v1's and the portal's.
+func (s *Server) loginBegin(r *http.Request) (beginAnswer, error) {
+	rp, err := s.relyingParty(r)
+	if err != nil {
+		return beginAnswer{}, err
+	}
+	assertion, sd, err := rp.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return beginAnswer{}, err
+	}
+	tok, err := s.beginCeremony(r, 0, fsm.ChallengePasskeyLogin, sd)
+	return beginAnswer{ChallengeID: tok, PublicKey: assertion.Response}, err
 }
 
 func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
-	iss, u, err := s.passkeySignIn(r, auth.SessionOptions{Kind: fsm.KindNative, UserAgent: r.UserAgent()})
+	iss, u, _, err := s.passkeySignIn(r, auth.SessionOptions{Kind: fsm.KindNative, UserAgent: r.UserAgent()})
 	s.auditLogin(r, "passkey", u, iss, err)
 	if err != nil {
 		s.metrics.login("native", err)
@@ -67,11 +71,17 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 // passkeySignIn is a passwordless finish from the body of r, for /v1 and
 // the portal: a session of o's kind, made with amr hwk and user (pin too:
 // user verification is required).
-func (s *Server) passkeySignIn(r *http.Request, o auth.SessionOptions) (auth.Issued, *fsm.User, error) {
+// The third answer is the body's rd (the portal's; /v1 sends none).
+func (s *Server) passkeySignIn(r *http.Request, o auth.SessionOptions) (auth.Issued, *fsm.User, string, error) {
 	in, _, sd, err := s.readCeremony(r, fsm.ChallengePasskeyLogin)
 	if err != nil {
-		return auth.Issued{}, nil, err
+		return auth.Issued{}, nil, "", err
 	}
+	iss, u, err := s.passkeyAssert(r, in, sd, o)
+	return iss, u, in.RD, err
+}
+
+func (s *Server) passkeyAssert(r *http.Request, in ceremonyBody, sd webauthn.SessionData, o auth.SessionOptions) (auth.Issued, *fsm.User, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(in.Credential)
 	if err != nil {
 		return auth.Issued{}, nil, rejected(err)

@@ -38,8 +38,8 @@ func (s *Server) passkeyRoutes() error {
 		return err
 	}
 	s.handle("GET /v1/me/passkeys", s.passkeyList)
-	s.handle("POST /v1/me/passkeys/register/begin", s.passkeyRegisterBegin)
-	s.handle("POST /v1/me/passkeys/register/finish", s.passkeyRegisterFinish)
+	s.handle("POST /v1/me/passkeys/register/begin", s.passkeyRegisterBegin(s.steppedUp))
+	s.handle("POST /v1/me/passkeys/register/finish", s.passkeyRegisterFinish(s.steppedUp))
 	s.handle("PATCH /v1/me/passkeys/{id}", s.passkeyRename)
 	s.handle("DELETE /v1/me/passkeys/{id}", s.passkeyRemove)
 	s.handle("POST /v1/login/passkey/begin", s.passkeyLoginBegin)
@@ -211,32 +211,44 @@ type beginAnswer struct {
 	PublicKey   any    `json:"publicKey"`
 }
 
-func (s *Server) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.steppedUp(w, r)
-	if !ok {
-		return
+// stepUpFunc authenticates a caller recent enough to change its
+// credentials, or writes the refusal: /v1's bearer (steppedUp) or the
+// portal's cookie (portalSteppedUp).
+type stepUpFunc func(http.ResponseWriter, *http.Request) (principal, bool)
+
+func (s *Server) passkeyRegisterBegin(caller stepUpFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := caller(w, r)
+		if !ok {
+			return
+		}
+		ans, err := s.registerBegin(r, p.User)
+		if err != nil {
+			writeNativeError(w, err)
+			return
+		}
+		noStore(w)
+		writeJSON(w, http.StatusOK, ans)
 	}
+}
+
+// registerBegin begins a registration for u (whose sign-in is recent):
+// /v1's and the account page's.
+func (s *Server) registerBegin(r *http.Request, u *fsm.User) (beginAnswer, error) {
 	rp, err := s.relyingParty(r)
 	if err != nil {
-		writeNativeError(w, err)
-		return
+		return beginAnswer{}, err
 	}
-	wu := newWAUser(p.User, s.svc.Passkeys(p.User.ID))
+	wu := newWAUser(u, s.svc.Passkeys(u.ID))
 	creation, sd, err := rp.BeginRegistration(wu,
 		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired),
 		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()))
 	if err != nil {
-		writeNativeError(w, err)
-		return
+		return beginAnswer{}, err
 	}
-	tok, err := s.beginCeremony(r, p.User.ID, challengePasskeyRegister, sd)
-	s.audit(r, "passkey_register_begin", "native", p.User, err)
-	if err != nil {
-		writeNativeError(w, err)
-		return
-	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, beginAnswer{ChallengeID: tok, PublicKey: creation.Response})
+	tok, err := s.beginCeremony(r, u.ID, challengePasskeyRegister, sd)
+	s.audit(r, "passkey_register_begin", "native", u, err)
+	return beginAnswer{ChallengeID: tok, PublicKey: creation.Response}, err
 }
 
 // beginCeremony stores a ceremony's session data as a challenge. The
@@ -256,6 +268,7 @@ func (s *Server) beginCeremony(r *http.Request, uid uint64, kind string, sd *web
 type ceremonyBody struct {
 	ChallengeID string          `json:"challenge_id"`
 	Name        string          `json:"name,omitempty"`
+	RD          string          `json:"rd,omitempty"` // the portal's sign-in: where to go on
 	Credential  json.RawMessage `json:"credential"`
 }
 
@@ -294,13 +307,28 @@ func rejected(err error) error {
 	return fieldError(errPasskeyRejected, "passkey not accepted")
 }
 
-func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.steppedUp(w, r)
-	if !ok {
-		return
+func (s *Server) passkeyRegisterFinish(caller stepUpFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := caller(w, r)
+		if !ok {
+			return
+		}
+		pk, err := s.registerFinish(r, p.User)
+		if err != nil {
+			writeNativeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, passkeyJSON(pk))
 	}
+}
+
+// registerFinish verifies and stores the credential of r's body for u
+// (whose sign-in is recent). Nothing is spent until the attestation
+// verifies: then the challenge is taken through the log (the one finish)
+// and the key stored.
+func (s *Server) registerFinish(r *http.Request, u *fsm.User) (*fsm.Passkey, error) {
 	in, ch, sd, err := s.readCeremony(r, challengePasskeyRegister)
-	if err == nil && ch.UserID != p.User.ID {
+	if err == nil && ch.UserID != u.ID {
 		err = auth.ErrChallengeGone // another account's ceremony: not this caller's to finish
 	}
 	var name string
@@ -309,38 +337,28 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	var cred *webauthn.Credential
 	if err == nil {
-		cred, err = s.verifyRegistration(r, p.User, sd, in.Credential)
+		cred, err = s.verifyRegistration(r, u, sd, in.Credential)
 	}
 	if err == nil {
-		err = s.svc.TakeChallenge(r.Context(), in.ChallengeID) // the one finish
+		err = s.svc.TakeChallenge(r.Context(), in.ChallengeID)
 	}
+	var pk fsm.Passkey
 	if err == nil {
 		if name == "" {
-			name = "passkey " + time.Unix(0, s.svc.Now().UnixNano()).UTC().Format("2006-01-02 15:04")
+			name = "passkey " + s.svc.Now().UTC().Format("2006-01-02 15:04")
 		}
-		pk := fsm.Passkey{ID: cred.ID, PublicKey: cred.PublicKey, SignCount: cred.Authenticator.SignCount,
+		pk = fsm.Passkey{ID: cred.ID, PublicKey: cred.PublicKey, SignCount: cred.Authenticator.SignCount,
 			AAGUID: cred.Authenticator.AAGUID, Flags: cred.Flags.MsgpByte(), AttType: cred.AttestationType, Name: name}
 		for _, t := range cred.Transport {
 			pk.Transports = append(pk.Transports, string(t))
 		}
-		err = s.svc.AddPasskey(r.Context(), p.User.ID, pk)
-		if err == nil {
-			cred.ID = pk.ID
-		}
+		pk.Created, err = s.svc.AddPasskey(r.Context(), u.ID, pk)
 	}
-	s.audit(r, "passkey_register", "native", p.User, err)
+	s.audit(r, "passkey_register", "native", u, err)
 	if err != nil {
-		writeNativeError(w, err)
-		return
+		return nil, err
 	}
-	k := s.svc.Passkeys(p.User.ID)
-	for i := range k {
-		if string(k[i].ID) == string(cred.ID) {
-			writeJSON(w, http.StatusCreated, passkeyJSON(&k[i]))
-			return
-		}
-	}
-	w.WriteHeader(http.StatusCreated)
+	return &pk, nil
 }
 
 // verifyRegistration checks an attestation against the ceremony.
@@ -364,8 +382,11 @@ func (s *Server) verifyRegistration(r *http.Request, u *fsm.User, sd webauthn.Se
 }
 
 // passkeyID reads the {id} of a passkey path (base64url).
-func passkeyID(r *http.Request) ([]byte, error) {
-	id, err := base64.RawURLEncoding.DecodeString(r.PathValue("id"))
+func passkeyID(r *http.Request) ([]byte, error) { return b64Passkey(r.PathValue("id")) }
+
+// b64Passkey decodes a credential id as the API and the pages show it.
+func b64Passkey(s string) ([]byte, error) {
+	id, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(id) == 0 || len(id) > fsm.MaxPasskeyIDLen {
 		return nil, fieldError(ErrBadField, "id is not a passkey id (base64url)")
 	}

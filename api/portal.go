@@ -125,6 +125,7 @@ func (s *Server) portalRoutes() error {
 	s.page("POST "+p+"account/password", s.portalChangePassword)
 	s.page("GET "+p+"portal.css", s.serveCSS)
 	s.portal2FARoutes()
+	s.portalPasskeyRoutes() // passkeys (portalpasskeys.go)
 	return nil
 }
 
@@ -271,6 +272,8 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, status int, 
 	if d.formActionHost == "" {
 		d.formActionHost = rdOrigin(s.cookieDomainFor(r).DefaultRedirect)
 	}
+	_, err := s.relyingParty(r)
+	d.PasskeyOK = err == nil // the passwordless button (portalpasskeys.go)
 	s.render(w, status, "signin.html", d)
 }
 
@@ -356,6 +359,14 @@ func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, p *pending
 		s.showSignIn(w, r, status, pageData{RD: p.RD, Login: p.User.Login, Error: msg})
 		return
 	}
+	s.endReplacedPortalSession(r)
+	http.SetCookie(w, s.portalCookie(r, d, iss.Token, p.Remember))
+	s.redirectOn(w, r, p.RD, p.after, d.DefaultRedirect, s.cfg.Portal.Prefix+"account")
+}
+
+// endReplacedPortalSession ends the session of the cookie a new sign-in
+// replaces (a browser signing in again, or as someone else).
+func (s *Server) endReplacedPortalSession(r *http.Request) {
 	if old := s.portalToken(r); auth.ValidTokenSyntax(old, auth.TokenLen) {
 		if sess, ok := s.svc.Session(auth.DigestToken(old)); ok && sess.UserID != 0 {
 			if err := s.revokeToken(r, portalDialect, old); err != nil {
@@ -363,8 +374,6 @@ func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, p *pending
 			}
 		}
 	}
-	http.SetCookie(w, s.portalCookie(r, d, iss.Token, p.Remember))
-	s.redirectOn(w, r, p.RD, p.after, d.DefaultRedirect, s.cfg.Portal.Prefix+"account")
 }
 
 // redirectOn answers 303 to rd when it may be followed, else to the

@@ -32,6 +32,10 @@ var accountNotices = map[string]string{
 	"session":  "That device is signed out.",
 	"others":   "Every other device is signed out.",
 	"password": "Your password is changed, and every other device is signed out.",
+	// Passkeys (portalpasskeys.go).
+	"passkey":         "Your passkey is added.",
+	"passkey-renamed": "The passkey is renamed.",
+	"passkey-removed": "The passkey is removed.",
 }
 
 // portalAccount shows the account page; a browser without a session is
@@ -57,6 +61,13 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
 	d.Factor = s.factorSection(p.User, d.codes, d.newAppPassword)
+	if _, err := s.relyingParty(r); err == nil {
+		d.PasskeyOK = true
+		keys := s.svc.Passkeys(p.User.ID)
+		for i := range keys {
+			d.Passkeys = append(d.Passkeys, passkeyJSON(&keys[i]))
+		}
+	}
 	for _, sess := range s.svc.LiveSessions(p.User.ID) {
 		d.Sessions = append(d.Sessions, sessionRowOf(sess, sess.ID == p.Session.ID))
 	}

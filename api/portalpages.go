@@ -14,7 +14,9 @@ import (
 // The portal's pages: html/template from embed.FS, each page file with
 // layout.html. Config.Portal.TemplateDir overrides any of the files by
 // name (a custom sign-in page keeps the field names: login, password,
-// rd, db, remember_me). The pages need no JavaScript; the CSP forbids it.
+// rd, db, remember_me). The pages need no JavaScript except for passkeys
+// (WebAuthn is a script API): passkey.js, served from the embedded files,
+// is the only script the CSP allows, on the pages that offer passkeys.
 
 //go:embed portalhtml
 var portalFiles embed.FS
@@ -27,6 +29,7 @@ var portalPageNames = []string{"signin.html", "signedin.html", "signedout.html",
 type portalPages struct {
 	pages map[string]*template.Template
 	css   []byte
+	js    []byte // passkey.js, the pages' one script (portalpasskeys.go)
 }
 
 // overlayFS reads a file from dir when it is there, else from base.
@@ -63,6 +66,9 @@ func loadPortalPages(dir string) (*portalPages, error) {
 	if p.css, err = fs.ReadFile(fsys, "portal.css"); err != nil {
 		return nil, fmt.Errorf("portal stylesheet: %w", err)
 	}
+	if p.js, err = fs.ReadFile(fsys, "passkey.js"); err != nil {
+		return nil, fmt.Errorf("portal script: %w", err)
+	}
 	return p, nil
 }
 
@@ -83,6 +89,11 @@ type pageData struct {
 	codes  []string
 	// newAppPassword is an app password just made, shown once.
 	newAppPassword string
+	// Passkeys are the account's passkeys; PasskeyOK shows the passkey
+	// buttons (a relying party can be named for this request). A page
+	// with them loads passkey.js: its CSP allows script-src 'self'.
+	Passkeys  []passkeyView
+	PasskeyOK bool
 }
 
 // portalHeaders are the headers of every portal answer: nothing cached,
@@ -115,6 +126,11 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, d pageDa
 		buf.WriteString("<!doctype html><title>Error</title><p>The page could not be shown.</p>")
 	}
 	portalHeaders(w, d.formActionHost)
+	if d.PasskeyOK {
+		// The one script, from this origin (no inline script, no eval),
+		// and the calls it makes, to this origin.
+		w.Header().Set("Content-Security-Policy", w.Header().Get("Content-Security-Policy")+"; script-src 'self'; connect-src 'self'")
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

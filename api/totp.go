@@ -41,7 +41,13 @@ var ErrStepUp = errors.New("api: a more recent sign-in is needed for this change
 // one preamble of every route that changes a password, a second factor
 // or an app password.
 func (s *Server) steppedUp(w http.ResponseWriter, r *http.Request) (principal, bool) {
-	p, err := s.nativeAuth(r)
+	return s.steppedUpBy(w, r, s.nativeAuth)
+}
+
+// steppedUpBy is steppedUp with the caller authenticated by authn (the
+// portal's script authenticates by its cookie: portalpasskeys.go).
+func (s *Server) steppedUpBy(w http.ResponseWriter, r *http.Request, authn func(*http.Request) (principal, error)) (principal, bool) {
+	p, err := authn(r)
 	if err == nil {
 		err = s.stepUp(p)
 	}

@@ -48,11 +48,12 @@ func (s *Service) Passkeys(uid uint64) []fsm.Passkey {
 	return nil
 }
 
-// AddPasskey stores a verified credential for uid.
-func (s *Service) AddPasskey(ctx context.Context, uid uint64, pk fsm.Passkey) error {
+// AddPasskey stores a verified credential for uid and returns the time
+// it records as the key's creation.
+func (s *Service) AddPasskey(ctx context.Context, uid uint64, pk fsm.Passkey) (int64, error) {
 	pk.Created = s.cfg.Now().UnixNano()
 	_, err := s.node.Apply(ctx, &fsm.PutPasskey{UserID: uid, Passkey: pk})
-	return passkeyErr(err)
+	return pk.Created, passkeyErr(err)
 }
 
 // RenamePasskey renames one of uid's passkeys; false when it is not there.

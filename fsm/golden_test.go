@@ -107,18 +107,8 @@ func generateGolden(t *testing.T, path string, state func(testing.TB) *applier) 
 // replay of goldenState, so that a change to Apply cannot excuse a change
 // to what the file means.
 func TestGoldenSnapshot_V1Restores(t *testing.T) {
-	b, err := os.ReadFile(goldenV1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := restoreBytes(t, b)
+	f, b, eq := readGolden(t, goldenV1)
 	s := f.State()
-	eq := func(what string, want, got any) {
-		t.Helper()
-		if !reflect.DeepEqual(want, got) {
-			t.Errorf("%s:\nwant %+v\ngot  %+v", what, want, got)
-		}
-	}
 	eq("AppliedIndex", uint64(32), f.AppliedIndex())
 	eq("DBs", []string{"acme", "empty-tenant", "globex"}, s.DBs())
 	eq("Settings", Settings{
@@ -206,6 +196,24 @@ func TestGoldenSnapshot_V1Restores(t *testing.T) {
 // old file stays and TestGoldenSnapshot_V1Restores keeps reading it.
 func TestGoldenSnapshot_WriterUnchanged(t *testing.T) {
 	writerUnchanged(t, goldenV1, goldenState)
+}
+
+// readGolden restores the golden file at path: the state, the bytes it
+// was read from, and eq, which reports a value that differs from the
+// literal the test expects.
+func readGolden(t *testing.T, path string) (f *FSM, b []byte, eq func(what string, want, got any)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = restoreBytes(t, b)
+	return f, b, func(what string, want, got any) {
+		t.Helper()
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s:\nwant %+v\ngot  %+v", what, want, got)
+		}
+	}
 }
 
 // writerUnchanged checks that the log of state still snapshots to the

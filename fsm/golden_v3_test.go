@@ -3,7 +3,6 @@ package fsm
 import (
 	"bytes"
 	"os"
-	"reflect"
 	"testing"
 )
 
@@ -51,18 +50,8 @@ func TestGoldenV3_Generate(t *testing.T) {
 // TestGoldenV3_Restores restores goldenV3 and checks it against literals,
 // then that it writes back the very bytes it read.
 func TestGoldenV3_Restores(t *testing.T) {
-	b, err := os.ReadFile(goldenV3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := restoreBytes(t, b)
+	f, b, eq := readGolden(t, goldenV3)
 	s := f.State()
-	eq := func(what string, want, got any) {
-		t.Helper()
-		if !reflect.DeepEqual(want, got) {
-			t.Errorf("%s:\nwant %+v\ngot  %+v", what, want, got)
-		}
-	}
 	eq("AppliedIndex", uint64(13), f.AppliedIndex())
 	eq("ClusterFormat", ClusterFormat{Set: true, Level: FormatV3, Index: 1}, s.ClusterFormat())
 	eq("Factors(1)", &Factors{UserID: 1, TOTP: []byte("sealed-totp-secret"), TOTPSince: t0 + minute, LastStep: 100,

@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"os"
-	"reflect"
 	"testing"
 )
 
@@ -40,18 +38,8 @@ func TestGoldenOnce_Generate(t *testing.T) {
 // literals: the remembered request ids in apply order, each with the
 // answer a retry gets, and the FormatV3-era fields.
 func TestGoldenOnce_Restores(t *testing.T) {
-	b, err := os.ReadFile(goldenOnce)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := restoreBytes(t, b)
+	f, b, eq := readGolden(t, goldenOnce)
 	s := f.State()
-	eq := func(what string, want, got any) {
-		t.Helper()
-		if !reflect.DeepEqual(want, got) {
-			t.Errorf("%s:\nwant %+v\ngot  %+v", what, want, got)
-		}
-	}
 	eq("AppliedIndex", uint64(10), f.AppliedIndex())
 	eq("once", []onceRec{
 		{Nonce: "req-fail", At: t0 + 2*minute, UserID: 2, Count: 1},
