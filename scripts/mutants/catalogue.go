@@ -165,14 +165,27 @@ var Catalogue = []Mutant{
 		// Found by a rolling-upgrade test: a graceful restart hands
 		// leadership over in milliseconds, while followers still hold
 		// leases from the old leader. After a kill, the election takes
-		// longer than a lease (1 s), so kill-leader missed it (0 of 1);
-		// the suite has no graceful leader stop yet. Its tests hand
+		// longer than a lease (1 s), so kill-leader missed it (0 of 1).
+		// transfer-leader (a SIGTERM of the leader, logouts through the
+		// new one validated at once on the other follower) caught it 5
+		// of 5 by P2 (2026-12-06, `go run ./scripts/mutants -only
+		// new-leader-forgets-old-leases`, five runs). Its unit tests hand
 		// leadership over while a follower that cannot apply holds the
 		// old leader's lease: the logout is then acknowledged in ms and
 		// the follower accepts the token.
 		Edits:     []Edit{{"cluster/protocol.go", "\t\tn.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())", "\t\t_ = term"}},
 		Scenarios: []string{"transfer-leader"}, Expect: "P2", Fast: true,
 		Unit: &UnitTest{"./cluster/", "TestRevocation_NewLeaderCoversLeasesAfterHandover|TestRevocation_NewLeaderWaitsOutOldLeases"}},
+	{Name: "lease-without-cover", Class: "a lease served while a member's release does not cover its predecessors' leases",
+		// Found by the rolling-upgrade test (1 lost logout in ~6 runs):
+		// a 0.3.0 successor acknowledged a logout at once while an
+		// upgraded node answered from the crashed leader's lease. The
+		// fault suite runs one release; the unit test claims an older
+		// format for one member, the e2e test
+		// (TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout) runs 0.3.0.
+		Edits:  []Edit{{"cluster/protocol.go", "int64(n.cfg.MaxStale) && n.leaseCovered()", "int64(n.cfg.MaxStale)"}},
+		Expect: "unit",
+		Unit:   &UnitTest{"./cluster/", "TestLease_NoneWhileAMemberLacksTheCover"}},
 	{Name: "snapshot-drops-member-addresses", Class: "a snapshot dropping the members' addresses",
 		// Issue 23's bug (d). The fault suite cannot see it: peers are
 		// dialled at their Raft configuration's address, and the state
