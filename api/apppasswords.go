@@ -92,6 +92,10 @@ func (s *Server) portalCreateAppPassword(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
+	if s.svc.EnrolOnly(p.User, p.Session) { // enrol.go: /v1 refuses it the same way
+		s.showAccount(w, r, http.StatusForbidden, p, pageData{Error: "Set up two-step sign-in first, and sign in with it: the operator requires it for this account."})
+		return
+	}
 	iss, err := s.svc.CreateAppPassword(r.Context(), p.User, f["name"])
 	s.audit(r, "app_password_create", portalDialect, p.User, err)
 	switch {

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -62,8 +61,7 @@ func withReauth(loc string) string {
 // require_2fa_dbs): a covered user passes forward auth on every path only
 // with a two-factor session, as if each path had a two_factor rule.
 func (s *Server) secondFactorPolicy(p principal) error {
-	set := s.svc.Settings()
-	if !(set.Require2FAAdmins && p.User.Admin) && !slices.Contains(splitDBs(set.Require2FADBs), p.User.DB) {
+	if !s.svc.Settings().SecondFactorRequired(p.User) { // one definition of who is covered (fsm)
 		return nil
 	}
 	return s.ruleStepUp(&AuthzRule{TwoFactor: true}, p)

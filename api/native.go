@@ -112,10 +112,14 @@ func (s *Server) nativeLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.login("native", nil)
 	noStore(w)
-	writeJSON(w, http.StatusCreated, map[string]any{
+	out := map[string]any{
 		"token": iss.Token, "token_type": "Bearer",
 		"session": sessionJSON(&iss.Session, true), "user": userJSON(u),
-	})
+	}
+	if s.svc.EnrolOnly(u, &iss.Session) {
+		out["second_factor_setup_required"] = true // enrol.go: the session reaches only enrolment
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {

@@ -38,8 +38,21 @@ func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
+// The per-address budget of passwordless begins. Each begin is a write
+// to every replica's state, by anyone, so one address gets
+// passkeyBeginBurst in a row and then one every two seconds per node:
+// too few to churn the fsm.MaxAnonChallenges live challenges (1024 over
+// five minutes) out from under honest sign-ins.
+const (
+	passkeyBeginBurst = 20
+	passkeyBeginRate  = 0.5
+)
+
 // loginBegin begins a passwordless sign-in: /v1's and the portal's.
 func (s *Server) loginBegin(r *http.Request) (beginAnswer, error) {
+	if ok, wait := s.passkeyBegins.Take(s.clientAddr(r), s.svc.Now()); !ok {
+		return beginAnswer{}, &auth.RetryError{Err: auth.ErrThrottled, After: wait}
+	}
 	rp, err := s.relyingParty(r)
 	if err != nil {
 		return beginAnswer{}, err

@@ -37,6 +37,7 @@ func (s *Server) passkeyRoutes() error {
 	if s.passkeyClones, err = newSignCountRegressions(s.reg); err != nil {
 		return err
 	}
+	s.passkeyBegins = auth.NewAddrLimiter(auth.AddrLimiterConfig{Rate: passkeyBeginRate, Burst: passkeyBeginBurst, MaxEntries: 100000})
 	s.handle("GET /v1/me/passkeys", s.passkeyList)
 	s.handle("POST /v1/me/passkeys/register/begin", s.passkeyRegisterBegin(s.steppedUp))
 	s.handle("POST /v1/me/passkeys/register/finish", s.passkeyRegisterFinish(s.steppedUp))

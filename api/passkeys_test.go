@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -274,5 +275,26 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 	}
 	if r := a.do("POST", "/v1/login/passkey/finish", body); r.Status != http.StatusBadRequest || errCode(t, r) != "challenge_gone" {
 		t.Fatalf("the finish replayed on A: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestPasskey_AnonymousBeginsThrottledPerAddress: passwordless begins
+// write to the replicated state for anyone, so one address gets a burst
+// and then 429 with Retry-After; another address is not affected.
+func TestPasskey_AnonymousBeginsThrottledPerAddress(t *testing.T) {
+	e := newTestEnv(t, withPasskeyRP, func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	for i := range passkeyBeginBurst {
+		if r := e.do("POST", "/v1/login/passkey/begin", map[string]any{}, from("198.51.100.9")); r.Status != http.StatusOK {
+			t.Fatalf("begin %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	r := e.do("POST", "/v1/login/passkey/begin", map[string]any{}, from("198.51.100.9"))
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("begin past the burst: %d %s (Retry-After %q)", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if r := e.do("POST", "/v1/login/passkey/begin", map[string]any{}, from("203.0.113.5")); r.Status != http.StatusOK {
+		t.Fatalf("another address: %d %s", r.Status, r.Body)
 	}
 }

@@ -87,7 +87,7 @@ func (s *Server) portalSecondStep(w http.ResponseWriter, r *http.Request, p *pen
 		return true
 	}
 	http.SetCookie(w, s.secondStepCookie(r, tok))
-	s.render(w, http.StatusOK, "secondfactor.html", pageData{Title: "Enter your code", User: p.User.Login})
+	s.render(w, http.StatusOK, "secondfactor.html", pageData{Title: "Enter your code", User: p.User.Login, PasskeyOK: s.passkeySecondOK(r, p.User)})
 	return true
 }
 
@@ -128,7 +128,7 @@ func (s *Server) portalSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	retry := func(status int, msg string) {
-		s.render(w, status, "secondfactor.html", pageData{Title: "Enter your code", User: u.Login, Error: msg})
+		s.render(w, status, "secondfactor.html", pageData{Title: "Enter your code", User: u.Login, Error: msg, PasskeyOK: s.passkeySecondOK(r, u)})
 	}
 	otpCode, recovery := f["otp"], f["recovery_code"]
 	if otpCode == "" && recovery == "" {

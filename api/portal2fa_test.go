@@ -160,6 +160,7 @@ func (b *browser) cookieNamed(name string) string {
 func TestAuthz_SecondFactorPolicy(t *testing.T) {
 	e, now := stepUpEnv(t)
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	e.twoFactorAdmin(now) // the policy limits the operator's password-only session too
 	e.createUser("ada", "ada-password-123", map[string]any{"admin": true})
 	e.createUser("ned", "ned-password-123", nil)
 	ada, ned := e.login("ada", "ada-password-123"), e.login("ned", "ned-password-123")

@@ -24,6 +24,8 @@ func (s *Server) portalPasskeyRoutes() {
 	s.page("POST "+p+"account/passkeys/remove", s.portalPasskeyRemove)
 	s.page("POST "+p+"passkey/begin", s.passkeyLoginBegin)
 	s.page("POST "+p+"passkey/finish", s.portalPasskeyLoginFinish)
+	s.page("POST "+p+"signin/second/passkey/begin", s.portalSecondPasskeyBegin)
+	s.page("POST "+p+"signin/second/passkey/finish", s.portalSecondPasskeyFinish)
 }
 
 // servePasskeyJS serves the pages' one script (the CSP allows 'self').
@@ -108,10 +110,16 @@ func (s *Server) portalPasskeyLoginFinish(w http.ResponseWriter, r *http.Request
 		writeNativeError(w, err)
 		return
 	}
+	s.signedInJSON(w, r, d, iss.Token, false, rd, "")
+}
+
+// signedInJSON is finishSignIn's end for the script: the portal cookie
+// (replacing the browser's previous session) and where to go on, as JSON.
+func (s *Server) signedInJSON(w http.ResponseWriter, r *http.Request, d CookieDomain, tok string, remember bool, rd, after string) {
 	s.endReplacedPortalSession(r)
-	http.SetCookie(w, s.portalCookie(r, d, iss.Token, false))
+	http.SetCookie(w, s.portalCookie(r, d, tok, remember))
 	next := s.redirectTarget(r, rd)
-	for _, f := range []string{d.DefaultRedirect, s.cfg.Portal.Prefix + "account"} {
+	for _, f := range []string{after, d.DefaultRedirect, s.cfg.Portal.Prefix + "account"} {
 		if next == "" {
 			next = f
 		}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonPost is a same-origin fetch of passkey.js: JSON with the cookie.
@@ -74,5 +75,49 @@ func TestPortalPasskey_AccountAndSignIn(t *testing.T) {
 	}
 	if n := len(e.svc.Passkeys(2)); n != 0 {
 		t.Fatalf("%d passkeys left", n)
+	}
+}
+
+// TestPortalPasskey_SecondStep: an account with TOTP and a passkey signs
+// in on the portal with its password, then answers the second step with
+// the passkey instead of a code (the page offers it); the session's
+// methods are the password and the key, and the same finish replayed is
+// refused.
+func TestPortalPasskey_SecondStep(t *testing.T) {
+	e := newTestEnv(t, withPasskeyRP)
+	uid := e.createUser("hana", "hana-password-123", nil)
+	tok := e.login("hana", "hana-password-123")
+	e.enrolTOTP(tok, time.Now())
+	k := newSoftKey(t, passkeyOrigin)
+	if r := registerPasskey(t, e, e, tok, k, "key"); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	b := newBrowser(t, e)
+	page := b.signIn("hana", "hana-password-123", "/auth/account")
+	if page.Status != 200 || !strings.Contains(string(page.Body), `id="passkey-second"`) || !strings.Contains(page.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("second-step page: %d %s", page.Status, page.Body)
+	}
+	begin := b.jsonPost("/auth/signin/second/passkey/begin", map[string]any{})
+	if begin.Status != 200 {
+		t.Fatalf("begin: %d %s", begin.Status, begin.Body)
+	}
+	bm := begin.json(t)
+	body := map[string]any{"challenge_id": bm["challenge_id"], "credential": k.get(bm["publicKey"].(map[string]any))}
+	fin := b.jsonPost("/auth/signin/second/passkey/finish", body)
+	if fin.Status != 200 || !strings.HasSuffix(fin.json(t)["location"].(string), "/auth/account") || cookieToken(fin) == "" {
+		t.Fatalf("finish: %d %s", fin.Status, fin.Body)
+	}
+	sessions := e.svc.LiveSessions(uid)
+	last := sessions[len(sessions)-1]
+	for _, s := range sessions {
+		if s.Created > last.Created {
+			last = s
+		}
+	}
+	if got := last.AMR.String(); !strings.Contains(got, "pwd") || !strings.Contains(got, "hwk") || !strings.Contains(got, "mfa") {
+		t.Errorf("the session's methods: %q", got)
+	}
+	if r := b.jsonPost("/auth/signin/second/passkey/finish", body); r.Status != http.StatusBadRequest || errCode(t, r) != "challenge_gone" {
+		t.Fatalf("replayed finish: %d %s", r.Status, r.Body)
 	}
 }

@@ -163,8 +163,10 @@ type Server struct {
 	cop, copJWT *http.CrossOriginProtection
 	// stopEvents ends the webhook dispatcher (Close).
 	stopEvents context.CancelFunc
-	// passkeyClones counts refused sign counts (passkeylogin.go).
+	// passkeyClones counts refused sign counts; passkeyBegins is the
+	// per-address budget of passwordless begins (passkeylogin.go).
 	passkeyClones prometheus.Counter
+	passkeyBegins *auth.AddrLimiter
 }
 
 // indexHdr is an X-Sessiond-Index value and the index it spells.

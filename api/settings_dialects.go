@@ -26,8 +26,9 @@ type dialectSettingsJSON struct {
 	// DialectPasswordWith2FA: the seed dialects sign in an account with a
 	// second factor by its password alone (default off: app passwords only).
 	DialectPasswordWith2FA *bool `json:"dialect_password_with_2fa,omitempty"`
-	// Require2FAAdmins, Require2FADBs: the second-factor policy of forward
-	// auth (authzstepup.go).
+	// Require2FAAdmins, Require2FADBs: the second-factor policy (forward
+	// auth: authzstepup.go; /v1 and the portal: enrol.go; the seed
+	// dialects: auth policy2fa.go and fsm needsSecondFactor).
 	Require2FAAdmins *bool    `json:"require_2fa_admins,omitempty"`
 	Require2FADBs    []string `json:"require_2fa_dbs,omitempty"`
 }

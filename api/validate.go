@@ -103,6 +103,9 @@ func bearer(r *http.Request) (string, error) {
 // dialect identifies its caller here (one session store).
 func (s *Server) nativeAuth(r *http.Request) (principal, error) {
 	p, _, err := s.authenticate(r, nativeCarriers, kindsAny)
+	if err == nil {
+		err = s.enrolOnly(r, p) // the second-factor policy (enrol.go)
+	}
 	return p, err
 }
 

@@ -114,10 +114,19 @@ func (s *Service) appPasswordLogin(ctx context.Context, c Credentials, o Session
 		s.recordFailure(ctx, u, now)
 		return Issued{}, u, ErrBadCredentials
 	}
+	if s.dialectPolicyRefuses(u, o.Kind) {
+		// Without a second factor an app password is just another
+		// password: the policy's refusal holds for it too (policy2fa.go).
+		return Issued{}, u, ErrDialectPolicy
+	}
 	o.ClientAddr, o.AMR, o.appPassword = c.ClientAddr, fsm.AMRPwd, id
 	iss, err := s.CreateSession(ctx, u, o)
-	if errors.Is(err, fsm.ErrStaleUser) {
+	switch {
+	case errors.Is(err, fsm.ErrStaleUser):
 		err = ErrBadCredentials // revoked meanwhile
+	case errors.Is(err, fsm.ErrSecondFactorNeeded):
+		_ = s.node.Sync(ctx)
+		err = s.dialectRefusal(u) // the log applied a policy this node had not
 	}
 	return iss, u, err
 }

@@ -102,14 +102,22 @@ func (s *Service) PasskeyOwner(ctx context.Context, uid uint64, id []byte) (*fsm
 // first, which refuses a count that did not move forward and a key
 // removed meanwhile, on whichever node the assertion arrived.
 func (s *Service) PasskeyLogin(ctx context.Context, u *fsm.User, id []byte, signCount uint32, o SessionOptions) (Issued, error) {
-	if _, err := s.node.Apply(ctx, &fsm.PasskeyUse{UserID: u.ID, ID: id, SignCount: signCount, Now: s.cfg.Now().UnixNano()}); err != nil {
-		return Issued{}, passkeyErr(err)
+	if err := s.UsePasskey(ctx, u.ID, id, signCount); err != nil {
+		return Issued{}, err
 	}
 	iss, err := s.CreateSession(ctx, u, o)
 	if errors.Is(err, fsm.ErrStaleUser) {
 		err = ErrPasskeyUnknown // disabled or its password changed meanwhile
 	}
 	return iss, err
+}
+
+// UsePasskey records a verified assertion of uid's credential id: the
+// log refuses a sign count that did not move forward (ErrPasskeyCloned)
+// and a key removed meanwhile (ErrPasskeyUnknown).
+func (s *Service) UsePasskey(ctx context.Context, uid uint64, id []byte, signCount uint32) error {
+	_, err := s.node.Apply(ctx, &fsm.PasskeyUse{UserID: uid, ID: id, SignCount: signCount, Now: s.cfg.Now().UnixNano()})
+	return passkeyErr(err)
 }
 
 // passkeyErr maps the log's refusals to this package's errors.

@@ -419,6 +419,9 @@ func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (I
 		// have applied the enrolment yet. Catch up rather than refuse.
 		_ = s.node.Sync(ctx)
 	}
+	if s.dialectPolicyRefuses(u, o.Kind) {
+		return Issued{}, u, ErrDialectPolicy // policy2fa.go
+	}
 	if s.HasSecondFactor(u.ID) {
 		switch {
 		case dialectKind(o.Kind) && !s.node.State().Settings().DialectPasswordWith2FA:
@@ -437,10 +440,14 @@ func (s *Service) Login(ctx context.Context, c Credentials, o SessionOptions) (I
 	o.ClientAddr = c.ClientAddr
 	iss, err := s.CreateSession(ctx, u, o)
 	if errors.Is(err, fsm.ErrSecondFactorNeeded) {
-		// This node had not applied the account's enrolment: the log
-		// refused the password-only session. Catch up, and ask for the code.
+		// This node had not applied the account's enrolment (or the
+		// policy): the log refused the password-only session. Catch up,
+		// and ask for the code, or refuse in the dialect's shape.
 		_ = s.node.Sync(ctx)
 		err = ErrSecondFactorRequired
+		if dialectKind(o.Kind) {
+			err = s.dialectRefusal(u)
+		}
 	}
 	return iss, u, err
 }

@@ -36,9 +36,15 @@ func TestRevocation_EveryNarrowingCommandWaitsForHolders(t *testing.T) {
 		fsm.TypeDeleteClient:       &fsm.DeleteClient{ID: "svc"},
 		fsm.TypeSetSettings:        &fsm.SetSettings{Settings: leader.fsm.State().Settings()},
 		fsm.TypePurgeExpired:       &fsm.PurgeExpired{Now: 4},
+		fsm.TypeDeleteAppPassword:  &fsm.DeleteAppPassword{UserID: uid, ID: "ap-gone"},
 	}
 	mustLogin(t, leader.Node, uid, "probe")
 	c.waitConverged()
+	// Some narrowing types need the current level (app passwords).
+	eventually(t, 10*time.Second, "the level raised to the current format", func() bool {
+		cf := leader.fsm.State().ClusterFormat()
+		return cf.Set && cf.Level >= fsm.CurrentFormat
+	})
 	// Leases renew only while used: the followers keep reading a token
 	// none of the commands below revokes.
 	defer keepReading("probe", c.followers()...)()

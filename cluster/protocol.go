@@ -51,7 +51,9 @@ package cluster
 //	   cover, so while any member announces less, no node serves from a
 //	   lease (leaseCovered): a rolling upgrade's failover to a 0.3.0
 //	   member would otherwise leave an upgraded node answering from the
-//	   crashed leader's lease. TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout.
+//	   crashed leader's lease. TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout,
+//	   TestLease_NoneWhileAMemberLacksTheCover.
+//	   Mutant: lease-without-cover.
 //	I6 A read index is the leader's commit index at the start of a round
 //	   that began after every read it serves (batcher), in a term in which
 //	   the leader has committed an entry (readyTerm), and that a quorum of

@@ -309,7 +309,7 @@ func (s *State) applyCreateSession(c *CreateSession) Result {
 	case c.UserVersion != 0 && c.UserVersion != u.Version:
 		return fail(ErrStaleUser)
 	}
-	if s.needsSecondFactor(c) {
+	if s.needsSecondFactor(c, u) {
 		return fail(ErrSecondFactorNeeded)
 	}
 	if s.appPasswordGone(c) {

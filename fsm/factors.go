@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"strings"
 )
 
 // Second factors (issue 26). What a user holds besides a password lives
@@ -140,12 +141,49 @@ func init() {
 }
 
 // needsSecondFactor refuses a session made with fewer factors than the
-// account has at the session's index. The check is the log's, not the
-// node's: a node that checked only the password because it had not yet
-// applied an acknowledged enrolment has its login refused here, so a
-// second factor, once turned on, is enforced by every node at once.
-func (s *State) needsSecondFactor(c *CreateSession) bool {
-	return s.factors[c.Session.UserID].Enabled() && c.Session.AMR.Factors() < 2 && !c.SingleFactor && c.AppPassword == ""
+// account has, or than the operator's policy asks of it, at the session's
+// index. The check is the log's, not the node's: a node that checked only
+// the password because it had not yet applied an acknowledged enrolment
+// or policy change has its login refused here, so a second factor, once
+// turned on or required, is enforced by every node at once.
+//
+// A covered user without a second factor (SecondFactorRequired) may still
+// get a native session, which is how it signs in to enrol: the API limits
+// that session to enrolment (api/enrol.go). The seed dialects cannot
+// enrol, so their logins are refused, with the password or an app
+// password alike, unless the operator allows dialect passwords.
+func (s *State) needsSecondFactor(c *CreateSession, u *User) bool {
+	if c.Session.AMR.Factors() >= 2 {
+		return false
+	}
+	if s.factors[u.ID].Enabled() {
+		return !c.SingleFactor && c.AppPassword == ""
+	}
+	return dialectKind(c.Session.Kind) && !s.settings.DialectPasswordWith2FA && s.settings.SecondFactorRequired(u)
+}
+
+// dialectKind reports the seed dialects' sessions (Odoo, Odoo JWT, knox),
+// whose logins have no field for a second factor.
+func dialectKind(k Kind) bool { return k == KindOdoo || k == KindJWT || k == KindKnox }
+
+// SecondFactorRequired reports whether the operator's policy covers u:
+// an admin under Require2FAAdmins, or a user of a db in Require2FADBs.
+// Forward auth admits a covered user only with a two-factor session; the
+// native API limits its other sessions to enrolment; the seed dialects
+// refuse it its password (needsSecondFactor).
+func (st Settings) SecondFactorRequired(u *User) bool {
+	if u == nil {
+		return false
+	}
+	if st.Require2FAAdmins && u.Admin {
+		return true
+	}
+	for db := range strings.SplitSeq(st.Require2FADBs, ",") {
+		if db != "" && db == u.DB {
+			return true
+		}
+	}
+	return false
 }
 
 // factorsFor returns a copy of uid's record to modify (a new one when it

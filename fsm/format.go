@@ -120,7 +120,7 @@ func EntryFormatNeeded(entry []byte) int {
 		// A login's entry is decoded only when it can hold a FormatV3
 		// field: the bytes name it (json's key), and logins without one
 		// pay a substring search, not a decode.
-		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) && !bytes.Contains(entry, []byte(`"app_password"`)) {
+		if !bytes.Contains(entry, []byte(`"auth_time"`)) && !bytes.Contains(entry, []byte(`"amr"`)) && !bytes.Contains(entry, []byte(`"single_factor"`)) && !bytes.Contains(entry, []byte(`"app_password"`)) && !bytes.Contains(entry, []byte(`"once"`)) {
 			return FormatBase
 		}
 	case TypeCreateUser, TypeUpdateUser, TypeRevokeUserSessions, TypeLoginFailed:

@@ -161,8 +161,8 @@ func (s *State) Remembered(nonce string) bool {
 
 // WithinFormat returns cmd in a form a cluster at format level can apply:
 // a retry-prone write without its nonce when level is below FormatV3 (so
-// not idempotent, as before), any other command unchanged. cmd itself is
-// never modified.
+// not idempotent, as before), a login also without how it was made, any
+// other command unchanged. cmd itself is never modified.
 func WithinFormat(cmd Command, level int) Command {
 	if level >= FormatV3 {
 		return cmd
@@ -187,9 +187,17 @@ func WithinFormat(cmd Command, level int) Command {
 			return &cp
 		}
 	case *CreateSession:
-		if c.Once {
+		// How the session was made (auth time, methods) goes with the
+		// mark: a node whose view of the level is newer than the leader's
+		// (a downgrade just committed; every member announced FormatV3
+		// before the leader raised the level) sets them, and a login
+		// refused for them would be refused again on the retry. Nothing
+		// below FormatV3 reads them (the second-factor policy needs
+		// FormatV3). A session of an app password, or one marked single
+		// factor, keeps its mark and is refused rather than weakened.
+		if c.Once || c.Session.AuthTime != 0 || c.Session.AMR != 0 {
 			cp := *c
-			cp.Once = false
+			cp.Once, cp.Session.AuthTime, cp.Session.AMR = false, 0, 0
 			return &cp
 		}
 	}

@@ -223,3 +223,33 @@ func wantEndedOnce(t *testing.T, s *State, id string) {
 		t.Errorf("events of %s: %v, want one created and one ended", id, n)
 	}
 }
+
+// A login in the old form: below FormatV3 it drops how it was made with
+// its Once mark, so a node whose view of the level is newer than the
+// leader's logs in on Apply's retry instead of answering 503 (the
+// rolling-upgrade test saw logins refused after `cluster downgrade`); a
+// session of an app password keeps its mark (refused, not weakened). And
+// the Once mark alone raises the entry's level: the leader's gate reads
+// the entry, and a login it let through at level 1 would be refused by
+// the upgraded members' FSMs and applied by 0.3.0's.
+func TestOnce_LoginWithinOldFormat(t *testing.T) {
+	made := &CreateSession{Session: Session{ID: "a1", Digest: Digest{1}, UserID: 1, Created: t0, AuthTime: t0, AMR: AMRPwd}, Once: true}
+	old := WithinFormat(made, FormatOperator)
+	if got := FormatNeeded(old); got > FormatOperator {
+		t.Errorf("a login within FormatOperator still needs %d: %+v", got, old)
+	}
+	if got := EntryFormatNeeded(MustEncode(old)); got > FormatOperator {
+		t.Errorf("its entry still needs %d", got)
+	}
+	if !made.Once || made.Session.AMR == 0 || made.Session.AuthTime == 0 {
+		t.Error("WithinFormat changed the caller's login")
+	}
+	ap := &CreateSession{Session: Session{ID: "a2", Digest: Digest{2}, UserID: 1, Created: t0}, AppPassword: "ap1", Once: true}
+	if got := FormatNeeded(WithinFormat(ap, FormatOperator)); got != FormatV3 {
+		t.Errorf("an app password's login within FormatOperator needs %d, want FormatV3 (refused)", got)
+	}
+	once := &CreateSession{Session: Session{ID: "a3", Digest: Digest{3}, UserID: 1, Created: t0}, Once: true}
+	if got := EntryFormatNeeded(MustEncode(once)); got != FormatV3 {
+		t.Errorf("a login's entry with Once alone needs %d, want FormatV3", got)
+	}
+}

@@ -183,12 +183,15 @@ type Settings struct {
 	// longest any of them can live.
 	JWTRetiredGrace int64 `json:"jwt_retired_grace,omitempty"` // the Odoo JWT dialect's signing key; "" = the shared-secret HMAC key
 	// DialectPasswordWith2FA lets the seed dialects sign in an account
-	// that has a second factor with its password alone (they cannot
-	// carry a code); off, they take only app passwords. Needs FormatV3.
+	// that has a second factor, or that the policy below covers, with its
+	// password alone (they cannot carry a code); off, they take only app
+	// passwords, and only of an account with a second factor. Needs FormatV3.
 	DialectPasswordWith2FA bool `json:"dialect_password_with_2fa,omitempty"`
 	// Require2FAAdmins and Require2FADBs (comma-separated, so Settings
-	// stays comparable): forward auth admits admins, and users of these
-	// dbs, only with a two-factor session. Need FormatV3.
+	// stays comparable): admins, and users of these dbs, need a second
+	// factor (SecondFactorRequired): forward auth admits them only with a
+	// two-factor session, /v1 limits their other sessions to enrolment,
+	// the seed dialects refuse them without one. Need FormatV3.
 	Require2FAAdmins bool   `json:"require_2fa_admins,omitempty"`
 	Require2FADBs    string `json:"require_2fa_dbs,omitempty"`
 }

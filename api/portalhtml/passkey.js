@@ -1,8 +1,9 @@
 // Passkeys on the portal's pages (issue 26). WebAuthn needs JavaScript;
 // this file is all of it, served from the portal's own origin (the CSP
-// allows script-src 'self' and nothing inline). It wires two buttons:
-// #passkey-register on the account page and #passkey-signin on the
-// sign-in page. Each carries data-prefix (the portal's path).
+// allows script-src 'self' and nothing inline). It wires three buttons:
+// #passkey-register on the account page, #passkey-signin on the sign-in
+// page and #passkey-second on the second-step page. Each carries
+// data-prefix (the portal's path).
 "use strict";
 
 (function () {
@@ -90,16 +91,22 @@
     });
   }
 
-  var signin = document.getElementById("passkey-signin");
-  if (signin) {
-    signin.addEventListener("click", function (ev) {
+  // assertWith wires a sign-in button: #passkey-signin (no password) and
+  // #passkey-second (the second step after a password) differ only in
+  // their routes; the answer names where to go on.
+  function assertWith(id, path) {
+    var btn = document.getElementById(id);
+    if (!btn) return;
+    btn.addEventListener("click", function (ev) {
       ev.preventDefault();
-      var prefix = signin.dataset.prefix, rd = signin.dataset.rd || "";
+      var prefix = btn.dataset.prefix, rd = btn.dataset.rd || "";
       show("passkey-error", "");
       if (!window.PublicKeyCredential) { show("passkey-error", "This browser has no passkey support."); return; }
-      post(prefix + "passkey/begin").then(function (begin) {
+      post(prefix + path + "begin").then(function (begin) {
         return navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) }).then(function (cred) {
-          return post(prefix + "passkey/finish", { challenge_id: begin.challenge_id, rd: rd, credential: credentialJSON(cred) });
+          var body = { challenge_id: begin.challenge_id, credential: credentialJSON(cred) };
+          if (rd) body.rd = rd;
+          return post(prefix + path + "finish", body);
         });
       }).then(function (done) {
         location.assign(done.location);
@@ -108,4 +115,6 @@
       });
     });
   }
+  assertWith("passkey-signin", "passkey/");
+  assertWith("passkey-second", "signin/second/passkey/");
 })();

@@ -59,9 +59,51 @@ func previousRelease(t *testing.T) (version, commit string) {
 	return version, commit
 }
 
+// releases are the release binaries built in this run, by commit: the
+// upgrade tests share one build (about 20 s under load). removeReleases
+// (TestMain) deletes them.
+var releases struct {
+	sync.Mutex
+	dir  string
+	bins map[string]string
+}
+
+func removeReleases() {
+	releases.Lock()
+	defer releases.Unlock()
+	if releases.dir != "" {
+		os.RemoveAll(releases.dir)
+	}
+}
+
 // buildRelease builds ./cmd/sessiond of commit into a temporary tree
-// (git archive, so the working tree is untouched) and returns the binary.
+// (git archive, so the working tree is untouched) and returns the binary,
+// once per run.
 func buildRelease(t *testing.T, commit string) string {
+	t.Helper()
+	releases.Lock()
+	defer releases.Unlock()
+	if bin, ok := releases.bins[commit]; ok {
+		return bin
+	}
+	if releases.dir == "" {
+		d, err := os.MkdirTemp("", "sessiond-release-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases.dir, releases.bins = d, map[string]string{}
+	}
+	out, err := os.MkdirTemp(releases.dir, commit[:min(len(commit), 12)]+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := buildReleaseIn(t, commit, out)
+	releases.bins[commit] = bin
+	return bin
+}
+
+// buildReleaseIn is buildRelease's build, with the binary in out.
+func buildReleaseIn(t *testing.T, commit, outDir string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command("git", "-C", moduleRoot, "archive", "--format=tar", commit)
@@ -101,7 +143,7 @@ func buildRelease(t *testing.T, commit string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin, err := proctest.Build(ctx, dir, t.TempDir(), false)
+	bin, err := proctest.Build(ctx, dir, outDir, false)
 	if err != nil {
 		// A module the release needs and this machine cannot fetch (no
 		// network, a pruned cache) is a missing prerequisite, not a bug.
@@ -216,6 +258,7 @@ func (l *upgradeLoad) logoutLoop(seed uint64) {
 		cancel()
 		if err != nil {
 			if l.counts(i, e) {
+				l.writes.Add(1)
 				l.note("login on "+l.nodes[i].id, err)
 			}
 			continue
@@ -226,6 +269,7 @@ func (l *upgradeLoad) logoutLoop(seed uint64) {
 		cancel()
 		if err != nil {
 			if l.counts(j, e2) {
+				l.writes.Add(1)
 				l.note("logout on "+l.nodes[j].id, err)
 			}
 			continue // not acknowledged: not a logout the test may hold the cluster to

@@ -28,7 +28,9 @@ func TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout(t *testing.T) {
 		t.Skip("builds the previous release")
 	}
 	_, commit := previousRelease(t)
+	start := time.Now()
 	oldBin := buildRelease(t, commit)
+	t.Logf("release built in %v", time.Since(start).Round(time.Millisecond))
 
 	// A long lease, so it surely outlasts the failover below.
 	stale := []string{"--max-stale", "20s"}
@@ -85,6 +87,7 @@ func TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout(t *testing.T) {
 		}
 	}
 
+	t.Logf("mixed cluster serving at %v", time.Since(start).Round(time.Millisecond))
 	// u2 hears nothing more from the cluster; the release's leader
 	// crashes and one of the release's followers takes over.
 	cut.cut()
@@ -108,6 +111,7 @@ func TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout(t *testing.T) {
 	t.Logf("u2 cut off from the release's new leader: %v", err)
 
 	// Back in touch, u2 refuses the token as well.
+	t.Logf("logout checked at %v", time.Since(start).Round(time.Millisecond))
 	cut.heal()
 	eventually(t, waitLong, "u2 to refuse the logged-out token", func() error {
 		_, err := u2.client().Session(ctxT(t, 5*time.Second), tok, "")
@@ -116,6 +120,7 @@ func TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("u2 refuses it at %v", time.Since(start).Round(time.Millisecond))
 }
 
 // cutProxy forwards TCP connections from addr to target until cut, then
