@@ -207,6 +207,8 @@ type NodeState struct {
 	Applied   uint64 `json:"applied_index"`
 	StateHash string `json:"state_hash,omitempty"`
 	Err       string `json:"err,omitempty"`
+	// LeaseValid: the node held a read lease (faults that need one note it).
+	LeaseValid bool `json:"lease_valid,omitempty"`
 }
 
 // CheckConvergence is P5 over the last status of every node after quiet:

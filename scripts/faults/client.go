@@ -182,10 +182,12 @@ func (c *Client) Status(ctx context.Context, node int, hash bool) (NodeState, er
 		Term      uint64 `json:"term"`
 		Applied   uint64 `json:"applied_index"`
 		StateHash string `json:"state_hash"`
+		Lease     bool   `json:"lease_valid"`
 	}
 	if err := json.Unmarshal(a.Body, &out); err != nil {
 		return st, err
 	}
 	st.State, st.Leader, st.Term, st.Applied, st.StateHash = out.State, out.Leader, out.Term, out.Applied, out.StateHash
+	st.LeaseValid = out.Lease
 	return st, nil
 }

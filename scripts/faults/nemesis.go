@@ -31,7 +31,8 @@ const (
 	ScAll             = "all" // a random mix of every fault
 )
 
-// Scenarios lists every scenario in the order the short suite runs them.
+// Scenarios lists every scenario in the order the short suite runs them
+// (all but late-lease-answer, left out for the suite's time).
 var Scenarios = []string{
 	ScNone, ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull, ScExpiry,
@@ -42,7 +43,7 @@ var Scenarios = []string{
 var mixFaults = []string{
 	ScKillLeader, ScKillFollower, ScKillAll, ScIsolateLeader, ScIsolateFollower,
 	ScOneWay, ScFlapping, ScPauseLeader, ScStallLeader, ScMembership, ScClockSkew, ScSnapshotInstall, ScLatency, ScDiskFull,
-	ScCombined, ScSlowFollower, ScTransferLeader,
+	ScCombined, ScSlowFollower, ScTransferLeader, ScLateAnswer,
 }
 
 // FaultEvent is one injected fault.
@@ -157,6 +158,8 @@ func (n *Nemesis) inject(ctx context.Context, f string) error {
 		return n.slowFollower(ctx, start)
 	case ScTransferLeader:
 		return n.transferLeader(ctx, start)
+	case ScLateAnswer:
+		return n.lateLeaseAnswer(ctx, start)
 	case ScKillAll:
 		for i := range n.cl.Procs {
 			n.cl.Kill(i)
