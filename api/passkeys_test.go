@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -249,9 +250,12 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three nodes")
 	}
-	a := newTestEnv(t, withPasskeyRP)
-	b := joinTestEnv(t, a, "t2", withPasskeyRP)
-	c := joinTestEnv(t, a, "t3", withPasskeyRP)
+	proxied := func(_ *cluster.Config, _ *auth.ServiceConfig, c *Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	a := newTestEnv(t, withPasskeyRP, proxied)
+	b := joinTestEnv(t, a, "t2", withPasskeyRP, proxied)
+	c := joinTestEnv(t, a, "t3", withPasskeyRP, proxied)
 	a.createUser("frank", "frank-password-123", nil)
 	waitFor(t, "frank on every node", func() bool {
 		_, okB := b.node.FSM().State().UserByLogin("sessiond", "frank")
@@ -275,6 +279,66 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 	}
 	if r := a.do("POST", "/v1/login/passkey/finish", body); r.Status != http.StatusBadRequest || errCode(t, r) != "challenge_gone" {
 		t.Fatalf("the finish replayed on A: %d %s", r.Status, r.Body)
+	}
+
+	// Races, round after round: one finish sent to B and C at the same
+	// instant makes one session; two assertions of a cloned counting key
+	// (the same count, each with its own ceremony) sent to B and C at the
+	// same instant, one session too.
+	race := func(bodies [2]map[string]any) (wins int, codes []string) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		gate := make(chan struct{})
+		for i, e := range []*testEnv{b, c} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				r := e.do("POST", "/v1/login/passkey/finish", bodies[i])
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Status == http.StatusCreated {
+					wins++
+				} else {
+					codes = append(codes, errCode(t, r))
+				}
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		return wins, codes
+	}
+	// Never two sessions; a round with none is possible only when a
+	// forwarded take's answer was lost and its retry found the challenge
+	// spent (fail-safe), so it must stay rare.
+	rounds, sessions, races := 10, 0, 0
+	check := func(what string, round int, bodies [2]map[string]any) {
+		wins, codes := race(bodies)
+		races++
+		sessions += wins
+		if wins > 1 {
+			t.Fatalf("round %d, %s: %d sessions", round, what, wins)
+		}
+		for _, c := range codes {
+			if c != "challenge_gone" && c != "passkey_cloned" {
+				t.Errorf("round %d, %s: refused with %q", round, what, c)
+			}
+		}
+	}
+	for round := range rounds {
+		addr := from("198.51.100." + itoa(uint64(round+1))) // a client each: begins are budgeted per address
+		id, opts := a.passkeyBegin("/v1/login/passkey/begin", addr)
+		one := map[string]any{"challenge_id": id, "credential": k.get(opts)}
+		check("one finish on two nodes", round, [2]map[string]any{one, one})
+		id1, opts1 := a.passkeyBegin("/v1/login/passkey/begin", addr)
+		id2, opts2 := a.passkeyBegin("/v1/login/passkey/begin", addr)
+		first := k.get(opts1)
+		k.count-- // the clone signs with the same count
+		check("a key and its clone on two nodes", round, [2]map[string]any{{"challenge_id": id1, "credential": first}, {"challenge_id": id2, "credential": k.get(opts2)}})
+	}
+	t.Logf("%d races (the same finish, or a key and its clone, on two nodes at once): %d sessions, never two in one race", races, sessions)
+	if sessions < races-2 {
+		t.Errorf("%d of %d races made no session", races-sessions, races)
 	}
 }
 
