@@ -290,13 +290,14 @@ func (s *Service) DisableTOTP(ctx context.Context, u *fsm.User, password, client
 	if _, err := s.Authenticate(ctx, Credentials{DB: u.DB, Login: u.Login, Password: password, ClientAddr: clientAddr}); err != nil {
 		return err
 	}
-	return s.ResetSecondFactor(ctx, u.ID)
+	_, err := s.node.Apply(ctx, &fsm.ResetFactors{UserID: u.ID}) // their passkeys stay
+	return err
 }
 
-// ResetSecondFactor removes every second factor of uid (the owner after
-// a password check, or an admin).
+// ResetSecondFactor removes every second factor of uid, passkeys
+// included: an admin's reset for a user who lost their devices.
 func (s *Service) ResetSecondFactor(ctx context.Context, uid uint64) error {
-	_, err := s.node.Apply(ctx, &fsm.ResetFactors{UserID: uid})
+	_, err := s.node.Apply(ctx, &fsm.ResetFactors{UserID: uid, Passkeys: true})
 	return err
 }
 

@@ -101,9 +101,13 @@ type SetRecoveryCodes struct {
 }
 
 // ResetFactors turns a user's second factors off: TOTP (secret, pending
-// secret, step memory) and the recovery codes that go with it.
+// secret, step memory) and the recovery codes that go with it, and with
+// Passkeys their passkeys too (an admin's reset for a user who lost their
+// devices: a lost key left registered would still sign in whoever found
+// it). The user turning TOTP off keeps their passkeys.
 type ResetFactors struct {
-	UserID uint64 `json:"user_id"`
+	UserID   uint64 `json:"user_id"`
+	Passkeys bool   `json:"passkeys,omitempty"`
 }
 
 // Type implementations.
@@ -295,8 +299,13 @@ func (s *State) applySetRecoveryCodes(c *SetRecoveryCodes) Result {
 // applyResetFactors turns TOTP and its recovery codes off; app
 // passwords stay (they are revoked one by one).
 func (s *State) applyResetFactors(c *ResetFactors) Result {
+	n := 0
+	if _, ok := s.passkeys[c.UserID]; ok && c.Passkeys {
+		delete(s.passkeys, c.UserID)
+		n = 1
+	}
 	if _, ok := s.factors[c.UserID]; !ok {
-		return Result{UserID: c.UserID}
+		return Result{UserID: c.UserID, Count: n}
 	}
 	s.putFactors(Factors{UserID: c.UserID, AppPasswords: s.factors[c.UserID].AppPasswords})
 	return Result{UserID: c.UserID, Count: 1}

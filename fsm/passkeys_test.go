@@ -101,3 +101,24 @@ func TestPasskeys_FormatV3(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeys_AdminResetRemovesThem: the user turning TOTP off keeps
+// their passkeys; an admin's reset (Passkeys) removes them with the rest,
+// so a key lost with the phone no longer signs anyone in.
+func TestPasskeys_AdminResetRemovesThem(t *testing.T) {
+	a := &applier{t: t, f: New()}
+	a.must(newUser("alice"))
+	st := a.f.State()
+	a.must(&PutPasskey{UserID: 1, Passkey: Passkey{ID: []byte("cred-1"), PublicKey: []byte("cose"), Name: "key", Created: t0}})
+	a.must(&TOTPEnrol{UserID: 1, Secret: []byte("pending")})
+	a.must(&ResetFactors{UserID: 1})
+	if st.Passkeys(1) == nil || st.Factors(1) != nil {
+		t.Fatalf("the owner's TOTP off: passkeys %v, factors %+v", st.Passkeys(1), st.Factors(1))
+	}
+	if res := a.must(&ResetFactors{UserID: 1, Passkeys: true}); res.Count != 1 || st.Passkeys(1) != nil {
+		t.Fatalf("an admin's reset: %+v, passkeys left %+v", res, st.Passkeys(1))
+	}
+	if res := a.apply(&PasskeyUse{UserID: 1, ID: []byte("cred-1"), SignCount: 1}); res.Code == "" {
+		t.Error("a removed passkey still signs in")
+	}
+}
