@@ -93,6 +93,16 @@ var codeSentinels = map[string]error{
 	// Second factors.
 	"second_factor_required": ErrSecondFactorRequired, "bad_second_factor": ErrBadSecondFactor,
 	"step_up_required": ErrStepUp, "invalid_otp": ErrBadRequest, "no_second_factor": ErrConflict,
+	// 403: the policy asks this account to enrol a second factor first;
+	// the session reaches only the enrolment routes.
+	"second_factor_setup_required": ErrForbidden,
+
+	// Passkeys: a key the server does not know or refuses as cloned (its
+	// signature counter went backwards) is a failed sign-in.
+	"unknown_passkey": ErrBadCredentials, "passkey_cloned": ErrBadCredentials,
+	"passkey_rejected": ErrBadRequest, "challenge_gone": ErrBadRequest, "invalid_name": ErrBadRequest,
+	"passkey_exists": ErrConflict, "passkey_limit": ErrConflict,
+	"passkeys_not_configured": ErrInternal, // 501: no relying party configured
 
 	"signup_disabled": ErrInternal, // 501: this server does not offer it
 }
