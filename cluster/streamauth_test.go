@@ -46,6 +46,11 @@ func waitQuiet(c *testCluster) {
 	c.waitConverged()
 	eventually(c.t, 10*time.Second, "the cluster to settle", func() bool {
 		leader := c.waitLeader()
+		// The leader raises the cluster's format level once every member
+		// announced its own: one more entry, some time after the records.
+		if !leader.fsm.State().ClusterFormat().Set {
+			return false
+		}
 		last := leader.raft.LastIndex()
 		for _, n := range c.nodes {
 			// The leader publishes each member's address once it leads.
