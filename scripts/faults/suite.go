@@ -158,6 +158,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Scenario == ScExpiry || opts.Scenario == ScAll {
 		// Probe sessions just after they expired, before the purge (30 s).
 		opts.Workload.ExpiryEvery, opts.Workload.ExpirySkew = 3, opts.Skew
+		// The scenario shortens native sessions' TTL (below): the prober
+		// logs in natively, so every probe expires within the run.
+		opts.Workload.ExpiryDialects = []string{dialNative}
 		if opts.Scenario == ScAll {
 			// Knox sessions with a 4 s TTL and Odoo sessions with a 3 s
 			// idle timeout, in turn: probes log in every second and each
