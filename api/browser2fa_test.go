@@ -79,16 +79,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := ""
-	for _, p := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			chromium = path
-			break
-		}
-	}
-	if chromium == "" {
-		t.Skip("chromium is not installed (apt-get install chromium): the browser test needs it")
-	}
+	chromium := chromiumOrSkip(t)
 	start := time.Now()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
@@ -213,4 +204,17 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 		t.Fatalf("after the re-prompt the browser is at %s, want %s", at, fresh)
 	}
 	t.Logf("browser walk: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// chromiumOrSkip is the path of the chromium binary, or skips the test
+// saying how to install it.
+func chromiumOrSkip(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Skip("chromium is not installed (apt-get install chromium): the browser test needs it")
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,16 +33,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := ""
-	for _, p := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			chromium = path
-			break
-		}
-	}
-	if chromium == "" {
-		t.Skip("chromium is not installed (apt-get install chromium): the browser test needs it")
-	}
+	chromium := chromiumOrSkip(t)
 	start := time.Now()
 	opt := func(_ *cluster.Config, a *auth.ServiceConfig, c *Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
