@@ -28,6 +28,7 @@ import (
 // sign-in is killed and the browser stays signed in through the others;
 // sign-out sends it to the portal again.
 func TestBrowser_Portal(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts chromium and two proxies; skipped under -short")
 	}
