@@ -50,6 +50,9 @@ func settle(t *testing.T, c *testCluster) (*testNode, uint64) {
 // I7. An idle cluster appends no log entry: leases are renewed only
 // while reads use them, and a read index costs messages, not entries.
 func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
+	// Parallel: production timing, so it holds beside the other
+	// parallel tests; the four long waits of the package overlap.
+	t.Parallel()
 	c := newTestCluster(t, 3, productionTimeouts)
 	leader, idx0 := settle(t, c)
 	end := time.Now().Add(idleWindow())
@@ -66,6 +69,9 @@ func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
 // index) and Consistent reads append nothing, on the leader and on
 // followers; a lease used and then left alone lapses.
 func TestReadIndex_MissesAndConsistentReadsAppendNothing(t *testing.T) {
+	// Parallel: production timing, so it holds beside the other
+	// parallel tests; the four long waits of the package overlap.
+	t.Parallel()
 	c := newTestCluster(t, 3, productionTimeouts)
 	leader, idx0 := settle(t, c)
 	rounds0 := leader.leaderRI.Rounds.Load()
