@@ -50,22 +50,56 @@ func settle(t *testing.T, c *testCluster) (*testNode, uint64) {
 // I7. An idle cluster appends no log entry: leases are renewed only
 // while reads use them, and a read index costs messages, not entries.
 func TestIdle_ClusterAppendsNoEntries(t *testing.T) {
+	// Parallel: production timing, so it holds beside the other
+	// parallel tests; the four long waits of the package overlap.
+	t.Parallel()
 	c := newTestCluster(t, 3, productionTimeouts)
-	leader, idx0 := settle(t, c)
-	end := time.Now().Add(idleWindow())
-	eventually(t, idleWindow()+5*time.Second, "the idle window to pass", func() bool {
-		if idx := leader.raft.LastIndex(); idx != idx0 {
-			t.Fatalf("an idle cluster appended %d entries (index %d → %d): %s", idx-idx0, idx0, idx, describe(leader, idx0+1, idx))
+	// A starved machine can still cost the leader its leadership (seen at
+	// load 15): the election's own no-op entry says nothing about what an
+	// idle sessiond writes, so it starts the window again, at most twice.
+	// Any other entry fails at once.
+	for restarts := 0; ; restarts++ {
+		leader, idx0 := settle(t, c)
+		end := time.Now().Add(idleWindow())
+		var moved uint64
+		eventually(t, idleWindow()+5*time.Second, "the idle window to pass", func() bool {
+			if idx := leader.raft.LastIndex(); idx != idx0 {
+				if !onlyElections(leader, idx0+1, idx) || restarts == 2 {
+					t.Fatalf("an idle cluster appended %d entries (index %d → %d): %s", idx-idx0, idx0, idx, describe(leader, idx0+1, idx))
+				}
+				moved = idx
+				return true
+			}
+			return time.Now().After(end)
+		})
+		if moved == 0 {
+			t.Logf("idle %v: leader's last index stayed at %d", idleWindow(), idx0)
+			return
 		}
-		return time.Now().After(end)
-	})
-	t.Logf("idle %v: leader's last index stayed at %d", idleWindow(), idx0)
+		t.Logf("an election on a starved machine appended its no-op (index %d → %d: %s); the window starts again",
+			idx0, moved, describe(leader, idx0+1, moved))
+	}
+}
+
+// onlyElections reports whether every entry from..to is a new leader's
+// no-op.
+func onlyElections(n *testNode, from, to uint64) bool {
+	for i := from; i <= to; i++ {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil || l.Type != raft.LogNoop {
+			return false
+		}
+	}
+	return true
 }
 
 // I7. Validations of unknown tokens (misses, each confirmed with a read
 // index) and Consistent reads append nothing, on the leader and on
 // followers; a lease used and then left alone lapses.
 func TestReadIndex_MissesAndConsistentReadsAppendNothing(t *testing.T) {
+	// Parallel: production timing, so it holds beside the other
+	// parallel tests; the four long waits of the package overlap.
+	t.Parallel()
 	c := newTestCluster(t, 3, productionTimeouts)
 	leader, idx0 := settle(t, c)
 	rounds0 := leader.leaderRI.Rounds.Load()

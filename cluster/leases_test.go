@@ -226,17 +226,45 @@ func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
 	fs := c.followers()
 	uid := mustUser(t, leader.Node, "hana")
 	liftSessionCap(t, leader.Node)
+	mustLogin(t, leader.Node, uid, "probe")
+	c.waitConverged()
+	defer keepReading("probe", fs...)()
 	const k = 64
+	// A round where no holder's lease was still running at the leader
+	// when the logouts committed (a starved machine: the renewals came
+	// late) needs no poll at all, which proves nothing about sharing: such
+	// a round is repeated, at most three times.
+	for round := 1; ; round++ {
+		polls := concurrentLogouts(t, c, leader, fs, uid, round, k)
+		t.Logf("round %d: %d concurrent logouts, %d lease holders: %d applied-polls", round, k, len(fs), polls)
+		if polls > int64(k*len(fs)/4) {
+			t.Fatalf("%d polls for %d logouts to %d holders: not shared", polls, k, len(fs))
+		}
+		if polls > 0 {
+			break
+		}
+		if round == 3 {
+			t.Fatalf("no applied-poll in %d rounds of %d logouts: the holders' leases never covered a logout", round, k)
+		}
+	}
+	if lapses := testCounter(t, leader.metrics.leaseLapses); lapses != 0 {
+		t.Fatalf("%v leases waited out with every follower healthy", lapses)
+	}
+}
+
+// concurrentLogouts logs in k sessions, waits for every follower to hold
+// a lease, revokes the k sessions at once through the leader, checks each
+// is applied on every follower when acknowledged, and returns the
+// applied-polls the leader sent meanwhile.
+func concurrentLogouts(t *testing.T, c *testCluster, leader *testNode, fs []*testNode, uid uint64, round, k int) int64 {
+	t.Helper()
 	for i := range k {
-		mustLogin(t, leader.Node, uid, fmt.Sprintf("h-%d", i))
+		mustLogin(t, leader.Node, uid, fmt.Sprintf("h-%d-%d", round, i))
 	}
 	c.waitConverged()
 	for _, f := range fs {
 		eventually(t, 5*time.Second, "followers to hold leases", usingLease(f.Node))
 	}
-	mustLogin(t, leader.Node, uid, "probe")
-	c.waitConverged()
-	defer keepReading("probe", fs...)()
 	before := leader.leases.polls.Load()
 	var wg sync.WaitGroup
 	errs := make([]error, k)
@@ -244,7 +272,7 @@ func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := digest(fmt.Sprintf("h-%d", i))
+			d := digest(fmt.Sprintf("h-%d-%d", round, i))
 			if _, errs[i] = leader.Apply(ctx5(t), &fsm.RevokeSession{Digest: &d}); errs[i] != nil {
 				return
 			}
@@ -261,12 +289,5 @@ func TestRevocation_ConcurrentLogoutsSharePolls(t *testing.T) {
 			t.Fatalf("logout %d: %v", i, err)
 		}
 	}
-	polls := leader.leases.polls.Load() - before
-	t.Logf("%d concurrent logouts, %d lease holders: %d applied-polls", k, len(fs), polls)
-	if polls == 0 || polls > int64(k*len(fs)/4) {
-		t.Fatalf("%d polls for %d logouts to %d holders: not shared (or none at all)", polls, k, len(fs))
-	}
-	if lapses := testCounter(t, leader.metrics.leaseLapses); lapses != 0 {
-		t.Fatalf("%v leases waited out with every follower healthy", lapses)
-	}
+	return leader.leases.polls.Load() - before
 }

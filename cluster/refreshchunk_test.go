@@ -17,6 +17,8 @@ import (
 // Every chunk's encoding fits the limit, and the chunks hold every refresh
 // once, in order.
 func TestRefreshChunks_FitTheLimitAndKeepEveryRefresh(t *testing.T) {
+	// Parallel: no cluster, only CPU, overlapping the idle test's wait.
+	t.Parallel()
 	refs := make([]fsm.Refresh, maxPendingRefreshes)
 	for i := range refs {
 		refs[i] = fsm.Refresh{Digest: digest(fmt.Sprint(i)), At: -1 << 63}
@@ -46,6 +48,9 @@ func TestRefreshChunks_FitTheLimitAndKeepEveryRefresh(t *testing.T) {
 // limit goes in chunks, every refresh is applied on every node, and the
 // leader neither refuses nor throttles the follower.
 func TestRefresh_FlushOverTheBodyLimitGoesInChunks(t *testing.T) {
+	// Parallel: production timing, so it holds beside the other
+	// parallel tests; the four long waits of the package overlap.
+	t.Parallel()
 	// Production election timing: under -race beside other packages the
 	// test timing's short leader lease stepped the leader down every
 	// second, and each step-down lost a chunk in flight (CI, 2 cores).

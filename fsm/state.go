@@ -272,13 +272,10 @@ func (s *State) dropSession(sess *Session) {
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	list := s.byUser[sess.UserID]
-	for i, o := range list {
-		if o.Digest == sess.Digest {
-			list[i] = list[len(list)-1]
-			list[len(list)-1] = nil
-			list = list[:len(list)-1]
-			break
-		}
+	if i := userSessionIndex(list, sess); i >= 0 {
+		list[i] = list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
 	}
 	if len(list) == 0 {
 		delete(s.byUser, sess.UserID)
@@ -289,6 +286,27 @@ func (s *State) dropSession(sess *Session) {
 	if s.ev.live {
 		s.sessionEvent(EventSessionEnded, sess)
 	}
+}
+
+// userSessionIndex finds sess in its user's list. The list holds the
+// shards' own pointers (putSession swaps a replaced session's pointer
+// too), so comparing pointers finds it without reading the other
+// sessions: a user with hundreds of sessions made a logout scan hundreds
+// of digests in scattered memory, 3–8 % of every node's CPU in the
+// logout benchmark (docs/BENCHMARKS.md, issue 23). The digest comparison
+// stays as the fallback for a caller holding a copy.
+func userSessionIndex(list []*Session, sess *Session) int {
+	for i, o := range list {
+		if o == sess {
+			return i
+		}
+	}
+	for i, o := range list {
+		if o.Digest == sess.Digest {
+			return i
+		}
+	}
+	return -1
 }
 
 // dropUserSessions ends every session of uid except keepID; it returns how

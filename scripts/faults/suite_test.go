@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,39 +70,52 @@ func TestScenarios(t *testing.T) {
 	}
 	duration := envDuration(t, "FAULTS_DURATION", 8*time.Second)
 	bin := testBinary(t)
-	var reps []*Report
-	for _, sc := range scenarios {
-		sc := strings.TrimSpace(sc)
-		t.Run(sc, func(t *testing.T) {
-			if sc == ScDiskFull && os.Geteuid() != 0 {
-				t.Skip("disk-full needs root for a size-limited tmpfs data dir")
-			}
-			dir, err := os.MkdirTemp("", "sessiond-faults-"+sc+"-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts := DefaultOptions(sc)
-			opts.Nodes, opts.Duration, opts.Binary, opts.Dir = nodes, duration, bin, dir
-			opts.NetMode = os.Getenv("FAULTS_NET")
-			opts.Log = func(format string, args ...any) { t.Logf(format, args...) }
-			ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
-			defer cancel()
-			rep, err := Run(ctx, opts)
-			if rep != nil {
-				reps = append(reps, rep)
-				t.Logf("\n%s", Table([]*Report{rep}))
-			}
-			if err != nil {
-				t.Fatalf("run failed: %v (kept in %s)", err, dir)
-			}
-			if !rep.Passed() {
-				t.Fatalf("promises violated; history, logs and data kept in %s", dir)
-			}
-			if os.Getenv("FAULTS_KEEP") == "" {
-				os.RemoveAll(dir)
-			}
-		})
-	}
+	var (
+		mu   sync.Mutex
+		reps []*Report
+	)
+	// The scenarios run -parallel at a time (GOMAXPROCS, 2 on CI's
+	// machine): each has its own cluster, data dirs and, in netns mode,
+	// its own namespaces and bridge (netns.go claims a free run number),
+	// and most of a scenario's time is its fault schedule, not CPU. The
+	// group returns once every scenario has finished.
+	t.Run("group", func(t *testing.T) {
+		for _, sc := range scenarios {
+			sc := strings.TrimSpace(sc)
+			t.Run(sc, func(t *testing.T) {
+				t.Parallel()
+				if sc == ScDiskFull && os.Geteuid() != 0 {
+					t.Skip("disk-full needs root for a size-limited tmpfs data dir")
+				}
+				dir, err := os.MkdirTemp("", "sessiond-faults-"+sc+"-")
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts := DefaultOptions(sc)
+				opts.Nodes, opts.Duration, opts.Binary, opts.Dir = nodes, duration, bin, dir
+				opts.NetMode = os.Getenv("FAULTS_NET")
+				opts.Log = func(format string, args ...any) { t.Logf(format, args...) }
+				ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
+				defer cancel()
+				rep, err := Run(ctx, opts)
+				if rep != nil {
+					mu.Lock()
+					reps = append(reps, rep)
+					mu.Unlock()
+					t.Logf("\n%s", Table([]*Report{rep}))
+				}
+				if err != nil {
+					t.Fatalf("run failed: %v (kept in %s)", err, dir)
+				}
+				if !rep.Passed() {
+					t.Fatalf("promises violated; history, logs and data kept in %s", dir)
+				}
+				if os.Getenv("FAULTS_KEEP") == "" {
+					os.RemoveAll(dir)
+				}
+			})
+		}
+	})
 	if len(reps) > 0 {
 		t.Logf("mode %s\n%s", reps[0].Mode, summaryLine(reps))
 	}

@@ -12,6 +12,7 @@ import (
 // --audit-log FILE: the audit lines go to their own JSON file (0600),
 // apart from the operational log, and hold no secret.
 func TestAuditLog_OwnSink(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "audit.jsonl")
 	const pw = "audit-admin-password"
 	n := startNode(t, "audit1", append(cleanEnv(), "SESSIOND_ADMIN_PASSWORD="+pw), "--audit-log", file)

@@ -45,6 +45,7 @@ func runBin(t *testing.T, limit time.Duration, env []string, args ...string) (st
 // A second process on a running node's data dir exits at once, naming
 // the lock and the pid that holds it.
 func TestOps_SecondProcessOnDataDirFailsFast(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "n1", cleanEnv(envAdmin()))
 	waitReady(t, n)
 	args := proctest.Node{ID: "n1", DataDir: n.dataDir, APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true}.Args()
@@ -68,6 +69,7 @@ func envAdmin() string { return "SESSIOND_ADMIN_PASSWORD=" + adminPassword }
 // A node joining under an id the cluster has at another address is
 // refused at once; the real member keeps its address.
 func TestOps_DuplicateIDJoinRefused(t *testing.T) {
+	t.Parallel()
 	env := cleanEnv(envAdmin(), "SESSIOND_CLUSTER_KEY="+clusterKey)
 	n1 := startNode(t, "n1", env)
 	waitReady(t, n1)
@@ -95,6 +97,7 @@ func TestOps_DuplicateIDJoinRefused(t *testing.T) {
 // version, --version and -v; the version in the first log line, in
 // /metrics and in status.
 func TestOps_Version(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-v"}} {
 		out, _, err := runBin(t, 10*time.Second, cleanEnv(), args...)
 		if err != nil || !strings.HasPrefix(out, "sessiond ") || !strings.Contains(out, "go1.") {
@@ -143,6 +146,7 @@ func TestOps_Version(t *testing.T) {
 // in; the printed try line (run by bash, with curl) logs in, and the
 // printed export lines point the CLI at the node as its admin.
 func TestOps_DevMode(t *testing.T) {
+	t.Parallel()
 	api := freeAddr(t)
 	p := startProc(t, "dev", t.TempDir(), cleanEnv(), "dev", "--api-addr", api)
 	re := regexp.MustCompile(`admin password: (\S+)`)
@@ -211,6 +215,7 @@ func TestOps_DevMode(t *testing.T) {
 // A production start with a first-admin password below the policy
 // refuses to start, saying why, without echoing it.
 func TestOps_BadAdminPasswordRefusesStart(t *testing.T) {
+	t.Parallel()
 	out, _, err := runBin(t, 10*time.Second, cleanEnv("SESSIOND_ADMIN_PASSWORD=admin"),
 		proctest.Node{DataDir: t.TempDir(), APIAddr: freeAddr(t), RaftAddr: freeAddr(t), FastHash: true}.Args()...)
 	if err == nil || !strings.Contains(out, "SESSIOND_ADMIN_PASSWORD does not meet the password policy") || strings.Contains(out, "=admin") {
@@ -221,6 +226,7 @@ func TestOps_BadAdminPasswordRefusesStart(t *testing.T) {
 // flag > env > file > default, same names; secrets refused in the file;
 // --print-config redacts them.
 func TestOps_ConfigFilePrecedence(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sessiond.toml")
 	os.WriteFile(file, []byte("node-id = \"from-file\"\nmax-stale = \"2s\"\nlog-level = \"warn\"\ndefault-db = \"filedb\"\nhash-time = 3\n"), 0o600)
@@ -258,6 +264,7 @@ func TestOps_ConfigFilePrecedence(t *testing.T) {
 // Completion scripts for the three shells name the new commands; the
 // bash one parses.
 func TestOps_CompletionScripts(t *testing.T) {
+	t.Parallel()
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		out, _, err := runBin(t, 10*time.Second, cleanEnv(), "completion", sh)
 		if err != nil || !strings.Contains(out, "remove") || !strings.Contains(out, "unlock") || !strings.Contains(out, "trusted-proxies") {
@@ -285,6 +292,7 @@ func TestOps_CompletionScripts(t *testing.T) {
 // SIGTERM while the node waits at start-up (here: joining a seed that
 // is not there) ends it promptly, with status 0.
 func TestOps_SignalDuringStartup(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		p := startProc(t, "joiner", t.TempDir(), cleanEnv("SESSIOND_CLUSTER_KEY="+clusterKey),
 			proctest.Node{Subcommand: "join", ID: "j", DataDir: "data", APIAddr: freeAddr(t), RaftAddr: freeAddr(t),
@@ -316,6 +324,7 @@ func TestOps_SignalDuringStartup(t *testing.T) {
 // Errors carry no repeated prefixes, and a refused cluster key names the
 // variable to fix.
 func TestOps_ErrorsSayWhatToDo(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "n1", cleanEnv(envAdmin(), "SESSIOND_CLUSTER_KEY="+clusterKey))
 	waitReady(t, n)
 	_, err := runCLI(t, cleanEnv("SESSIOND_CLUSTER_KEY=Yfx9uhjc4c6amzGyFSdBMuj4sKFVNEO_lcFNBAGAiuc"), "", "status", "--addr", n.apiURL)

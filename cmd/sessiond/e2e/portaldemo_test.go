@@ -24,6 +24,7 @@ import (
 // app, which shows the login; a signal (as Ctrl-C sends) stops
 // everything and deletes the demo's files.
 func TestScripts_PortalDemo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs a three-node cluster, nginx and the demo app")
 	}

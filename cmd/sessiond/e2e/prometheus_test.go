@@ -13,6 +13,7 @@ import (
 // the API port serves no metrics); every target must be up with exactly
 // one leader, and the alert rules must load.
 func TestPrometheus_ScrapesThreeNodes(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("prometheus"); err != nil {
 		t.Skip("prometheus is not installed (apt-get install prometheus; .ci/run does)")
 	}

@@ -22,6 +22,7 @@ import (
 // promtool itself runs; where promtool is installed (CI installs Debian's
 // prometheus) `promtool check metrics` must pass too.
 func TestMetrics_LintCleanOnThreeNodes(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t)
 	c := nodes[1].client()
 	for i := 0; i < 3; i++ { // writes through a follower: forwarded, replicated, applied everywhere

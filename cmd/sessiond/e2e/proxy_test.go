@@ -156,6 +156,7 @@ func get(t *testing.T, base string, headers ...string) (int, map[string][]string
 }
 
 func TestProxy(t *testing.T) {
+	t.Parallel()
 	bins := proxyBins()
 	if len(bins) == 0 {
 		t.Skip("none of nginx, caddy, haproxy is installed (apt-get install nginx caddy haproxy)")

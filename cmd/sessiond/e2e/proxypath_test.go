@@ -88,6 +88,7 @@ func rawGet(t *testing.T, addr, target string, headers ...string) (int, string) 
 // are the rule's, not a blanket one. Client-sent underscore spellings of
 // the identity headers never reach the app.
 func TestProxyPathBypass(t *testing.T) {
+	t.Parallel()
 	bins := proxyBins()
 	if bins["nginx"] == "" && bins["caddy"] == "" {
 		t.Skip("neither nginx nor caddy is installed (apt-get install nginx caddy)")
@@ -160,6 +161,7 @@ func TestProxyPathBypass(t *testing.T) {
 // trusted proxy), not HAProxy's: the session records the client's, so
 // throttling, the guess budget and the audit log tell clients apart.
 func TestProxyClientAddress(t *testing.T) {
+	t.Parallel()
 	bin := proxyBins()["haproxy"]
 	if bin == "" {
 		t.Skip("haproxy not installed (apt-get install haproxy)")

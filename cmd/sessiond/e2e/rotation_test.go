@@ -64,6 +64,7 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 // still sign them in, a webhook's deliveries are still signed with the
 // secret its owner holds, and the old key no longer opens the cluster.
 func TestRotation_ClusterKeyThreeNodeDrill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("nine restarts of a 3-node cluster")
 	}

@@ -12,6 +12,7 @@ import (
 // READY=1 once it takes traffic and STOPPING=1 when asked to stop: the
 // notify socket here is the test's own.
 func TestSystemdNotify_ReadyAndStopping(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {

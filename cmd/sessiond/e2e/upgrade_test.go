@@ -360,6 +360,7 @@ func (l *upgradeLoad) restartOn(i int, bin string, crash bool) {
 // release, under validations and logouts throughout: no validation fails
 // on a node that stays up, and no acknowledged logout is lost.
 func TestUpgrade_RollingMixedCluster(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the previous release")
 	}
@@ -575,6 +576,7 @@ func snapshotPast(statusJSON, id string, at uint64) error {
 // message naming its version and formats and exits 78, which the systemd
 // unit does not restart: never a panic loop.
 func TestUpgrade_UnreadableEntryExits78(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, "n1", cleanEnv(envAdmin(), "SESSIOND_CLUSTER_KEY="+clusterKey))
 	waitReady(t, n)
 	n.stop()

@@ -24,6 +24,7 @@ import (
 // the release's voters elect a leader without it (in the upgrade test it
 // is a voter; its lease is the same).
 func TestUpgrade_ReleaseLeaderAfterFailoverLosesNoLogout(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the previous release")
 	}
