@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // frontProxy is a forward-auth proxy in front of the nodes, as nginx's
@@ -79,7 +79,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := chromiumOrSkip(t)
+	chromium := proctest.Chromium(t)
 	start := time.Now()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
@@ -204,17 +204,4 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 		t.Fatalf("after the re-prompt the browser is at %s, want %s", at, fresh)
 	}
 	t.Logf("browser walk: %s", time.Since(start).Round(time.Millisecond))
-}
-
-// chromiumOrSkip is the path of the chromium binary, or skips the test
-// saying how to install it.
-func chromiumOrSkip(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	t.Skip("chromium is not installed (apt-get install chromium): the browser test needs it")
-	return ""
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // TestBrowser_Passkey drives chromium with the DevTools virtual
@@ -33,7 +34,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := chromiumOrSkip(t)
+	chromium := proctest.Chromium(t)
 	start := time.Now()
 	opt := func(_ *cluster.Config, a *auth.ServiceConfig, c *Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

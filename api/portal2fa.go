@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"image/png"
@@ -222,9 +223,13 @@ func (s *Server) portalTOTPImage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusUnauthorized, "You are not signed in.")
 		return
 	}
-	key, err := s.svc.PendingTOTP(p.User)
-	if err != nil {
+	key, err := s.svc.PendingTOTP(r.Context(), p.User)
+	if errors.Is(err, auth.ErrNoTOTP) {
 		s.renderError(w, http.StatusNotFound, "No authenticator app is being set up.")
+		return
+	}
+	if err != nil {
+		s.portalFailure(w, err)
 		return
 	}
 	img, err := key.Image(240, 240)
@@ -286,14 +291,14 @@ func (s *Server) portalRecovery(w http.ResponseWriter, r *http.Request) {
 }
 
 // factorSection fills the account page's second-factor section.
-func (s *Server) factorSection(u *fsm.User, codes []string, newPassword string) *factorView {
+func (s *Server) factorSection(ctx context.Context, u *fsm.User, codes []string, newPassword string) *factorView {
 	f := s.svc.Factors(u.ID)
 	v := &factorView{Codes: codes, NewPassword: newPassword, AppPasswords: appPasswordsJSON(s.svc.AppPasswords(u.ID))}
 	if f != nil {
 		v.On, v.Pending, v.RecoveryLeft = f.Enabled(), len(f.TOTPPending) > 0, len(f.Recovery)
 	}
 	if v.Pending {
-		if key, err := s.svc.PendingTOTP(u); err == nil {
+		if key, err := s.svc.PendingTOTP(ctx, u); err == nil {
 			v.Key = key.Secret()
 		}
 	}

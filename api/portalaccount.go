@@ -55,12 +55,17 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.cfg.Portal.Prefix+"?rd="+url.QueryEscape(s.cfg.Portal.Prefix+"account"), http.StatusSeeOther)
 		return
 	}
+	// What the person did a moment ago went through whichever node the
+	// balancer picked (a key begun, a passkey added): catch up before
+	// showing it (a read index, no write; without a leader the page shows
+	// this node's view).
+	_ = s.svc.CatchUp(r.Context())
 	s.showAccount(w, r, http.StatusOK, p, pageData{Notice: accountNotices[done]})
 }
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
-	d.Factor = s.factorSection(p.User, d.codes, d.newAppPassword)
+	d.Factor = s.factorSection(r.Context(), p.User, d.codes, d.newAppPassword)
 	if _, err := s.relyingParty(r); err == nil {
 		d.PasskeyOK = true
 		keys := s.svc.Passkeys(p.User.ID)

@@ -53,7 +53,7 @@ func (s *Service) PeekChallenge(ctx context.Context, tok, kind string) (*fsm.Cha
 // TakeChallenge ends a step through the log: of two finishes of one
 // step, on any nodes, one succeeds.
 func (s *Service) TakeChallenge(ctx context.Context, tok string) error {
-	_, err := s.node.Apply(ctx, &fsm.TakeChallenge{ID: fsm.Digest(DigestToken(tok)), Now: s.cfg.Now().UnixNano()})
+	_, err := s.node.Apply(ctx, &fsm.TakeChallenge{ID: fsm.Digest(DigestToken(tok)), Now: s.cfg.Now().UnixNano(), Nonce: requestID()})
 	if errors.Is(err, fsm.ErrChallengeGone) {
 		return ErrChallengeGone
 	}

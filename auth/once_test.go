@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -62,6 +63,17 @@ func TestOnce_ServiceWritesCarryANonce(t *testing.T) {
 	if err := svc.RevokeAll(ctx, uid, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A sign-in step's take, retried, still finishes the step once.
+	step, err := svc.BeginChallenge(ctx, uid, "portal_2fa", nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.TakeChallenge(ctx, step); err != nil {
+		t.Errorf("a retried take of a sign-in step: %v", err)
+	}
+	if err := svc.TakeChallenge(ctx, step); !errors.Is(err, ErrChallengeGone) {
+		t.Errorf("a second finish of the step: %v, want ErrChallengeGone", err)
+	}
 	u, _ := node.State().User(uid)
 	if u.FailedLogins != 1 || u.Version != 2 {
 		t.Errorf("after retries: %d failures, version %d; want 1 and 2", u.FailedLogins, u.Version)
@@ -76,6 +88,8 @@ func TestOnce_ServiceWritesCarryANonce(t *testing.T) {
 			nonce = c.Nonce
 		case *fsm.UpdateUser:
 			nonce = c.Nonce
+		case *fsm.TakeChallenge:
+			nonce = c.Nonce
 		default:
 			continue
 		}
@@ -84,7 +98,7 @@ func TestOnce_ServiceWritesCarryANonce(t *testing.T) {
 		}
 		kinds[c.Type()]++
 	}
-	if kinds[fsm.TypeRevokeUserSessions] != 1 || kinds[fsm.TypeLoginFailed] != 1 || kinds[fsm.TypeUpdateUser] != 2 {
-		t.Errorf("writes seen %v, want one logoutall, one failure, two updates", kinds)
+	if kinds[fsm.TypeRevokeUserSessions] != 1 || kinds[fsm.TypeLoginFailed] != 1 || kinds[fsm.TypeUpdateUser] != 2 || kinds[fsm.TypeTakeChallenge] != 2 {
+		t.Errorf("writes seen %v, want one logoutall, one failure, two updates, two takes", kinds)
 	}
 }

@@ -157,8 +157,14 @@ func totpKey(u *fsm.User, raw []byte) (*otp.Key, error) {
 }
 
 // PendingTOTP is u's enrolment awaiting its confirming code (the account
-// page shows its QR code and key until then); ErrNoTOTP when none.
-func (s *Service) PendingTOTP(u *fsm.User) (*otp.Key, error) {
+// page shows its QR code and key until then); ErrNoTOTP when none. It
+// catches up first: the key was begun through whichever node the balancer
+// picked for that request, and this one may not have applied it, or a
+// newer one, yet (a read index: no log write).
+func (s *Service) PendingTOTP(ctx context.Context, u *fsm.User) (*otp.Key, error) {
+	if err := s.node.Sync(ctx); err != nil {
+		return nil, err
+	}
 	f := s.node.State().Factors(u.ID)
 	if f == nil || len(f.TOTPPending) == 0 {
 		return nil, ErrNoTOTP
@@ -175,6 +181,11 @@ func (s *Service) PendingTOTP(u *fsm.User) (*otp.Key, error) {
 // the secret in force (the matched step consumed) and answers ten new
 // recovery codes, shown once. A wrong code is charged to the guess budget.
 func (s *Service) ConfirmTOTP(ctx context.Context, u *fsm.User, code, clientAddr string) ([]string, error) {
+	// The key may have been begun (or begun again) through another node,
+	// not applied here yet: the code is checked against the newest.
+	if err := s.node.Sync(ctx); err != nil {
+		return nil, err
+	}
 	f := s.node.State().Factors(u.ID)
 	if f == nil || len(f.TOTPPending) == 0 {
 		return nil, ErrNoTOTP

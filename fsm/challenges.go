@@ -51,6 +51,10 @@ type PutChallenge struct {
 type TakeChallenge struct {
 	ID  Digest `json:"id"`
 	Now int64  `json:"now"`
+	// Nonce makes a node's retry answer as the take it repeats did
+	// (once.go): without it, a finish whose first copy took the step
+	// would be refused as challenge_gone.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 func (PutChallenge) Type() CmdType  { return TypePutChallenge }

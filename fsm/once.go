@@ -76,6 +76,8 @@ func requestOf(c Command) (nonce string, at int64) {
 		return c.Nonce, c.At
 	case *UpdateUser:
 		return c.Nonce, c.Now
+	case *TakeChallenge:
+		return c.Nonce, c.Now
 	case *CreateSession:
 		if c.Once {
 			return sessionNonce + c.Session.ID, c.Session.Created

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sessiond/sessiond/api/client"
+	"github.com/sessiond/sessiond/internal/proctest"
 )
 
 // TestBrowser_Portal: a real browser (Debian's chromium, driven over the
@@ -32,16 +33,7 @@ func TestBrowser_Portal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium and two proxies; skipped under -short")
 	}
-	chromium := ""
-	for _, p := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			chromium = path
-			break
-		}
-	}
-	if chromium == "" {
-		t.Skip("chromium is not installed (apt-get install chromium): the browser test needs it")
-	}
+	chromium := proctest.Chromium(t)
 	bins := map[string]string{}
 	for _, b := range []string{"nginx", "caddy"} {
 		if p, err := exec.LookPath(b); err == nil {

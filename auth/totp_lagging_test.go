@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// Found by the browser test under load: the account page begins a key on
+// one node, and the browser fetches its QR code, and later sends the
+// confirming code, through whichever node the balancer picks. A node that
+// had not applied the pending key yet answered 404 (a broken QR image)
+// and "that code is not right". Both now catch up first.
+func TestTOTP_PendingKeyBegunOnAnotherNode(t *testing.T) {
+	node := &laggingNode{leader: fsm.New(), local: fsm.New()}
+	cfg := DefaultServiceConfig()
+	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	cfg.DefaultDB = "db"
+	svc, err := NewService(cfg, Deps{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: "tara", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := node.State().User(uid)
+
+	enr, err := svc.BeginTOTP(ctx, u) // committed; this node has not applied it
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := svc.PendingTOTP(ctx, u)
+	if err != nil {
+		t.Fatalf("the QR code of a key begun on another node: %v", err)
+	}
+	if key.Secret() != enr.Secret {
+		t.Fatal("the QR code shows another key than the one begun")
+	}
+
+	enr, err = svc.BeginTOTP(ctx, u) // begun again: a new pending key, again not applied here
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := svc.PendingTOTP(ctx, u); err != nil || key.Secret() != enr.Secret {
+		t.Fatalf("after a second begin the QR code is of another key (%v)", err)
+	}
+	enr, err = svc.BeginTOTP(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCodeCustom(enr.Secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ConfirmTOTP(ctx, u, code, "192.0.2.1"); err != nil {
+		t.Fatalf("confirming a key begun on another node: %v", err)
+	}
+}
