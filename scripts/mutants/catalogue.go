@@ -55,7 +55,9 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/readindex.go",
 			"if level == Default && hit && n.LeaseValid() {",
 			"if level == Default && (!hit || n.LeaseValid()) {"}},
-		Scenarios: []string{"latency"}, Expect: "P1"},
+		// P4 (a miss refused, then accepted on the lagging follower)
+		// catches it every run; P1 only sometimes (0 of 2, 2026-12-07).
+		Scenarios: []string{"latency"}, Expect: "P4"},
 	{Name: "logoutall-replayed", Class: "a replayed logoutall",
 		Edits: []Edit{{"auth/revoke.go", "import (\n\t\"context\"\n", "import (\n\t\"context\"\n\t\"time\"\n"},
 			// The replay is a new command (its own nonce and time), as a
@@ -108,6 +110,10 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/protocol.go",
 			"\tif n.readyTerm.Load() != term {\n\t\treturn 0, fmt.Errorf(\"%w: leader has not committed in its term yet\", ErrNotLeader)",
 			"\tif n.readyTerm.Load() != term {\n\t\treturn n.fsm.AppliedIndex(), nil"}},
+		// kill-leader exposed it in 1 or 2 of a 30 s run's 4 kills (the
+		// followers often learnt the login's commit before the kill);
+		// the leader's messages are now slowed while it logs in and is
+		// killed (2026-12-07).
 		Scenarios: []string{"kill-leader"}, Expect: "P1", Duration: 30 * time.Second},
 	{Name: "password-change-keeps-sessions", Class: "password change no longer ending sessions",
 		Edits:     []Edit{{"fsm/apply.go", "\t\tcp.Version++\n\t\tendSessions = true\n", "\t\tcp.Version++\n"}},
@@ -161,10 +167,15 @@ var Catalogue = []Mutant{
 		// slowed 200-300 ms, then it is cut off and logouts through the
 		// leader are validated on it at once) caught it 9 of 10 by P2
 		// (2026-12-06, `go run ./scripts/mutants -only
-		// lease-counted-from-answer`); its unit test holds the answer
+		// lease-counted-from-answer`), then missed it in 1 of 2 full
+		// catalogue runs: the one fault of that 6 s run healed at a
+		// workload logout's acknowledgement, before the leader had
+		// waited the lease out. Healing now waits for the scenario's own
+		// logouts, and 15 s run three or four faults (each exposed it in
+		// 9 of 10 faults, 2026-12-07). Its unit test holds the answer
 		// 150 ms.
 		Edits:     []Edit{{"cluster/protocol.go", "\traise(&n.leaseAt, int64(start))", "\traise(&n.leaseAt, int64(n.mono()+0*start))"}},
-		Scenarios: []string{"late-lease-answer"}, Expect: "P2",
+		Scenarios: []string{"late-lease-answer"}, Expect: "P2", Duration: 15 * time.Second,
 		Unit: &UnitTest{"./cluster/", "TestLease_CountsFromTheSend"}},
 	{Name: "new-leader-forgets-old-leases", Class: "a new leader ignoring leases its predecessor granted",
 		// Found by a rolling-upgrade test: a graceful restart hands
