@@ -109,25 +109,35 @@ func TestReadIndex_MissesAndConsistentReadsAppendNothing(t *testing.T) {
 	// parallel tests; the four long waits of the package overlap.
 	t.Parallel()
 	c := newTestCluster(t, 3, productionTimeouts)
-	leader, idx0 := settle(t, c)
-	rounds0 := leader.leaderRI.Rounds.Load()
-	for i := range 100 {
-		for _, n := range c.nodes {
-			for _, lv := range []Level{Default, Consistent} {
-				sess, err := n.LookupSession(ctx5(t), lv, digest(fmt.Sprintf("unknown-%d", i)))
-				if err != nil || sess != nil {
-					t.Fatalf("%s %s miss: %v %v", n.id, lv, sess, err)
+	// As in the idle test, an election on a starved machine (seen at load
+	// 20) writes its no-op and barrier: such an attempt is made again, at
+	// most three times; any other entry fails it.
+	for attempt := 1; ; attempt++ {
+		leader, idx0 := settle(t, c)
+		rounds0 := leader.leaderRI.Rounds.Load()
+		for i := range 100 {
+			for _, n := range c.nodes {
+				for _, lv := range []Level{Default, Consistent} {
+					sess, err := n.LookupSession(ctx5(t), lv, digest(fmt.Sprintf("unknown-%d", i)))
+					if err != nil || sess != nil {
+						t.Fatalf("%s %s miss: %v %v", n.id, lv, sess, err)
+					}
 				}
 			}
 		}
+		if idx := leader.raft.LastIndex(); idx != idx0 {
+			if !onlyElections(leader, idx0+1, idx) || attempt == 3 {
+				t.Fatalf("600 reads appended %d log entries: %s", idx-idx0, describe(leader, idx0+1, idx))
+			}
+			t.Logf("an election during the reads (%s): again", describe(leader, idx0+1, idx))
+			continue
+		}
+		if leader.leaderRI.Rounds.Load() == rounds0 {
+			t.Fatal("no read-index round ran: the misses were not confirmed")
+		}
+		t.Logf("600 misses: %d rounds, no entry", leader.leaderRI.Rounds.Load()-rounds0)
+		return
 	}
-	if idx := leader.raft.LastIndex(); idx != idx0 {
-		t.Fatalf("600 reads appended %d log entries: %s", idx-idx0, describe(leader, idx0+1, idx))
-	}
-	if leader.leaderRI.Rounds.Load() == rounds0 {
-		t.Fatal("no read-index round ran: the misses were not confirmed")
-	}
-	t.Logf("600 misses: %d rounds, no entry", leader.leaderRI.Rounds.Load()-rounds0)
 }
 
 // I7. A lease renews while used and lapses when not.

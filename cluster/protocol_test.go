@@ -144,7 +144,7 @@ func TestLease_CountsFromTheSend(t *testing.T) {
 // narrowing command of the term asks every member, though none asked it
 // for a lease.
 func TestRevocation_NewLeaderWaitsOutOldLeases(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	c := newTestCluster(t, 3, productionTimeouts) // the transfer's target must keep it
 	old := c.waitLeader()
 	next := c.followers()[0]
 	if err := old.raft.LeadershipTransferToServer(raft.ServerID(next.id), raft.ServerAddress(next.RaftAddr())).Error(); err != nil {
