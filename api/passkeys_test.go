@@ -308,10 +308,10 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 		wg.Wait()
 		return wins, codes
 	}
-	// Never two sessions; a round with none is possible only when a
-	// forwarded take's answer was lost and its retry found the challenge
-	// spent (fail-safe), so it must stay rare.
-	rounds, sessions, races := 10, 0, 0
+	// Never two sessions. A race with none needs a finish that timed out
+	// (a starved machine: seen at load 20) or that failed safe; without a
+	// timeout it must stay rare, and most races must make their session.
+	rounds, sessions, races, timedOut := 10, 0, 0, 0
 	check := func(what string, round int, bodies [2]map[string]any) {
 		wins, codes := race(bodies)
 		races++
@@ -319,8 +319,12 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 		if wins > 1 {
 			t.Fatalf("round %d, %s: %d sessions", round, what, wins)
 		}
+		if slices.Contains(codes, "timeout") {
+			timedOut++
+			t.Logf("round %d, %s: a finish timed out (%v)", round, what, codes)
+		}
 		for _, c := range codes {
-			if c != "challenge_gone" && c != "passkey_cloned" {
+			if c != "challenge_gone" && c != "passkey_cloned" && c != "timeout" {
 				t.Errorf("round %d, %s: refused with %q", round, what, c)
 			}
 		}
@@ -337,8 +341,8 @@ func TestPasskey_RegisterOnAFinishOnBSignInOnC(t *testing.T) {
 		check("a key and its clone on two nodes", round, [2]map[string]any{{"challenge_id": id1, "credential": first}, {"challenge_id": id2, "credential": k.get(opts2)}})
 	}
 	t.Logf("%d races (the same finish, or a key and its clone, on two nodes at once): %d sessions, never two in one race", races, sessions)
-	if sessions < races-2 {
-		t.Errorf("%d of %d races made no session", races-sessions, races)
+	if sessions < races-timedOut-2 || sessions < races/2 {
+		t.Errorf("%d of %d races made no session (%d with a finish that timed out)", races-sessions, races, timedOut)
 	}
 }
 

@@ -57,9 +57,9 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	// What the person did a moment ago went through whichever node the
 	// balancer picked (a key begun, a passkey added): catch up before
-	// showing it (a read index, no write; without a leader the page shows
-	// this node's view).
-	_ = s.svc.CatchUp(r.Context())
+	// showing it (a read index, no write; without a leader, after at most
+	// two seconds, the page shows this node's view).
+	s.svc.CatchUpBriefly(r.Context())
 	s.showAccount(w, r, http.StatusOK, p, pageData{Notice: accountNotices[done]})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sessiond/sessiond/fsm"
 )
@@ -199,4 +200,18 @@ func RevokedKids(st *fsm.State) []string {
 // one (a lone in-memory replica's Sync returns at once).
 func (s *Service) CatchUp(ctx context.Context) error {
 	return s.node.Sync(ctx)
+}
+
+// catchUpWait bounds CatchUpBriefly: the cluster's default read timeout.
+const catchUpWait = 2 * time.Second
+
+// CatchUpBriefly is CatchUp for a page or a step that can be shown from
+// this node's own state when the leader cannot be reached: it waits at
+// most catchUpWait and reports whether the node caught up, rather than
+// hang the request for as long as the client waits (ReadIndex retries
+// across elections until its context ends).
+func (s *Service) CatchUpBriefly(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	return s.node.Sync(ctx) == nil
 }

@@ -160,11 +160,10 @@ func totpKey(u *fsm.User, raw []byte) (*otp.Key, error) {
 // page shows its QR code and key until then); ErrNoTOTP when none. It
 // catches up first: the key was begun through whichever node the balancer
 // picked for that request, and this one may not have applied it, or a
-// newer one, yet (a read index: no log write).
+// newer one, yet (a read index: no log write). Cut off from the leader,
+// it shows what this node has (CatchUpBriefly).
 func (s *Service) PendingTOTP(ctx context.Context, u *fsm.User) (*otp.Key, error) {
-	if err := s.node.Sync(ctx); err != nil {
-		return nil, err
-	}
+	s.CatchUpBriefly(ctx)
 	f := s.node.State().Factors(u.ID)
 	if f == nil || len(f.TOTPPending) == 0 {
 		return nil, ErrNoTOTP
@@ -182,10 +181,10 @@ func (s *Service) PendingTOTP(ctx context.Context, u *fsm.User) (*otp.Key, error
 // recovery codes, shown once. A wrong code is charged to the guess budget.
 func (s *Service) ConfirmTOTP(ctx context.Context, u *fsm.User, code, clientAddr string) ([]string, error) {
 	// The key may have been begun (or begun again) through another node,
-	// not applied here yet: the code is checked against the newest.
-	if err := s.node.Sync(ctx); err != nil {
-		return nil, err
-	}
+	// not applied here yet: the code is checked against the newest. Cut
+	// off from the leader, the local key is checked and the confirm's
+	// write, which needs the leader, fails as writes do.
+	s.CatchUpBriefly(ctx)
 	f := s.node.State().Factors(u.ID)
 	if f == nil || len(f.TOTPPending) == 0 {
 		return nil, ErrNoTOTP

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -64,5 +65,56 @@ func TestTOTP_PendingKeyBegunOnAnotherNode(t *testing.T) {
 	}
 	if _, err := svc.ConfirmTOTP(ctx, u, code, "192.0.2.1"); err != nil {
 		t.Fatalf("confirming a key begun on another node: %v", err)
+	}
+}
+
+// cutOffNode is a node that cannot reach a leader: its catch-up waits
+// until the caller gives up, as ReadIndex does across elections.
+type cutOffNode struct{ laggingNode }
+
+func (n *cutOffNode) Sync(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A node cut off from the leader shows the QR code it has instead of
+// hanging the request for as long as the browser waits (the request's
+// context has no deadline).
+func TestTOTP_PendingKeyOnACutOffNodeAnswersFromItsOwnState(t *testing.T) {
+	node := &cutOffNode{laggingNode{leader: fsm.New(), local: fsm.New()}}
+	cfg := DefaultServiceConfig()
+	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	cfg.DefaultDB = "db"
+	svc, err := NewService(cfg, Deps{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: "uma", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.laggingNode.Sync(ctx) // the creation and nothing after it reached this node
+	u, _ := node.State().User(uid)
+	enr, err := svc.BeginTOTP(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.laggingNode.Sync(ctx) // the key reached it too; then the link went down
+	done := make(chan error, 1)
+	go func() {
+		key, err := svc.PendingTOTP(ctx, u)
+		if err == nil && key.Secret() != enr.Secret {
+			err = errors.New("another key")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the QR code on a cut-off node: %v", err)
+		}
+	case <-time.After(4 * catchUpWait):
+		t.Fatal("the QR code request hung on a node cut off from the leader")
 	}
 }

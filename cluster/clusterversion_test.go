@@ -133,7 +133,7 @@ func TestReadIndex_OlderMembersWithoutConfirm(t *testing.T) {
 			})
 		}
 	}
-	c := newTestCluster(t, 3, old)
+	c := newTestCluster(t, 3, func(cfg *Config) { old(cfg); productionTimeouts(cfg) })
 	var leader *testNode
 	eventually(t, 10*time.Second, "n1 to lead", func() bool {
 		leader = c.waitLeader()

@@ -5,8 +5,8 @@ package fsm
 // A node retries a write whose outcome it did not learn: the leader that
 // took it may have committed it and died before answering
 // (cluster/apply.go). Most commands name what they create or end, so a
-// second copy changes nothing. Four do not, and applied twice they do
-// something nobody asked for:
+// second copy changes nothing. Five do not, and applied twice they do
+// something nobody asked for, or answer something else:
 //
 //   - logoutall (RevokeUserSessions) would also end the sessions created
 //     between the two copies, logins that were acknowledged after it;
@@ -19,7 +19,10 @@ package fsm
 //     the session ended (a logoutall or an admin's revoke by id, between
 //     the first copy's commit and the retry) would create it again: a
 //     revocation undone. The fault suite found it as a session ended twice
-//     in the event stream (pause-leader). Its nonce is the session's ID.
+//     in the event stream (pause-leader). Its nonce is the session's ID;
+//   - the take of a sign-in step (TakeChallenge) leaves the same state, but
+//     its second copy would answer challenge_gone to a finish whose first
+//     copy took the step, and the person would have to start again.
 //
 // Each carries a Nonce chosen by the node before the log, so every retry
 // of one request has the same bytes. The state remembers the nonces of the

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,7 +33,19 @@ type netnsNetwork struct {
 // what a killed one left behind.
 const netnsOwners = "/run/sessiond-faults"
 
+// netnsClaim serialises this process's reap, bridge claim and owner
+// record: with scenarios side by side, one's reaper must not meet
+// another's run between its bridge and its owner file.
+var netnsClaim sync.Mutex
+
 func newNetnsNetwork(n int) (*netnsNetwork, error) {
+	netnsClaim.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			netnsClaim.Unlock()
+		}
+	}()
 	reapStaleNetns()
 	nw := &netnsNetwork{n: n, links: newLinkState()}
 	start := os.Getpid() % 200
@@ -48,6 +61,8 @@ func newNetnsNetwork(n int) (*netnsNetwork, error) {
 	}
 	os.MkdirAll(netnsOwners, 0o700)
 	os.WriteFile(filepath.Join(netnsOwners, strconv.Itoa(nw.run)), []byte(strconv.Itoa(os.Getpid())), 0o600)
+	netnsClaim.Unlock()
+	locked = false
 	if err := nw.setup(); err != nil {
 		nw.Close()
 		return nil, err

@@ -7,8 +7,18 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
+
+// claimed are the loopback run octets networks of this process hold: the
+// suite runs scenarios side by side, and a free-address probe alone
+// (listen, close) lets two of them pick the same octet between its close
+// and the real listens.
+var claimed = struct {
+	sync.Mutex
+	runs map[int]bool
+}{runs: map[int]bool{}}
 
 // Network places nodes on addresses and injects network faults between
 // them. Node indexes are 0-based.
@@ -77,18 +87,26 @@ type loopbackNetwork struct {
 
 func newLoopbackNetwork(n int, nodeIDs []string) (*loopbackNetwork, error) {
 	ln := &loopbackNetwork{run: os.Getpid()%200 + 20, links: newLinkState()}
-	// Pick a run octet whose addresses are free.
+	// Pick a run octet whose addresses are free and that no other network
+	// of this process holds.
+	claimed.Lock()
 	for tries := 0; ; tries++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(ln.ip(0), fmt.Sprint(raftPort+1)))
-		if err == nil {
-			l.Close()
-			break
+		err := fmt.Errorf("run %d is another scenario's", ln.run)
+		if !claimed.runs[ln.run] {
+			var l net.Listener
+			if l, err = net.Listen("tcp", net.JoinHostPort(ln.ip(0), fmt.Sprint(raftPort+1))); err == nil {
+				l.Close()
+				claimed.runs[ln.run] = true
+				break
+			}
 		}
 		if tries > 50 {
+			claimed.Unlock()
 			return nil, fmt.Errorf("faults: no free loopback addresses: %w", err)
 		}
 		ln.run = (ln.run+1)%200 + 20
 	}
+	claimed.Unlock()
 	binds := make([]string, n)
 	for i := range binds {
 		binds[i] = ln.RaftBind(i)
@@ -130,6 +148,9 @@ func (l *loopbackNetwork) Close() error {
 	for _, p := range l.proxies {
 		p.close()
 	}
+	claimed.Lock()
+	delete(claimed.runs, l.run)
+	claimed.Unlock()
 	return nil
 }
 
