@@ -209,7 +209,10 @@ func TestOnce_BelowFormatV3SendsTheOldForm(t *testing.T) {
 			t.Fatalf("via %s: the nonce entered the log of a cluster below FormatV3", via.id)
 		}
 	}
-	if u, _ := leader.fsm.State().User(uid); u.FailedLogins != 2 {
-		t.Fatalf("FailedLogins = %d, want 2 (each write applied)", u.FailedLogins)
+	// At least 2: in the old form a node's retry of a forward whose answer
+	// it lost applies again (what clusters below FormatV3 always did; seen
+	// as 3 or 4 on a starved machine), which is why the nonce exists.
+	if u, _ := leader.fsm.State().User(uid); u.FailedLogins < 2 {
+		t.Fatalf("FailedLogins = %d, want at least 2 (each write applied)", u.FailedLogins)
 	}
 }
