@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,19 +98,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	n1.createUser("quinn", "quinn-password-1", nil)
 	base := frontProxy(t, nodes)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	a, cancelA := chromedp.NewContext(alloc)
-	defer cancelA()
-	if err := chromedp.Do(a); err != nil { // starts the browser, under no step's deadline
-		t.Fatal(err)
-	}
+	a := proctest.Browser(t, chromium, 2*time.Minute)
 	run := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -7,7 +7,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,19 +63,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	t.Cleanup(front.Close)
 	base := strings.Replace(front.URL, "127.0.0.1", "localhost", 1)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	a, cancelA := chromedp.NewContext(alloc)
-	defer cancelA()
-	if err := chromedp.Do(a); err != nil {
-		t.Fatal(err)
-	}
+	a := proctest.Browser(t, chromium, 2*time.Minute)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(a, 20*time.Second)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -70,20 +69,7 @@ func TestBrowser_Portal(t *testing.T) {
 // test; each walk opens its own browser contexts in it.
 func startChromium(t *testing.T, chromium string) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Do(root); err != nil { // starts the browser: no deadline of its own
-		t.Fatal(err)
-	}
-	return root
+	return proctest.Browser(t, chromium, 4*time.Minute)
 }
 
 // newBrowserCtx opens a tab in a browser context of its own (its own
