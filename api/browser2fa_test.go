@@ -17,7 +17,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
-	"github.com/sessiond/sessiond/internal/proctest"
+	"github.com/sessiond/sessiond/internal/browsertest"
 )
 
 // frontProxy is a forward-auth proxy in front of the nodes, as nginx's
@@ -78,7 +78,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := proctest.Chromium(t)
+	chromium := browsertest.Chromium(t)
 	start := time.Now()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
@@ -98,7 +98,7 @@ func TestBrowser_SecondFactorPortal(t *testing.T) {
 	n1.createUser("quinn", "quinn-password-1", nil)
 	base := frontProxy(t, nodes)
 
-	a := proctest.Browser(t, chromium, 2*time.Minute)
+	a := browsertest.Browser(t, chromium, 2*time.Minute)
 	run := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/sessiond/sessiond/auth"
 	"github.com/sessiond/sessiond/cluster"
-	"github.com/sessiond/sessiond/internal/proctest"
+	"github.com/sessiond/sessiond/internal/browsertest"
 )
 
 // TestBrowser_Passkey drives chromium with the DevTools virtual
@@ -33,7 +33,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium; skipped under -short")
 	}
-	chromium := proctest.Chromium(t)
+	chromium := browsertest.Chromium(t)
 	start := time.Now()
 	opt := func(_ *cluster.Config, a *auth.ServiceConfig, c *Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -63,7 +63,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	t.Cleanup(front.Close)
 	base := strings.Replace(front.URL, "127.0.0.1", "localhost", 1)
 
-	a := proctest.Browser(t, chromium, 2*time.Minute)
+	a := browsertest.Browser(t, chromium, 2*time.Minute)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(a, 20*time.Second)

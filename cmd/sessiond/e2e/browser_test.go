@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sessiond/sessiond/api/client"
-	"github.com/sessiond/sessiond/internal/proctest"
+	"github.com/sessiond/sessiond/internal/browsertest"
 )
 
 // TestBrowser_Portal: a real browser (Debian's chromium, driven over the
@@ -32,7 +32,7 @@ func TestBrowser_Portal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium and two proxies; skipped under -short")
 	}
-	chromium := proctest.Chromium(t)
+	chromium := browsertest.Chromium(t)
 	bins := map[string]string{}
 	for _, b := range []string{"nginx", "caddy"} {
 		if p, err := exec.LookPath(b); err == nil {
@@ -69,7 +69,7 @@ func TestBrowser_Portal(t *testing.T) {
 // test; each walk opens its own browser contexts in it.
 func startChromium(t *testing.T, chromium string) context.Context {
 	t.Helper()
-	return proctest.Browser(t, chromium, 4*time.Minute)
+	return browsertest.Browser(t, chromium, 4*time.Minute)
 }
 
 // newBrowserCtx opens a tab in a browser context of its own (its own

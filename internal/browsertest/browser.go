@@ -1,4 +1,7 @@
-package proctest
+// Package browsertest starts the headless chromium the browser tests drive
+// (chromedp). It is apart from proctest so that the benchmark driver, its
+// own module, which uses proctest, does not need chromedp.
+package browsertest
 
 import (
 	"context"
