@@ -274,7 +274,10 @@ func TestRelay_PassiveSeesNoHashOrPassword(t *testing.T) {
 // session still valid; once the relay forwards again the logout works.
 func TestRelay_ActiveAnswerIsNeverASuccess(t *testing.T) {
 	rs := newRelays(t)
-	c := newTestCluster(t, 3, func(cfg *Config) { quiet(cfg); rs.tweak(cfg) })
+	// Production election timing: with the tests' 100 ms timeouts a
+	// starved machine (load 7) changed leaders during the burst, and every
+	// logout went around the relay to the new one, measuring nothing.
+	c := newTestCluster(t, 3, func(cfg *Config) { quiet(cfg); rs.tweak(cfg); productionTiming(cfg) })
 	leader := c.waitLeader()
 	f := c.followers()[0]
 	uid := mustUser(t, leader.Node, "victim")
