@@ -19,22 +19,8 @@ import (
 // and "that code is not right". Both now catch up first.
 func TestTOTP_PendingKeyBegunOnAnotherNode(t *testing.T) {
 	node := &laggingNode{leader: fsm.New(), local: fsm.New()}
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
-	svc, err := NewService(cfg, Deps{Node: node})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, u := userOnLaggingNode(t, node, node)
 	ctx := context.Background()
-	uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: "tara", Password: "correct horse battery"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := node.State().User(uid)
 
 	enr, err := svc.BeginTOTP(ctx, u) // committed; this node has not applied it
 	if err != nil {
@@ -82,20 +68,8 @@ func (n *cutOffNode) Sync(ctx context.Context) error {
 // context has no deadline).
 func TestTOTP_PendingKeyOnACutOffNodeAnswersFromItsOwnState(t *testing.T) {
 	node := &cutOffNode{laggingNode{leader: fsm.New(), local: fsm.New()}}
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
-	svc, err := NewService(cfg, Deps{Node: node})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, u := userOnLaggingNode(t, node, &node.laggingNode) // the creation and nothing after it reached this node
 	ctx := context.Background()
-	uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: "uma", Password: "correct horse battery"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.laggingNode.Sync(ctx) // the creation and nothing after it reached this node
-	u, _ := node.State().User(uid)
 	enr, err := svc.BeginTOTP(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -117,4 +91,28 @@ func TestTOTP_PendingKeyOnACutOffNodeAnswersFromItsOwnState(t *testing.T) {
 	case <-time.After(4 * catchUpWait):
 		t.Fatal("the QR code request hung on a node cut off from the leader")
 	}
+}
+
+// userOnLaggingNode is a service on node with one user, whose creation
+// the lagging replica has applied (catching up through lag, the replica
+// under node): what follows it reaches that replica only when it syncs.
+func userOnLaggingNode(t *testing.T, node Node, lag *laggingNode) (*Service, *fsm.User) {
+	t.Helper()
+	cfg := DefaultServiceConfig()
+	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	cfg.DefaultDB = "db"
+	svc, err := NewService(cfg, Deps{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	uid, err := svc.CreateUser(ctx, NewUser{DB: "db", Login: "tara", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lag.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := lag.State().User(uid)
+	return svc, u
 }
