@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ourGoroutines returns the stacks of the running goroutines that run or
@@ -46,7 +47,18 @@ func TestShutdown_LeavesNoGoroutineOfOurs(t *testing.T) {
 	_ = leader
 	c.stopAll()
 	c.nodes = nil
-	if left := ourGoroutines(); len(left) > 0 {
-		t.Fatalf("%d goroutines of ours left after Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
+	// A goroutine whose connection Shutdown closed may still be runnable,
+	// woken but not yet scheduled to return (seen in CI: raft's handleConn
+	// in a Read its closed conn had already failed). A leak stays forever,
+	// so a short grace with polling still catches one.
+	var left []string
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		if left = ourGoroutines(); len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d goroutines of ours left 3 s after Shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
