@@ -34,7 +34,7 @@ func run(m *testing.M) int {
 		return 0
 	}
 	defer proctest.RemoveBinaries()
-	defer removeReleases() // upgrade_test.go
+	defer removeReleases() // release_build_test.go
 	wd, err := os.Getwd()
 	if err == nil {
 		moduleRoot, err = proctest.ModuleRoot(wd)
