@@ -223,14 +223,23 @@ func (n *Nemesis) stallLeader(ctx context.Context, start int64) error {
 	if n.wl != nil {
 		// Once the majority has a leader, revoke through it and validate
 		// those tokens on the old leader, which may still believe it leads.
+		// The wait is not bounded by the hold or the run: the majority
+		// notices the silence only after one or two heartbeat timeouts,
+		// and a split vote costs another election, which on a loaded
+		// machine outlasted both (seen: a leader 4.7 s after the cut,
+		// against a 2.5 s hold, so nothing was probed and
+		// readindex-without-quorum-round went uncaught). The old leader
+		// stays cut off and stalled until the probes are done.
 		others := n.others(i)
-		lctx, cancel := context.WithDeadline(ctx, end)
+		bg := context.WithoutCancel(ctx)
+		lctx, cancel := context.WithTimeout(bg, 10*n.election)
 		if l, err := n.leaderOf(lctx, others); err == nil {
 			since := n.rec.Now()
-			bg := context.WithoutCancel(ctx)
 			n.wl.RevokeOld(bg, l, ^uint64(0), 6)
 			k := n.wl.Probe(bg, []int{i}, n.wl.RevokedSince(since, 0), []string{"consistent", "default"}, max(time.Until(end), n.election), 6)
 			note += fmt.Sprintf("; %d probes on it after revocations through %s", k, n.cl.Procs[l].ID)
+		} else {
+			note += "; the majority elected no leader within 10 election timeouts"
 		}
 		cancel()
 	}
