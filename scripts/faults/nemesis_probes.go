@@ -20,8 +20,9 @@ import (
 // cuts it off: its Raft loop, stuck in a log write, cannot notice that it
 // lost its followers, so it still believes it leads while the majority
 // elects a new leader and acknowledges revocations. Only the read-index
-// round's barrier entry, which cannot commit without a quorum in its term,
-// stops it from serving those reads from old state.
+// round's quorum confirmation (fresh answers of voters in its term, which
+// a cut-off leader cannot get) stops it from serving those reads from old
+// state.
 const ScStallLeader = "stall-leader"
 
 // killLeaderProbed kills the leader the moment it acknowledged a login
