@@ -91,7 +91,8 @@ func (s *State) applyRevokeUserSessions(c *RevokeUserSessions) Result {
 // session refreshed after the leader chose the list survives.
 func (s *State) applyPurgeExpired(c *PurgeExpired) Result {
 	n := 0
-	for _, d := range c.Digests {
+	for i, d := range c.Digests {
+		batchYield(i)
 		if sess, ok := s.shard(d).get(&d); ok && sess.Expired(c.Now) {
 			s.dropSession(sess)
 			n++
@@ -104,7 +105,8 @@ func (s *State) applyPurgeExpired(c *PurgeExpired) Result {
 // expired session: refreshes are batched, so one may arrive late.
 func (s *State) applyRefreshSessions(c *RefreshSessions) Result {
 	n := 0
-	for _, r := range c.Refreshes {
+	for i, r := range c.Refreshes {
+		batchYield(i)
 		sess, ok := s.shard(r.Digest).get(&r.Digest)
 		if !ok || r.At <= sess.LastRefresh || sess.Expired(r.At) {
 			continue

@@ -24,10 +24,12 @@ const refreshBatch = 50_000
 // state. On a 2-core machine the busy p99 is mostly the reader losing its
 // core to whatever else wakes while the other core is taken (the idle
 // phase has a free core for it); busy ÷ burn is what the batch itself
-// adds on top of that.
+// adds on top of that. apply-ms is one batch's apply, decoding included:
+// what the thread yields (yield.go) cost the batch.
 func BenchmarkValidationDuringRefreshBatch(b *testing.B) {
 	f, ds := benchState(b, 4*refreshBatch)
 	var busy, idle, burn []time.Duration
+	var applied time.Duration // the applies' own time, summed
 	idx := uint64(10_000_000)
 	at := t0 + hour
 	for b.Loop() {
@@ -51,6 +53,7 @@ func BenchmarkValidationDuringRefreshBatch(b *testing.B) {
 			took = time.Since(start)
 		})
 		busy = append(busy, got...)
+		applied += took
 		b.StopTimer()
 		runtime.GC()
 		b.StartTimer()
@@ -66,6 +69,7 @@ func BenchmarkValidationDuringRefreshBatch(b *testing.B) {
 	b.ReportMetric(float64(pc.Nanoseconds()), "burn-p99-ns")
 	b.ReportMetric(float64(pb)/float64(pi), "p99-ratio")
 	b.ReportMetric(float64(pb)/float64(pc), "p99-vs-burn")
+	b.ReportMetric(float64(applied.Microseconds())/1e3/float64(b.N), "apply-ms")
 }
 
 // spinSink keeps spin's arithmetic from being optimised away.
