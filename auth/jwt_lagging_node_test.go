@@ -16,9 +16,7 @@ import (
 // before refusing a token for an unknown key, at Default and Consistent.
 func TestValidateJWT_KeyUnknownOnLaggingNodeCatchesUp(t *testing.T) {
 	node := &laggingNode{leader: fsm.New(), local: fsm.New()}
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
+	cfg := laggingConfig()
 	ctx := context.Background()
 	node.Apply(ctx, &fsm.CreateDB{Name: "db"})
 	// Everything below is acknowledged through the leader; the local

@@ -10,6 +10,15 @@ import (
 	"github.com/sessiond/sessiond/fsm"
 )
 
+// laggingConfig is the service configuration of the lagging-node tests:
+// the cheapest hash and a default db "db".
+func laggingConfig() ServiceConfig {
+	cfg := DefaultServiceConfig()
+	cfg.Hash = MinimalHashParams()
+	cfg.DefaultDB = "db"
+	return cfg
+}
+
 // laggingNode applies writes to the leader's state at once but to the
 // local state only when Sync is called: a follower that has not yet applied
 // an acknowledged user creation.
@@ -54,9 +63,7 @@ func (n *laggingNode) State() *fsm.State { return n.local.State() }
 // against the account. Authenticate now catches up once before refusing.
 func TestAuthenticate_UserCreatedOnAnotherNodeLogsInOnLaggingNode(t *testing.T) {
 	node := &laggingNode{leader: fsm.New(), local: fsm.New()}
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
+	cfg := laggingConfig()
 	svc, err := NewService(cfg, Deps{Node: node})
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +123,7 @@ func (unsyncable) Sync(context.Context) error { return errNoLeader }
 // with a false "bad credentials".
 func TestAuthenticate_LaggingNodeWithoutLeaderDoesNotRefuse(t *testing.T) {
 	node := &laggingNode{leader: fsm.New(), local: fsm.New()}
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
+	cfg := laggingConfig()
 	ctx := context.Background()
 	node.Apply(ctx, &fsm.CreateDB{Name: "db"})
 	node.Sync(ctx)

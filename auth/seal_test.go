@@ -22,7 +22,7 @@ var (
 func sealedService(t *testing.T, node *fsmNode, s *Sealer) *Service {
 	t.Helper()
 	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	cfg.Hash = MinimalHashParams()
 	svc, err := NewService(cfg, Deps{Node: node, Sealer: s})
 	if err != nil {
 		t.Fatal(err)

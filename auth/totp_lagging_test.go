@@ -98,9 +98,7 @@ func TestTOTP_PendingKeyOnACutOffNodeAnswersFromItsOwnState(t *testing.T) {
 // under node): what follows it reaches that replica only when it syncs.
 func userOnLaggingNode(t *testing.T, node Node, lag *laggingNode) (*Service, *fsm.User) {
 	t.Helper()
-	cfg := DefaultServiceConfig()
-	cfg.Hash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg.DefaultDB = "db"
+	cfg := laggingConfig()
 	svc, err := NewService(cfg, Deps{Node: node})
 	if err != nil {
 		t.Fatal(err)
