@@ -16,14 +16,7 @@ func benchState(tb testing.TB, n int) (*FSM, []Digest) {
 	f := New()
 	idx := uint64(0)
 	users := n/10 + 1
-	for u := 1; u <= users; u++ {
-		idx++
-		c := newUser("")
-		c.Login, c.Nonce = "u"+strconv.Itoa(u), ""
-		if res := f.ApplyEntry(idx, MustEncode(c)); res.Code != "" {
-			tb.Fatal(res.Code)
-		}
-	}
+	benchUsers(tb, f, "u", users, &idx)
 	digests := make([]Digest, n)
 	for i := range digests {
 		digests[i] = benchDigest(i)
@@ -33,6 +26,20 @@ func benchState(tb testing.TB, n int) (*FSM, []Digest) {
 		}
 	}
 	return f, digests
+}
+
+// benchUsers applies users prefix1 … prefixN (ids 1 … n on a new FSM),
+// advancing *idx by one per entry.
+func benchUsers(tb testing.TB, f *FSM, prefix string, n int, idx *uint64) {
+	tb.Helper()
+	for u := 1; u <= n; u++ {
+		*idx++
+		c := newUser("")
+		c.Login, c.Nonce = prefix+strconv.Itoa(u), ""
+		if res := f.ApplyEntry(*idx, MustEncode(c)); res.Code != "" {
+			tb.Fatal(res.Code)
+		}
+	}
 }
 
 func benchDigest(i int) Digest {

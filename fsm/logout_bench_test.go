@@ -1,9 +1,6 @@
 package fsm
 
-import (
-	"strconv"
-	"testing"
-)
+import "testing"
 
 // BenchmarkApplyRevokeSession is a logout's apply on one node: 60,000
 // sessions of 600 users holding 100 each (the default per-user cap,
@@ -14,14 +11,7 @@ func BenchmarkApplyRevokeSession(b *testing.B) {
 	const users, perUser = 600, DefaultMaxSessionsPerUser
 	f := New()
 	idx := uint64(0)
-	for u := 1; u <= users; u++ {
-		idx++
-		c := newUser("")
-		c.Login, c.Nonce = "lo"+strconv.Itoa(u), ""
-		if res := f.ApplyEntry(idx, MustEncode(c)); res.Code != "" {
-			b.Fatal(res.Code)
-		}
-	}
+	benchUsers(b, f, "lo", users, &idx)
 	pool := users * perUser
 	fill := func() {
 		for i := range pool {
