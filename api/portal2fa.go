@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"image/png"
@@ -290,15 +289,16 @@ func (s *Server) portalRecovery(w http.ResponseWriter, r *http.Request) {
 	s.showAccount(w, r, http.StatusOK, p, pageData{Notice: "New recovery codes; the old ones no longer work.", codes: codes})
 }
 
-// factorSection fills the account page's second-factor section.
-func (s *Server) factorSection(ctx context.Context, u *fsm.User, codes []string, newPassword string) *factorView {
+// factorSection fills the account page's second-factor section, from the
+// state the page caught up to (portalAccount).
+func (s *Server) factorSection(u *fsm.User, codes []string, newPassword string) *factorView {
 	f := s.svc.Factors(u.ID)
 	v := &factorView{Codes: codes, NewPassword: newPassword, AppPasswords: appPasswordsJSON(s.svc.AppPasswords(u.ID))}
 	if f != nil {
 		v.On, v.Pending, v.RecoveryLeft = f.Enabled(), len(f.TOTPPending) > 0, len(f.Recovery)
 	}
 	if v.Pending {
-		if key, err := s.svc.PendingTOTP(ctx, u); err == nil {
+		if key, err := s.svc.PendingTOTPHere(u); err == nil {
 			v.Key = key.Secret()
 		}
 	}

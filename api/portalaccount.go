@@ -65,7 +65,7 @@ func (s *Server) portalAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, status int, p principal, d pageData) {
 	d.Title, d.User = "Your account", p.User.Login
-	d.Factor = s.factorSection(r.Context(), p.User, d.codes, d.newAppPassword)
+	d.Factor = s.factorSection(p.User, d.codes, d.newAppPassword)
 	if _, err := s.relyingParty(r); err == nil {
 		d.PasskeyOK = true
 		keys := s.svc.Passkeys(p.User.ID)

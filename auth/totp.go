@@ -164,6 +164,13 @@ func totpKey(u *fsm.User, raw []byte) (*otp.Key, error) {
 // it shows what this node has (CatchUpBriefly).
 func (s *Service) PendingTOTP(ctx context.Context, u *fsm.User) (*otp.Key, error) {
 	s.CatchUpBriefly(ctx)
+	return s.PendingTOTPHere(u)
+}
+
+// PendingTOTPHere is PendingTOTP from this node's state as it is, for a
+// caller that has just caught up itself (the account page does, once for
+// everything it shows).
+func (s *Service) PendingTOTPHere(u *fsm.User) (*otp.Key, error) {
 	f := s.node.State().Factors(u.ID)
 	if f == nil || len(f.TOTPPending) == 0 {
 		return nil, ErrNoTOTP
