@@ -12,6 +12,10 @@
 #                                         without redis-server installed, etcd alone)
 #   scripts/bench.sh --compare --no-wait -workloads logout -targets sessiond,etcd
 #                                         logout ÷ etcd's write rate alone, side by side
+#   scripts/bench.sh --compare --no-wait -workloads logout -targets sessiond,etcd,raftfloor -logout-pool 120000
+#                                         ... with the Raft floor (scripts/bench/raftfloor.go: hashicorp/raft and
+#                                         raft-boltdb with nothing else) and sessiond sent to its leader only;
+#                                         -floor-batch packs the floor's concurrent logouts into one entry
 #   scripts/bench.sh --big                1M sessions: memory, snapshot, start-up, validation
 #   scripts/bench.sh --huge               10M sessions (HUGE_SESSIONS): the same rows on the 3-node
 #                                         cluster, 1 round; needs about 1.6 kB of free memory per
@@ -32,7 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 install=0 wait_idle=1 max_load=0.7 compare=0 all=0 huge=0
 args=()
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--install) install=1 ;;

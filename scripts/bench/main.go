@@ -44,6 +44,7 @@ type config struct {
 	floodConc, floodValConc     int
 	maxOps                      int64
 	nodeFlags                   []string // extra sessiond serve flags
+	floorBatch                  bool     // the raftfloor target packs logouts into one entry
 	deadline                    time.Duration
 	memorySessions              int             // the memory phase's own count (0: -sessions)
 	pprofDir                    string          // -pprof (profile.go)
@@ -74,7 +75,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.etcdBin, "etcd", "etcd", "etcd binary (target etcd)")
 	fs.StringVar(&c.luaScript, "lua", "", "wrk script (default wrk/validate.lua next to this program's source)")
 	fs.StringVar(&c.out, "out", "", "results directory (default <tmp>/results)")
-	fs.StringVar(&targets, "targets", "sessiond,baseline", "sessiond, baseline, redis, etcd")
+	fs.StringVar(&targets, "targets", "sessiond,baseline", "sessiond, baseline, redis, etcd, raftfloor (the Raft floor of a logout, raftfloor.go)")
 	fs.StringVar(&workloads, "workloads", allWorkloads, "workloads to run")
 	fs.StringVar(&levels, "levels", "default,consistent,stale", "consistency levels for validation")
 	fs.DurationVar(&c.d, "d", 5*time.Second, "measured window per workload")
@@ -92,6 +93,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of operations in one run")
 	fs.IntVar(&c.memorySessions, "memory-sessions", 0, "sessions of the in-process memory phase (default -sessions): it needs no cluster, so it can go past what the cluster's restore takes")
 	fs.DurationVar(&c.deadline, "deadline", 0, "give up (and stop everything) after this long; 0 = no limit")
+	fs.BoolVar(&c.floorBatch, "floor-batch", false, "the raftfloor target packs concurrent logouts into one entry (raftfloor.go)")
 	fs.StringVar(&nodeFlags, "node-flags", "", "extra flags for every sessiond node, space separated (e.g. \"--heartbeat-timeout 500ms --election-timeout 500ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -116,6 +118,10 @@ func parseConfig(args []string) (*config, error) {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "baseline" {
 		runBaseline(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "raftfloor" {
+		runRaftFloor(os.Args[2:])
 		return
 	}
 	cfg, err := parseConfig(os.Args[1:])
@@ -166,7 +172,7 @@ func run(ctx context.Context, cfg *config) (err error) {
 		phaseErr = werr
 	}
 	procs.stopAll()
-	for _, pat := range []string{"sessiond-n*", "etcd*", "redis", "*.tokens"} {
+	for _, pat := range []string{"sessiond-n*", "etcd*", "redis", "raftfloor-f*", "*.tokens"} {
 		dirs, _ := filepath.Glob(filepath.Join(cfg.root, pat))
 		for _, d := range dirs {
 			os.RemoveAll(d) // data dirs; the results and logs stay

@@ -108,6 +108,19 @@ func (r *runner) summary() []ratio {
 		add(mkRatio(wl+" c64 / etcd "+w.other+" c64", r.perRound(func(k int) (float64, bool) {
 			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("etcd", w.other, "", "", 64, k))
 		}), fmt.Sprintf(">= %g", w.vsEtcd), atLeast(w.vsEtcd)))
+		if wl == "logout" {
+			// The floor of a logout on the required stack (raftfloor.go):
+			// what sessiond's ratio could reach at best on this machine.
+			add(mkRatio("raftfloor logout c64 (leader only, nothing but Raft) / etcd logout c64", r.perRound(func(k int) (float64, bool) {
+				return r.ratioOf(r.find("raftfloor", "logout", "leader", "", 64, k), r.find("etcd", "logout", "", "", 64, k))
+			}), "(context)", atLeast(0)))
+			add(mkRatio("logout c64 / raftfloor logout c64", r.perRound(func(k int) (float64, bool) {
+				return r.ratioOf(r.find("sessiond", "logout", "all", "", 64, k), r.find("raftfloor", "logout", "leader", "", 64, k))
+			}), "(context)", atLeast(0)))
+			add(mkRatio("logout c64 leader only / raftfloor logout c64", r.perRound(func(k int) (float64, bool) {
+				return r.ratioOf(r.find("sessiond", "logout", "leader", "", 64, k), r.find("raftfloor", "logout", "leader", "", 64, k))
+			}), "(context)", atLeast(0)))
+		}
 		add(mkRatio(wl+" c64 / redis (AOF everysec) "+w.other+" c64", r.perRound(func(k int) (float64, bool) {
 			return r.ratioOf(r.find("sessiond", wl, "all", "", 64, k), r.find("redis-aof-everysec", w.other, "", "", 64, k))
 		}), ">= 0.3", atLeast(0.3)))

@@ -24,11 +24,13 @@ type runner struct {
 	nginxBare string // the same nginx, no auth_request
 	redis     *redisTarget
 	etcd      *etcdCluster
+	floor     *floorCluster
 	tokenFile string
 
 	sdLogout, sdAll       *pool // sessiond's prefilled logout pools
 	etcdLogout, etcdAll   *pool
 	redisLogout, redisAll *pool
+	floorLogout           *pool
 
 	results []result
 	extras  map[string]any // failover, startup, memory, hashing figures
@@ -105,6 +107,12 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 		logf("etcd prefill: %v", time.Since(t0).Round(time.Millisecond))
 		r.etcdLogout, r.etcdAll = newPools()
+	}
+	if cfg.targets["raftfloor"] {
+		if r.floor, err = startFloor(ctx, r.procs, cfg.root, cfg.floorBatch); err != nil {
+			return fmt.Errorf("raftfloor: %w", err)
+		}
+		r.floorLogout = &pool{n: cfg.plan.LogoutPool}
 	}
 	return nil
 }
@@ -309,16 +317,42 @@ func (r *runner) phaseLogout(ctx context.Context, round int) error {
 	// Each run gets its share of the prefilled pool: the c1 run and one
 	// c64 run per round.
 	parts := r.cfg.rounds - round + len(concs)
+	var leader *sdNode
+	if r.floor != nil {
+		// Next to the floor, sessiond is also measured the floor's way
+		// (every logout sent to the leader), so the two rows differ only
+		// in what sessiond does beyond Raft and not in forwarding.
+		l, _, err := r.sd.roles(ctx)
+		if err != nil {
+			return err
+		}
+		leader = l
+	}
 	for _, c := range concs {
 		t := r.sdTarget("sessiond", r.sd.nodes, "", c)
+		share := r.sdLogout.share(parts)
+		var leaderShare *pool
+		if leader != nil {
+			leaderShare = share.share(2)
+		}
 		wait := r.profiled(ctx, "logout", c, round)
-		r.record(r.goRun(ctx, r.sd.cpuSeconds, c, logoutOp(t, r.sdLogout.share(parts))), "sessiond", "logout", "all", round)
+		r.record(r.goRun(ctx, r.sd.cpuSeconds, c, logoutOp(t, share)), "sessiond", "logout", "all", round)
 		wait()
+		if leader != nil {
+			lt := r.sdTarget("sessiond", []*sdNode{leader}, "", c)
+			wait := r.profiled(ctx, "logout-leader", c, round)
+			r.record(r.goRun(ctx, r.sd.cpuSeconds, c, logoutOp(lt, leaderShare)), "sessiond", "logout", "leader", round)
+			wait()
+		}
 		if r.etcd != nil {
 			r.record(r.goRun(ctx, r.etcd.cpuSeconds, c, logoutOp(r.etcd, r.etcdLogout.share(parts))), "etcd", "logout", "all", round)
 		}
 		if r.redis != nil {
 			r.record(r.goRun(ctx, noCPU, c, logoutOp(r.redis, r.redisLogout.share(parts))), r.redis.name(), "logout", "", round)
+		}
+		if r.floor != nil {
+			ft := newHTTPTarget("raftfloor", []string{r.floor.leaderURL}, "", c)
+			r.record(r.goRun(ctx, r.floor.cpuSeconds, c, logoutOp(ft, r.floorLogout.share(parts))), "raftfloor", "logout", "leader", round)
 		}
 		parts--
 	}
