@@ -108,18 +108,44 @@ func retryable(err error) bool {
 		errors.Is(err, ErrForward) || errors.Is(err, ErrNotCaughtUp)
 }
 
+// applyLocal proposes data on this node (the leader), waits for it to
+// be applied and, for a narrowing command, for it to be final on every
+// lease holder.
 func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) {
+	f, err := n.propose(ctx, data)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	res, err := n.outcome(f)
+	if err != nil || !narrowed(data, res) {
+		return res, err
+	}
+	// Final everywhere before it is acknowledged: which commands wait is
+	// the fsm command table's Validity column (leases.go).
+	return res, n.awaitLeaseHolders(ctx, f.Index())
+}
+
+// propose hands data to Raft without waiting for it. It is separate from
+// outcome so that the leader's side of a forwarded batch can queue every
+// command of the batch before it waits for the first: Raft's leader loop
+// then takes them into one append (batch.go).
+func (n *Node) propose(ctx context.Context, data []byte) (raft.ApplyFuture, error) {
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	if timeout <= 0 {
-		return fsm.Result{}, ErrTimeout
+		return nil, ErrTimeout
 	}
 	if err := n.checkFormat(data); err != nil {
-		return fsm.Result{}, err
+		return nil, err
 	}
-	f := n.raft.Apply(data, timeout)
+	return n.raft.Apply(data, timeout), nil
+}
+
+// outcome waits for a proposal to be applied on this node and returns
+// the state machine's answer, with Raft's errors mapped to ours.
+func (n *Node) outcome(f raft.ApplyFuture) (fsm.Result, error) {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
@@ -136,14 +162,13 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	if !ok {
 		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
-	if fsm.EntryNarrows(data) && res.Code == "" {
-		// Final everywhere before it is acknowledged: which commands
-		// wait is the fsm command table's Validity column (leases.go).
-		if err := n.awaitLeaseHolders(ctx, f.Index()); err != nil {
-			return res, err
-		}
-	}
 	return res, nil
+}
+
+// narrowed reports whether an applied command took something away that
+// must be final on every lease holder before it is acknowledged.
+func narrowed(data []byte, res fsm.Result) bool {
+	return fsm.EntryNarrows(data) && res.Code == ""
 }
 
 // forwardApply forwards a command to the leader, coalesced with this

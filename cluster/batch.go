@@ -221,25 +221,52 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items := make([]batchItem, len(cmds))
-	var wg sync.WaitGroup
+	fail := func(it *batchItem, err error) { it.Code, it.Msg = codeOf(err), err.Error() }
+	// Every command is queued before any is waited for, so that Raft's
+	// leader loop takes the batch into as few appends as it can: waiting
+	// per command (or starting a goroutine each) let the loop run between
+	// them, and forwarded logouts went out in smaller groups than the
+	// leader's own, each group one more append and sync on every node.
+	futures := make([]raft.ApplyFuture, len(cmds))
 	for i, cmd := range cmds {
 		// Refuse what Apply could not decode, item by item: a bad entry in
 		// the log would stop every replica.
 		if _, err := fsm.Decode(cmd); err != nil {
-			items[i].Code, items[i].Msg = codeOf(fmt.Errorf("%w: %v", ErrConfig, err)), err.Error()
+			fail(&items[i], fmt.Errorf("%w: %v", ErrConfig, err))
 			continue
 		}
-		wg.Add(1)
-		go func(it *batchItem, cmd []byte) {
-			defer wg.Done()
-			res, err := n.applyLocal(r.Context(), cmd)
-			it.Result = res
-			if err != nil {
-				it.Code, it.Msg = codeOf(err), err.Error()
-			}
-		}(&items[i], cmd)
+		f, err := n.propose(r.Context(), cmd)
+		if err != nil {
+			fail(&items[i], err)
+			continue
+		}
+		futures[i] = f
 	}
-	wg.Wait()
+	// Raft applies in log order, so waiting in order costs nothing; one
+	// lease wait for the last narrowing command covers every earlier one
+	// (a holder that applied it applied all before it).
+	var last uint64
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		res, err := n.outcome(f)
+		items[i].Result = res
+		if err != nil {
+			fail(&items[i], err)
+		} else if narrowed(cmds[i], res) {
+			last = max(last, f.Index())
+		}
+	}
+	if last > 0 {
+		if err := n.awaitLeaseHolders(r.Context(), last); err != nil {
+			for i, f := range futures {
+				if f != nil && items[i].Code == "" && narrowed(cmds[i], items[i].Result) {
+					fail(&items[i], err)
+				}
+			}
+		}
+	}
 	writeInternalJSON(w, map[string]any{"items": items})
 }
 
