@@ -122,7 +122,7 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	}
 	// Final everywhere before it is acknowledged: which commands wait is
 	// the fsm command table's Validity column (leases.go).
-	return res, n.awaitLeaseHolders(ctx, f.Index())
+	return res, n.awaitLeaseHolders(ctx, f.Index(), 1)
 }
 
 // propose hands data to Raft without waiting for it. It is separate from
@@ -134,7 +134,7 @@ func (n *Node) propose(ctx context.Context, data []byte) (raft.ApplyFuture, erro
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if timeout <= 0 {
+	if timeout <= 0 || ctx.Err() != nil {
 		return nil, ErrTimeout
 	}
 	if err := n.checkFormat(data); err != nil {

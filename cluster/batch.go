@@ -18,14 +18,15 @@ import (
 
 // Forwarded writes are coalesced (issue 16): a follower's concurrent
 // writes travel to the leader as one signed internal request instead of
-// one each, and the leader proposes them concurrently, so that Raft's
-// leader loop takes them from its apply queue together and persists them
-// with one StoreLogs (one fsync) and one AppendEntries per follower.
-// Each command stays its own Raft entry with its own index and result:
-// nothing about applying changes, every command keeps the IDs and nonces
-// chosen before the log (so a retry after a lost batch is as idempotent
-// as a retry of one command), and a revoking command is acknowledged only
-// after its own lease wait (applyLocal), whatever else shares its batch.
+// one each, and the leader proposes them all before it waits for any, so
+// that Raft's leader loop takes them from its apply queue together and
+// persists them with one StoreLogs (one fsync) and one AppendEntries per
+// follower. Each command stays its own Raft entry with its own index and
+// result: nothing about applying changes, every command keeps the IDs and
+// nonces chosen before the log (so a retry after a lost batch is as
+// idempotent as a retry of one command), and no revoking command of a
+// batch is acknowledged before the lease holders applied the batch's
+// last one (handleApplyBatch; protocol.go, I1), whatever else shares it.
 //
 // A caller finding no batch in flight sends its command at once (c1
 // latency is a single forward); while maxBatchesInFlight are in flight,
@@ -205,6 +206,12 @@ func decodeBatch(data []byte) ([][]byte, error) {
 
 // handleApplyBatch is the leader's side: every command is checked, then
 // all are proposed at once and each answer is returned in order.
+//
+// The whole batch has one deadline, ApplyTimeout, as the follower's call
+// has: proposals are made one after another, and each taking a fresh
+// timeout would let a stalled leader loop hold one batch for up to
+// maxBatch timeouts, proposing commands long after their callers gave up.
+// TestForward_BatchHasOneDeadline.
 func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -220,6 +227,8 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 		writeInternalError(w, ErrNotLeader)
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ApplyTimeout)
+	defer cancel()
 	items := make([]batchItem, len(cmds))
 	fail := func(it *batchItem, err error) { it.Code, it.Msg = codeOf(err), err.Error() }
 	// Every command is queued before any is waited for, so that Raft's
@@ -235,7 +244,7 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 			fail(&items[i], fmt.Errorf("%w: %v", ErrConfig, err))
 			continue
 		}
-		f, err := n.propose(r.Context(), cmd)
+		f, err := n.propose(ctx, cmd)
 		if err != nil {
 			fail(&items[i], err)
 			continue
@@ -246,6 +255,7 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 	// lease wait for the last narrowing command covers every earlier one
 	// (a holder that applied it applied all before it).
 	var last uint64
+	revocations := 0
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -256,10 +266,11 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 			fail(&items[i], err)
 		} else if narrowed(cmds[i], res) {
 			last = max(last, f.Index())
+			revocations++
 		}
 	}
 	if last > 0 {
-		if err := n.awaitLeaseHolders(r.Context(), last); err != nil {
+		if err := n.awaitLeaseHolders(ctx, last, revocations); err != nil {
 			for i, f := range futures {
 				if f != nil && items[i].Code == "" && narrowed(cmds[i], items[i].Result) {
 					fail(&items[i], err)

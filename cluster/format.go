@@ -23,7 +23,7 @@ import (
 //     servers of the current Raft configuration, voters and non-voters
 //     alike (both apply the log); a member without a record, or with a
 //     record from a binary before levels, counts as fsm.FormatBase;
-//   - applyLocal, the one place every write reaches the log on the leader
+//   - propose, the one place every write reaches the log on the leader
 //     (local, forwarded, batched), refuses an entry whose
 //     fsm.EntryFormatNeeded is above that level with ErrUpgrading, before
 //     anything is proposed: the refusal changes nothing. A follower does

@@ -31,8 +31,9 @@ func (t *leaseTable) watch(id string) *holderWatch {
 // waits out its lease when it cannot confirm (partitioned, paused, slow).
 // Confirmations are shared (holderWatch): one poll in flight per holder
 // answers every revocation at or below the index it confirms, so 64
-// concurrent logouts cost a few polls per holder, not 64 each.
-func (n *Node) awaitHolder(ctx context.Context, id string, deadline time.Duration, idx uint64) error {
+// concurrent logouts cost a few polls per holder, not 64 each. A lapse
+// counts once per revocation the wait stands for (awaitLeaseHolders).
+func (n *Node) awaitHolder(ctx context.Context, id string, deadline time.Duration, idx uint64, revocations int) error {
 	if deadline-n.mono() <= 0 {
 		return nil
 	}
@@ -55,7 +56,7 @@ func (n *Node) awaitHolder(ctx context.Context, id string, deadline time.Duratio
 	case <-n.stop:
 		return ErrShutdown
 	}
-	n.metrics.leaseLapses.Inc()
+	n.metrics.leaseLapses.Add(float64(revocations))
 	t := time.NewTimer(deadline - n.mono())
 	defer t.Stop()
 	select {

@@ -291,3 +291,32 @@ func concurrentLogouts(t *testing.T, c *testCluster, leader *testNode, fs []*tes
 	}
 	return leader.leases.polls.Load() - before
 }
+
+// A node that is no longer leader when it finishes a revocation wait (it
+// committed the command in an earlier term) must not record its current
+// term as covered (I5): were it a candidate that then wins that term, it
+// would skip the cover for leases an interim leader granted meanwhile. It
+// still grants every member one period, as the leader it was must.
+func TestLease_DeposedLeaderDoesNotCoverItsNextTerm(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	f := c.followers()[0]
+	if err := f.awaitLeaseHolders(ctx5(t), f.fsm.AppliedIndex(), 1); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if term := f.raft.CurrentTerm(); f.leases.termCovered() == term {
+		t.Fatalf("a node that does not lead marked term %d covered", term)
+	}
+	for _, id := range f.memberIDs() {
+		if f.leases.deadline(id) == 0 {
+			t.Fatalf("member %s not covered for a period", id)
+		}
+	}
+	// The leader of the term does record it.
+	l := c.leaderNow()
+	if err := l.awaitLeaseHolders(ctx5(t), l.fsm.AppliedIndex(), 1); err != nil {
+		t.Fatalf("leader wait: %v", err)
+	}
+	if term := l.raft.CurrentTerm(); l.leases.termCovered() != term {
+		t.Fatalf("the leader did not take office in term %d (covered %d)", term, l.leases.termCovered())
+	}
+}

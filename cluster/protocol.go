@@ -18,18 +18,26 @@ package cluster
 // (scripts/mutants) that test fails on:
 //
 //	I1 Narrowing is declared, not listed. Whether a command narrows is the
-//	   fsm command table's Validity column; applyLocal waits (I2) after
+//	   fsm command table's Validity column; the leader waits (I2) after
 //	   every entry fsm.EntryNarrows reports, also any type this binary
-//	   does not know.
+//	   does not know: applyLocal after its own command, handleApplyBatch
+//	   once for a forwarded batch, at the batch's highest narrowing index
+//	   (a holder applies in log order, so one that applied it applied
+//	   every earlier one, and the holders are read after every command
+//	   of the batch was applied).
 //	   fsm.TestCommands_EveryTypeDeclaresValidity,
-//	   TestRevocation_EveryNarrowingCommandWaitsForHolders.
-//	   Mutant: key-revoke-not-narrowing.
+//	   TestRevocation_EveryNarrowingCommandWaitsForHolders,
+//	   TestForward_BatchWaitsForItsLastRevocation.
+//	   Mutants: key-revoke-not-narrowing, batch-waits-for-first-revocation.
 //	I2 A narrowing command is acknowledged only once every holder whose
 //	   lease may still run (on the leader's monotonic clock) has applied
 //	   it, or that lease has lapsed.
+//	   A wait that ends first (its deadline) fails the command instead:
+//	   committed, not acknowledged.
 //	   TestRevocation_NoLeaseHolderOutlivesALogout,
-//	   TestRevocation_UnansweringHolderCostsItsLeaseOnly.
-//	   Mutant: revocation-skips-lease-wait.
+//	   TestRevocation_UnansweringHolderCostsItsLeaseOnly,
+//	   TestForward_BatchHasOneDeadline.
+//	   Mutants: revocation-skips-lease-wait, batch-acknowledges-on-failed-wait.
 //	I3 The leader records a grant before it starts the round that proves
 //	   the read index the lease rests on, running until arrival +
 //	   MaxStale + leaseMargin. TestLease_GrantedBeforeTheRound.
@@ -43,10 +51,14 @@ package cluster
 //	   it waits for any narrowing command, it grants every member of the
 //	   configuration a lease of one period (MaxStale + leaseMargin) from
 //	   now, and acknowledges no narrowing write until each has confirmed
-//	   it or that window ran out. TestRevocation_NewLeaderWaitsOutOldLeases,
-//	   TestRevocation_NewLeaderCoversLeasesAfterHandover.
-//	   Mutant: new-leader-forgets-old-leases (a graceful restart hands
-//	   leadership over in milliseconds, within the old leases).
+//	   it or that window ran out. Only a leader of the term records the
+//	   term as covered (coverPredecessors).
+//	   TestRevocation_NewLeaderWaitsOutOldLeases,
+//	   TestRevocation_NewLeaderCoversLeasesAfterHandover,
+//	   TestLease_DeposedLeaderDoesNotCoverItsNextTerm.
+//	   Mutants: new-leader-forgets-old-leases (a graceful restart hands
+//	   leadership over in milliseconds, within the old leases),
+//	   deposed-leader-covers-next-term.
 //	   Releases before leaseCoverFormat (0.3.0) take office without this
 //	   cover, so while any member announces less, no node serves from a
 //	   lease (leaseCovered): a rolling upgrade's failover to a 0.3.0
@@ -171,6 +183,16 @@ func (t *leaseTable) takeOffice(term uint64, members []string, until time.Durati
 	}
 }
 
+// coverOnly grants every member a lease until until without recording a
+// term as covered (coverPredecessors, when this node no longer leads).
+func (t *leaseTable) coverOnly(members []string, until time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range members {
+		t.grantLocked(id, until)
+	}
+}
+
 // deadline is holder id's current lease deadline on mono() (0: none).
 func (t *leaseTable) deadline(id string) time.Duration {
 	t.mu.Lock()
@@ -198,11 +220,12 @@ func (t *leaseTable) active(now time.Duration) map[string]time.Duration {
 // run has applied idx, or its lease has lapsed: at most one lease period
 // (I2). It fails only when ctx ends first; the command is committed then,
 // but not yet final everywhere, so it must not be acknowledged as done (a
-// retry is safe: commands are idempotent).
-func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {
-	if term := n.raft.CurrentTerm(); n.leases.termCovered() != term {
-		n.leases.takeOffice(term, n.memberIDs(), n.mono()+n.leasePeriod())
-	}
+// retry is safe: commands are idempotent). revocations is how many
+// narrowing commands the wait stands for (a forwarded batch waits once
+// for all of its own, at its highest index), so that the wait's metrics
+// count revocations, not waits.
+func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64, revocations int) error {
+	n.coverPredecessors()
 	holders := n.leases.active(n.mono())
 	delete(holders, n.cfg.NodeID) // the leader applied idx before Apply returned
 	if len(holders) == 0 {
@@ -211,7 +234,7 @@ func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {
 	start := time.Now()
 	errs := make(chan error, len(holders))
 	for id, deadline := range holders {
-		go func() { errs <- n.awaitHolder(ctx, id, deadline, idx) }()
+		go func() { errs <- n.awaitHolder(ctx, id, deadline, idx, revocations) }()
 	}
 	var first error
 	for range holders {
@@ -219,8 +242,33 @@ func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64) error {
 			first = err
 		}
 	}
-	n.metrics.revocationWait.Observe(time.Since(start).Seconds())
+	took := time.Since(start).Seconds()
+	for range revocations {
+		n.metrics.revocationWait.Observe(took)
+	}
 	return first
+}
+
+// coverPredecessors takes office (I5) the first time this node waits in
+// its current term. Only a leader of that term takes it: a deposed leader
+// that is already a candidate in a later term, finishing the wait of a
+// command it committed earlier, must not mark that term covered, or on
+// winning it would skip the cover for leases an interim leader granted
+// after this moment. It still covers every member for one period, as the
+// leader it was must. The term is read on both sides of the state, so a
+// leadership that changed between the reads is not mistaken for one that
+// held. TestLease_DeposedLeaderDoesNotCoverItsNextTerm.
+func (n *Node) coverPredecessors() {
+	term := n.raft.CurrentTerm()
+	if n.leases.termCovered() == term {
+		return
+	}
+	until := n.mono() + n.leasePeriod()
+	if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
+		n.leases.takeOffice(term, n.memberIDs(), until)
+		return
+	}
+	n.leases.coverOnly(n.memberIDs(), until)
 }
 
 func (t *leaseTable) termCovered() uint64 {

@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/fsm"
+)
+
+// applyBatchOn calls the leader's batch handler directly (as a follower's
+// signed request would reach it) and returns its items.
+func applyBatchOn(t *testing.T, n *testNode, ctx context.Context, cmds ...fsm.Command) []batchItem {
+	t.Helper()
+	calls := make([]*fwdCall, len(cmds))
+	for i, c := range cmds {
+		data, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatalf("encode: %v", err)
+		}
+		calls[i] = &fwdCall{data: data}
+	}
+	req := httptest.NewRequest(http.MethodPost, batchPath, bytes.NewReader(encodeBatch(calls))).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	n.handleApplyBatch(rec, req)
+	var out struct {
+		Items []batchItem `json:"items"`
+	}
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || len(out.Items) != len(cmds) {
+		t.Fatalf("batch answered %d: %s", rec.Code, rec.Body.String())
+	}
+	return out.Items
+}
+
+// One batch, two logouts, a lease holder that applies the first and is
+// held back before the second. The batch's single lease wait must be for
+// the highest narrowing index: a wait for the first would be confirmed by
+// the holder at once, and the holder, still inside its lease, would go on
+// accepting the second token after its logout was acknowledged.
+func TestForward_BatchWaitsForItsLastRevocation(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	leader := c.leaderNow()
+	b := c.followers()[0]
+	uid := mustUser(t, leader.Node, "erin")
+	mustLogin(t, leader.Node, uid, "e-a")
+	mustLogin(t, leader.Node, uid, "e-b")
+	c.waitConverged()
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
+	base := leader.fsm.AppliedIndex()
+	if got := b.fsm.AppliedIndex(); got != base {
+		t.Fatalf("b applied %d, leader %d: not converged", got, base)
+	}
+	release := holdApply(b, base+1) // applies the first logout, not the second
+	defer release()
+
+	da, db := digest("e-a"), digest("e-b")
+	items := applyBatchOn(t, leader, ctx5(t), &fsm.RevokeSession{Digest: &da}, &fsm.RevokeSession{Digest: &db})
+	for i, it := range items {
+		if it.Code != "" {
+			t.Fatalf("logout %d: %s %s", i, it.Code, it.Msg)
+		}
+	}
+	if items[0].Result.Index != base+1 || items[1].Result.Index != base+2 {
+		// The hold above is set by index; anything else in the log
+		// between the setup and the batch would make the test vacuous.
+		t.Fatalf("logouts at %d and %d, want %d and %d (an unexpected entry in between)",
+			items[0].Result.Index, items[1].Result.Index, base+1, base+2)
+	}
+	if sess, err := b.LookupSession(ctx5short(t), Default, db); err == nil && sess != nil {
+		t.Fatal("lease holder accepted the batch's second token after its logout was acknowledged")
+	}
+	release()
+}
+
+// The batch has one deadline (ApplyTimeout) for its proposals and its
+// lease wait, like the follower's call that sent it. When the lease wait
+// outlasts it, the revocation is committed but not final everywhere, so
+// it is answered as a timeout, never acknowledged (the follower's caller
+// retries). Lease periods here are longer than the apply timeout.
+func TestForward_BatchHasOneDeadline(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.MaxStale = 4 * time.Second
+		cfg.ApplyTimeout = 1500 * time.Millisecond
+	})
+	leader := c.leaderNow()
+	b := c.followers()[0]
+	uid := mustUser(t, leader.Node, "fred")
+	mustLogin(t, leader.Node, uid, "f-a")
+	c.waitConverged()
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
+	release := holdApply(b, b.fsm.AppliedIndex())
+	defer release()
+
+	d := digest("f-a")
+	// The request itself has no deadline, as a follower's does not reach
+	// the handler: only the batch's own one can end the wait.
+	items := applyBatchOn(t, leader, context.Background(), &fsm.RevokeSession{Digest: &d},
+		&fsm.CreateSession{Session: fsm.Session{ID: "f-n", Digest: digest("f-n"), Kind: fsm.KindNative, UserID: uid, Created: 1}})
+	if items[0].Code != "timeout" {
+		t.Fatalf("logout whose lease wait outlasted the batch's deadline answered %q %q, want timeout", items[0].Code, items[0].Msg)
+	}
+	if items[1].Code != "" {
+		t.Fatalf("a login sharing the batch failed with it: %s %s", items[1].Code, items[1].Msg)
+	}
+	if items[0].Result.Index == 0 {
+		t.Fatal("the logout was not committed before its wait")
+	}
+	release()
+}
