@@ -26,7 +26,8 @@ import (
 // nonces chosen before the log (so a retry after a lost batch is as
 // idempotent as a retry of one command), and no revoking command of a
 // batch is acknowledged before the lease holders applied the batch's
-// last one (handleApplyBatch; protocol.go, I1), whatever else shares it.
+// last one, or their leases lapsed (handleApplyBatch; protocol.go, I1),
+// whatever else shares it.
 //
 // A caller finding no batch in flight sends its command at once (c1
 // latency is a single forward); while maxBatchesInFlight are in flight,
@@ -205,13 +206,17 @@ func decodeBatch(data []byte) ([][]byte, error) {
 }
 
 // handleApplyBatch is the leader's side: every command is checked, then
-// all are proposed at once and each answer is returned in order.
+// all are proposed before any is waited for, and each answer is returned
+// in order.
 //
 // The whole batch has one deadline, ApplyTimeout, as the follower's call
 // has: proposals are made one after another, and each taking a fresh
 // timeout would let a stalled leader loop hold one batch for up to
 // maxBatch timeouts, proposing commands long after their callers gave up.
-// TestForward_BatchHasOneDeadline.
+// TestForward_BatchHasOneDeadline checks it for the lease wait and
+// TestPropose_RefusesAnEndedContext that a proposal after the deadline is
+// refused; that the proposals get the batch's context, not the request's,
+// would need a stalled leader loop to test and is not tested.
 func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -42,7 +43,10 @@ func applyBatchOn(t *testing.T, n *testNode, ctx context.Context, cmds ...fsm.Co
 // the holder at once, and the holder, still inside its lease, would go on
 // accepting the second token after its logout was acknowledged.
 func TestForward_BatchWaitsForItsLastRevocation(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	// A lease of 2 s, not the harness's 300 ms: a wait at the wrong index
+	// must find the holder still inside its lease on a loaded machine.
+	// The correct wait waits it out.
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.MaxStale = 2 * time.Second })
 	leader := c.leaderNow()
 	b := c.followers()[0]
 	uid := mustUser(t, leader.Node, "erin")
@@ -110,4 +114,28 @@ func TestForward_BatchHasOneDeadline(t *testing.T) {
 		t.Fatal("the logout was not committed before its wait")
 	}
 	release()
+}
+
+// A proposal whose context has ended is refused before anything reaches
+// the log: a batch past its deadline proposes none of its remaining
+// commands.
+func TestPropose_RefusesAnEndedContext(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	n := c.leaderNow()
+	data, err := fsm.Encode(&fsm.CreateSession{Session: fsm.Session{ID: "p-1", Digest: digest("p-1"), Kind: fsm.KindNative, UserID: 1, Created: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := n.raft.LastIndex()
+	if f, err := n.propose(ctx, data); !errors.Is(err, ErrTimeout) {
+		if f != nil {
+			_ = f.Error()
+		}
+		t.Fatalf("propose with an ended context: %v, want ErrTimeout", err)
+	}
+	if after := n.raft.LastIndex(); after != before {
+		t.Fatalf("last index %d -> %d: the refused proposal reached the log", before, after)
+	}
 }

@@ -255,9 +255,12 @@ func (n *Node) awaitLeaseHolders(ctx context.Context, idx uint64, revocations in
 // command it committed earlier, must not mark that term covered, or on
 // winning it would skip the cover for leases an interim leader granted
 // after this moment. It still covers every member for one period, as the
-// leader it was must. The term is read on both sides of the state, so a
-// leadership that changed between the reads is not mistaken for one that
-// held. TestLease_DeposedLeaderDoesNotCoverItsNextTerm.
+// leader it was must. The term is read before the state: raft leaves the
+// Leader state before it changes the term, so Leader seen after reading
+// term T means leader of a term ≥ T, and the second read makes it exactly
+// T. TestLease_DeposedLeaderDoesNotCoverItsNextTerm (on a node that does
+// not lead; the deposed-candidate interleaving itself needs an election
+// timeout between a step-down and a wait, which no test forces).
 func (n *Node) coverPredecessors() {
 	term := n.raft.CurrentTerm()
 	if n.leases.termCovered() == term {

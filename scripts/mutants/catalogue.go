@@ -236,6 +236,10 @@ var Catalogue = []Mutant{
 		Edits: []Edit{{"cluster/batch.go", "\t\tif err := n.awaitLeaseHolders(ctx, last, revocations); err != nil {",
 			"\t\tif err := n.awaitLeaseHolders(ctx, last, revocations); errors.Is(err, errNoBatchEndpoint) {"}},
 		Expect: "unit", Unit: &UnitTest{"./cluster/", "TestForward_BatchHasOneDeadline"}},
+	{Name: "propose-ignores-ended-context", Class: "a batch proposing past its deadline",
+		// Not a safety bug: a batch past its deadline goes on proposing.
+		Edits:  []Edit{{"cluster/apply.go", "\tif timeout <= 0 || ctx.Err() != nil {", "\tif timeout <= 0 {"}},
+		Expect: "unit", Unit: &UnitTest{"./cluster/", "TestPropose_RefusesAnEndedContext"}},
 	// I5's cover recorded by a node that no longer leads: on winning that
 	// term it would skip the cover. Needs an election timeout between a
 	// step-down and a wait; no scenario reaches it.
