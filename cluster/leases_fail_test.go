@@ -29,7 +29,12 @@ func polling(leader *testNode, id string) bool {
 }
 
 func testUnansweringHolder(t *testing.T, mode string) {
-	c := newTestCluster(t, 3, nil)
+	// A lease of 1.5 s and production Raft timing, not the harness's
+	// 300 ms and 100 ms: on a loaded machine a logout's commit could take
+	// longer than the whole 300 ms lease, which then lapsed before the
+	// wait began (nothing to wait out, nothing counted), and a 50 ms
+	// leader lease made the leader step down (CI, 2026-12-07).
+	c := newTestCluster(t, 3, func(cfg *Config) { productionTiming(cfg); cfg.MaxStale = 1500 * time.Millisecond })
 	leader := c.waitLeader()
 	b := c.followers()[0]
 	uid := mustUser(t, leader.Node, "erin")

@@ -94,7 +94,9 @@ func TestRevocation_ConfirmedByHoldersWithoutWaitingOutLeases(t *testing.T) {
 // a follower applied (and could have shown a reader) before the leader's
 // own state machine did.
 func TestReadIndex_CoversWritesAppliedOnFollowersFirst(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+	// Production Raft timing: with the harness's 50 ms leader lease a
+	// loaded machine made the leader step down mid-test (CI, 2026-12-07).
+	c := newTestCluster(t, 3, productionTiming)
 	leader := c.waitLeader()
 	uid := mustUser(t, leader.Node, "carol")
 	c.waitApplied(leader.fsm.AppliedIndex())
