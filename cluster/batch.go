@@ -260,7 +260,7 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 	// lease wait for the last narrowing command covers every earlier one
 	// (a holder that applied it applied all before it).
 	var last uint64
-	revocations := 0
+	var revoked []int // items that narrowed: answered only after the lease wait
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -271,15 +271,13 @@ func (n *Node) handleApplyBatch(w http.ResponseWriter, r *http.Request) {
 			fail(&items[i], err)
 		} else if narrowed(cmds[i], res) {
 			last = max(last, f.Index())
-			revocations++
+			revoked = append(revoked, i)
 		}
 	}
-	if last > 0 {
-		if err := n.awaitLeaseHolders(ctx, last, revocations); err != nil {
-			for i, f := range futures {
-				if f != nil && items[i].Code == "" && narrowed(cmds[i], items[i].Result) {
-					fail(&items[i], err)
-				}
+	if len(revoked) > 0 {
+		if err := n.awaitLeaseHolders(ctx, last, len(revoked)); err != nil {
+			for _, i := range revoked {
+				fail(&items[i], err)
 			}
 		}
 	}

@@ -37,6 +37,23 @@ func applyBatchOn(t *testing.T, n *testNode, ctx context.Context, cmds ...fsm.Co
 	return out.Items
 }
 
+// clusterWithHolder starts 3 nodes (tweaked), logs login's tokens in
+// through the leader, and returns the leader and a follower that holds a
+// read lease with every login applied.
+func clusterWithHolder(t *testing.T, tweak func(*Config), login string, toks ...string) (leader, b *testNode, uid uint64) {
+	t.Helper()
+	c := newTestCluster(t, 3, tweak)
+	leader = c.leaderNow()
+	b = c.followers()[0]
+	uid = mustUser(t, leader.Node, login)
+	for _, tok := range toks {
+		mustLogin(t, leader.Node, uid, tok)
+	}
+	c.waitConverged()
+	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
+	return leader, b, uid
+}
+
 // One batch, two logouts, a lease holder that applies the first and is
 // held back before the second. The batch's single lease wait must be for
 // the highest narrowing index: a wait for the first would be confirmed by
@@ -46,14 +63,7 @@ func TestForward_BatchWaitsForItsLastRevocation(t *testing.T) {
 	// A lease of 2 s, not the harness's 300 ms: a wait at the wrong index
 	// must find the holder still inside its lease on a loaded machine.
 	// The correct wait waits it out.
-	c := newTestCluster(t, 3, func(cfg *Config) { cfg.MaxStale = 2 * time.Second })
-	leader := c.leaderNow()
-	b := c.followers()[0]
-	uid := mustUser(t, leader.Node, "erin")
-	mustLogin(t, leader.Node, uid, "e-a")
-	mustLogin(t, leader.Node, uid, "e-b")
-	c.waitConverged()
-	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
+	leader, b, _ := clusterWithHolder(t, func(cfg *Config) { cfg.MaxStale = 2 * time.Second }, "erin", "e-a", "e-b")
 	base := leader.fsm.AppliedIndex()
 	if got := b.fsm.AppliedIndex(); got != base {
 		t.Fatalf("b applied %d, leader %d: not converged", got, base)
@@ -86,16 +96,10 @@ func TestForward_BatchWaitsForItsLastRevocation(t *testing.T) {
 // it is answered as a timeout, never acknowledged (the follower's caller
 // retries). Lease periods here are longer than the apply timeout.
 func TestForward_BatchHasOneDeadline(t *testing.T) {
-	c := newTestCluster(t, 3, func(cfg *Config) {
+	leader, b, uid := clusterWithHolder(t, func(cfg *Config) {
 		cfg.MaxStale = 4 * time.Second
 		cfg.ApplyTimeout = 1500 * time.Millisecond
-	})
-	leader := c.leaderNow()
-	b := c.followers()[0]
-	uid := mustUser(t, leader.Node, "fred")
-	mustLogin(t, leader.Node, uid, "f-a")
-	c.waitConverged()
-	eventually(t, 5*time.Second, "b to hold a read lease", usingLease(b.Node))
+	}, "fred", "f-a")
 	release := holdApply(b, b.fsm.AppliedIndex())
 	defer release()
 

@@ -211,18 +211,17 @@ func startFloor(ctx context.Context, procs *procSet, root string, batch bool) (*
 	var peers, urls []string
 	var raftAddrs, httpAddrs []string
 	for i := 1; i <= 3; i++ {
-		rp, err := proctest.Port()
+		ra, err := proctest.Addr()
 		if err != nil {
 			return nil, err
 		}
-		hp, err := proctest.Port()
+		ha, err := proctest.Addr()
 		if err != nil {
 			return nil, err
 		}
-		raftAddrs = append(raftAddrs, "127.0.0.1:"+strconv.Itoa(rp))
-		httpAddrs = append(httpAddrs, "127.0.0.1:"+strconv.Itoa(hp))
-		peers = append(peers, fmt.Sprintf("f%d=%s", i, raftAddrs[i-1]))
-		urls = append(urls, "http://"+httpAddrs[i-1])
+		raftAddrs, httpAddrs = append(raftAddrs, ra), append(httpAddrs, ha)
+		peers = append(peers, fmt.Sprintf("f%d=%s", i, ra))
+		urls = append(urls, "http://"+ha)
 	}
 	fc := &floorCluster{}
 	for i := 1; i <= 3; i++ {

@@ -233,8 +233,8 @@ var Catalogue = []Mutant{
 			"\t\t\tif last == 0 {\n\t\t\t\tlast = f.Index()\n\t\t\t}\n"}},
 		Expect: "unit", Unit: &UnitTest{"./cluster/", "TestForward_BatchWaitsForItsLastRevocation"}},
 	{Name: "batch-acknowledges-on-failed-wait", Class: "the revocation lease wait skipped",
-		Edits: []Edit{{"cluster/batch.go", "\t\tif err := n.awaitLeaseHolders(ctx, last, revocations); err != nil {",
-			"\t\tif err := n.awaitLeaseHolders(ctx, last, revocations); errors.Is(err, errNoBatchEndpoint) {"}},
+		Edits: []Edit{{"cluster/batch.go", "\t\tif err := n.awaitLeaseHolders(ctx, last, len(revoked)); err != nil {",
+			"\t\tif err := n.awaitLeaseHolders(ctx, last, len(revoked)); errors.Is(err, errNoBatchEndpoint) {"}},
 		Expect: "unit", Unit: &UnitTest{"./cluster/", "TestForward_BatchHasOneDeadline"}},
 	{Name: "propose-ignores-ended-context", Class: "a batch proposing past its deadline",
 		// Not a safety bug: a batch past its deadline goes on proposing.
